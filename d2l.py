@@ -1,0 +1,908 @@
+"""d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
+
+Sections: utilities, data, models and losses, training and evaluation, plotting,
+command-line helpers. Signatures follow the classic book and its community port,
+so code copied from either runs unchanged. `import d2l` needs only torch,
+torchvision and numpy; matplotlib is imported when a plot is asked for.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import random
+import struct
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    'D2LError', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
+    'ArrayLoader', 'read_idx', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
+    'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
+    'synthetic_data', 'data_iter', 'load_array',
+    'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
+    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
+    'train_epoch_ch3', 'train_ch3', 'predict_ch3', 'save_weights', 'load_weights',
+    'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
+    'plot_history', 'Animator', 'argument_parser', 'resolve_device', 'report', 'run_script',
+]
+
+
+# ============================================================================
+# Utilities
+# ============================================================================
+
+class D2LError(RuntimeError):
+    """An expected user-facing error whose one-line message names the problem and the fix."""
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and GPUs) so that a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """Return cuda:i if it exists, else Apple's mps, else the CPU."""
+    if torch.cuda.device_count() > i:
+        return torch.device(f'cuda:{i}')
+    if i == 0 and getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+        return torch.device('mps')
+    return torch.device('cpu')
+
+
+def try_all_gpus() -> list[torch.device]:
+    """Return every CUDA device, or [mps], or [cpu]: never an empty list."""
+    devices = [torch.device(f'cuda:{i}') for i in range(torch.cuda.device_count())]
+    return devices or [try_gpu()]
+
+
+class Timer:
+    """Record several running times."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.start()
+
+    def start(self) -> None:
+        """Start the timer."""
+        self.tik = time.perf_counter()
+
+    def stop(self) -> float:
+        """Stop the timer, record the time and return it."""
+        self.times.append(time.perf_counter() - self.tik)
+        return self.times[-1]
+
+    def avg(self) -> float:
+        """Return the average recorded time."""
+        return sum(self.times) / len(self.times)
+
+    def sum(self) -> float:
+        """Return the sum of the recorded times."""
+        return sum(self.times)
+
+    def cumsum(self) -> list[float]:
+        """Return the running totals of the recorded times."""
+        return np.array(self.times).cumsum().tolist()
+
+
+class Accumulator:
+    """Sum n running totals, e.g. loss sum, correct predictions and examples."""
+
+    def __init__(self, n: int) -> None:
+        self.data = [0.0] * n
+
+    def add(self, *args: float) -> None:
+        """Add one value to each total."""
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def reset(self) -> None:
+        """Set every total back to zero."""
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx: int) -> float:
+        return self.data[idx]
+
+
+# ============================================================================
+# Data
+# ============================================================================
+
+class ArrayLoader:
+    """Mini-batches cut from tensors held in memory, reshuffled every epoch when shuffle=True.
+
+    The whole split lives in one tensor, so a batch is one gather (or one slice)
+    and no worker processes are needed. With `uint8_images=True` the first tensor
+    is kept as uint8 (4x less memory) and each batch is scaled to float32 in [0, 1].
+    """
+
+    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int, shuffle: bool = False,
+                 uint8_images: bool = False) -> None:
+        if int(batch_size) <= 0:
+            raise D2LError(f'batch_size must be a positive integer, got {batch_size}')
+        self.tensors = tuple(tensors)
+        if len({len(t) for t in self.tensors}) != 1:
+            raise D2LError(f'tensors have different lengths {[len(t) for t in self.tensors]}; '
+                           'pass features and labels with one row per example')
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.uint8_images = uint8_images
+
+    @property
+    def num_examples(self) -> int:
+        """Number of examples in the split."""
+        return len(self.tensors[0])
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_examples / self.batch_size)  # the last partial batch is kept
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n, bs = self.num_examples, self.batch_size
+        # Drawn from torch's global generator, so set_seed() fixes the batch order.
+        order = torch.randperm(n) if self.shuffle else None
+        for i in range(0, n, bs):
+            idx = order[i:i + bs] if order is not None else slice(i, i + bs)
+            batch = tuple(t[idx] for t in self.tensors)
+            if self.uint8_images:
+                batch = (batch[0].float().div_(255),) + batch[1:]
+            yield batch
+
+
+_IDX_TYPES = {0x08: np.uint8}
+_SPLIT_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+                'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+_DATASETS = {
+    'fashion-mnist': {'title': 'Fashion-MNIST', 'torchvision': 'FashionMNIST',
+                      'system': ['/usr/share/datasets/fashion-mnist'],
+                      'debian': 'dataset-fashion-mnist'},
+    'mnist': {'title': 'MNIST', 'torchvision': 'MNIST', 'system': [], 'debian': None},
+}
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size."""
+    path = Path(path)
+    try:
+        with (gzip.open(path, 'rb') if path.suffix == '.gz' else open(path, 'rb')) as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise D2LError(f'{path} is corrupt or truncated ({e}); delete it and reinstall or '
+                       're-download the data set') from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise D2LError(f'{path} is not an IDX file of unsigned bytes (bad magic number '
+                       f'{raw[:4].hex() or "<empty>"}); delete it and get the original file')
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise D2LError(f'{path} has a truncated IDX header; delete it and get the original file')
+    dims = struct.unpack(f'>{ndim}I', raw[4:header])
+    if len(raw) - header != math.prod(dims):
+        raise D2LError(f'{path} holds {len(raw) - header} bytes of data but its header says '
+                       f'{dims} ({math.prod(dims)} bytes); the file is damaged: delete it and get it again')
+    array = np.frombuffer(raw, dtype=_IDX_TYPES[raw[2]], offset=header).reshape(dims)
+    return torch.from_numpy(array.copy())
+
+
+def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
+    """The places searched for a data set, in order, each with a label for messages."""
+    default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
+    dirs = []
+    if root is not None:
+        dirs.append(('root argument', Path(root).expanduser()))
+    if os.environ.get('D2L_DATA'):
+        dirs.append(('$D2L_DATA', Path(os.environ['D2L_DATA']).expanduser()))
+    dirs.append(('default cache', default_cache))
+    dirs += [('system copy', Path(p)) for p in _DATASETS[name]['system']]
+    return dirs
+
+
+def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
+    """Return the four IDX files of `name` under `base` (our, torchvision's or a flat layout)."""
+    for folder in (base / name, base / _DATASETS[name]['torchvision'] / 'raw', base):
+        found = {}
+        for stem in sum(_SPLIT_FILES.values(), ()):
+            for candidate in (folder / f'{stem}.gz', folder / stem):
+                if candidate.is_file():
+                    found[stem] = candidate
+                    break
+        if len(found) == 4:
+            return found
+    return None
+
+
+def _fingerprint(files: dict[str, Path]) -> str:
+    """Identify the source files by path, size and modification time."""
+    parts = []
+    for stem in sorted(files):
+        st = files[stem].stat()
+        parts.append(f'{files[stem].resolve()}:{st.st_size}:{st.st_mtime_ns}')
+    return '|'.join(parts)
+
+
+def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read and validate one split: images (N, 28, 28) uint8 and labels (N,) in 0..9."""
+    image_file, label_file = (files[s] for s in _SPLIT_FILES[split])
+    images, labels = read_idx(image_file), read_idx(label_file)
+    if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
+        raise D2LError(f'{image_file} holds shape {tuple(images.shape)}, not N x 28 x 28 {title} '
+                       'images; check that the right file is in place')
+    if labels.dim() != 1:
+        raise D2LError(f'{label_file} holds shape {tuple(labels.shape)}, not a vector of labels; '
+                       'check that the right file is in place')
+    if len(images) != len(labels):
+        raise D2LError(f'{title} {split} split has {len(images)} images but {len(labels)} labels '
+                       f'({image_file.name}, {label_file.name}); replace both files from one source')
+    if len(labels) and int(labels.max()) > 9:
+        raise D2LError(f'{label_file} has label {int(labels.max())}; {title} labels are 0..9')
+    return images, labels.long()
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
+    """Fetch the data set with torchvision into home; return (files or None, what happened)."""
+    import torchvision
+    cls = getattr(torchvision.datasets, _DATASETS[name]['torchvision'])
+    try:
+        for train in (True, False):
+            cls(root=str(home), train=train, download=True)
+    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
+        return None, f'download failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+    return _find_idx_files(home, name), 'downloaded'
+
+
+def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+                      download: bool = True) -> dict[str, torch.Tensor]:
+    """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors.
+
+    Looks in `root`, $D2L_DATA, the default cache (~/.cache/d2l), the system copy
+    (Debian's dataset-fashion-mnist), and finally downloads with torchvision. The
+    parsed tensors are cached next to the first writable of root/$D2L_DATA/cache.
+    """
+    if name not in _DATASETS:
+        raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
+    title = _DATASETS[name]['title']
+    dirs = _data_dirs(root, name)
+    files = next((f for _, d in dirs if (f := _find_idx_files(d, name))), None)
+    download_note = 'download not allowed'
+    if files is None and download:  # into root, else $D2L_DATA, else the default cache
+        files, download_note = _download(name, dirs[0][1])
+    if files is None:
+        where = '; '.join(f'{label} {d}' for label, d in dirs)
+        fixes = []
+        if _DATASETS[name]['debian']:
+            fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
+        fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
+                  'four IDX files', 'allow the download (network access)']
+        raise D2LError(f'{title} not found (looked in: {where}; {download_note}). '
+                       f'Fix: {", or ".join(fixes)}.')
+
+    fingerprint = _fingerprint(files)
+    # The parsed tensors are cached in the first writable of root, $D2L_DATA and the default cache.
+    caches = [d / name / f'{name}.pt' for label, d in dirs if label != 'system copy']
+    for cache in caches:
+        try:
+            arrays = torch.load(cache, weights_only=True)
+            if arrays.get('fingerprint') == fingerprint:
+                return {k: v for k, v in arrays.items() if k != 'fingerprint'}
+        except Exception:  # missing, stale or damaged: rebuilt from the IDX files below
+            pass
+    arrays = {}
+    for split in ('train', 'test'):
+        arrays[f'{split}_images'], arrays[f'{split}_labels'] = _parse_split(files, split, title)
+    errors = []
+    for cache in caches:
+        try:
+            _save_atomically({**arrays, 'fingerprint': fingerprint}, cache)
+            break
+        except OSError as e:
+            errors.append(f'{cache.parent}: {e.strerror or e}')
+    else:  # no writable folder only costs speed next time
+        print(f'note: could not cache {title} ({"; ".join(errors)}); continuing without a cache '
+              '(set D2L_DATA to a writable folder to cache)', file=sys.stderr)
+    return arrays
+
+
+def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096) -> torch.Tensor:
+    """Resize (N, 1, H, W) uint8 images once, in chunks so memory stays bounded; stays uint8."""
+    size = (resize, resize) if isinstance(resize, int) else tuple(resize)
+    out = torch.empty((len(images), 1, *size), dtype=torch.uint8)
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk].float()
+        x = nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=False, antialias=True)
+        out[i:i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
+              root: str | os.PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
+    """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order."""
+    arrays = load_mnist_arrays(name, root, download)
+    loaders = []
+    for split, shuffle in (('train', True), ('test', False)):
+        images = arrays[f'{split}_images'].unsqueeze(1)  # (N, 1, 28, 28): one channel
+        if resize:
+            images = _resize(images, resize)
+        loaders.append(ArrayLoader((images, arrays[f'{split}_labels']), batch_size,
+                                   shuffle=shuffle, uint8_images=True))
+    return loaders[0], loaders[1]
+
+
+def load_data_fashion_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
+                            root: str | os.PathLike | None = None, download: bool = True
+                            ) -> tuple[ArrayLoader, ArrayLoader]:
+    """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64."""
+    return load_data('fashion-mnist', batch_size, resize, root, download)
+
+
+def load_data_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
+                    root: str | os.PathLike | None = None, download: bool = True
+                    ) -> tuple[ArrayLoader, ArrayLoader]:
+    """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist."""
+    return load_data('mnist', batch_size, resize, root, download)
+
+
+FASHION_MNIST_LABELS = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
+                        'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']
+
+
+def get_fashion_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
+    """Return the text labels of Fashion-MNIST class indices (ints or a tensor)."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.reshape(-1).tolist()
+    elif isinstance(labels, (int, np.integer)):
+        labels = [labels]
+    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+
+
+def get_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
+    """Return the text labels ('0'..'9') of MNIST digits."""
+    if isinstance(labels, torch.Tensor):
+        labels = labels.reshape(-1).tolist()
+    elif isinstance(labels, (int, np.integer)):
+        labels = [labels]
+    return [str(int(i)) for i in labels]
+
+
+def text_labels(name: str) -> Callable[[Any], list[str]]:
+    """The label function of a data set name: Fashion-MNIST's names or MNIST's digits."""
+    return get_mnist_labels if name == 'mnist' else get_fashion_mnist_labels
+
+
+def synthetic_data(w: torch.Tensor, b: float, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1)."""
+    X = torch.normal(0, 1, (num_examples, len(w)))
+    y = X @ torch.as_tensor(w, dtype=X.dtype) + b
+    y += torch.normal(0, 0.01, y.shape)
+    return X, y.reshape((-1, 1))
+
+
+def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
+              ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (features, labels) mini-batches in a fresh random order; the last may be smaller."""
+    return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
+
+
+def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
+    """Return an iterator over in-memory tensors, shuffled each epoch when is_train."""
+    return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
+
+
+# ============================================================================
+# Models and losses
+# ============================================================================
+
+class FlattenLayer(nn.Module):
+    """Flatten each example to a vector: (B, ...) -> (B, features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], -1)
+
+
+def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The linear regression model Xw + b."""
+    return X @ w + b
+
+
+def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Half squared error per example, unreduced: (y_hat - y)^2 / 2."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def sgd(params: Iterable[torch.Tensor], lr: float, batch_size: int) -> None:
+    """Minibatch SGD in place: param -= lr * grad / batch_size, then zero the gradient.
+
+    The gradient is that of the loss *summed* over the batch, so dividing by the
+    batch size makes lr mean the same as torch.optim.SGD on the mean loss.
+    Zeroing here keeps scratch loops short; zeroing again before backward is harmless.
+    """
+    with torch.no_grad():
+        for param in params:
+            if param.grad is None:
+                continue
+            param -= lr * param.grad / batch_size
+            param.grad.zero_()
+
+
+def init_normal(module: nn.Module, std: float = 0.01) -> None:
+    """Init an nn.Linear with N(0, std^2) weights drawn in the scratch layout (in, out), zero bias."""
+    if isinstance(module, nn.Linear):
+        with torch.no_grad():
+            # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
+            # Drawing the same shape and transposing gives identical weights under one seed.
+            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1]).T)
+            module.bias.zero_()
+
+
+# ============================================================================
+# Training and evaluation
+# ============================================================================
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """Return the number of correct predictions (argmax of y_hat equals y)."""
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return float((y_hat.type(y.dtype) == y).sum())
+
+
+def _model_device(net: Any, params: Sequence[torch.Tensor] | None = None) -> torch.device | None:
+    """The device the model lives on, or None for a parameter-free function (data stays put)."""
+    tensors = list(net.parameters()) if isinstance(net, nn.Module) else []
+    tensors = tensors or list(params or [])
+    return tensors[0].device if tensors else None
+
+
+def _is_model(obj: Any) -> bool:
+    """Tell a model (module or function) from an iterable of batches."""
+    return isinstance(obj, nn.Module) or (callable(obj) and not hasattr(obj, '__iter__'))
+
+
+def evaluate_accuracy(data_iter: Any, net: Any, device: torch.device | str | None = None) -> float:
+    """Return the accuracy of net on data_iter, in eval mode and without gradients.
+
+    Takes (data_iter, net) as the community port does, or (net, data_iter) as the
+    newer book does. Batches go to `device`, else to the device of the model's
+    parameters; a module's training/eval mode is restored afterwards.
+    """
+    if _is_model(data_iter) and not _is_model(net):
+        data_iter, net = net, data_iter
+    device = torch.device(device) if device is not None else _model_device(net)
+    was_training = net.training if isinstance(net, nn.Module) else None
+    if was_training:
+        net.eval()  # dropout off, batch norm on running statistics
+    metric = Accumulator(2)  # correct predictions, examples
+    try:
+        with torch.no_grad():
+            for X, y in data_iter:
+                if device is not None:
+                    X, y = X.to(device), y.to(device)
+                metric.add(accuracy(net(X), y), y.numel())
+    finally:
+        if was_training:
+            net.train()
+    return metric[0] / metric[1]
+
+
+evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
+
+
+def evaluate_accuracy_gpu(net: Any, data_iter: Any, device: torch.device | str | None = None) -> float:
+    """The newer book's name: accuracy of net on data_iter on `device` (default: the model's)."""
+    return evaluate_accuracy(data_iter, net, device)
+
+
+def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
+    """Turn a loss value into the sum over the batch's n examples.
+
+    Per-example values are summed; a scalar is taken at the loss's word
+    (`reduction='sum'` or 'mean'), and a scalar from a plain function as a mean.
+    """
+    if l.numel() > 1:
+        return l.sum()
+    return l.reshape(()) if getattr(loss, 'reduction', 'mean') == 'sum' else l.reshape(()) * n
+
+
+def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
+                 device: torch.device | None, epoch: int | None) -> Accumulator:
+    """One pass over train_iter; returns the totals (loss sum, correct predictions, examples)."""
+    if isinstance(net, nn.Module):
+        net.train()
+    metric = Accumulator(3)
+    for i, (X, y) in enumerate(train_iter):
+        if device is not None:
+            X, y = X.to(device), y.to(device)
+        y_hat = net(X)
+        n = y.shape[0]
+        l_sum = _loss_sum(loss(y_hat, y), loss, n)
+        if isinstance(updater, torch.optim.Optimizer):
+            updater.zero_grad()
+            (l_sum / n).backward()
+            updater.step()
+        else:
+            l_sum.backward()
+            updater(n)  # the real batch size: the last partial batch is scaled right
+        l_value = float(l_sum.detach())
+        if not math.isfinite(l_value):
+            where = f'epoch {epoch}, batch {i + 1}' if epoch is not None else f'batch {i + 1}'
+            raise D2LError(f'the loss became {l_value} at {where}: training diverged; '
+                           'lower the learning rate (--lr) and try again')
+        metric.add(l_value, accuracy(y_hat.detach(), y), n)
+    return metric
+
+
+def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> tuple[float, float]:
+    """Train one epoch and return (mean loss per example, training accuracy).
+
+    `updater` is a torch optimizer (it steps on the mean loss) or a function
+    updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after
+    backward on the summed loss.
+    """
+    metric = _train_epoch(net, train_iter, loss, updater, _model_device(net), None)
+    return metric[0] / metric[2], metric[1] / metric[2]
+
+
+def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+              batch_size: Any = None, params: Sequence[torch.Tensor] | None = None,
+              lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
+              verbose: bool = True) -> dict[str, list[float]]:
+    """Train and evaluate per epoch; print the classic lines; return the history.
+
+    Update with `params` and `lr` (scratch: d2l.sgd), or with `optimizer`. The
+    newer book's form train_ch3(net, train_iter, test_iter, loss, num_epochs,
+    updater) works too: an optimizer or a function updater(batch_size) in the
+    sixth place. The printed loss is the mean per example, whatever the loss's
+    reduction. History keys: train_loss, train_acc, test_acc, seconds.
+    """
+    if isinstance(batch_size, torch.optim.Optimizer) or callable(batch_size):
+        updater = batch_size  # the newer book's updater in the sixth place
+    elif optimizer is not None:
+        updater = optimizer
+    elif params is not None and lr is not None:
+        params = list(params)
+        updater = lambda n: sgd(params, lr, n)  # noqa: E731 - the book's own form
+    else:
+        raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
+    device = _model_device(net, params)
+    history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
+    examples, timer = 0, Timer()
+    for epoch in range(1, num_epochs + 1):
+        timer.start()
+        metric = _train_epoch(net, train_iter, loss, updater, device, epoch)
+        seconds = timer.stop()
+        examples += metric[2]
+        test_acc = evaluate_accuracy(test_iter, net, device)
+        for key, value in zip(history, (metric[0] / metric[2], metric[1] / metric[2], test_acc, seconds)):
+            history[key].append(value)
+        if verbose:
+            print(f'epoch {epoch}, loss {history["train_loss"][-1]:.4f}, '
+                  f'train acc {history["train_acc"][-1]:.3f}, test acc {test_acc:.3f}')
+    if verbose and num_epochs > 0:
+        print(f'{examples / timer.sum():.1f} examples/sec on {device or "cpu"}')
+    return history
+
+
+def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
+                labels: Callable[[Any], list[str]] = None) -> list[tuple[str, str]]:
+    """Predict the first n test images, draw them titled true/predicted, return the label pairs."""
+    labels = labels or get_fashion_mnist_labels
+    X, y = next(iter(test_iter))
+    X, y = X[:n], y[:n]
+    device = _model_device(net)
+    was_training = net.training if isinstance(net, nn.Module) else None
+    if was_training:
+        net.eval()
+    try:
+        with torch.no_grad():
+            y_hat = net(X.to(device) if device is not None else X).argmax(dim=1).cpu()
+    finally:
+        if was_training:
+            net.train()
+    trues, preds = labels(y), labels(y_hat)
+    titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
+    show_images(X.reshape(len(X), *X.shape[-2:]), 1, len(X), titles=titles, path=path)
+    return list(zip(trues, preds))
+
+
+def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Save a dict of tensors (a state_dict) atomically with torch.save; never live objects."""
+    _save_atomically({k: v.detach().cpu() for k, v in state.items()}, Path(path))
+
+
+def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None
+                 ) -> dict[str, torch.Tensor]:
+    """Load a dict of tensors with weights_only=True; check names and shapes against `expected`."""
+    path = Path(path)
+    if not path.is_file():
+        raise D2LError(f'no weights file at {path}; train with --save {path} first or fix the path')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise D2LError(f'{path} is not a weights file saved by torch.save ({type(e).__name__}); '
+                       'pass a file written with --save') from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise D2LError(f'{path} does not hold a dict of tensors; pass a file written with --save')
+    if expected is not None:
+        want = {k: tuple(v.shape) for k, v in expected.items()}
+        got = {k: tuple(v.shape) for k, v in state.items()}
+        if want != got:
+            raise D2LError(f'{path} holds weights {got} but this model needs {want}; '
+                           'load a file saved by the same script with the same layer sizes')
+    return state
+
+
+# ============================================================================
+# Plotting (matplotlib is imported only here, when a figure is asked for)
+# ============================================================================
+
+def _plt():
+    """Import pyplot lazily; headless machines get Agg through matplotlib's own fallback."""
+    import matplotlib
+    if sys.platform.startswith('linux') and not os.environ.get('DISPLAY') \
+            and not os.environ.get('WAYLAND_DISPLAY') and 'inline' not in matplotlib.get_backend():
+        matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _in_notebook() -> bool:
+    """True inside Jupyter/IPython with an inline backend, where figures show themselves."""
+    import matplotlib
+    return 'inline' in matplotlib.get_backend() or 'ipympl' in matplotlib.get_backend()
+
+
+def _finish(fig: Any, path: str | os.PathLike | None, default: str) -> str | None:
+    """Save the figure to path; with no path, show it (notebook/display) or save `default`."""
+    plt = _plt()
+    if path is None and _in_notebook():
+        return None  # the notebook displays it at the end of the cell
+    if path is None and plt.get_backend().lower() not in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
+        plt.show()
+        return None
+    path = str(path or default)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches='tight')
+    plt.close(fig)
+    return path
+
+
+def use_svg_display() -> None:
+    """Use SVG for inline notebook figures; a harmless no-op in scripts."""
+    try:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+        set_matplotlib_formats('svg')
+    except Exception:  # not in a notebook, or an IPython without it
+        pass
+
+
+def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
+    """Set the default matplotlib figure size."""
+    _plt().rcParams['figure.figsize'] = figsize
+
+
+def set_axes(axes: Any, xlabel: str | None, ylabel: str | None, xlim: Any, ylim: Any,
+             xscale: str, yscale: str, legend: Sequence[str] | None) -> None:
+    """Set labels, limits, scales, legend and grid of matplotlib axes."""
+    axes.set_xlabel(xlabel), axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale), axes.set_yscale(yscale)
+    axes.set_xlim(xlim), axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
+def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = None,
+         legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
+         xscale: str = 'linear', yscale: str = 'linear',
+         fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
+         axes: Any = None) -> Any:
+    """Plot one or more curves (the book's plot); returns the axes."""
+    plt = _plt()
+    if axes is None:
+        axes = plt.figure(figsize=figsize).gca()
+
+    def has_one_axis(X):  # a list or 1-d tensor, not a list of curves
+        return (hasattr(X, 'ndim') and X.ndim == 1) or (isinstance(X, list) and not hasattr(X[0], '__len__'))
+
+    if has_one_axis(X):
+        X = [X]
+    if Y is None:
+        X, Y = [[]] * len(X), X
+    elif has_one_axis(Y):
+        Y = [Y]
+    if len(X) != len(Y):
+        X = X * len(Y)
+    axes.cla()
+    for x, y, fmt in zip(X, Y, fmts):
+        axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
+    set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    return axes
+
+
+def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
+                scale: float = 1.5, path: str | os.PathLike | None = None) -> Any:
+    """Draw a grid of images with titles; save to path (or show); return the axes."""
+    plt = _plt()
+    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
+    axes = axes.flatten()
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        img = img.detach().cpu().numpy() if torch.is_tensor(img) else np.asarray(img)
+        ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
+        ax.axes.get_xaxis().set_visible(False)
+        ax.axes.get_yaxis().set_visible(False)
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    _finish(fig, path, 'images.png')
+    return axes
+
+
+def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLike | None = None) -> Any:
+    """Draw a row of Fashion-MNIST images titled with their labels; return the axes."""
+    return show_images([img.reshape(28, 28) if torch.is_tensor(img) else img for img in images],
+                       1, len(images), titles=list(labels), path=path)
+
+
+def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
+                 title: str | None = None) -> str | None:
+    """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path."""
+    plt = _plt()
+    epochs = range(1, len(history['train_loss']) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot(epochs, history['train_loss'], 'o-', label='train loss')
+    ax_loss.set_xlabel('epoch'), ax_loss.set_ylabel('loss (mean per example)')
+    for key, fmt in (('train_acc', 's--'), ('test_acc', '^-')):
+        if history.get(key):
+            ax_acc.plot(epochs, history[key], fmt, label=key.replace('_', ' '))
+    ax_acc.set_xlabel('epoch'), ax_acc.set_ylabel('accuracy')
+    for ax in (ax_loss, ax_acc):
+        ax.grid(True), ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, 'history.png')
+
+
+class Animator:
+    """Plot data as it arrives: inline in a notebook, to a PNG (path) in a plain script."""
+
+    def __init__(self, xlabel: str | None = None, ylabel: str | None = None,
+                 legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
+                 xscale: str = 'linear', yscale: str = 'linear',
+                 fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
+                 figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike = 'animator.png') -> None:
+        plt = _plt()
+        self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
+        self.axes = axes.flatten()
+        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+        self.X, self.Y, self.fmts, self.path = None, None, fmts, path
+
+    def add(self, x: Any, y: Any) -> None:
+        """Add one point to each curve and redraw."""
+        if not hasattr(y, '__len__'):
+            y = [y]
+        n = len(y)
+        if not hasattr(x, '__len__'):
+            x = [x] * n
+        if not self.X:
+            self.X = [[] for _ in range(n)]
+        if not self.Y:
+            self.Y = [[] for _ in range(n)]
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(a)
+                self.Y[i].append(b)
+        self.axes[0].cla()
+        for x_i, y_i, fmt in zip(self.X, self.Y, self.fmts):
+            self.axes[0].plot(x_i, y_i, fmt)
+        self.config_axes()
+        if _in_notebook():
+            from IPython import display
+            display.display(self.fig)
+            display.clear_output(wait=True)
+        else:
+            self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
+
+    def close(self) -> None:
+        """Close the figure (scripts keep the PNG)."""
+        _plt().close(self.fig)
+
+
+# ============================================================================
+# Command-line helpers (shared by the chapter scripts)
+# ============================================================================
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type that accepts only positive numbers of `kind`."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'{text!r} is not a {kind.__name__}') from None
+        if not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+        return value
+    parse.__name__ = f'positive {kind.__name__}'
+    return parse
+
+
+def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs: int,
+                    images: bool = True) -> argparse.ArgumentParser:
+    """An argparse parser with the flags every chapter script shares, defaulting to the book's values."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--epochs', type=_positive(int), default=num_epochs, help='number of epochs')
+    parser.add_argument('--lr', type=_positive(float), default=lr, help='learning rate')
+    parser.add_argument('--batch-size', type=_positive(int), default=batch_size, help='mini-batch size')
+    parser.add_argument('--seed', type=int, default=0, help='random seed (weights and batch order)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N, mps or auto (best available)')
+    parser.add_argument('--plot', metavar='PATH', help='write the training curves to this PNG')
+    parser.add_argument('--history', metavar='PATH', help='write the per-epoch numbers to this JSON file')
+    parser.add_argument('--save', metavar='PATH', help='save the trained weights (tensors only) here')
+    parser.add_argument('--load', metavar='PATH', help='load weights saved with --save and evaluate them '
+                        'instead of training')
+    if images:
+        parser.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], default='fashion-mnist',
+                            help='which data set to train on')
+        parser.add_argument('--data-root', metavar='DIR',
+                            help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
+        parser.add_argument('--predict', metavar='PATH',
+                            help='write a PNG of test images with true and predicted labels')
+    return parser
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn a --device flag into a device, with a clear error when it is not there."""
+    if name == 'auto':
+        return try_gpu()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise D2LError(f'unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto') from None
+    if device.type == 'cuda' and torch.cuda.device_count() <= (device.index or 0):
+        raise D2LError(f'--device {name}: no such CUDA GPU here; use --device cpu or --device auto')
+    if device.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+        raise D2LError('--device mps: Apple MPS is not available here; use --device cpu or --device auto')
+    return device
+
+
+def report(history: dict[str, list[float]], args: argparse.Namespace, title: str) -> None:
+    """Write what --plot and --history asked for, and say where."""
+    if getattr(args, 'history', None):
+        Path(args.history).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
+        print(f'history written to {args.history}')
+    if getattr(args, 'plot', None):
+        print(f'training curves written to {plot_history(history, args.plot, title)}')
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """Run a script's main(); expected errors print one line and exit 1, not a traceback."""
+    try:
+        main()
+    except D2LError as e:
+        sys.exit(f'error: {e}')
+    except KeyboardInterrupt:
+        sys.exit('interrupted')
