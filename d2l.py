@@ -369,22 +369,21 @@ FASHION_MNIST_LABELS = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat',
                         'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot']
 
 
+def _indices(labels: Iterable[int] | torch.Tensor | int) -> list[int]:
+    """Class indices as a flat list of ints, from an int, a list or a tensor of any shape."""
+    if isinstance(labels, torch.Tensor):
+        return [int(i) for i in labels.reshape(-1).tolist()]
+    return [int(labels)] if isinstance(labels, (int, np.integer)) else [int(i) for i in labels]
+
+
 def get_fashion_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
     """Return the text labels of Fashion-MNIST class indices (ints or a tensor)."""
-    if isinstance(labels, torch.Tensor):
-        labels = labels.reshape(-1).tolist()
-    elif isinstance(labels, (int, np.integer)):
-        labels = [labels]
-    return [FASHION_MNIST_LABELS[int(i)] for i in labels]
+    return [FASHION_MNIST_LABELS[i] for i in _indices(labels)]
 
 
 def get_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
     """Return the text labels ('0'..'9') of MNIST digits."""
-    if isinstance(labels, torch.Tensor):
-        labels = labels.reshape(-1).tolist()
-    elif isinstance(labels, (int, np.integer)):
-        labels = [labels]
-    return [str(int(i)) for i in labels]
+    return [str(i) for i in _indices(labels)]
 
 
 def text_labels(name: str) -> Callable[[Any], list[str]]:
