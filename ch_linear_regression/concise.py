@@ -1,0 +1,85 @@
+"""Linear regression, concisely: nn.Linear, nn.MSELoss and torch.optim.SGD.
+
+The same 1000 synthetic examples of y = 2 x1 - 3.4 x2 + 4.2 + noise (std 0.01) as
+scratch.py, batched by d2l.load_array. Defaults, initial weights, batch order and the
+loss (half the squared error, see below) are those of scratch.py, so the two print
+the same numbers:
+
+    python ch_linear_regression/concise.py                    # batch 10, lr 0.03, 3 epochs
+    python ch_linear_regression/concise.py --plot data.png    # the data and the fitted plane
+    python -m d2l compare ch_linear_regression                # scratch.py next to concise.py
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import d2l  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Fit linear regression with torch.nn (or --load it); return the per-epoch losses and the errors."""
+    args = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+                               plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
+    d2l.set_seed(args.seed)
+    device = d2l.resolve_device(args.device)
+    true_w, true_b = torch.tensor([2, -3.4]), 4.2
+    features, labels = d2l.synthetic_data(true_w, true_b, 1000)
+    features, labels = features.to(device), labels.to(device)
+    data_iter = d2l.load_array((features, labels), args.batch_size)
+
+    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
+    # (CPU) generator back, so init_normal draws scratch.py's w and the batches follow in step.
+    with torch.random.fork_rng(devices=[]):
+        net = nn.Sequential(nn.Linear(2, 1))
+    net.apply(d2l.init_normal)  # w from N(0, 0.01^2), b = 0, as in scratch.py
+    net.to(device)
+
+    # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's squared_loss,
+    # so the printed loss and the gradient (hence every step at the same lr) are scratch.py's.
+    # The book's concise version leaves out the 1/2, which doubles its step at the same lr.
+    loss = nn.MSELoss()
+    trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
+
+    history = {'train_loss': [], 'seconds': []}
+    if args.load:  # evaluate saved weights instead of training
+        d2l.load_into(net.state_dict(), args.load)
+        with torch.no_grad():
+            print(f'loaded {args.load}: loss {float(loss(net(features), labels) / 2):f}')
+    else:
+        for epoch in range(args.epochs):
+            start = time.perf_counter()
+            for i, (X, y) in enumerate(data_iter, start=1):
+                l = loss(net(X), y) / 2
+                d2l.check_loss(l, epoch + 1, i)  # stop at once if training diverges
+                trainer.zero_grad()
+                l.backward()
+                trainer.step()
+            history['seconds'].append(time.perf_counter() - start)
+            with torch.no_grad():
+                train_l = loss(net(features), labels) / 2
+            history['train_loss'].append(float(train_l))
+            print(f'epoch {epoch + 1}, loss {float(train_l):f}')
+
+    w, b = net[0].weight.detach(), net[0].bias.detach()
+    w_error = (true_w - w.cpu().reshape(true_w.shape)).tolist()
+    b_error = true_b - float(b)
+    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
+    print(f'error in estimating b: {b_error:.6f}')
+    history.update(w=w.cpu().reshape(-1).tolist(), b=float(b), w_error=w_error, b_error=b_error)
+
+    title = 'linear regression, concise'
+    d2l.report(history, args, title, net.state_dict(), curves=False)  # --save, --history
+    if args.plot:
+        print(f'data and fitted plane written to {d2l.plot_regression(features, labels, w, b, args.plot, title)}')
+    return history
+
+
+if __name__ == '__main__':
+    d2l.run_script(main)

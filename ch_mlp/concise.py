@@ -1,0 +1,68 @@
+"""A multilayer perceptron, concisely: nn.Sequential of nn.Linear layers and activations.
+
+By default the network of scratch.py, 784-256-10 with ReLU, trained with SGD; same
+defaults, initial weights and batch order, so the two print the same numbers.
+--hidden takes several sizes for deeper networks and --optimizer adam switches
+torch.optim.Adam in, so the popular recipe is a matter of flags:
+
+    python ch_mlp/concise.py                              # Fashion-MNIST, 784-256-10, ReLU, lr 0.1, 10 epochs
+    python ch_mlp/concise.py --hidden 128 256 --optimizer adam --lr 0.001 --batch-size 64
+    python ch_mlp/concise.py --save mlp.pt && python ch_mlp/concise.py --load mlp.pt --predict pred.png
+    python -m d2l compare ch_mlp                          # scratch.py next to concise.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import d2l  # noqa: E402
+
+NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
+ACTIVATIONS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh}
+OPTIMIZERS = {'sgd': torch.optim.SGD, 'adam': torch.optim.Adam}
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+    """Train the MLP with torch.nn (or --load it); return the per-epoch history."""
+    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[256], metavar='N',
+                        help='hidden layer sizes, first to last (--hidden 128 256 gives 784-128-256-10)')
+    parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
+                        help='nonlinearity of the hidden layers')
+    parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',
+                        help='sgd (the book) or adam (try --lr 0.001 --batch-size 64)')
+    args = parser.parse_args(argv)
+    d2l.set_seed(args.seed)
+    device = d2l.resolve_device(args.device)
+    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+
+    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
+    # (CPU) generator back, so init_normal draws scratch.py's W1, W2 and the batches follow in step.
+    sizes = [NUM_INPUTS, *args.hidden]
+    with torch.random.fork_rng(devices=[]):
+        layers = [d2l.FlattenLayer()]
+        for num_in, num_out in zip(sizes, sizes[1:]):
+            layers += [nn.Linear(num_in, num_out), ACTIVATIONS[args.activation]()]
+        net = nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_OUTPUTS))
+    net.apply(d2l.init_normal)  # weights from N(0, 0.01^2) layer by layer, biases 0, as in scratch.py
+    net.to(device)
+
+    loss = nn.CrossEntropyLoss()
+    trainer = OPTIMIZERS[args.optimizer](net.parameters(), lr=args.lr)
+
+    if args.load:  # evaluate saved weights instead of training
+        return d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
+    history = d2l.train_ch3(net, train_iter, test_iter, loss, args.epochs, optimizer=trainer)
+    d2l.after_training(args, history, net, net.state_dict(), test_iter,
+                       f'MLP {"-".join(map(str, [*sizes, NUM_OUTPUTS]))} ({args.activation}, {args.optimizer}), '
+                       f'concise, {args.dataset}')
+    return history
+
+
+if __name__ == '__main__':
+    d2l.run_script(main)

@@ -1,0 +1,70 @@
+"""Softmax regression, concisely: nn.Linear, nn.CrossEntropyLoss and torch.optim.SGD.
+
+The model of scratch.py, o = xW + b on the 784 pixels of each image, built from torch.nn;
+nn.CrossEntropyLoss applies the softmax itself. Defaults, initial weights and batch
+order are those of scratch.py, so the two print the same numbers. --show-weights draws
+what the linear classifier learned: one 28x28 template per class.
+
+    python ch_softmax/concise.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
+    python ch_softmax/concise.py --show-weights w.png --predict pred.png
+    python ch_softmax/concise.py --save softmax.pt && python ch_softmax/concise.py --load softmax.pt
+    python -m d2l compare ch_softmax                      # scratch.py next to concise.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import d2l  # noqa: E402
+
+NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
+
+
+def show_weights(W: torch.Tensor, dataset: str, path: str) -> None:
+    """Draw each class's row of W as a 28x28 image, the template its logit matches images against."""
+    # o_j = sum over pixels of W[j, p] x_p: bright pixels are where ink raises class j's score.
+    templates = W.detach().cpu().reshape(NUM_OUTPUTS, 28, 28)
+    d2l.show_images(templates, 2, 5, titles=d2l.text_labels(dataset)(range(NUM_OUTPUTS)), path=path)
+    print(f'weights written to {path}')
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+    """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
+    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    parser.add_argument('--show-weights', metavar='PATH',
+                        help='write the learned weights as ten 28x28 templates to this PNG')
+    args = parser.parse_args(argv)
+    d2l.set_seed(args.seed)
+    device = d2l.resolve_device(args.device)
+    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+
+    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
+    # (CPU) generator back, so init_normal draws scratch.py's W and the batches follow in step.
+    with torch.random.fork_rng(devices=[]):
+        net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS))
+    net.apply(d2l.init_normal)  # W from N(0, 0.01^2), b = 0, as in scratch.py
+    net.to(device)
+
+    # Softmax and cross-entropy in one: it works from log-softmax, so a probability that
+    # underflows to 0 never reaches log(0).
+    loss = nn.CrossEntropyLoss()
+    trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
+
+    if args.load:  # evaluate saved weights instead of training
+        history = d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
+    else:
+        history = d2l.train_ch3(net, train_iter, test_iter, loss, args.epochs, optimizer=trainer)
+        d2l.after_training(args, history, net, net.state_dict(), test_iter,
+                           f'softmax regression, concise, {args.dataset}')
+    if args.show_weights:
+        show_weights(net[1].weight, args.dataset, args.show_weights)
+    return history
+
+
+if __name__ == '__main__':
+    d2l.run_script(main)

@@ -1,0 +1,64 @@
+"""Softmax regression from scratch: a linear model, softmax and cross-entropy written by hand.
+
+Each 28x28 image is flattened to x (784 pixels); the model gives logits o = xW + b,
+W of shape (784, 10), turned into class probabilities by softmax(o)_j = exp(o_j) / sum_k exp(o_k),
+and is trained on the cross-entropy -log softmax(o)_y with minibatch SGD. Defaults,
+initial weights and batch order are those of concise.py, so the two print the same numbers:
+
+    python ch_softmax/scratch.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
+    python ch_softmax/scratch.py --predict pred.png --save softmax.pt
+    python ch_softmax/scratch.py --load softmax.pt        # evaluate saved weights, no training
+    python -m d2l compare ch_softmax                      # scratch.py next to concise.py
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
+
+import torch  # noqa: E402
+
+import d2l  # noqa: E402
+
+NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
+
+
+def softmax(O: torch.Tensor) -> torch.Tensor:
+    """Softmax of each row: exp(o_j) / sum_k exp(o_k), so each row is a probability vector."""
+    # exp overflows float32 to inf above about 88. Subtracting the same number from a whole row
+    # leaves softmax unchanged (exp(-m) cancels), and with m the row max every exponent is <= 0.
+    O_exp = torch.exp(O - O.max(dim=1, keepdim=True).values)
+    return O_exp / O_exp.sum(dim=1, keepdim=True)
+
+
+def cross_entropy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each example, -log y_hat[i, y_i]: the log-probability of the true class."""
+    return -torch.log(y_hat[range(len(y_hat)), y])
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+    """Train softmax regression from scratch (or --load it); return the per-epoch history."""
+    args = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
+    d2l.set_seed(args.seed)
+    device = d2l.resolve_device(args.device)
+    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+
+    # Drawn on the CPU and then moved, so every device starts from concise.py's very weights.
+    W = torch.normal(0, 0.01, size=(NUM_INPUTS, NUM_OUTPUTS)).to(device).requires_grad_()
+    b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
+
+    def net(X: torch.Tensor) -> torch.Tensor:
+        """Class probabilities softmax(XW + b), each image flattened to a row of 784 pixels."""
+        return softmax(X.reshape(-1, NUM_INPUTS) @ W + b)
+
+    weights = {'W': W, 'b': b}
+    if args.load:  # evaluate saved weights instead of training
+        return d2l.evaluate_saved(args, net, weights, test_iter)
+    history = d2l.train_ch3(net, train_iter, test_iter, cross_entropy, args.epochs, params=[W, b], lr=args.lr)
+    d2l.after_training(args, history, net, weights, test_iter, f'softmax regression from scratch, {args.dataset}')
+    return history
+
+
+if __name__ == '__main__':
+    d2l.run_script(main)
