@@ -1,0 +1,354 @@
+"""ch_mlp without autograd: hand-written gradients against autograd and finite differences,
+manual.py and fizzbuzz.py end to end (training lines, save/load, errors, predictions)."""
+import importlib.util
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import d2l
+from conftest import REAL_FASHION, ROOT
+
+PNG = b'\x89PNG\r\n\x1a\n'
+EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
+SPEED_LINE = re.compile(r'^\d+\.\d examples/sec on cpu$')
+
+
+def load_script(name):
+    """Import ch_mlp/<name>.py by path, registered under its own name: fizzbuzz then finds manual."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / 'ch_mlp' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+manual = load_script('manual')
+fizzbuzz = load_script('fizzbuzz')
+
+AUTOGRAD_ACTIVATIONS = {'relu': torch.relu, 'sigmoid': torch.sigmoid, 'tanh': torch.tanh}
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """Files a script writes land in a temporary folder; figures never open a window."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('DISPLAY', raising=False)
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------
+# Gradient checks
+# ---------------------------------------------------------------------------
+
+def rel_err(a, b):
+    """Relative error of two tensors, ||a - b|| / max(||a||, ||b||)."""
+    return float((a - b).norm() / max(a.norm(), b.norm(), torch.tensor(1e-30, dtype=a.dtype)))
+
+
+def random_problem(sizes, activation, batch=7, seed=0):
+    """A float64 network and random inputs and labels."""
+    torch.manual_seed(seed)
+    net = manual.MLP(sizes, activation, dtype=torch.float64)
+    for linear in net.linears:  # nonzero biases, so a wrong db cannot hide behind zeros
+        linear.b.normal_()
+    X = torch.randn(batch, sizes[0], dtype=torch.float64)
+    y = torch.randint(0, sizes[-1], (batch,))
+    return net, X, y
+
+
+def hand_written(net, X, y):
+    """Loss and [dW1, db1, dW2, ...] from the hand-written forward and backward."""
+    loss = manual.SoftmaxCrossEntropy()
+    l = loss.forward(net.forward(X), y)
+    net.backward(loss.backward())
+    return l, [g for linear in net.linears for g in (linear.dW, linear.db)]
+
+
+def autograd(net, X, y, activation):
+    """The same loss and gradients from torch's autograd, with torch's own functions."""
+    params = [p.clone().requires_grad_() for linear in net.linears for p in (linear.W, linear.b)]
+    A = X
+    for k in range(0, len(params), 2):
+        A = A @ params[k] + params[k + 1]
+        if k < len(params) - 2:
+            A = AUTOGRAD_ACTIVATIONS[activation](A)
+    l = F.cross_entropy(A, y)
+    l.backward()
+    return l.detach(), [p.grad for p in params]
+
+
+@pytest.mark.parametrize('activation', ['relu', 'sigmoid', 'tanh'])
+@pytest.mark.parametrize('sizes', [[20, 16, 12, 8, 5], [784, 128, 128, 128, 64, 10]])
+def test_every_gradient_matches_autograd(activation, sizes):
+    net, X, y = random_problem(sizes, activation)
+    l, grads = hand_written(net, X, y)
+    l_ref, grads_ref = autograd(net, X, y, activation)
+    assert abs(float(l - l_ref)) < 1e-12
+    assert len(grads) == len(grads_ref) == 2 * (len(sizes) - 1)
+    for i, (g, g_ref) in enumerate(zip(grads, grads_ref)):
+        name = f'{"dW" if i % 2 == 0 else "db"}{i // 2 + 1}'
+        assert g.shape == g_ref.shape, name
+        assert g.abs().sum() > 0, f'{name} is all zeros'
+        assert rel_err(g, g_ref) < 1e-6, f'{name}: relative error {rel_err(g, g_ref):.2e}'
+
+
+@pytest.mark.parametrize('activation', ['relu', 'sigmoid', 'tanh'])
+def test_gradients_match_finite_differences(activation):
+    """Central differences (L(w + eps) - L(w - eps)) / 2 eps on every weight of a 4-5-3 network."""
+    net, X, y = random_problem([4, 5, 3], activation, batch=6, seed=1)
+    _, grads = hand_written(net, X, y)
+    loss, eps = manual.SoftmaxCrossEntropy(), 1e-6
+    params = [p for linear in net.linears for p in (linear.W, linear.b)]
+    for p, g in zip(params, grads):
+        numeric = torch.zeros_like(p)
+        flat, out = p.view(-1), numeric.view(-1)
+        for j in range(flat.numel()):
+            old = float(flat[j])
+            flat[j] = old + eps
+            up = float(loss.forward(net.forward(X), y))
+            flat[j] = old - eps
+            down = float(loss.forward(net.forward(X), y))
+            flat[j] = old
+            out[j] = (up - down) / (2 * eps)
+        assert rel_err(g, numeric) < 1e-6, f'relative error {rel_err(g, numeric):.2e}'
+
+
+def broken_relu(monkeypatch):
+    monkeypatch.setitem(manual.ACTIVATIONS, 'relu', (manual.relu, lambda z: torch.ones_like(z)))
+
+
+def broken_loss(monkeypatch):
+    monkeypatch.setattr(manual.SoftmaxCrossEntropy, 'backward', lambda self: self.Y_hat - self.Y)
+
+
+def broken_linear(monkeypatch):
+    def backward(self, dZ):  # forgets to sum db over the batch: takes the first row
+        self.dW, self.db = self.A.T @ dZ, dZ[0]
+        return dZ @ self.W.T
+    monkeypatch.setattr(manual.Linear, 'backward', backward)
+
+
+@pytest.mark.parametrize('breakage', [broken_relu, broken_loss, broken_linear])
+def test_the_gradient_check_catches_a_wrong_backward(breakage, monkeypatch):
+    """The check can fail: each of three plausible slips gives a large error."""
+    breakage(monkeypatch)
+    net, X, y = random_problem([20, 16, 12, 5], 'relu')
+    _, grads = hand_written(net, X, y)
+    _, grads_ref = autograd(net, X, y, 'relu')
+    assert max(rel_err(g, g_ref) for g, g_ref in zip(grads, grads_ref)) > 1e-2
+
+
+def test_softmax_is_stable_and_cross_entropy_matches_torch():
+    o = torch.tensor([[1000., 0., -1000.], [1., 2., 3.], [-800., -800., -800.]])
+    p = manual.softmax(o)
+    assert torch.isfinite(p).all() and torch.allclose(p.sum(dim=1), torch.ones(3))
+    assert torch.allclose(p[0], torch.tensor([1., 0., 0.])) and torch.allclose(p[2], torch.full((3,), 1 / 3))
+    assert torch.allclose(p, torch.softmax(o, dim=1))
+    y = torch.tensor([2, 0, 1])  # the first row's label has probability exp(-2000): log(0) must not appear
+    l = manual.cross_entropy(o, manual.one_hot(y, 3, o.dtype))
+    assert torch.isfinite(l) and torch.allclose(l, F.cross_entropy(o, y))
+
+
+def test_activations_and_their_derivatives():
+    z = torch.tensor([-2., -0.5, 0.5, 2.], dtype=torch.float64)
+    assert torch.equal(manual.relu(z), torch.tensor([0, 0, 0.5, 2], dtype=torch.float64))
+    assert torch.equal(manual.relu_grad(z), torch.tensor([0, 0, 1, 1], dtype=torch.float64))
+    for name in ('sigmoid', 'tanh'):
+        f, f_grad = manual.ACTIVATIONS[name]
+        numeric = (f(z + 1e-6) - f(z - 1e-6)) / 2e-6
+        assert torch.allclose(f_grad(z), numeric, atol=1e-9)
+
+
+def test_he_initialisation_and_zero_biases():
+    torch.manual_seed(0)
+    net = manual.MLP([784, 512, 10])
+    W1, W2 = net.linears[0].W, net.linears[1].W
+    assert W1.shape == (784, 512) and W1.dtype == torch.float32
+    assert abs(float(W1.std()) / math.sqrt(2 / 784) - 1) < 0.02 and abs(float(W1.mean())) < 1e-3
+    assert abs(float(W2.std()) / math.sqrt(2 / 512) - 1) < 0.05
+    assert all(float(linear.b.abs().sum()) == 0 for linear in net.linears)
+    assert [type(layer).__name__ for layer in net.layers] == ['Linear', 'Activation', 'Linear']
+    assert list(net.state_dict()) == ['W1', 'b1', 'W2', 'b2']
+
+
+def test_no_autograd_anywhere():
+    """No weight asks for gradients, and a whole training step builds no graph."""
+    net, X, y = random_problem([20, 16, 5], 'relu')
+    hand_written(net, X, y)
+    assert not any(p.requires_grad for p in net.state_dict().values())
+    assert not any(linear.dW.requires_grad or linear.dW.grad_fn for linear in net.linears)
+    source = (ROOT / 'ch_mlp' / 'manual.py').read_text()
+    assert set(re.findall(r'(\w+)\.backward\(', source)) == {'net', 'layer', 'loss'}  # ours, not autograd's
+    for banned in ('torch.optim.', 'nn.Linear(', 'requires_grad', 'torch.autograd', '.grad '):
+        assert banned not in source, banned
+
+
+# ---------------------------------------------------------------------------
+# manual.py end to end on tiny data
+# ---------------------------------------------------------------------------
+
+def tiny_args(tiny_data, *extra):
+    return ['--data-root', str(tiny_data), '--layers', '784', '32', '10', '--batch-size', '10', *extra]
+
+
+def test_training_prints_the_classic_lines_and_learns(tiny_data, capsys):
+    history = manual.main(tiny_args(tiny_data, '--epochs', '4', '--history', 'h.json'))
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [EPOCH_LINE.match(line) for line in lines[:4]]
+    assert all(epochs), lines
+    assert [int(m.group(1)) for m in epochs] == [1, 2, 3, 4]
+    assert SPEED_LINE.match(lines[4]), lines[4]
+    assert set(history) == {'train_loss', 'train_acc', 'test_acc', 'seconds'}
+    assert all(len(v) == 4 for v in history.values())
+    for m, loss, train_acc, test_acc in zip(epochs, history['train_loss'], history['train_acc'],
+                                             history['test_acc']):
+        assert m.group(2) == f'{loss:.4f}' and m.group(3) == f'{train_acc:.3f}' and m.group(4) == f'{test_acc:.3f}'
+    assert 1.5 < history['train_loss'][0] < 3.5  # about log(10) = 2.3 at the start: a mean per example
+    assert history['train_loss'][-1] < history['train_loss'][0] - 0.5  # it learns
+    assert history['test_acc'][-1] >= 0.7 and all(0 <= a <= 1 for a in history['train_acc'])
+    assert all(s > 0 for s in history['seconds'])
+    assert json.loads(Path('h.json').read_text()) == history
+
+
+def test_mnist_and_constant_schedule(tiny_data, capsys):
+    history = manual.main(tiny_args(tiny_data, '--epochs', '2', '--dataset', 'mnist', '--schedule', 'constant',
+                                    '--activation', 'tanh'))
+    assert len(history['test_acc']) == 2
+    assert sum(bool(EPOCH_LINE.match(line)) for line in capsys.readouterr().out.splitlines()) == 2
+
+
+def test_cosine_schedule_starts_at_lr_and_falls():
+    lrs = [manual.cosine_lr(0.1, epoch, 10) for epoch in range(1, 11)]
+    assert lrs[0] == 0.1 and all(a > b for a, b in zip(lrs, lrs[1:])) and 0 < lrs[-1] < 0.005
+
+
+def test_same_seed_same_run(tiny_data):
+    first = manual.main(tiny_args(tiny_data, '--epochs', '2', '--seed', '3'))
+    second = manual.main(tiny_args(tiny_data, '--epochs', '2', '--seed', '3'))
+    assert first['train_loss'] == second['train_loss'] and first['test_acc'] == second['test_acc']
+
+
+def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys):
+    trained = manual.main(tiny_args(tiny_data, '--epochs', '2', '--save', str(tmp_path / 'w.pt')))
+    state = torch.load(tmp_path / 'w.pt', weights_only=True)  # plain tensors: loads with weights_only
+    assert list(state) == ['W1', 'b1', 'W2', 'b2'] and state['W1'].shape == (784, 32)
+    capsys.readouterr()
+    loaded = manual.main(tiny_args(tiny_data, '--load', str(tmp_path / 'w.pt'), '--seed', '99'))
+    assert loaded['test_acc'] == [trained['test_acc'][-1]]
+    out = capsys.readouterr().out
+    assert 'test acc' in out and not EPOCH_LINE.search(out)  # evaluated, not trained
+
+
+def test_load_errors_are_one_clear_message(tiny_data, tmp_path):
+    manual.main(tiny_args(tiny_data, '--epochs', '1', '--save', str(tmp_path / 'w.pt')))
+    other = ['--data-root', str(tiny_data), '--layers', '784', '16', '10']
+    with pytest.raises(d2l.D2LError, match=r'needs .*same layer sizes'):
+        manual.main(other + ['--load', str(tmp_path / 'w.pt')])
+    (tmp_path / 'junk.pt').write_bytes(b'not a model at all')
+    with pytest.raises(d2l.D2LError, match='not a weights file'):
+        manual.main(other + ['--load', str(tmp_path / 'junk.pt')])
+    with pytest.raises(d2l.D2LError, match='no weights file'):
+        manual.main(other + ['--load', str(tmp_path / 'missing.pt')])
+
+
+def test_predict_writes_a_png(tiny_data, tmp_path):
+    manual.main(tiny_args(tiny_data, '--epochs', '1', '--predict', str(tmp_path / 'pred.png')))
+    data = (tmp_path / 'pred.png').read_bytes()
+    assert data[:8] == PNG and len(data) > 5000
+
+
+def test_divergence_stops_with_one_line(tiny_data):
+    with pytest.raises(d2l.D2LError, match=r'loss became nan at epoch 1, batch \d+: .*--lr'):
+        manual.main(['--data-root', str(tiny_data), '--batch-size', '10', '--lr', '1000'])
+
+
+@pytest.mark.parametrize('layers', [['100', '10'], ['784', '12'], ['784']])
+def test_bad_layer_sizes_are_refused(layers, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        manual.main(['--layers', *layers])
+    assert exit_info.value.code == 2 and '--layers' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('script, cwd', [('manual.py', 'ch_mlp'), ('fizzbuzz.py', 'tests')])
+def test_scripts_run_from_any_folder(script, cwd):
+    run = subprocess.run([sys.executable, str(ROOT / 'ch_mlp' / script), '--help'], cwd=ROOT / cwd,
+                         capture_output=True, text=True)
+    assert run.returncode == 0 and '--epochs' in run.stdout and '--save' in run.stdout, run.stderr
+
+
+def test_script_error_is_one_line_not_a_traceback(tmp_path):
+    run = subprocess.run([sys.executable, 'ch_mlp/manual.py', '--load', str(tmp_path / 'none.pt')],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.strip().startswith('error: no weights file') and 'Traceback' not in run.stderr
+
+
+# ---------------------------------------------------------------------------
+# fizzbuzz.py
+# ---------------------------------------------------------------------------
+
+def test_fizzbuzz_encodings():
+    assert fizzbuzz.binary_encode(5) == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert fizzbuzz.binary_encode(1023) == [1] * 10 and fizzbuzz.binary_encode(512) == [0] * 9 + [1]
+    assert all(sum(b << d for d, b in enumerate(fizzbuzz.binary_encode(i))) == i for i in range(1024))
+    assert [fizzbuzz.fizz_buzz_encode(i) for i in (15, 9, 10, 7, 30, 3, 5, 1)] == [3, 1, 2, 0, 3, 1, 2, 0]
+    assert [fizzbuzz.fizz_buzz_decode(i, fizzbuzz.fizz_buzz_encode(i)) for i in (15, 9, 10, 7)] == \
+        ['fizzbuzz', 'fizz', 'buzz', '7']
+    X, y = fizzbuzz.dataset(fizzbuzz.TRAIN_NUMBERS)
+    assert X.shape == (923, 10) and X.dtype == torch.float32 and y.shape == (923,)
+    assert y.bincount().tolist() == [sum(fizzbuzz.fizz_buzz_encode(i) == k for i in range(101, 1024))
+                                     for k in range(4)]
+    assert not set(fizzbuzz.TRAIN_NUMBERS) & set(fizzbuzz.TEST_NUMBERS)
+
+
+def test_fizzbuzz_uses_the_layers_of_manual():
+    assert fizzbuzz.MLP is manual.MLP and fizzbuzz.train is manual.train
+    assert 'class Linear' not in (ROOT / 'ch_mlp' / 'fizzbuzz.py').read_text()
+
+
+def test_fizzbuzz_learns_and_round_trips(tmp_path, capsys):
+    """The default run (about 10 s): at least 0.95 on 1..100, then saved and loaded back identical."""
+    result = fizzbuzz.main(['--save', str(tmp_path / 'fb.pt')])
+    out = capsys.readouterr().out
+    assert result['accuracy'] >= 0.95, out
+    assert len(result['answers']) == 100 and result['answers'][14] in ('fizzbuzz', '15')
+    assert sum(bool(EPOCH_LINE.match(line)) for line in out.splitlines()) == 10
+    assert f'accuracy on 1..100: {result["accuracy"]:.2f}' in out
+    assert out.count('miss: ') == len(result['misses']) == round(100 * (1 - result['accuracy']))
+    assert 'identical answers' in out
+    assert torch.get_num_threads() >= 1  # restored, whatever it was
+    again = fizzbuzz.main(['--load', str(tmp_path / 'fb.pt')])
+    assert again['answers'] == result['answers'] and again['accuracy'] == result['accuracy']
+    with pytest.raises(d2l.D2LError, match='needs'):
+        fizzbuzz.main(['--load', str(tmp_path / 'fb.pt'), '--hidden', '20'])
+
+
+@pytest.mark.skipif(not hasattr(d2l, 'load_script'), reason='this d2l.py has no load_script')
+def test_fizzbuzz_loads_by_path_under_any_module_name():
+    module = d2l.load_script(ROOT / 'ch_mlp' / 'fizzbuzz.py')
+    assert module.fizz_buzz_decode(30, module.fizz_buzz_encode(30)) == 'fizzbuzz'
+
+
+def test_fizzbuzz_restores_the_thread_count():
+    before = torch.get_num_threads()
+    fizzbuzz.main(['--epochs', '2'])
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------------
+# The accuracy promise on the real data
+# ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+def test_defaults_reach_87_percent_on_fashion_mnist(capsys):
+    history = manual.main([])
+    assert len(history['test_acc']) == 10
+    assert history['test_acc'][-1] >= 0.87, capsys.readouterr().out
