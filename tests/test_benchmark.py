@@ -1,0 +1,89 @@
+"""Smoke test of benchmarks/data_pipeline.py on tiny data: the pieces work and agree; no timing is asserted."""
+import importlib.util
+import sys
+import tempfile
+
+import pytest
+import torch
+
+import d2l
+from conftest import ROOT
+
+
+@pytest.fixture(scope='module')
+def bench():
+    """The benchmark script, imported by path."""
+    spec = importlib.util.spec_from_file_location('bench_data_pipeline', ROOT / 'benchmarks' / 'data_pipeline.py')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path):
+    files = bench.find_idx_files(tiny_data)
+    assert sorted(files) == sorted(bench.IDX_STEMS)
+    tv_root = bench.torchvision_root(files, tmp_path / 'tv')
+    assert sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir()) == sorted(bench.IDX_STEMS)
+    reference = None
+    for source in ('classic-0', 'd2l', 'bare'):
+        train_iter, test_iter = bench.make_loaders(source, 8, tiny_data, tv_root, torch.device('cpu'))
+        X, y = map(torch.cat, zip(*test_iter))  # the test split keeps its order in every source
+        assert X.shape == (20, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
+        if reference is None:
+            reference = X, y
+        assert torch.equal(X, reference[0]) and torch.equal(y, reference[1])  # ToTensor == d2l's /255
+        train = [b for b in train_iter]
+        assert [len(b[1]) for b in train] == [8] * 6 + [2]
+        assert sorted(torch.cat([b[1] for b in train]).tolist()) == sorted(d2l.load_mnist_arrays(
+            'fashion-mnist', root=tiny_data)['train_labels'].tolist())
+
+
+def test_bare_loop_keeps_one_fixed_shuffled_order(bench):
+    images = torch.arange(10, dtype=torch.uint8).repeat_interleave(784).reshape(10, 28, 28)
+    labels = torch.arange(10)
+    torch.manual_seed(0)
+    loader = bench.TensorSlices(images, labels, 4, True, torch.device('cpu'))
+    first, second = (torch.cat([y for _, y in loader]) for _ in range(2))
+    assert torch.equal(first, second) and not torch.equal(first, labels) and len(loader) == 3
+    X = torch.cat([x for x, _ in loader])
+    assert torch.equal(X[:, 0, 0, 0] * 255, first.float())  # images still match their labels
+
+
+@pytest.mark.parametrize('model', ['softmax', 'mlp'])
+def test_time_training_returns_timed_epochs_and_accuracy(bench, tiny_data, tmp_path, model):
+    tv_root = bench.torchvision_root(bench.find_idx_files(tiny_data), tmp_path / 'tv')
+    results = bench.time_training(model, ['classic-0', 'd2l', 'bare'], 2, 1, tiny_data, tv_root)
+    assert [r['source'] for r in results] == ['classic-0', 'd2l', 'bare']
+    for r in results:
+        assert len(r['seconds']) == 2 and r['median'] > 0 and 0 <= r['test_acc'] <= 1 and r['epochs'] == 3
+    report = bench.training_report(results, [model], ['classic-0', 'd2l', 'bare'])
+    assert 'classic DataLoader, num_workers=0' in report and '| 1.00x |' in report
+    assert f'- {model}: d2l is' in report and 'faster than the best classic configuration' in report
+
+
+def test_markdown_table(bench):
+    assert bench.markdown_table(['a', 'b'], [[1, 'x']]) == '| a | b |\n| --- | --- |\n| 1 | x |'
+
+
+def test_bad_flags_exit_2(bench, capsys):
+    for flags in (['--epochs', '0'], ['--workers', '-1'], ['--models', 'resnet']):
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(flags)
+        assert exit_.value.code == 2
+    assert 'error: argument --epochs' in capsys.readouterr().err
+
+
+def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_path, capsys, monkeypatch):
+    out, scratch = tmp_path / 'report' / 'bench.md', tmp_path / 'tmp'
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))  # where the benchmark makes its scratch folder
+    report = bench.main(['--quick', '--data-root', str(tiny_data), '--workers', '0', '--models', 'softmax',
+                         '--out', str(out)])
+    assert out.read_text() == report and report in capsys.readouterr().out
+    for expected in ('| machine |', 'torch 2', '| device | cpu |', 'softmax s/epoch',
+                     'd2l.load_data_fashion_mnist', 'bare loop over float tensors (floor)',
+                     'd2l, cold cache', 'd2l, warm cache', 'classic, num_workers=0', 'peak RSS (MiB)',
+                     'Reproduce: `python benchmarks/data_pipeline.py --quick'):
+        assert expected in report, expected
+    assert list(scratch.glob('d2l-bench-*')) == []  # the scratch folder (torchvision copy, cold cache) is removed
