@@ -571,10 +571,7 @@ def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
             l_sum.backward()
             updater(n)  # the real batch size: the last partial batch is scaled right
         l_value = float(l_sum.detach())
-        if not math.isfinite(l_value):
-            where = f'epoch {epoch}, batch {i + 1}' if epoch is not None else f'batch {i + 1}'
-            raise D2LError(f'the loss became {l_value} at {where}: training diverged; '
-                           'lower the learning rate (--lr) and try again')
+        check_loss(l_value, epoch, i + 1)
         metric.add(l_value, accuracy(y_hat.detach(), y), n)
     return metric
 
@@ -897,7 +894,8 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                         help='learning rate')
     parser.add_argument('--batch-size', type=_positive(int), default=batch_size, help='mini-batch size')
     parser.add_argument('--seed', type=int, default=0, help='random seed (weights and batch order)')
-    parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N, mps or auto (best available)')
+    parser.add_argument('--device', type=_device_flag, default='cpu',
+                        help='cpu, cuda, cuda:N, mps or auto (best available)')
     parser.add_argument('--plot', metavar='PATH', help=plot_help)
     parser.add_argument('--history', metavar='PATH', help='write the per-epoch numbers to this JSON file')
     parser.add_argument('--save', metavar='PATH', help='save the trained weights (tensors only) here')
@@ -928,6 +926,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _device_flag(name: str) -> torch.device:
+    """An argparse type for --device: a missing GPU is a bad flag (exit 2), found before any data is read."""
+    try:
+        return resolve_device(name)
+    except D2LError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def report(history: dict[str, list[float]], args: argparse.Namespace, title: str,
            weights: dict[str, torch.Tensor] | None = None, curves: bool = True) -> None:
     """Write what --save (given weights), --history and --plot (when curves) asked for, and say where."""
@@ -952,11 +958,12 @@ def run_script(main: Callable[[], Any]) -> None:
         sys.exit('interrupted')
 
 
-def check_loss(value: float | torch.Tensor, epoch: int, batch: int) -> None:
+def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> None:
     """Stop with one line when a loss becomes NaN or infinite (training diverged), saying where."""
     value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
     if not math.isfinite(value):
-        raise D2LError(f'the loss became {value} at epoch {epoch}, batch {batch}: training diverged; '
+        where = f'batch {batch}' if epoch is None else f'epoch {epoch}, batch {batch}'
+        raise D2LError(f'the loss became {value} at {where}: training diverged; '
                        'lower the learning rate (--lr) and try again')
 
 
@@ -1087,7 +1094,16 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     histories = {}
     for kind in ('scratch', 'concise'):
         print(f'== {folder.name}/{kind}.py {" ".join(flags)}'.rstrip() + ' ==', flush=True)
-        histories[kind] = load_script(folder / f'{kind}.py').main(flags)
+        argv0, sys.argv[0] = sys.argv[0], str(folder / f'{kind}.py')  # usage lines name the script, not d2l.py
+        try:
+            histories[kind] = load_script(folder / f'{kind}.py').main(flags)
+        except SystemExit as e:
+            if e.code == 2:  # argparse refused a flag, maybe one only the other script takes
+                print(f'compare passes every flag to both scripts; give only flags that {folder.name}/scratch.py '
+                      'and concise.py both take (see --help of each)', file=sys.stderr)
+            raise
+        finally:
+            sys.argv[0] = argv0
     s, c = histories['scratch'], histories['concise']
     keys = [k for k in _COMPARED if s.get(k) and c.get(k)]
     rows = min((len(s[k]) for k in keys), default=0)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, 1000)
     features, labels = features.to(device), labels.to(device)

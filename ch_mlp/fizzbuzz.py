@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     """Train (or --load) the FizzBuzz network, report its misses on 1..100; return the results."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     sizes = [NUM_DIGITS, args.hidden, len(CLASSES)]
     net = MLP(sizes, 'tanh', device=device)
     history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}

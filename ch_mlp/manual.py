@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     """Train (or --load) the hand-written MLP; return the per-epoch history."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
                         help='nonlinearity of the hidden layer')
     args = parser.parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
     # Drawn on the CPU and then moved, in concise.py's layer order, so every device starts

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
                         help='write the learned weights as ten 28x28 templates to this PNG')
     args = parser.parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
     # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the

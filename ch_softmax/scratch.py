@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     """Train softmax regression from scratch (or --load it); return the per-epoch history."""
     args = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
     d2l.set_seed(args.seed)
-    device = d2l.resolve_device(args.device)
+    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
     # Drawn on the CPU and then moved, so every device starts from concise.py's very weights.

@@ -206,9 +206,12 @@ def test_missing_data_is_one_line_and_status_1(isolated):
     assert message.startswith('error: Fashion-MNIST not found') and '\n' not in message
 
 
-def test_unknown_device_is_an_expected_error(tiny_data):
-    with pytest.raises(d2l.D2LError, match='cuda:7'):
-        train('ch_mlp/concise', '--epochs', '1', '--device', 'cuda:7', data=tiny_data)
+@pytest.mark.parametrize('device, message', [('cuda:7', 'no such CUDA GPU'), ('tpu', "unknown device 'tpu'")])
+def test_unavailable_device_is_a_bad_flag(tiny_data, capsys, device, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train('ch_mlp/concise', '--epochs', '1', '--device', device, data=tiny_data)
+    assert exit_info.value.code == 2
+    assert f'argument --device: ' in (err := capsys.readouterr().err) and message in err
 
 
 def test_concise_mlp_runs_the_adam_recipe_with_two_hidden_layers(tiny_data, tmp_path):

@@ -89,6 +89,16 @@ def test_cli_passes_other_flags_through_and_keeps_plot(tiny_data, tmp_path, caps
     assert plot.read_bytes()[:8] == PNG and len(table_rows(out)) == 2
 
 
+def test_a_flag_only_one_script_takes_is_refused_with_a_hint(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        d2l.cli(['compare', 'ch_mlp', '--optimizer', 'adam'])  # concise.py takes it, scratch.py does not
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith('usage: scratch.py ')  # the script is named, not d2l.py
+    assert 'unrecognized arguments: --optimizer adam' in err[-2]
+    assert err[-1].startswith('compare passes every flag to both scripts')
+
+
 def test_python_m_d2l_compare(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != 'DISPLAY'}
     done = subprocess.run([sys.executable, '-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'],
