@@ -628,11 +628,15 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
 
 
 def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
-                labels: Callable[[Any], list[str]] = None) -> list[tuple[str, str]]:
-    """Predict the first n test images, draw them titled true/predicted, return the label pairs."""
+                labels: Callable[[Any], list[str]] = None, num_rows: int = 1) -> list[tuple[str, str]]:
+    """Predict the first n test images, draw them titled true/predicted (wrong ones in red), return the pairs."""
     labels = labels or get_fashion_mnist_labels
-    X, y = next(iter(test_iter))
-    X, y = X[:n], y[:n]
+    batches = []
+    for X, y in test_iter:  # enough batches for n images, however small the batch size
+        batches.append((X, y))
+        if sum(len(b[1]) for b in batches) >= n:
+            break
+    X, y = torch.cat([b[0] for b in batches])[:n], torch.cat([b[1] for b in batches])[:n]
     device = _model_device(net)
     was_training = net.training if isinstance(net, nn.Module) else None
     if was_training:
@@ -645,7 +649,9 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
             net.train()
     trues, preds = labels(y), labels(y_hat)
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
-    show_images(X.reshape(len(X), *X.shape[-2:]), 1, len(X), titles=titles, path=path)
+    colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
+    show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows), titles=titles,
+                path=path, title_colors=colors)
     return list(zip(trues, preds))
 
 
@@ -765,18 +771,22 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
-                scale: float = 1.5, path: str | os.PathLike | None = None) -> Any:
-    """Draw a grid of images with titles; save to path (or show); return the axes."""
+                scale: float = 1.5, path: str | os.PathLike | None = None,
+                title_colors: Sequence[str] | None = None) -> Any:
+    """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes."""
     plt = _plt()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
     axes = axes.flatten()
+    for ax in axes:
+        ax.axes.get_xaxis().set_visible(False)
+        ax.axes.get_yaxis().set_visible(False)
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         img = img.detach().cpu().numpy() if torch.is_tensor(img) else np.asarray(img)
         ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
-        ax.axes.get_xaxis().set_visible(False)
-        ax.axes.get_yaxis().set_visible(False)
         if titles:
-            ax.set_title(titles[i], fontsize=9)
+            ax.set_title(titles[i], fontsize=9, **({'color': title_colors[i]} if title_colors else {}))
+    for ax in axes[len(imgs):]:
+        ax.set_visible(False)  # a grid with more cells than images
     fig.tight_layout()
     _finish(fig, path, 'images.png')
     return axes
@@ -977,7 +987,7 @@ def load_into(weights: dict[str, torch.Tensor], path: str | os.PathLike) -> None
 
 def _draw_predictions(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
                       test_iter: Iterable) -> None:
-    """--predict: draw the first ten test images titled with true and predicted labels."""
+    """--predict: draw the first 24 test images titled with true and predicted labels."""
     if not getattr(args, 'predict', None):
         return
     model = net
@@ -985,8 +995,9 @@ def _draw_predictions(args: argparse.Namespace, net: Any, weights: dict[str, tor
         # A scratch net is a plain function: predict_ch3 cannot see where its weights live.
         device = next(iter(weights.values())).device
         model = lambda X: net(X.to(device))  # noqa: E731
-    predict_ch3(model, test_iter, n=10, path=args.predict, labels=text_labels(args.dataset))
-    print(f'predictions written to {args.predict}')
+    pairs = predict_ch3(model, test_iter, n=24, path=args.predict, labels=text_labels(args.dataset), num_rows=3)
+    wrong = sum(true != predicted for true, predicted in pairs)
+    print(f'predictions written to {args.predict} ({wrong} of {len(pairs)} wrong, titled in red)')
 
 
 def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
@@ -1109,9 +1120,10 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     rows = min((len(s[k]) for k in keys), default=0)
     loss_diff = acc_diff = 0.0
     print(f'\n{folder.name}: scratch.py vs concise.py' + (f' ({" ".join(flags)})' if flags else ''))
-    print(('     ' + ''.join(f'  {_COMPARED[k]:^31}' for k in keys)).rstrip())
-    print('epoch' + ''.join(f'  {"scratch":>10} {"concise":>10} {"rel diff" if k == "train_loss" else "diff":>9}'
-                            for k in keys))
+    width = {k: 11 if k == 'train_loss' else 10 for k in keys}  # a loss like 0.000143290 takes 11
+    print(('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip())
+    print('epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
+                            f'{"rel diff" if k == "train_loss" else "diff":>9}' for k in keys))
     for i in range(rows):
         line = f'{i + 1:>5}'
         for k in keys:
@@ -1119,15 +1131,17 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
             if k == 'train_loss':
                 diff = abs(a - b) / max(abs(a), abs(b), 1e-30)
                 loss_diff = max(loss_diff, diff)
-                line += f'  {a:>#10.6g} {b:>#10.6g} {diff:>9.1e}'
+                line += f'  {a:>#11.6g} {b:>#11.6g} {diff:>9.1e}'
             else:
                 diff = abs(a - b)
                 acc_diff = max(acc_diff, diff)
                 line += f'  {a:>10.4f} {b:>10.4f} {diff:>9.4f}'
         print(line)
     agree = loss_diff <= loss_rtol and acc_diff <= acc_atol
-    print(f'largest difference: loss {loss_diff:.1e} relative, accuracy {acc_diff:.4f} -> they '
-          f'{"agree within" if agree else "differ by more than"} {loss_rtol:g} relative and {acc_atol:g}')
+    has_acc = any(k != 'train_loss' for k in keys)  # linear regression has a loss only
+    print(f'largest difference: loss {loss_diff:.1e} relative' + (f', accuracy {acc_diff:.4f}' if has_acc else '')
+          + f' -> they {"agree within" if agree else "differ by more than"} {loss_rtol:g} relative'
+          + (f' and {acc_atol:g}' if has_acc else ''))
     if s.get('seconds') and c.get('seconds'):
         print(f'seconds per epoch: scratch {np.mean(s["seconds"]):.2f}, concise {np.mean(c["seconds"]):.2f}')
     if plot_path and keys:

@@ -235,9 +235,7 @@ def train_epoch(net: MLP, loss: SoftmaxCrossEntropy, train_iter: d2l.ArrayLoader
         y = y.to(net.device)
         o = net.forward(X)
         l = float(loss.forward(o, y))
-        if not math.isfinite(l):
-            raise d2l.D2LError(f'the loss became {l} at epoch {epoch}, batch {i + 1}: training '
-                               'diverged; lower the learning rate (--lr) and try again')
+        d2l.check_loss(l, epoch, i + 1)  # NaN or inf: stop now, saying where
         net.backward(loss.backward())
         net.sgd(lr)
         metric.add(l * len(y), d2l.accuracy(o, y), len(y))
@@ -306,20 +304,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'
 
-    if args.load:
-        net.load_state_dict(d2l.load_weights(args.load, expected=net.state_dict()))
-        test_acc = d2l.evaluate_accuracy(test_iter, net, device)
-        print(f'loaded {args.load}: test acc {test_acc:.3f}')
-        history = {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
-    else:
-        history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule)
-        d2l.report(history, args, title)
-        if args.save:
-            d2l.save_weights(net.state_dict(), args.save)
-            print(f'weights saved to {args.save}')
-    if args.predict:
-        d2l.predict_ch3(net, test_iter, n=10, path=args.predict, labels=d2l.text_labels(args.dataset))
-        print(f'predictions written to {args.predict}')
+    if args.load:  # evaluate saved weights instead of training
+        return d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
+    history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule)
+    d2l.after_training(args, history, net, net.state_dict(), test_iter, title)
     return history
 
 

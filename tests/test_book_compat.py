@@ -113,6 +113,20 @@ def test_predict_ch3_writes_titled_images(fashion, in_tmp):
     assert (in_tmp / 'images.png').read_bytes()[:8] == PNG
 
 
+def test_predict_ch3_grid_spans_batches_and_marks_wrong_ones_red(fashion, in_tmp, monkeypatch):
+    _, test_iter = fashion  # batches of 16: 18 images need two of them
+    always_trouser = lambda X: torch.eye(10)[torch.ones(len(X), dtype=torch.long)]  # noqa: E731
+    drawn = {}
+    monkeypatch.setattr(d2l, 'show_images', lambda imgs, rows, cols, **kw: drawn.update(kw, shape=(rows, cols)))
+    pairs = d2l.predict_ch3(always_trouser, test_iter, n=18, num_rows=2)
+    labels = torch.cat([y for _, y in test_iter])[:18]
+    assert [t for t, _ in pairs] == d2l.get_fashion_mnist_labels(labels)
+    assert {p for _, p in pairs} == {'trouser'} and drawn['shape'] == (2, 9)
+    assert drawn['title_colors'] == ['black' if int(c) == 1 else 'red' for c in labels]
+    assert 'red' in drawn['title_colors'] and all(t.endswith('(wrong)') == (c == 'red')
+                                                  for t, c in zip(drawn['titles'], drawn['title_colors']))
+
+
 def test_show_images_returns_axes_and_show_fashion_mnist(fashion, in_tmp):
     X, y = next(iter(fashion[0]))
     axes = d2l.show_images(X[:6].reshape(6, 28, 28), 2, 3, titles=d2l.get_fashion_mnist_labels(y[:6]),
