@@ -372,9 +372,11 @@ def test_softmax_parity_on_the_real_data(real_runs):
 @pytest.mark.slow
 def test_mlp_parity_on_the_real_data(real_runs):
     # nn.Linear's fused bias add and the mean-vs-sum loss scaling round differently (about 1e-7
-    # per step); over 2350 SGD steps a ReLU network amplifies that to a few 1e-4 of the loss.
+    # per step); over 2350 SGD steps a ReLU network amplifies that to a few 1e-4 of the loss
+    # (3.3e-4 and 0.0009 in accuracy at most, measured on Intel and AMD). Another seed moves
+    # the final loss by up to 9e-3 relative, so these bounds still catch a real mismatch.
     scratch, concise = real_runs['ch_mlp/scratch'], real_runs['ch_mlp/concise']
-    assert_parity({'train_loss': scratch['train_loss'][:1]}, {'train_loss': concise['train_loss'][:1]})
+    assert_parity({'train_loss': scratch['train_loss'][:2]}, {'train_loss': concise['train_loss'][:2]})
     for key in ('train_loss', 'train_acc', 'test_acc'):
         for a, b in zip(scratch[key], concise[key]):
-            assert abs(a - b) <= (2e-3 * b if key == 'train_loss' else 3e-3), (key, scratch[key], concise[key])
+            assert abs(a - b) <= (1e-3 * b if key == 'train_loss' else 2e-3), (key, scratch[key], concise[key])
