@@ -8,6 +8,7 @@ torchvision and numpy; matplotlib is imported when a plot is asked for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -36,7 +37,7 @@ __all__ = [
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
     'plot_history', 'Animator', 'argument_parser', 'resolve_device', 'report', 'run_script',
     'positive_int', 'load_into', 'evaluate_saved', 'after_training', 'plot_regression',
-    'check_loss', 'load_script', 'compare', 'cli',
+    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file',
 ]
 
 
@@ -115,6 +116,15 @@ class Accumulator:
 
     def __getitem__(self, idx: int) -> float:
         return self.data[idx]
+
+
+@contextlib.contextmanager
+def _writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a failure to write an output file (a folder, no permission, a full disk) into one line."""
+    try:
+        yield
+    except OSError as e:
+        raise D2LError(f'cannot write {path}: {e.strerror or e}; choose a file in a writable folder') from None
 
 
 # ============================================================================
@@ -297,7 +307,8 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
         for train in (True, False):
             cls(root=str(home), train=train, download=True)
     except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
-        return None, f'download failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
+        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
+        return None, f'download failed: {type(e).__name__}: {reason[:300]}'
     return _find_idx_files(home, name), 'downloaded'
 
 
@@ -313,7 +324,11 @@ def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | Non
         raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
     title = _DATASETS[name]['title']
     dirs = _data_dirs(root, name)
-    files = next((f for _, d in dirs if (f := _find_idx_files(d, name))), None)
+    found = next(((label, f) for label, d in dirs if (f := _find_idx_files(d, name))), None)
+    files = found[1] if found else None
+    if found and root is not None and found[0] != 'root argument':  # a typo in root should not pass unseen
+        print(f'note: no {title} files in {root}; using the {found[0]} in '
+              f'{next(iter(files.values())).parent}', file=sys.stderr)
     download_note = 'download not allowed'
     if files is None and download:  # into root, else $D2L_DATA, else the default cache
         files, download_note = _download(name, dirs[0][1])
@@ -651,13 +666,14 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
     show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows), titles=titles,
-                path=path, title_colors=colors)
+                path=path, title_colors=colors, suptitle='true label, then prediction (wrong ones in red)')
     return list(zip(trues, preds))
 
 
 def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """Save a dict of tensors (a state_dict) atomically with torch.save; never live objects."""
-    _save_atomically({k: v.detach().cpu() for k, v in state.items()}, Path(path))
+    with _writing(path):
+        _save_atomically({k: v.detach().cpu() for k, v in state.items()}, Path(path))
 
 
 def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None
@@ -703,18 +719,22 @@ def _in_notebook() -> bool:
 
 
 def _finish(fig: Any, path: str | os.PathLike | None, default: str) -> str | None:
-    """Save the figure to path; with no path, show it (notebook/display) or save `default`."""
+    """Save the figure to path; with no path, show it (notebook/display) or save `default` and say so."""
     plt = _plt()
     if path is None and _in_notebook():
         return None  # the notebook displays it at the end of the cell
     if path is None and plt.get_backend().lower() not in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
         plt.show()
         return None
-    path = str(path or default)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches='tight')
+    out = Path(path or default)
+    out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
+    with _writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100, bbox_inches='tight')
     plt.close(fig)
-    return path
+    if path is None:  # no display: say where the figure went (pass path= to choose)
+        print(f'figure written to {out}')
+    return str(out)
 
 
 def use_svg_display() -> None:
@@ -746,10 +766,11 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
          xscale: str = 'linear', yscale: str = 'linear',
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
-         axes: Any = None) -> Any:
-    """Plot one or more curves (the book's plot); returns the axes."""
+         axes: Any = None, path: str | os.PathLike | None = None) -> Any:
+    """Plot one or more curves (the book's plot); a new figure is shown or saved (path); returns the axes."""
     plt = _plt()
-    if axes is None:
+    new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
+    if new_figure:
         axes = plt.figure(figsize=figsize).gca()
 
     def has_one_axis(X):  # a list or 1-d tensor, not a list of curves
@@ -767,12 +788,14 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
     for x, y, fmt in zip(X, Y, fmts):
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+    if new_figure:
+        _finish(axes.figure, path, 'plot.png')
     return axes
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
                 scale: float = 1.5, path: str | os.PathLike | None = None,
-                title_colors: Sequence[str] | None = None) -> Any:
+                title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes."""
     plt = _plt()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
@@ -787,6 +810,8 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
             ax.set_title(titles[i], fontsize=9, **({'color': title_colors[i]} if title_colors else {}))
     for ax in axes[len(imgs):]:
         ax.set_visible(False)  # a grid with more cells than images
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     _finish(fig, path, 'images.png')
     return axes
@@ -803,14 +828,16 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None
     """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path."""
     plt = _plt()
     epochs = range(1, len(history['train_loss']) + 1)
+    marks = len(epochs) <= 50  # a marker per epoch helps for the book's 10, not for FizzBuzz's 2000
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, history['train_loss'], 'o-', label='train loss')
+    ax_loss.plot(epochs, history['train_loss'], 'o-' if marks else '-', label='train loss')
     ax_loss.set_xlabel('epoch'), ax_loss.set_ylabel('loss (mean per example)')
     for key, fmt in (('train_acc', 's--'), ('test_acc', '^-')):
         if history.get(key):
-            ax_acc.plot(epochs, history[key], fmt, label=key.replace('_', ' '))
+            ax_acc.plot(epochs, history[key], fmt if marks else fmt.strip('s^'), label=key.replace('_', ' '))
     ax_acc.set_xlabel('epoch'), ax_acc.set_ylabel('accuracy')
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         ax.grid(True), ax.legend()
     if title:
         fig.suptitle(title)
@@ -856,7 +883,8 @@ class Animator:
             display.display(self.fig)
             display.clear_output(wait=True)
         else:
-            self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
+            with _writing(self.path):
+                self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
 
     def close(self) -> None:
         """Close the figure (scripts keep the PNG)."""
@@ -873,7 +901,7 @@ def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f'{text!r} is not a {kind.__name__}') from None
+            raise argparse.ArgumentTypeError(f'{text!r} is not {"an integer" if kind is int else "a number"}') from None
         if not value > 0 or not math.isfinite(value):
             raise argparse.ArgumentTypeError(f'must be positive, got {text}')
         if most is not None and value > most:
@@ -884,6 +912,29 @@ def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
 
 
 positive_int = _positive(int)  # an argparse type for sizes such as --hidden
+
+
+def output_file(suffix: str = '') -> Callable[[str], str]:
+    """An argparse type for a file the run will write, refused before training if it cannot be.
+
+    A name without an extension gets `suffix` (e.g. '.png'). Missing folders are fine (they
+    are made), but a path that is a folder, or under a folder we may not write, is refused.
+    """
+    def parse(text: str) -> str:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f'{text} is a folder; give a file name, e.g. {path / ("out" + suffix)}')
+        if suffix and not path.suffix:
+            path = path.with_suffix(suffix)
+        folder = next(p for p in path.absolute().parents if p.exists())  # the folder that would hold it
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f'cannot write {text}: {folder} is not a writable folder')
+        return str(path)
+    parse.__name__ = 'output file'
+    return parse
+
+
+png_file = output_file('.png')  # an argparse type for figures such as --plot
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -906,9 +957,11 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
     parser.add_argument('--seed', type=int, default=0, help='random seed (weights and batch order)')
     parser.add_argument('--device', type=_device_flag, default='cpu',
                         help='cpu, cuda, cuda:N, mps or auto (best available)')
-    parser.add_argument('--plot', metavar='PATH', help=plot_help)
-    parser.add_argument('--history', metavar='PATH', help='write the per-epoch numbers to this JSON file')
-    parser.add_argument('--save', metavar='PATH', help='save the trained weights (tensors only) here')
+    parser.add_argument('--plot', metavar='PATH', type=png_file, help=plot_help)
+    parser.add_argument('--history', metavar='PATH', type=output_file('.json'),
+                        help='write the per-epoch numbers to this JSON file')
+    parser.add_argument('--save', metavar='PATH', type=output_file(),
+                        help='save the trained weights (tensors only) here')
     parser.add_argument('--load', metavar='PATH', help='load weights saved with --save and evaluate them '
                         'instead of training')
     if images:
@@ -916,7 +969,7 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                             help='which data set to train on')
         parser.add_argument('--data-root', metavar='DIR',
                             help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
-        parser.add_argument('--predict', metavar='PATH',
+        parser.add_argument('--predict', metavar='PATH', type=png_file,
                             help='write a PNG of test images with true and predicted labels')
     return parser
 
@@ -930,9 +983,10 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise D2LError(f'unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto') from None
     if device.type == 'cuda' and torch.cuda.device_count() <= (device.index or 0):
-        raise D2LError(f'--device {name}: no such CUDA GPU here; use --device cpu or --device auto')
+        raise D2LError(f'no such CUDA GPU here ({name!r}; torch sees {torch.cuda.device_count()}); '
+                       'use --device cpu or --device auto')
     if device.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        raise D2LError('--device mps: Apple MPS is not available here; use --device cpu or --device auto')
+        raise D2LError("Apple MPS is not available here ('mps'); use --device cpu or --device auto")
     return device
 
 
@@ -951,8 +1005,9 @@ def report(history: dict[str, list[float]], args: argparse.Namespace, title: str
         save_weights(weights, args.save)
         print(f'weights saved to {args.save}')
     if getattr(args, 'history', None):
-        Path(args.history).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
+        with _writing(args.history):
+            Path(args.history).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
         print(f'history written to {args.history}')
     if curves and getattr(args, 'plot', None):
         print(f'training curves written to {plot_history(history, args.plot, title)}')
@@ -1006,6 +1061,8 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
     load_into(weights, args.load)
     test_acc = evaluate_accuracy(test_iter, net, next(iter(weights.values())).device)
     print(f'loaded {args.load}: test acc {test_acc:.3f}')
+    if getattr(args, 'plot', None):
+        print(f'note: no training curves to plot with --load; {args.plot} not written')
     _draw_predictions(args, net, weights, test_iter)
     return {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
 
@@ -1024,9 +1081,10 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
     w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
     d = X.shape[1]
-    fig = plt.figure(figsize=(4.2 * (d + (d == 2)), 4))
+    fig = plt.figure(figsize=(4.2 * (d + (d == 2)), 4.5))
+    grid = fig.add_gridspec(1, d + (d == 2))
     if d == 2:
-        ax = fig.add_subplot(1, d + 1, 1, projection='3d')
+        ax = fig.add_subplot(grid[0], projection='3d')
         ax.scatter(X[:, 0], X[:, 1], y, s=3, alpha=0.4)
         g1, g2 = np.meshgrid(np.linspace(X[:, 0].min(), X[:, 0].max(), 2),
                              np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
@@ -1034,10 +1092,11 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
         ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
         # Look obliquely at the side the plane faces (against its slope, in axis units), not along its edge.
         span = np.ptp(X, axis=0)
-        ax.view_init(elev=15, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 55)
+        ax.view_init(elev=20, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
+        ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
         ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
     for j in range(d):
-        ax = fig.add_subplot(1, d + (d == 2), j + 1 + (d == 2))
+        ax = fig.add_subplot(grid[j + (d == 2)])
         ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
         # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the cloud.
         xs = np.array([X[:, j].min(), X[:, j].max()])
@@ -1086,6 +1145,9 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
                 values = histories[kind][key]
                 ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
                         label=f'{_COMPARED[key]}, {kind}')
+        losses = histories['scratch']['train_loss'] + histories['concise']['train_loss']
+        if panel == ['train_loss'] and max(losses) > 100 * min(losses) > 0:
+            ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
         ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel == ['train_loss'] else 'accuracy')
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(True), ax.legend(fontsize=8)
@@ -1164,7 +1226,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
                '  python -m d2l compare ch_softmax --epochs 3 --seed 1\n'
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
-    compare_parser.add_argument('--plot', metavar='PATH', help="write a PNG overlaying both scripts' curves")
+    compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
     args, flags = parser.parse_known_args(argv)
     compare(args.chapter, flags, args.plot)
 

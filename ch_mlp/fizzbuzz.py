@@ -79,7 +79,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The shared d2l flags (no image flags) plus --hidden and --schedule."""
     parser = d2l.argument_parser(__doc__.splitlines()[0], lr=1.0, batch_size=128, num_epochs=2000,
                                  images=False)
-    parser.add_argument('--hidden', type=d2l.positive_int, default=50, help='hidden units (tanh)')
+    parser.add_argument('--hidden', type=d2l.positive_int, default=50, metavar='N', help='hidden units (tanh)')
     parser.add_argument('--schedule', choices=['constant', 'cosine'], default='constant',
                         help='learning rate per epoch: --lr throughout, or decayed along a half cosine')
     return parser.parse_args(argv)

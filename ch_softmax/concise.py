@@ -36,7 +36,7 @@ def show_weights(W: torch.Tensor, dataset: str, path: str) -> None:
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
-    parser.add_argument('--show-weights', metavar='PATH',
+    parser.add_argument('--show-weights', metavar='PATH', type=d2l.png_file,
                         help='write the learned weights as ten 28x28 templates to this PNG')
     args = parser.parse_args(argv)
     d2l.set_seed(args.seed)

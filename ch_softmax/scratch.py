@@ -2,8 +2,11 @@
 
 Each 28x28 image is flattened to x (784 pixels); the model gives logits o = xW + b,
 W of shape (784, 10), turned into class probabilities by softmax(o)_j = exp(o_j) / sum_k exp(o_k),
-and is trained on the cross-entropy -log softmax(o)_y with minibatch SGD. Defaults,
-initial weights and batch order are those of concise.py, so the two print the same numbers:
+and is trained on the cross-entropy -log softmax(o)_y with minibatch SGD. The loss is
+computed from the logits, as log softmax, so it stays finite even when a probability
+rounds to 0 (the naive log(softmax(o)) turns into inf there, at larger learning rates).
+Defaults, initial weights and batch order are those of concise.py, so the two print the
+same numbers:
 
     python ch_softmax/scratch.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/scratch.py --predict pred.png --save softmax.pt
@@ -24,17 +27,23 @@ import d2l  # noqa: E402
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
 
-def softmax(O: torch.Tensor) -> torch.Tensor:
-    """Softmax of each row: exp(o_j) / sum_k exp(o_k), so each row is a probability vector."""
+def log_softmax(O: torch.Tensor) -> torch.Tensor:
+    """log softmax(O) of each row: o_j - log sum_k exp(o_k)."""
     # exp overflows float32 to inf above about 88. Subtracting the same number from a whole row
     # leaves softmax unchanged (exp(-m) cancels), and with m the row max every exponent is <= 0.
-    O_exp = torch.exp(O - O.max(dim=1, keepdim=True).values)
-    return O_exp / O_exp.sum(dim=1, keepdim=True)
+    O = O - O.max(dim=1, keepdim=True).values
+    return O - torch.log(torch.exp(O).sum(dim=1, keepdim=True))
 
 
-def cross_entropy(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each example, -log y_hat[i, y_i]: the log-probability of the true class."""
-    return -torch.log(y_hat[range(len(y_hat)), y])
+def softmax(O: torch.Tensor) -> torch.Tensor:
+    """Softmax of each row: exp(o_j) / sum_k exp(o_k), the class probabilities (each row sums to 1)."""
+    return torch.exp(log_softmax(O))
+
+
+def cross_entropy(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each example, -log softmax(O)[i, y_i]: minus the log-probability of the true class."""
+    # Taken from log_softmax, not log(softmax(O)): a probability that rounds to 0 would give -log 0 = inf.
+    return -log_softmax(O)[range(len(O)), y]
 
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
@@ -49,8 +58,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
     def net(X: torch.Tensor) -> torch.Tensor:
-        """Class probabilities softmax(XW + b), each image flattened to a row of 784 pixels."""
-        return softmax(X.reshape(-1, NUM_INPUTS) @ W + b)
+        """Logits XW + b, each image flattened to a row of 784 pixels; softmax of a row gives its probabilities."""
+        return X.reshape(-1, NUM_INPUTS) @ W + b
 
     weights = {'W': W, 'b': b}
     if args.load:  # evaluate saved weights instead of training

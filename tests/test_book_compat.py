@@ -138,7 +138,7 @@ def test_show_images_returns_axes_and_show_fashion_mnist(fashion, in_tmp):
     assert (in_tmp / 'grid.png').read_bytes()[:8] == PNG and (in_tmp / 'row.png').read_bytes()[:8] == PNG
 
 
-def test_figure_helpers_are_harmless_in_a_script():
+def test_figure_helpers_are_harmless_in_a_script(in_tmp, capsys):
     d2l.use_svg_display()
     d2l.set_figsize((4, 3))
     import matplotlib.pyplot as plt
@@ -146,6 +146,10 @@ def test_figure_helpers_are_harmless_in_a_script():
     x = torch.arange(0, 3, 0.1)
     axes = d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'])
     assert len(axes.get_lines()) == 2 and axes.get_xlabel() == 'x'
+    # No display and no notebook: the book's call saves its figure and says where, rather than vanish.
+    assert (in_tmp / 'plot.png').read_bytes()[:8] == PNG and capsys.readouterr().out == 'figure written to plot.png\n'
+    d2l.plot(x, x ** 3, path=in_tmp / 'cube')
+    assert (in_tmp / 'cube.png').read_bytes()[:8] == PNG and capsys.readouterr().out == ''
     d2l.set_axes(axes, 'a', 'b', [0, 1], [0.1, 2], 'linear', 'log', ['one'])
     assert axes.get_yscale() == 'log' and axes.get_xlim() == (0, 1)
     plt.close('all')

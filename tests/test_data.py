@@ -97,6 +97,15 @@ def test_lookup_order_root_then_env_then_cache_then_system(isolated, monkeypatch
     assert test_size() == 13  # the system copy (Debian's package) comes last before a download
 
 
+def test_a_root_without_the_files_is_reported_not_passed_over_silently(isolated, capsys):
+    make_idx_dataset(isolated / 'system' / 'fashion-mnist', n_test=6)
+    assert d2l.load_mnist_arrays('fashion-mnist', root=isolated / 'typo')['test_labels'].numel() == 6
+    assert capsys.readouterr().err.strip() == (f'note: no Fashion-MNIST files in {isolated / "typo"}; '
+                                               f'using the system copy in {isolated / "system" / "fashion-mnist"}')
+    d2l.load_mnist_arrays('fashion-mnist')  # no root asked for: nothing to report
+    assert capsys.readouterr().err == ''
+
+
 def test_torchvision_layout_and_plain_idx_files_are_found(isolated):
     make_idx_dataset(isolated / 'tv' / 'FashionMNIST' / 'raw', gz=False, n_test=7)
     assert d2l.load_mnist_arrays('fashion-mnist', root=isolated / 'tv')['test_images'].shape == (7, 28, 28)

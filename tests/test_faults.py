@@ -443,7 +443,8 @@ def test_cuda_without_a_gpu(script, tiny_data, monkeypatch, capsys):
         load_script(script).main(['--device', 'cuda', '--epochs', '1', *data_args(script, tiny_data)])
     assert exit_.value.code == 2  # a bad flag, refused by the parser before any data is read
     out, err = capsys.readouterr()
-    assert 'error: argument --device: --device cuda: no such CUDA GPU here; use --device cpu' in err.splitlines()[-1]
+    assert err.splitlines()[-1].endswith("error: argument --device: no such CUDA GPU here ('cuda'; torch sees 0); "
+                                         'use --device cpu or --device auto')
     assert 'epoch' not in out
 
 
@@ -538,6 +539,47 @@ def test_load_good_weights_then_every_bad_file(saved, tmp_path):
     for file_name in ('list.pt', 'nested.pt'):
         assert 'does not hold a dict of tensors' in error(tmp_path / file_name)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('flag', ['--save', '--history', '--plot'])
+def test_an_output_path_that_is_a_folder_is_refused_before_training(flag, tiny_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        load_script('ch_mlp/scratch.py').main([flag, str(tmp_path), *data_args('ch_mlp/scratch.py', tiny_data)])
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert f'error: argument {flag}: {tmp_path} is a folder; give a file name' in err.splitlines()[-1]
+    assert 'epoch' not in out
+
+
+def test_an_output_under_a_folder_we_may_not_write_is_refused(tiny_data, tmp_path, monkeypatch, capsys):
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, 'access', lambda p, mode: Path(p) != locked and real_access(p, mode))
+    with pytest.raises(SystemExit) as exit_:
+        load_script('ch_softmax/scratch.py').main(['--plot', str(locked / 'new' / 'curves.png'),
+                                                   *data_args('ch_softmax/scratch.py', tiny_data)])
+    assert exit_.value.code == 2
+    assert f'{locked} is not a writable folder' in capsys.readouterr().err
+
+
+def test_a_figure_name_without_an_extension_gets_png_and_is_named_right(tiny_data, tmp_path, capsys):
+    load_script('ch_softmax/scratch.py').main(['--epochs', '1', '--plot', str(tmp_path / 'curves'),
+                                               '--history', str(tmp_path / 'run'),
+                                               *data_args('ch_softmax/scratch.py', tiny_data)])
+    out = capsys.readouterr().out
+    assert (tmp_path / 'curves.png').read_bytes()[:4] == b'\x89PNG' and not (tmp_path / 'curves').exists()
+    assert f'training curves written to {tmp_path / "curves.png"}' in out
+    assert json.loads((tmp_path / 'run.json').read_text())['train_loss']
+
+
+def test_a_write_that_fails_after_training_is_one_line(tmp_path):
+    # The folder check passes (it exists and is writable) but the file cannot be made: a name too long.
+    with pytest.raises(d2l.D2LError, match=r'^cannot write .*: File name too long; choose a file in a writable folder$'):
+        d2l.save_weights({'w': torch.zeros(2)}, tmp_path / ('x' * 300 + '.pt'))
+    with pytest.raises(d2l.D2LError, match='^cannot write'):
+        d2l.plot_history({'train_loss': [1.0], 'test_acc': [0.5]}, tmp_path / ('y' * 300 + '.png'))
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------
