@@ -248,15 +248,7 @@ def chapter_rss(epochs: int | None, data_root: str | os.PathLike | None, scratch
                 ) -> list[tuple[str, dict[str, float]]]:
     """Peak memory of a full chapter run, next to that of just importing torch and d2l."""
     flags = (['--epochs', str(epochs)] if epochs else []) + (['--data-root', str(data_root)] if data_root else [])
-    if CHAPTER_SCRIPT.is_file():
-        name, cmd = f'ch_softmax/scratch.py {" ".join(flags)}'.strip(), [sys.executable, str(CHAPTER_SCRIPT), *flags]
-    else:  # until the chapter exists: the same work through d2l (load, train_ch3 scratch-style)
-        code = (f'import sys; sys.path.insert(0, {str(REPO)!r}); import torch, d2l\n'
-                f'tr, te = d2l.load_data_fashion_mnist(256, root={str(data_root) if data_root else None!r})\n'
-                'W = torch.normal(0, 0.01, (784, 10), requires_grad=True); b = torch.zeros(10, requires_grad=True)\n'
-                'net = lambda X: X.reshape(-1, 784) @ W + b\n'
-                f'd2l.train_ch3(net, tr, te, torch.nn.CrossEntropyLoss(reduction="none"), {epochs or 10}, 256, [W, b], 0.1)')
-        name, cmd = f'softmax regression via d2l.train_ch3, {epochs or 10} epochs', [sys.executable, '-c', code]
+    name, cmd = f'ch_softmax/scratch.py {" ".join(flags)}'.strip(), [sys.executable, str(CHAPTER_SCRIPT), *flags]
     baseline = [sys.executable, '-c', f'import sys; sys.path.insert(0, {str(REPO)!r}); import torch, d2l']
     env = {'MPLBACKEND': 'Agg'}
     return [(name, peak_rss(cmd, scratch, env)), ('python -c "import torch, d2l" (the floor)',
