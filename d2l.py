@@ -33,11 +33,11 @@ __all__ = [
     'synthetic_data', 'data_iter', 'load_array',
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
     'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
-    'train_epoch_ch3', 'train_ch3', 'predict_ch3', 'save_weights', 'load_weights',
+    'train_epoch_ch3', 'train_ch3', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
     'plot_history', 'Animator', 'argument_parser', 'resolve_device', 'report', 'run_script',
     'positive_int', 'load_into', 'evaluate_saved', 'after_training', 'plot_regression',
-    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file',
+    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file', 'report_regression',
 ]
 
 
@@ -567,8 +567,8 @@ def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
 
 
 def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
-                 device: torch.device | None, epoch: int | None) -> Accumulator:
-    """One pass over train_iter; returns the totals (loss sum, correct predictions, examples)."""
+                 device: torch.device | None, epoch: int | None) -> tuple[float, float, int]:
+    """One pass over train_iter; returns (mean loss per example, accuracy, examples)."""
     if isinstance(net, nn.Module):
         net.train()
     metric = Accumulator(3)
@@ -588,7 +588,7 @@ def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
         l_value = float(l_sum.detach())
         check_loss(l_value, epoch, i + 1)
         metric.add(l_value, accuracy(y_hat.detach(), y), n)
-    return metric
+    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
 
 
 def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> tuple[float, float]:
@@ -598,8 +598,8 @@ def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> 
     updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after
     backward on the summed loss.
     """
-    metric = _train_epoch(net, train_iter, loss, updater, _model_device(net), None)
-    return metric[0] / metric[2], metric[1] / metric[2]
+    train_loss, train_acc, _ = _train_epoch(net, train_iter, loss, updater, _model_device(net), None)
+    return train_loss, train_acc
 
 
 def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
@@ -624,19 +624,31 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
     else:
         raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
     device = _model_device(net, params)
+    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, updater, device, epoch),
+                        net, test_iter, num_epochs, device, verbose=verbose)
+
+
+def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
+                 num_epochs: int, device: torch.device | None = None, print_every: int = 1,
+                 verbose: bool = True) -> dict[str, list[float]]:
+    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history.
+
+    The loop under train_ch3, for training code of its own (ch_mlp/manual.py's
+    hand-written backward): it times the epochs, prints the classic line every
+    `print_every` epochs and the last, then examples/sec and the device.
+    """
     history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
     examples, timer = 0, Timer()
     for epoch in range(1, num_epochs + 1):
         timer.start()
-        metric = _train_epoch(net, train_iter, loss, updater, device, epoch)
+        train_loss, train_acc, n = train_epoch(epoch)
         seconds = timer.stop()
-        examples += metric[2]
+        examples += n
         test_acc = evaluate_accuracy(test_iter, net, device)
-        for key, value in zip(history, (metric[0] / metric[2], metric[1] / metric[2], test_acc, seconds)):
+        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[key].append(value)
-        if verbose:
-            print(f'epoch {epoch}, loss {history["train_loss"][-1]:.4f}, '
-                  f'train acc {history["train_acc"][-1]:.3f}, test acc {test_acc:.3f}')
+        if verbose and (epoch % print_every == 0 or epoch == num_epochs):
+            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
     if verbose and num_epochs > 0:
         print(f'{examples / timer.sum():.1f} examples/sec on {device or "cpu"}')
     return history
@@ -646,12 +658,12 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
                 labels: Callable[[Any], list[str]] = None, num_rows: int = 1) -> list[tuple[str, str]]:
     """Predict the first n test images, draw them titled true/predicted (wrong ones in red), return the pairs."""
     labels = labels or get_fashion_mnist_labels
-    batches = []
+    Xs, ys = [], []
     for X, y in test_iter:  # enough batches for n images, however small the batch size
-        batches.append((X, y))
-        if sum(len(b[1]) for b in batches) >= n:
+        Xs.append(X), ys.append(y)
+        if sum(map(len, ys)) >= n:
             break
-    X, y = torch.cat([b[0] for b in batches])[:n], torch.cat([b[1] for b in batches])[:n]
+    X, y = torch.cat(Xs)[:n], torch.cat(ys)[:n]
     device = _model_device(net)
     was_training = net.training if isinstance(net, nn.Module) else None
     if was_training:
@@ -1011,6 +1023,20 @@ def report(history: dict[str, list[float]], args: argparse.Namespace, title: str
         print(f'history written to {args.history}')
     if curves and getattr(args, 'plot', None):
         print(f'training curves written to {plot_history(history, args.plot, title)}')
+
+
+def report_regression(history: dict[str, Any], args: argparse.Namespace, title: str,
+                      true_w: torch.Tensor, true_b: float, w: torch.Tensor, b: torch.Tensor,
+                      weights: dict[str, torch.Tensor], features: torch.Tensor, labels: torch.Tensor) -> None:
+    """Print the errors in estimating w and b, add w, b and the errors to history, write --save/--history/--plot."""
+    w, b = w.detach().cpu().reshape(-1), float(b.detach())
+    w_error, b_error = (true_w.reshape(-1) - w).tolist(), true_b - b
+    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
+    print(f'error in estimating b: {b_error:.6f}')
+    history.update(w=w.tolist(), b=b, w_error=w_error, b_error=b_error)
+    report(history, args, title, weights, curves=False)  # --plot draws the data, not training curves
+    if args.plot:
+        print(f'data and fitted plane written to {plot_regression(features, labels, w, b, args.plot, title)}')
 
 
 def run_script(main: Callable[[], Any]) -> None:

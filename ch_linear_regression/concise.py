@@ -67,17 +67,8 @@ def main(argv: list[str] | None = None) -> dict:
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
 
-    w, b = net[0].weight.detach(), net[0].bias.detach()
-    w_error = (true_w - w.cpu().reshape(true_w.shape)).tolist()
-    b_error = true_b - float(b)
-    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
-    print(f'error in estimating b: {b_error:.6f}')
-    history.update(w=w.cpu().reshape(-1).tolist(), b=float(b), w_error=w_error, b_error=b_error)
-
-    title = 'linear regression, concise'
-    d2l.report(history, args, title, net.state_dict(), curves=False)  # --save, --history
-    if args.plot:
-        print(f'data and fitted plane written to {d2l.plot_regression(features, labels, w, b, args.plot, title)}')
+    d2l.report_regression(history, args, 'linear regression, concise', true_w, true_b,
+                          net[0].weight, net[0].bias, net.state_dict(), features, labels)
     return history
 
 

@@ -57,16 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
 
-    w_error = (true_w - w.detach().cpu().reshape(true_w.shape)).tolist()
-    b_error = true_b - float(b.detach())
-    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
-    print(f'error in estimating b: {b_error:.6f}')
-    history.update(w=w.detach().cpu().reshape(-1).tolist(), b=float(b.detach()), w_error=w_error, b_error=b_error)
-
-    title = 'linear regression from scratch'
-    d2l.report(history, args, title, {'w': w, 'b': b}, curves=False)  # --save, --history
-    if args.plot:
-        print(f'data and fitted plane written to {d2l.plot_regression(features, labels, w, b, args.plot, title)}')
+    d2l.report_regression(history, args, 'linear regression from scratch', true_w, true_b, w, b,
+                          {'w': w, 'b': b}, features, labels)
     return history
 
 

@@ -250,27 +250,18 @@ def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
 @torch.no_grad()
 def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr: float,
           num_epochs: int, schedule: str = 'cosine', print_every: int = 1) -> dict[str, list[float]]:
-    """Train and test every epoch, print the classic lines, return the history like d2l.train_ch3.
+    """Train and test every epoch through d2l's epoch loop (the classic lines, the history of d2l.train_ch3).
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
     progress, and small final steps stop SGD from jittering around the minimum.
     """
     loss = SoftmaxCrossEntropy()
-    history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
-    examples, timer = 0, d2l.Timer()
-    for epoch in range(1, num_epochs + 1):
-        timer.start()
+
+    def one_epoch(epoch: int) -> tuple[float, float, int]:
         epoch_lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
-        train_loss, train_acc, n = train_epoch(net, loss, train_iter, epoch_lr, epoch)
-        seconds = timer.stop()
-        examples += n
-        test_acc = d2l.evaluate_accuracy(test_iter, net, net.device)
-        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
-            history[key].append(value)
-        if epoch % print_every == 0 or epoch == num_epochs:
-            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
-    print(f'{examples / timer.sum():.1f} examples/sec on {net.device}')
-    return history
+        return train_epoch(net, loss, train_iter, epoch_lr, epoch)
+
+    return d2l.train_epochs(one_epoch, net, test_iter, num_epochs, net.device, print_every)
 
 
 # ---------------------------------------------------------------------------
