@@ -1257,6 +1257,64 @@ def cli(argv: Sequence[str] | None = None) -> None:
     compare(args.chapter, flags, args.plot)
 
 
+
+# ============================================================================
+# The books' import line and tensor aliases (d2l 0.17 / d2l-zh 2.0 `d2l/torch.py`)
+# ============================================================================
+
+# The books' d2l package defines these shorthands and its pages call them (d2l.reshape(X, shape),
+# d2l.reduce_sum(l), d2l.float32, d2l.plt ...). The module's __getattr__ serves them on demand
+# instead of binding them as globals, so `abs`, `size` or `numpy` never shadow the builtins and
+# modules that this file itself uses.
+_TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name in (
+    'ones', 'ones_like', 'zeros', 'zeros_like', 'tensor', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
+    'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
+    'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
+_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
+                   'reduce_mean': 'mean', 'argmax': 'argmax', 'astype': 'type', 'transpose': 't',
+                   'expand_dims': 'unsqueeze', 'swapaxes': 'swapaxes', 'repeat': 'repeat'}
+_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional', 'data': 'torch.utils.data',
+                   'torchvision': 'torchvision', 'transforms': 'torchvision.transforms',
+                   'display': 'IPython.display'}
+
+
+def _method_alias(method: str) -> Callable[..., Any]:
+    """d2l.reshape(x, shape) calls x.reshape(shape); d2l.numpy(x) detaches (and leaves the GPU) first."""
+    if method == 'numpy':
+        return lambda x, *args, **kwargs: x.detach().cpu().numpy(*args, **kwargs)
+    return lambda x, *args, **kwargs: getattr(x, method)(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...), which are not globals here."""
+    if name in _TORCH_ALIASES:
+        return getattr(torch, _TORCH_ALIASES[name])
+    if name in _METHOD_ALIASES:
+        return _method_alias(_METHOD_ALIASES[name])
+    if name in _MODULE_ALIASES:
+        if name == 'plt':
+            return _plt()  # the same backend choice as every figure of this module
+        import importlib
+        return importlib.import_module(_MODULE_ALIASES[name])
+    raise AttributeError(f"module 'd2l' has no attribute {name!r}")
+
+
+class _BookModule(type(sys)):
+    """The module's type: `from d2l import torch as d2l`, the books' first line, gives d2l itself.
+
+    An attribute set on the module (`import torch` binds d2l.torch to PyTorch) would win over
+    __getattr__, so the name is answered by a property on the module's class instead, which
+    Python consults first. The functions in this file keep reading the real torch from their
+    globals; only the attribute seen from outside changes.
+    """
+
+    @property
+    def torch(self) -> Any:
+        return self
+
+
+sys.modules[__name__].__class__ = _BookModule
+
 if __name__ == '__main__':
     # `python -m d2l` runs this file as __main__; importing it as `d2l` (this folder first)
     # gives the chapter scripts, which `import d2l`, the very same module and D2LError.
