@@ -8,8 +8,11 @@ torchvision and numpy; matplotlib is imported when a plot is asked for.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import functools
 import gzip
+import inspect
 import json
 import math
 import os
@@ -18,6 +21,7 @@ import struct
 import sys
 import tempfile
 import time
+import weakref
 import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -35,7 +39,7 @@ __all__ = [
     'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
     'train_epoch_ch3', 'train_ch3', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
-    'plot_history', 'Animator', 'argument_parser', 'resolve_device', 'report', 'run_script',
+    'plot_history', 'Animator', 'semilogy', 'evaluate_loss', 'argument_parser', 'resolve_device', 'report', 'run_script',
     'positive_int', 'load_into', 'evaluate_saved', 'after_training', 'plot_regression',
     'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file', 'report_regression',
 ]
@@ -160,6 +164,9 @@ class ArrayLoader:
         return math.ceil(self.num_examples / self.batch_size)  # the last partial batch is kept
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return _Batches(self._batches())
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, ...]]:
         n, bs = self.num_examples, self.batch_size
         # Drawn from torch's global generator, so set_seed() fixes the batch order.
         order = torch.randperm(n) if self.shuffle else None
@@ -171,6 +178,22 @@ class ArrayLoader:
             if self.uint8_images:
                 batch = (batch[0].float().div_(255),) + batch[1:]
             yield batch
+
+
+class _Batches:
+    """One pass over a loader. Also has the Python 2 spelling .next(): the older port's
+    softmax page calls iter(test_iter).next()."""
+
+    def __init__(self, batches: Iterator[tuple[torch.Tensor, ...]]) -> None:
+        self._batches = batches
+
+    def __iter__(self) -> _Batches:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, ...]:
+        return next(self._batches)
+
+    next = __next__
 
 
 _IDX_TYPES = {0x08: np.uint8}
@@ -521,8 +544,33 @@ def _is_model(obj: Any) -> bool:
     return isinstance(obj, nn.Module) or (callable(obj) and not hasattr(obj, '__iter__'))
 
 
+@contextlib.contextmanager
+def _evaluating(net: Any) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Yield the model as a prediction function: no gradients, dropout off; the module's mode is restored.
+
+    A module goes to eval mode. A plain function with an `is_training` argument (the older
+    port's dropout net, net(X, is_training=True)) is called with is_training=False.
+    """
+    was_training = net.training if isinstance(net, nn.Module) else None
+    if was_training:
+        net.eval()  # dropout off, batch norm on running statistics
+    predict = net
+    if not isinstance(net, nn.Module):
+        try:
+            if 'is_training' in inspect.signature(net).parameters:
+                predict = functools.partial(net, is_training=False)
+        except (TypeError, ValueError):  # a callable without a signature (a builtin)
+            pass
+    try:
+        with torch.no_grad():
+            yield predict
+    finally:
+        if was_training:
+            net.train()
+
+
 def evaluate_accuracy(data_iter: Any, net: Any, device: torch.device | str | None = None) -> float:
-    """Return the accuracy of net on data_iter, in eval mode and without gradients.
+    """Accuracy of net on data_iter, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
 
     Takes (data_iter, net) as the community port does, or (net, data_iter) as the
     newer book does. Batches go to `device`, else to the device of the model's
@@ -531,19 +579,12 @@ def evaluate_accuracy(data_iter: Any, net: Any, device: torch.device | str | Non
     if _is_model(data_iter) and not _is_model(net):
         data_iter, net = net, data_iter
     device = torch.device(device) if device is not None else _model_device(net)
-    was_training = net.training if isinstance(net, nn.Module) else None
-    if was_training:
-        net.eval()  # dropout off, batch norm on running statistics
     metric = Accumulator(2)  # correct predictions, examples
-    try:
-        with torch.no_grad():
-            for X, y in data_iter:
-                if device is not None:
-                    X, y = X.to(device), y.to(device)
-                metric.add(accuracy(net(X), y), y.numel())
-    finally:
-        if was_training:
-            net.train()
+    with _evaluating(net) as predict:
+        for X, y in data_iter:
+            if device is not None:
+                X, y = X.to(device), y.to(device)
+            metric.add(accuracy(predict(X), y), y.numel())
     return metric[0] / metric[1]
 
 
@@ -551,7 +592,7 @@ evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 
 def evaluate_accuracy_gpu(net: Any, data_iter: Any, device: torch.device | str | None = None) -> float:
-    """The newer book's name: accuracy of net on data_iter on `device` (default: the model's)."""
+    """The newer book's name (0.17 sec. 6.6): accuracy of net on data_iter on `device` (default: the model's)."""
     return evaluate_accuracy(data_iter, net, device)
 
 
@@ -566,9 +607,30 @@ def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
     return l.reshape(()) if getattr(loss, 'reduction', 'mean') == 'sum' else l.reshape(()) * n
 
 
-def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
-                 device: torch.device | None, epoch: int | None) -> tuple[float, float, int]:
-    """One pass over train_iter; returns (mean loss per example, accuracy, examples)."""
+def evaluate_loss(net: Any, data_iter: Iterable, loss: Any) -> float:
+    """Mean loss per example of net on data_iter, without gradients and dropout off (0.17 sec. 4.4)."""
+    device = _model_device(net)
+    metric = Accumulator(2)  # loss sum, examples
+    with _evaluating(net) as predict:
+        for X, y in data_iter:
+            if device is not None:
+                X, y = X.to(device), y.to(device)
+            out = predict(X)
+            if y.numel() == out.numel():
+                y = y.reshape(out.shape)  # (n,) labels against (n, 1) predictions, as the book does
+            metric.add(_loss_sum(loss(out, y), loss, y.shape[0]), y.shape[0])
+    return metric[0] / metric[1]
+
+
+def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any, device: torch.device | None,
+                 epoch: int | None, step_on: Callable[[torch.Tensor], torch.Tensor] = torch.mean
+                 ) -> tuple[float, float, int]:
+    """One pass over train_iter, updating as the books do; returns (mean loss per example, accuracy, examples).
+
+    An optimizer steps on step_on(l) (the newer book: the mean; the older port: the sum).
+    A function updater(n) follows backward on l.sum() (both books), so a loss already
+    averaged over the batch gets divided by the batch size a second time, as in the books.
+    """
     if isinstance(net, nn.Module):
         net.train()
     metric = Accumulator(3)
@@ -577,24 +639,24 @@ def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any,
             X, y = X.to(device), y.to(device)
         y_hat = net(X)
         n = y.shape[0]
-        l_sum = _loss_sum(loss(y_hat, y), loss, n)
+        l = loss(y_hat, y)
         if isinstance(updater, torch.optim.Optimizer):
             updater.zero_grad()
-            (l_sum / n).backward()
+            step_on(l).backward()
             updater.step()
         else:
-            l_sum.backward()
+            l.sum().backward()
             updater(n)  # the real batch size: the last partial batch is scaled right
-        l_value = float(l_sum.detach())
-        check_loss(l_value, epoch, i + 1)
-        metric.add(l_value, accuracy(y_hat.detach(), y), n)
+        l_sum = float(_loss_sum(l.detach(), loss, n))  # printed as a true mean, whatever the reduction
+        check_loss(l_sum, epoch, i + 1)
+        metric.add(l_sum, accuracy(y_hat.detach(), y), n)
     return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
 
 
 def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> tuple[float, float]:
-    """Train one epoch and return (mean loss per example, training accuracy).
+    """Train one epoch and return (mean loss per example, training accuracy) (0.17 sec. 3.6).
 
-    `updater` is a torch optimizer (it steps on the mean loss) or a function
+    `updater` is a torch optimizer (it steps on the mean of the loss) or a function
     updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after
     backward on the summed loss.
     """
@@ -606,36 +668,43 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
               batch_size: Any = None, params: Sequence[torch.Tensor] | None = None,
               lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
               verbose: bool = True) -> dict[str, list[float]]:
-    """Train and evaluate per epoch; print the classic lines; return the history.
+    """Train and test per epoch, print the classic lines, return the history (0.17 sec. 3.6; port sec. 3.6).
 
-    Update with `params` and `lr` (scratch: d2l.sgd), or with `optimizer`. The
-    newer book's form train_ch3(net, train_iter, test_iter, loss, num_epochs,
-    updater) works too: an optimizer or a function updater(batch_size) in the
-    sixth place. The printed loss is the mean per example, whatever the loss's
-    reduction. History keys: train_loss, train_acc, test_acc, seconds.
+    The older port's forms: train_ch3(..., num_epochs, batch_size, params, lr) updates with
+    d2l.sgd after backward on loss(y_hat, y).sum(); train_ch3(..., batch_size, None, None,
+    optimizer) steps the optimizer on that sum. The newer book's form train_ch3(...,
+    num_epochs, updater) takes an optimizer (stepping on the mean) or a function
+    updater(batch_size), and also draws the book's Animator of the curves. The printed loss
+    is the mean per example whatever the loss's reduction. History keys: train_loss,
+    train_acc, test_acc, seconds.
     """
+    animator = None
     if isinstance(batch_size, torch.optim.Optimizer) or callable(batch_size):
-        updater = batch_size  # the newer book's updater in the sixth place
+        updater, step_on = batch_size, torch.mean  # the newer book's updater in the sixth place
+        if verbose:
+            animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
+                                legend=['train loss', 'train acc', 'test acc'])
     elif optimizer is not None:
-        updater = optimizer
+        updater, step_on = optimizer, torch.sum
     elif params is not None and lr is not None:
         params = list(params)
-        updater = lambda n: sgd(params, lr, n)  # noqa: E731 - the book's own form
+        updater, step_on = (lambda n: sgd(params, lr, n)), torch.sum  # noqa: E731 - the book's own form
     else:
         raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
     device = _model_device(net, params)
-    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, updater, device, epoch),
-                        net, test_iter, num_epochs, device, verbose=verbose)
+    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, updater, device, epoch, step_on),
+                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator)
 
 
 def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
                  num_epochs: int, device: torch.device | None = None, print_every: int = 1,
-                 verbose: bool = True) -> dict[str, list[float]]:
+                 verbose: bool = True, animator: Animator | None = None) -> dict[str, list[float]]:
     """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history.
 
     The loop under train_ch3, for training code of its own (ch_mlp/manual.py's
     hand-written backward): it times the epochs, prints the classic line every
-    `print_every` epochs and the last, then examples/sec and the device.
+    `print_every` epochs and the last, then examples/sec and the device; an
+    `animator` gets (train loss, train acc, test acc) after every epoch.
     """
     history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
     examples, timer = 0, Timer()
@@ -649,6 +718,8 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
             history[key].append(value)
         if verbose and (epoch % print_every == 0 or epoch == num_epochs):
             print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
+        if animator is not None:
+            animator.add(epoch, (train_loss, train_acc, test_acc))
     if verbose and num_epochs > 0:
         print(f'{examples / timer.sum():.1f} examples/sec on {device or "cpu"}')
     return history
@@ -665,15 +736,8 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
             break
     X, y = torch.cat(Xs)[:n], torch.cat(ys)[:n]
     device = _model_device(net)
-    was_training = net.training if isinstance(net, nn.Module) else None
-    if was_training:
-        net.eval()
-    try:
-        with torch.no_grad():
-            y_hat = net(X.to(device) if device is not None else X).argmax(dim=1).cpu()
-    finally:
-        if was_training:
-            net.train()
+    with _evaluating(net) as predict:
+        y_hat = predict(X.to(device) if device is not None else X).argmax(dim=1).cpu()
     trues, preds = labels(y), labels(y_hat)
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
@@ -715,13 +779,22 @@ def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | No
 # ============================================================================
 
 def _plt():
-    """Import pyplot lazily; headless machines get Agg through matplotlib's own fallback."""
+    """Import pyplot lazily; headless machines get Agg, and a script's figures left open are saved at exit."""
     import matplotlib
     if sys.platform.startswith('linux') and not os.environ.get('DISPLAY') \
             and not os.environ.get('WAYLAND_DISPLAY') and 'inline' not in matplotlib.get_backend():
         matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    global _EXIT_HOOK
+    if not _EXIT_HOOK and not _in_notebook():
+        _EXIT_HOOK = True
+        atexit.register(_save_open_figures)
     return plt
+
+
+_EXIT_HOOK = False  # _save_open_figures is registered once, when a script first touches pyplot
+_FIGURE_COUNTS: dict[str, int] = {}  # figures saved under a default name in this run, per stem
+_OWN_FIGURES: weakref.WeakSet = weakref.WeakSet()  # figures d2l has already given a file
 
 
 def _in_notebook() -> bool:
@@ -730,23 +803,58 @@ def _in_notebook() -> bool:
     return 'inline' in matplotlib.get_backend() or 'ipympl' in matplotlib.get_backend()
 
 
-def _finish(fig: Any, path: str | os.PathLike | None, default: str) -> str | None:
-    """Save the figure to path; with no path, show it (notebook/display) or save `default` and say so."""
-    plt = _plt()
-    if path is None and _in_notebook():
-        return None  # the notebook displays it at the end of the cell
-    if path is None and plt.get_backend().lower() not in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
-        plt.show()
-        return None
-    out = Path(path or default)
+def _headless() -> bool:
+    """True when pyplot cannot open a window (Agg and friends), so a figure must go to a file."""
+    return _plt().get_backend().lower() in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template')
+
+
+def _figure_path(stem: str) -> Path:
+    """The next free default file for a figure of this run: stem-1.png, stem-2.png ... in $D2L_FIGURES or '.'.
+
+    Numbered per process, so the three figures a book page draws never overwrite each other.
+    """
+    _FIGURE_COUNTS[stem] = _FIGURE_COUNTS.get(stem, 0) + 1
+    return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_FIGURE_COUNTS[stem]}.png'
+
+
+def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> Path:
+    """Write fig to path, or to the next default file for stem (and say where); return the file."""
+    out = Path(path) if path is not None else _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
     with _writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100, bbox_inches='tight')
-    plt.close(fig)
+    _OWN_FIGURES.add(fig)
     if path is None:  # no display: say where the figure went (pass path= to choose)
         print(f'figure written to {out}')
+    return out
+
+
+def _finish(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
+    """Save the figure to path; with no path, show it (notebook/display) or save the next stem-N.png and say so."""
+    plt = _plt()
+    if path is None and _in_notebook():
+        return None  # the notebook displays it at the end of the cell
+    if path is None and not _headless():
+        plt.show()
+        return None
+    out = _save_figure(fig, path, stem)
+    plt.close(fig)
     return str(out)
+
+
+def _save_open_figures() -> None:
+    """At the exit of a headless script, save the figures a page drew with plt and never showed."""
+    if 'matplotlib.pyplot' not in sys.modules or _in_notebook() or not _headless():
+        return
+    plt = sys.modules['matplotlib.pyplot']
+    for number in plt.get_fignums():
+        fig = plt.figure(number)
+        if fig not in _OWN_FIGURES and fig.get_axes():
+            try:
+                _save_figure(fig, None, 'figure')
+            except D2LError as e:
+                print(f'error: {e}', file=sys.stderr)
 
 
 def use_svg_display() -> None:
@@ -778,8 +886,8 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
          xscale: str = 'linear', yscale: str = 'linear',
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
-         axes: Any = None, path: str | os.PathLike | None = None) -> Any:
-    """Plot one or more curves (the book's plot); a new figure is shown or saved (path); returns the axes."""
+         axes: Any = None, path: str | os.PathLike | None = None) -> None:
+    """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
     plt = _plt()
     new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
     if new_figure:
@@ -801,8 +909,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     if new_figure:
-        _finish(axes.figure, path, 'plot.png')
-    return axes
+        _finish(axes.figure, path, 'plot')
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
@@ -825,7 +932,7 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    _finish(fig, path, 'images.png')
+    _finish(fig, path, 'images')
     return axes
 
 
@@ -854,22 +961,30 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, 'history.png')
+    return _finish(fig, path, 'history')
 
 
 class Animator:
-    """Plot data as it arrives: inline in a notebook, to a PNG (path) in a plain script."""
+    """Plot data as it arrives (0.17 sec. 3.6): redrawn inline in a notebook, rewritten as one PNG in a script.
+
+    In a script the file is `path`, else the next free animator-N.png of the run (in
+    $D2L_FIGURES or the current folder), named in one line when first written.
+    """
 
     def __init__(self, xlabel: str | None = None, ylabel: str | None = None,
                  legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
-                 figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike = 'animator.png') -> None:
+                 figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike | None = None) -> None:
         plt = _plt()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
         self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.X, self.Y, self.fmts, self.path = None, None, fmts, path
+        self._display = None  # the notebook output this figure is redrawn into
+        _OWN_FIGURES.add(self.fig)  # written by add(), not again at exit
+        if _in_notebook():
+            plt.close(self.fig)  # shown through its own display, not again at the end of the cell
 
     def add(self, x: Any, y: Any) -> None:
         """Add one point to each curve and redraw."""
@@ -891,16 +1006,35 @@ class Animator:
             self.axes[0].plot(x_i, y_i, fmt)
         self.config_axes()
         if _in_notebook():
-            from IPython import display
-            display.display(self.fig)
-            display.clear_output(wait=True)
+            # Updated in place, so the lines printed beside it stay (clear_output would erase them).
+            if self._display is None:
+                from IPython import display
+                self._display = display.display(self.fig, display_id=True)
+            else:
+                self._display.update(self.fig)
         else:
-            with _writing(self.path):
-                self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
+            # The first drawing picks the file (and names it); later ones rewrite it silently.
+            self.path = _save_figure(self.fig, self.path, 'animator')
 
     def close(self) -> None:
         """Close the figure (scripts keep the PNG)."""
         _plt().close(self.fig)
+
+
+def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
+             legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
+             path: str | os.PathLike | None = None) -> None:
+    """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
+    plt = _plt()
+    fig = plt.figure(figsize=figsize)
+    axes = fig.gca()
+    axes.set_xlabel(x_label), axes.set_ylabel(y_label)
+    axes.semilogy(x_vals, y_vals)
+    if x2_vals is not None and y2_vals is not None:
+        axes.semilogy(x2_vals, y2_vals, linestyle=':')
+        if legend:
+            axes.legend(legend)
+    _finish(fig, path, 'semilogy')
 
 
 # ============================================================================
@@ -1131,7 +1265,7 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, 'regression.png')
+    return _finish(fig, path, 'regression')
 
 
 def load_script(path: str | os.PathLike) -> Any:
@@ -1179,7 +1313,7 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
         ax.grid(True), ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, 'compare.png')
+    return _finish(fig, path, 'compare')
 
 
 def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: str | os.PathLike | None = None,

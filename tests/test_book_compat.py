@@ -18,6 +18,8 @@ def in_tmp(tmp_path, monkeypatch):
     """Figures a script would save land in a temporary folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('D2L_FIGURES', raising=False)
+    monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})  # each test's figures are numbered from 1
     return tmp_path
 
 
@@ -110,7 +112,7 @@ def test_predict_ch3_writes_titled_images(fashion, in_tmp):
     assert (in_tmp / 'pred.png').read_bytes()[:8] == PNG
     assert net.training
     d2l.predict_ch3(net, test_iter)  # the book's call: no display here, so a PNG appears
-    assert (in_tmp / 'images.png').read_bytes()[:8] == PNG
+    assert (in_tmp / 'images-1.png').read_bytes()[:8] == PNG
 
 
 def test_predict_ch3_grid_spans_batches_and_marks_wrong_ones_red(fashion, in_tmp, monkeypatch):
@@ -144,10 +146,14 @@ def test_figure_helpers_are_harmless_in_a_script(in_tmp, capsys):
     import matplotlib.pyplot as plt
     assert tuple(plt.rcParams['figure.figsize']) == (4, 3)
     x = torch.arange(0, 3, 0.1)
-    axes = d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'])
+    axes = plt.figure().gca()
+    assert d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'], axes=axes) is None
     assert len(axes.get_lines()) == 2 and axes.get_xlabel() == 'x'
+    assert capsys.readouterr().out == ''  # on the caller's axes: drawing only, the figure is the caller's
+    d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'])
     # No display and no notebook: the book's call saves its figure and says where, rather than vanish.
-    assert (in_tmp / 'plot.png').read_bytes()[:8] == PNG and capsys.readouterr().out == 'figure written to plot.png\n'
+    assert (in_tmp / 'plot-1.png').read_bytes()[:8] == PNG
+    assert capsys.readouterr().out == 'figure written to plot-1.png\n'
     d2l.plot(x, x ** 3, path=in_tmp / 'cube')
     assert (in_tmp / 'cube.png').read_bytes()[:8] == PNG and capsys.readouterr().out == ''
     d2l.set_axes(axes, 'a', 'b', [0, 1], [0.1, 2], 'linear', 'log', ['one'])

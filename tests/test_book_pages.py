@@ -1,0 +1,325 @@
+"""What the books' own pages rely on: their import line, the alias families, each book's update
+rule for every loss reduction, the port's is_training and .next(), and where figures go.
+
+The pages themselves are not copied here; each test states one behaviour in its own words.
+"""
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+import d2l
+from conftest import ROOT
+
+PNG = b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    """A headless script's figures land in a temporary folder, numbered from 1 in each test."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('D2L_FIGURES', raising=False)
+    monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})
+    return tmp_path
+
+
+# --- the import line and the aliases ---------------------------------------------------------
+
+def test_the_books_import_line_gives_d2l_itself_and_the_module_keeps_the_real_torch():
+    from d2l import torch as book_d2l
+    assert book_d2l is d2l
+    assert book_d2l.torch is d2l  # however often the line is written
+    assert d2l.train_ch3.__globals__['torch'] is torch  # the module's own code still uses PyTorch
+    namespace = {}
+    exec('from d2l import *', namespace)
+    assert namespace['train_ch3'] is d2l.train_ch3 and 'torch' not in namespace
+
+
+def test_torch_function_aliases_are_torchs_own():
+    for name, target in (('ones', torch.ones), ('zeros', torch.zeros), ('tensor', torch.tensor),
+                         ('arange', torch.arange), ('exp', torch.exp), ('log', torch.log),
+                         ('normal', torch.normal), ('matmul', torch.matmul), ('concat', torch.cat),
+                         ('stack', torch.stack), ('abs', torch.abs), ('linspace', torch.linspace),
+                         ('sigmoid', torch.sigmoid), ('batch_matmul', torch.bmm), ('randn', torch.randn)):
+        assert getattr(d2l, name) is target, name
+    assert (d2l.float32, d2l.int32, d2l.int64) == (torch.float32, torch.int32, torch.int64)
+
+
+def test_method_aliases_call_the_tensor_method():
+    x = torch.arange(6.).requires_grad_()
+    assert d2l.reshape(x, (2, 3)).shape == (2, 3)
+    assert d2l.reduce_sum(x).item() == 15 and d2l.reduce_mean(x).item() == 2.5
+    assert d2l.size(d2l.reshape(x, (3, 2))) == 6
+    assert d2l.argmax(torch.tensor([[0., 5., 1.]]), axis=1).tolist() == [1]
+    assert d2l.astype(torch.tensor([1.7]), torch.int32).dtype == torch.int32
+    assert d2l.transpose(torch.ones(2, 3)).shape == (3, 2)
+    assert d2l.expand_dims(torch.ones(3), 0).shape == (1, 3)
+    numbers = d2l.numpy(x * 2)  # needs detach: a tensor that requires grad has no .numpy()
+    assert numbers.tolist() == [0, 2, 4, 6, 8, 10]
+    assert d2l.to(torch.ones(1), torch.float64).dtype == torch.float64
+
+
+def test_module_aliases_and_unknown_names():
+    import matplotlib.pyplot as plt
+    assert d2l.plt is plt
+    assert d2l.F is torch.nn.functional and d2l.nn is nn
+    with pytest.raises(AttributeError, match="no attribute 'no_such_helper'"):
+        d2l.no_such_helper
+
+
+def test_aliases_do_not_shadow_builtins_inside_d2l():
+    d2l.abs, d2l.size  # looked up once: still not module globals
+    assert 'abs' not in vars(d2l) and 'size' not in vars(d2l) and 'numpy' not in vars(d2l)
+
+
+# --- the update rules ---------------------------------------------------------------------------
+
+def _batch():
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(10, 5, generator=g), torch.randint(0, 3, (10,), generator=g)
+
+
+def _fresh_net():
+    torch.manual_seed(0)
+    return nn.Linear(5, 3)
+
+
+def _expected_weight(reduction, objective, divide_by):
+    """One SGD step (lr 0.1) by hand: backward on objective(loss), then w -= lr * grad / divide_by."""
+    X, y = _batch()
+    net = _fresh_net()
+    l = nn.CrossEntropyLoss(reduction=reduction)(net(X), y)
+    objective(l).backward()
+    return (net.weight - 0.1 * net.weight.grad / divide_by).detach()
+
+
+FORMS = {
+    # form: (how train_ch3 is called, what the book backpropagates, what it divides the gradient by)
+    'port params, lr': (lambda net: dict(batch_size=10, params=list(net.parameters()), lr=0.1), torch.sum, 10),
+    'port optimizer': (lambda net: dict(batch_size=10, optimizer=torch.optim.SGD(net.parameters(), lr=0.1)),
+                       torch.sum, 1),
+    'newer book optimizer': (lambda net: dict(batch_size=torch.optim.SGD(net.parameters(), lr=0.1)), torch.mean, 1),
+    'newer book updater': (lambda net: dict(batch_size=lambda n: d2l.sgd(list(net.parameters()), 0.1, n)),
+                           torch.sum, 10),
+}
+
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum', 'none'])
+@pytest.mark.parametrize('form', FORMS)
+def test_train_ch3_updates_exactly_as_the_book_of_its_call_form(form, reduction, capsys):
+    X, y = _batch()
+    call, objective, divide_by = FORMS[form]
+    net = _fresh_net()
+    history = d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(reduction=reduction), 1, **call(net))
+    expected = _expected_weight(reduction, objective, divide_by)
+    assert torch.allclose(net.weight.detach(), expected, atol=1e-7), (form, reduction)
+    # The printed loss is the mean per example before the step, whatever the reduction.
+    first = nn.CrossEntropyLoss()(_fresh_net()(X), y).item()
+    assert history['train_loss'][0] == pytest.approx(first, rel=1e-6)
+    assert f'epoch 1, loss {first:.4f},' in capsys.readouterr().out
+
+
+def test_a_mean_loss_with_the_ports_sgd_takes_steps_batch_size_times_smaller():
+    """The port's MLP page: nn.CrossEntropyLoss() (a mean) and lr=100 train like lr=100/256 on the mean."""
+    X, y = _batch()
+    steps = []
+    for reduction, lr in (('mean', 10 * 0.1), ('none', 0.1)):
+        net = _fresh_net()
+        d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(reduction=reduction), 1, 10,
+                      list(net.parameters()), lr, verbose=False)
+        steps.append(net.weight.detach())
+    assert torch.allclose(steps[0], steps[1], atol=1e-7)
+
+
+def test_the_last_partial_batch_is_divided_by_its_real_size():
+    g = torch.Generator().manual_seed(4)
+    X, y = torch.randn(14, 5, generator=g), torch.randint(0, 3, (14,), generator=g)
+    net = _fresh_net()
+    d2l.train_ch3(net, [(X[:10], y[:10]), (X[10:], y[10:])], [(X, y)], nn.CrossEntropyLoss(reduction='none'),
+                  1, 10, list(net.parameters()), 0.1, verbose=False)
+    reference = _fresh_net()
+    for Xb, yb in ((X[:10], y[:10]), (X[10:], y[10:])):
+        nn.CrossEntropyLoss(reduction='sum')(reference(Xb), yb).backward()
+        d2l.sgd(reference.parameters(), 0.1, len(yb))
+    assert torch.allclose(net.weight.detach(), reference.weight.detach(), atol=1e-7)
+
+
+def test_train_epoch_ch3_steps_an_optimizer_on_the_mean():
+    X, y = _batch()
+    net = _fresh_net()
+    loss_value, acc = d2l.train_epoch_ch3(net, [(X, y)], nn.CrossEntropyLoss(reduction='none'),
+                                          torch.optim.SGD(net.parameters(), lr=0.1))
+    assert torch.allclose(net.weight.detach(), _expected_weight('none', torch.mean, 1), atol=1e-7)
+    assert 0 <= acc <= 1 and loss_value == pytest.approx(nn.CrossEntropyLoss()(_fresh_net()(X), y).item())
+
+
+# --- evaluation: is_training, evaluate_loss, .next() ------------------------------------------
+
+def test_evaluate_accuracy_passes_is_training_false_to_a_function_net_that_takes_it():
+    calls = []
+
+    def net(X, is_training=True):
+        calls.append(is_training)
+        return torch.nn.functional.one_hot(torch.zeros(len(X), dtype=torch.long), 3).float()
+
+    X = torch.zeros(6, 2)
+    y = torch.tensor([0, 0, 0, 1, 2, 0])
+    assert d2l.evaluate_accuracy([(X, y)], net) == pytest.approx(4 / 6)
+    assert d2l.evaluate_accuracy(net, [(X, y)]) == pytest.approx(4 / 6)
+    assert calls == [False, False]
+    d2l.predict_ch3(net, [(torch.zeros(6, 28, 28), y)], n=2, path='p.png')
+    assert calls[-1] is False
+
+
+def test_evaluate_loss_is_the_mean_per_example_without_gradients_or_dropout():
+    g = torch.Generator().manual_seed(5)
+    X, y = torch.randn(30, 4, generator=g), torch.randn(30, generator=g)  # labels (n,), predictions (n, 1)
+    net = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 1))
+    net.train()
+    batches = [(X[:16], y[:16]), (X[16:], y[16:])]
+    expected = ((net[1](X) - y.reshape(-1, 1)) ** 2).mean().item()
+    for reduction in ('none', 'mean', 'sum'):
+        value = d2l.evaluate_loss(net, batches, nn.MSELoss(reduction=reduction))
+        assert value == pytest.approx(expected, rel=1e-5), reduction
+    assert net.training  # the mode it found is restored
+
+
+def test_the_loaders_iterator_has_the_python2_next():
+    loader = d2l.load_array((torch.arange(10.).reshape(5, 2), torch.arange(5)), 2, is_train=False)
+    batches = iter(loader)
+    assert batches.next()[1].tolist() == [0, 1]
+    assert next(batches)[1].tolist() == [2, 3]
+    assert [y.tolist() for _, y in batches] == [[4]]
+
+
+# --- figures in a script -------------------------------------------------------------------------
+
+def test_every_figure_of_a_run_gets_its_own_file_and_a_line(in_tmp, capsys):
+    x = torch.arange(4.)
+    d2l.plot(x, x)
+    d2l.plot(x, [x, x ** 2])
+    first, second = d2l.Animator(legend=['a']), d2l.Animator()
+    for epoch in (1, 2):
+        first.add(epoch, epoch)
+        second.add(epoch, -epoch)
+    d2l.semilogy(range(1, 4), [1, 10, 100], 'epochs', 'loss', range(1, 4), [2, 20, 200], ['train', 'test'])
+    d2l.show_fashion_mnist([torch.rand(28, 28)] * 2, ['a', 'b'])
+    out = capsys.readouterr().out.splitlines()
+    names = ['plot-1.png', 'plot-2.png', 'animator-1.png', 'animator-2.png', 'semilogy-1.png', 'images-1.png']
+    assert out == [f'figure written to {name}' for name in names]  # an Animator says it once, not per point
+    for name in names:
+        assert (in_tmp / name).read_bytes()[:8] == PNG
+    first.close(), second.close()
+
+
+def test_figures_go_to_the_folder_in_D2L_FIGURES(in_tmp, monkeypatch, capsys):
+    monkeypatch.setenv('D2L_FIGURES', str(in_tmp / 'figs'))
+    d2l.plot(torch.arange(3.), torch.arange(3.))
+    assert (in_tmp / 'figs' / 'plot-1.png').read_bytes()[:8] == PNG
+    assert capsys.readouterr().out == f'figure written to {in_tmp / "figs" / "plot-1.png"}\n'
+
+
+def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(in_tmp, capsys):
+    X, y = _batch()
+    net = _fresh_net()
+    d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 2, 10, list(net.parameters()), 0.1)
+    assert list(in_tmp.glob('*.png')) == []
+    d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 3, torch.optim.SGD(net.parameters(), lr=0.1))
+    out = capsys.readouterr().out
+    assert out.count('epoch ') == 5 and out.endswith('figure written to animator-1.png\n') is False
+    assert 'figure written to animator-1.png' in out and (in_tmp / 'animator-1.png').read_bytes()[:8] == PNG
+    import matplotlib.pyplot as plt
+    animated = [f for f in map(plt.figure, plt.get_fignums()) if f.get_axes() and
+                [len(line.get_xdata()) for line in f.get_axes()[0].get_lines()] == [3, 3, 3]]
+    assert len(animated) == 1  # train loss, train acc, test acc at epochs 1..3
+    plt.close('all')
+
+
+def test_a_script_saves_the_figures_it_left_open_at_exit(in_tmp):
+    script = textwrap.dedent('''
+        from d2l import torch as d2l
+        d2l.set_figsize()
+        d2l.plt.scatter([1, 2, 3], [3, 1, 2])   # drawn with plt and never shown, as the pages do
+        animator = d2l.Animator()
+        animator.add(1, 1)                      # already in its own file: not saved twice
+        print('done')
+    ''')
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(in_tmp)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=in_tmp, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ['figure written to animator-1.png', 'done',
+                                       'figure written to figure-1.png']
+    assert sorted(p.name for p in in_tmp.glob('*.png')) == ['animator-1.png', 'figure-1.png']
+
+
+# --- in a notebook ---------------------------------------------------------------------------------
+
+def _run_notebook(cells, folder):
+    """Execute code cells in a real ipykernel through nbclient; return the executed notebook."""
+    nbformat = pytest.importorskip('nbformat')
+    nbclient = pytest.importorskip('nbclient')
+    pytest.importorskip('ipykernel')
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells])
+    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name='python3', resources={'metadata': {'path': str(folder)}})
+    client.execute()
+    return nb
+
+
+def _outputs(cell):
+    """(mime types of rich outputs, the text a reader sees) of one executed cell.
+
+    A figure's display bundle carries '<Figure size ...>' as its text/plain fallback beside the
+    image, which the notebook shows instead; the text counted here is what has no image beside it.
+    """
+    rich = [o for o in cell.outputs if o.output_type in ('display_data', 'execute_result')]
+    mimes = [m for o in rich for m in o.data]
+    text = ''.join(o.get('text', '') for o in cell.outputs) + ''.join(
+        o.data['text/plain'] for o in rich if set(o.data) == {'text/plain'})
+    return mimes, text
+
+
+def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, in_tmp):
+    nb = _run_notebook([
+        f'''
+        import sys; sys.path.insert(0, {str(ROOT)!r})
+        from d2l import torch as d2l
+        import torch
+        from torch import nn
+        train_iter, test_iter = d2l.load_data_fashion_mnist(16, root={str(tiny_data)!r})
+        ''',
+        '''
+        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(reduction='none'), 2,
+                      torch.optim.SGD(net.parameters(), lr=0.1))
+        ''',
+        '''
+        x = torch.arange(0, 3, 0.5)
+        d2l.plot(x, [x, x ** 2], 'x', 'f(x)', legend=['x', 'x^2'])
+        ''',
+        '''
+        X, y = next(iter(test_iter))
+        d2l.show_images(X[:4].reshape(4, 28, 28), 1, 4, titles=d2l.get_fashion_mnist_labels(y[:4]));
+        ''',
+        '''
+        d2l.use_svg_display()
+        d2l.plot(x, x)
+        ''',
+    ], in_tmp)
+    for cell in nb.cells[1:]:
+        mimes, text = _outputs(cell)
+        assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
+        assert '<Figure size' not in text and '<Axes' not in text, text
+    _, train_text = _outputs(nb.cells[1])
+    assert train_text.count('epoch ') == 2  # the classic lines, beside the live figure
+    train_images = [o for o in nb.cells[1].outputs if o.output_type == 'display_data']
+    assert len(train_images) == 1  # redrawn in place: one figure left, not one per epoch
+    assert 'image/svg+xml' in _outputs(nb.cells[4])[0]
+    assert list(in_tmp.rglob('*.png')) == []
