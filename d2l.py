@@ -789,7 +789,29 @@ def _plt():
     if not _EXIT_HOOK and not _in_notebook():
         _EXIT_HOOK = True
         atexit.register(_save_open_figures)
+    ipython_display = sys.modules.get('IPython.display')
+    if ipython_display is not None and not _in_notebook() and ipython_display.display is not _display_in_script:
+        # A page's own Animator calls IPython's display(fig), which in a script prints
+        # '<Figure size 350x250 with 1 Axes>', then clear_output(), which prints terminal escapes:
+        # the figure is written to its own file instead, and there is no output to clear.
+        global _IPYTHON_DISPLAY
+        _IPYTHON_DISPLAY, ipython_display.display = ipython_display.display, _display_in_script
+        ipython_display.clear_output = lambda wait=False: None
     return plt
+
+
+def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
+    """IPython's display outside a notebook: each figure is (re)written to a file of its own, the rest displayed."""
+    from matplotlib.figure import Figure
+    for fig in [obj for obj in objs if isinstance(obj, Figure)]:
+        # The first display picks the file (and names it); later ones rewrite it silently.
+        _FIGURE_FILES[fig] = _save_figure(fig, _FIGURE_FILES.get(fig), 'figure')
+    others = [obj for obj in objs if not isinstance(obj, Figure)]
+    return _IPYTHON_DISPLAY(*others, **kwargs) if others else None
+
+
+_IPYTHON_DISPLAY: Callable[..., Any] = print  # IPython's own display, once _plt() has replaced it in a script
+_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file in this run
 
 
 _EXIT_HOOK = False  # _save_open_figures is registered once, when a script first touches pyplot

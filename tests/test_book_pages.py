@@ -259,6 +259,25 @@ def test_a_script_saves_the_figures_it_left_open_at_exit(in_tmp):
     assert sorted(p.name for p in in_tmp.glob('*.png')) == ['animator-1.png', 'figure-1.png']
 
 
+def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a_script(in_tmp):
+    script = textwrap.dedent('''
+        from IPython import display
+        from d2l import torch as d2l
+        fig, axes = d2l.plt.subplots()         # a page's own Animator: display, then clear_output
+        for epoch in range(1, 4):
+            axes.plot([1, epoch], [0, epoch])
+            display.display(fig)
+            display.clear_output(wait=True)
+        display.display('not a figure')
+    ''')
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(in_tmp)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=in_tmp, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'  # no '<Figure size', no escapes
+    assert [p.name for p in in_tmp.glob('*.png')] == ['figure-1.png']
+
+
 # --- in a notebook ---------------------------------------------------------------------------------
 
 def _run_notebook(cells, folder):
