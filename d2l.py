@@ -924,22 +924,22 @@ nn_Module = nn.Module  # the 1.0 pages write class Module(d2l.nn_Module, d2l.Hyp
 
 
 def cpu() -> torch.device:
-    """Return the CPU device (d2l 1.0, sec. 6.7 "GPUs")."""
+    """Return the CPU device (d2l 1.0, "GPUs")."""
     return torch.device('cpu')
 
 
 def gpu(i: int = 0) -> torch.device:
-    """Return the CUDA device cuda:i, present or not (d2l 1.0, sec. 6.7 "GPUs")."""
+    """Return the CUDA device cuda:i, present or not (d2l 1.0, "GPUs")."""
     return torch.device(f'cuda:{i}')
 
 
 def num_gpus() -> int:
-    """Return the number of CUDA GPUs (d2l 1.0, sec. 6.7 "GPUs")."""
+    """Return the number of CUDA GPUs (d2l 1.0, "GPUs")."""
     return torch.cuda.device_count()
 
 
 def add_to_class(Class: type) -> Callable[[Callable], Callable]:
-    """Decorator: set the function as an attribute (a method) of Class (d2l 1.0, sec. 3.2 "Object-Oriented Design")."""
+    """Decorator: set the function as an attribute (a method) of Class (d2l 1.0, "Object-Oriented Design")."""
     def wrapper(obj: Callable) -> Callable:
         setattr(Class, obj.__name__, obj)
         return obj  # the book returns None; returning the function keeps the page's name usable
@@ -947,10 +947,10 @@ def add_to_class(Class: type) -> Callable[[Callable], Callable]:
 
 
 class HyperParameters:
-    """Base class whose save_hyperparameters() stores __init__'s arguments as attributes (d2l 1.0, sec. 3.2)."""
+    """Base class: save_hyperparameters() keeps __init__'s arguments (d2l 1.0, "Object-Oriented Design")."""
 
     def save_hyperparameters(self, ignore: Sequence[str] = ()) -> None:
-        """Set self.<name> for each argument of the calling function except self, `ignore` and _private ones; keep them in self.hparams."""
+        """Set self.<name> for each argument of the caller but self, `ignore` and _private ones (also self.hparams)."""
         frame = inspect.currentframe().f_back
         try:
             spec = inspect.getargvalues(frame)
@@ -984,7 +984,7 @@ _script_boards: weakref.WeakSet = weakref.WeakSet()  # boards whose last points 
 
 
 class ProgressBoard(HyperParameters):
-    """Plot points as they arrive, each label a line of averages of every_n points (d2l 1.0, sec. 3.2 and B "Utilities").
+    """Plot points as they arrive, a line of means of every_n points per label (d2l 1.0, "Object-Oriented Design").
 
     In a notebook: the book's live inline figure, no files. In a script: nothing is
     drawn per point; flush(epoch), which Trainer.fit calls after each epoch, prints
@@ -1022,7 +1022,7 @@ class ProgressBoard(HyperParameters):
             self._render(notebook=True)
 
     def flush(self, epoch: int | None = None) -> str | None:
-        """In a script: print `epoch E, label mean, ...` for the values since the last flush and redraw the PNG; return its path."""
+        """In a script: print `epoch E, label mean, ...` of the values since the last call; redraw and return the PNG."""
         means = {k: sum(v) / len(v) for k, v in self._epoch_values.items() if v}
         self._epoch_values = {}
         if not means and not self._undrawn:
@@ -1087,7 +1087,7 @@ def _draw_remaining_boards() -> None:
 
 
 class Module(nn.Module, HyperParameters):
-    """Base class of models: the net, its loss, its optimizer and its training/validation steps (d2l 1.0, sec. 3.2)."""
+    """Base class of models: net, loss, optimizer, training and validation steps (d2l 1.0, "Object-Oriented Design")."""
 
     def __init__(self, plot_train_per_epoch: int = 2, plot_valid_per_epoch: int = 1) -> None:
         super().__init__()
@@ -1131,21 +1131,21 @@ class Module(nn.Module, HyperParameters):
         self.plot('loss', l, train=False)
 
     def configure_optimizers(self) -> Any:
-        """torch.optim.SGD over the parameters with self.lr (d2l 1.0, sec. 4.3 "The Base Classification Model")."""
+        """torch.optim.SGD over the parameters with self.lr (d2l 1.0, "The Base Classification Model")."""
         if not hasattr(self, 'lr'):
             raise D2LError(f'{type(self).__name__} has no lr: take lr in __init__ and call '
                            'self.save_hyperparameters(), or define configure_optimizers')
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def apply_init(self, inputs: Sequence[torch.Tensor], init: Callable | None = None) -> None:
-        """Run inputs through once so lazy layers get their shapes, then apply init to self.net (d2l 1.0, sec. 6.4)."""
+        """Run inputs once so lazy layers get shapes, then apply init to self.net (d2l 1.0, "Lazy Initialization")."""
         self.forward(*inputs)
         if init is not None:
             self.net.apply(init)
 
 
 class DataModule(HyperParameters):
-    """Base class of data: train_dataloader() and val_dataloader() from get_dataloader(train) (d2l 1.0, sec. 3.2)."""
+    """Base class of data: train/val_dataloader() from get_dataloader(train) (d2l 1.0, "Object-Oriented Design")."""
 
     # The book defaults to num_workers=4; worker processes crash on Windows and macOS when a
     # script lacks an `if __name__ == '__main__':` guard (they re-import it) and slow every epoch's
@@ -1168,12 +1168,12 @@ class DataModule(HyperParameters):
 
     def get_tensorloader(self, tensors: Sequence[torch.Tensor], train: bool,
                          indices: Any = slice(0, None)) -> ArrayLoader:
-        """Batches of self.batch_size from the rows `indices` of in-memory tensors, shuffled when train (d2l 1.0, sec. 3.3)."""
+        """Batches of rows `indices` of in-memory tensors, shuffled if train (d2l 1.0, "Synthetic Regression Data")."""
         return ArrayLoader(tuple(t[indices] for t in tensors), self.batch_size, shuffle=train)
 
 
 class Trainer(HyperParameters):
-    """Fit a Module to a DataModule: optimizer from the model, one fit_epoch per epoch (d2l 1.0, sec. 3.2 and 6.7).
+    """Fit a Module to a DataModule, one fit_epoch per epoch (d2l 1.0, "Object-Oriented Design" and "GPUs").
 
     num_gpus=1 trains on the first GPU (CUDA, else Apple's mps) when there is one and on
     the CPU otherwise, with a note; like the book, it uses one device whatever the number.
@@ -1243,7 +1243,7 @@ class Trainer(HyperParameters):
                 self.val_batch_idx += 1
 
     def clip_gradients(self, grad_clip_val: float, model: Module) -> None:
-        """Scale all gradients down together so that their joint L2 norm is at most grad_clip_val (d2l 1.0, sec. 9.5)."""
+        """Scale all gradients so their joint L2 norm is <= grad_clip_val (d2l 1.0, "RNN Implementation from Scratch")."""
         params = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
         with torch.no_grad():
             norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
@@ -1253,7 +1253,10 @@ class Trainer(HyperParameters):
 
 
 class SGD(HyperParameters):
-    """Minibatch SGD on a list of tensors: param -= lr * grad (d2l 1.0, sec. 3.4); not the classic sgd() function."""
+    """Minibatch SGD on tensors, param -= lr * grad (d2l 1.0, "Linear Regression Implementation from Scratch").
+
+    Not the classic sgd(params, lr, batch_size) function, which divides by the batch size.
+    """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
         params = list(params)
@@ -1273,7 +1276,7 @@ class SGD(HyperParameters):
 
 
 class SyntheticRegressionData(DataModule):
-    """y = Xw + b + noise; the first num_train rows train, the next num_val validate (d2l 1.0, sec. 3.3)."""
+    """y = Xw + b + noise; num_train rows to train, then num_val to validate (d2l 1.0, "Synthetic Regression Data")."""
 
     def __init__(self, w: torch.Tensor, b: float, noise: float = 0.01, num_train: int = 1000,
                  num_val: int = 1000, batch_size: int = 32) -> None:
@@ -1290,7 +1293,7 @@ class SyntheticRegressionData(DataModule):
 
 
 class LinearRegressionScratch(Module):
-    """Linear regression with w, b and loss written out (d2l 1.0, sec. 3.4 "Linear Regression Implementation from Scratch")."""
+    """Linear regression with w, b and loss written out (d2l 1.0, "Linear Regression Implementation from Scratch")."""
 
     def __init__(self, num_inputs: int, lr: float, sigma: float = 0.01) -> None:
         super().__init__()
@@ -1313,7 +1316,7 @@ class LinearRegressionScratch(Module):
 
 
 class LinearRegression(Module):
-    """Linear regression with nn.LazyLinear(1), nn.MSELoss and torch.optim.SGD (d2l 1.0, sec. 3.5 "Concise Implementation")."""
+    """Linear regression on nn.LazyLinear(1) and torch.optim (d2l 1.0, "Concise Implementation of Linear Regression")."""
 
     def __init__(self, lr: float) -> None:
         super().__init__()
@@ -1360,7 +1363,7 @@ class _ImageSplit:
 
 
 class FashionMNIST(DataModule):
-    """Fashion-MNIST batches from memory, found offline like load_data_fashion_mnist (d2l 1.0, sec. 4.2).
+    """Fashion-MNIST from memory, found like load_data_fashion_mnist (d2l 1.0, "The Image Classification Dataset").
 
     X is float32 (B, 1, H, W) in [0, 1], y int64. `resize` is applied once per split.
     The files are looked for in ../data (the book's torchvision download, if any),
@@ -1394,7 +1397,7 @@ class FashionMNIST(DataModule):
 
 
 class Classifier(Module):
-    """Base class of classifiers: cross-entropy loss, accuracy, val_loss and val_acc on the board (d2l 1.0, sec. 4.3)."""
+    """Base class of classifiers: cross-entropy, accuracy, val_acc plotted (d2l 1.0, "The Base Classification Model")."""
 
     def validation_step(self, batch: Sequence[torch.Tensor]) -> None:
         """Plot the loss and the accuracy of a validation batch."""
@@ -1403,7 +1406,7 @@ class Classifier(Module):
         self.plot('acc', self.accuracy(Y_hat, batch[-1]), train=False)
 
     def accuracy(self, Y_hat: torch.Tensor, Y: torch.Tensor, averaged: bool = True) -> torch.Tensor:
-        """Fraction of rows whose argmax is the label (averaged), or the 0/1 per row; unlike d2l.accuracy, not a count."""
+        """Fraction of rows whose argmax is the label (averaged), else 0/1 per row; unlike d2l.accuracy, no count."""
         preds = Y_hat.reshape(-1, Y_hat.shape[-1]).argmax(dim=1).type(Y.dtype)
         correct = (preds == Y.reshape(-1)).float()
         return correct.mean() if averaged else correct
@@ -1415,7 +1418,7 @@ class Classifier(Module):
 
 
 class SoftmaxRegression(Classifier):
-    """Softmax regression: Flatten then LazyLinear(num_outputs), trained on logits (d2l 1.0, sec. 4.5 "Concise Implementation")."""
+    """Softmax regression: Flatten, LazyLinear(num_outputs) (d2l 1.0, "Concise Implementation of Softmax Regression")."""
 
     def __init__(self, num_outputs: int, lr: float) -> None:
         super().__init__()
