@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import d2l
-from conftest import ROOT, make_idx_dataset
+from conftest import REAL_FASHION, ROOT, make_idx_dataset
 
 LINE = re.compile(r'^epoch (\d+), (.*)$')
 
@@ -412,3 +412,20 @@ def test_board_displays_inline_in_a_notebook_and_writes_no_file(tmp_path, monkey
     assert not any('<Figure size' in t or 'epoch 1' in t for t in texts), texts
     assert nb.cells[2].outputs[0].text.split() == [str(ROOT / 'd2l.py'), '4', 'None']
     assert pngs(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------
+# The real Fashion-MNIST (slow): the book's softmax-concise run reaches the book's accuracy
+# ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, in_tmp):
+    torch.manual_seed(0)
+    data = d2l.FashionMNIST(batch_size=256)
+    assert (len(data.train), len(data.val)) == (60000, 10000)
+    d2l.Trainer(max_epochs=10).fit(d2l.SoftmaxRegression(num_outputs=10, lr=0.1), data)
+    lines = epoch_lines(capsys.readouterr().out)
+    assert sorted(lines) == list(range(1, 11))
+    assert 0.81 <= lines[10]['val_acc'] <= 0.86  # the book plots 0.835 at epoch 10; seeds move it by ~0.01
+    assert lines[10]['train_loss'] < 0.47 < 0.75 < lines[1]['train_loss']
