@@ -1,8 +1,9 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
 Sections: utilities, data, models and losses, training and evaluation, plotting,
-command-line helpers. Signatures follow the classic book and its community port,
-so code copied from either runs unchanged. `import d2l` needs only torch,
+the d2l 1.0 classes (Module, DataModule, Trainer ...), command-line helpers.
+Signatures follow the classic book, its community port and the current edition
+(d2l 1.0), so code copied from any of them runs unchanged. `import d2l` needs only torch,
 torchvision and numpy; matplotlib is imported when a plot is asked for.
 """
 from __future__ import annotations
@@ -1057,6 +1058,529 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
         if legend:
             axes.legend(legend)
     _finish(fig, path, 'semilogy')
+
+
+# ============================================================================
+# The d2l 1.0 classes (d2l.ai today: Module, DataModule, Trainer ...)
+# ============================================================================
+# The current English edition (d2l package 1.0.3) teaches the same chapters with classes that
+# its pages extend with @d2l.add_to_class. They live beside the classic functions above and
+# share their data path: d2l.FashionMNIST batches from memory like load_data_fashion_mnist.
+# In a notebook a ProgressBoard plots live, as on d2l.ai; in a script it prints one line per
+# epoch and redraws its own PNG once per epoch, so a 1.0 Trainer.fit is not silent there.
+
+__all__ += ['nn_Module', 'cpu', 'gpu', 'num_gpus', 'add_to_class', 'HyperParameters', 'ProgressBoard',
+            'Module', 'DataModule', 'Trainer', 'SGD', 'SyntheticRegressionData', 'LinearRegressionScratch',
+            'LinearRegression', 'FashionMNIST', 'Classifier', 'SoftmaxRegression']
+
+nn_Module = nn.Module  # the 1.0 pages write class Module(d2l.nn_Module, d2l.HyperParameters)
+
+
+def cpu() -> torch.device:
+    """Return the CPU device (d2l 1.0, "GPUs")."""
+    return torch.device('cpu')
+
+
+def gpu(i: int = 0) -> torch.device:
+    """Return the CUDA device cuda:i, present or not (d2l 1.0, "GPUs")."""
+    return torch.device(f'cuda:{i}')
+
+
+def num_gpus() -> int:
+    """Return the number of CUDA GPUs (d2l 1.0, "GPUs")."""
+    return torch.cuda.device_count()
+
+
+def add_to_class(Class: type) -> Callable[[Callable], Callable]:
+    """Decorator: set the function as an attribute (a method) of Class (d2l 1.0, "Object-Oriented Design")."""
+    def wrapper(obj: Callable) -> Callable:
+        setattr(Class, obj.__name__, obj)
+        return obj  # the book returns None; returning the function keeps the page's name usable
+    return wrapper
+
+
+class HyperParameters:
+    """Base class: save_hyperparameters() keeps __init__'s arguments (d2l 1.0, "Object-Oriented Design")."""
+
+    def save_hyperparameters(self, ignore: Sequence[str] = ()) -> None:
+        """Set self.<name> for each argument of the caller but self, `ignore` and _private ones (also self.hparams)."""
+        frame = inspect.currentframe().f_back
+        try:
+            spec = inspect.getargvalues(frame)
+            names = list(spec.args) + [n for n in (spec.varargs, spec.keywords) if n]
+            self.hparams = {n: spec.locals[n] for n in names
+                            if n != 'self' and n not in ignore and not n.startswith('_')}
+        finally:
+            del frame  # a frame held in a local would keep every local of the caller alive
+        for name, value in self.hparams.items():
+            setattr(self, name, value)
+
+
+# TEMP: replaced by main's _figure_path on merge
+_figure_counts: dict[str, int] = {}
+
+
+def _figure_path(stem: str) -> Path:
+    """The next free figure path of this process: <stem>-1.png, <stem>-2.png ... in $D2L_FIGURES or the cwd."""
+    _figure_counts[stem] = _figure_counts.get(stem, 0) + 1
+    return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_figure_counts[stem]}.png'
+
+
+def _number(label: str, value: float) -> str:
+    """An epoch line's number: accuracies with 3 decimals, losses with 4 (tiny or huge ones in e-notation)."""
+    if label.endswith('acc'):
+        return f'{value:.3f}'
+    return f'{value:.4f}' if 1e-3 <= abs(value) < 1e5 or value == 0 else f'{value:.3e}'
+
+
+_script_boards: weakref.WeakSet = weakref.WeakSet()  # boards whose last points are drawn at exit
+
+
+class ProgressBoard(HyperParameters):
+    """Plot points as they arrive, a line of means of every_n points per label (d2l 1.0, "Object-Oriented Design").
+
+    In a notebook: the book's live inline figure, no files. In a script: nothing is
+    drawn per point; flush(epoch), which Trainer.fit calls after each epoch, prints
+    the means the board received that epoch and redraws the board's own PNG
+    (progress-N.png in $D2L_FIGURES or the current folder). Points still undrawn
+    when the script ends (a board used without a Trainer) are drawn then.
+    """
+
+    def __init__(self, xlabel: str | None = None, ylabel: str | None = None, xlim: Any = None,
+                 ylim: Any = None, xscale: str = 'linear', yscale: str = 'linear',
+                 ls: Sequence[str] = ('-', '--', '-.', ':'), colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
+                 fig: Any = None, axes: Any = None, figsize: tuple[float, float] = (3.5, 2.5),
+                 display: bool = True) -> None:
+        self.save_hyperparameters()
+        self.raw_points: dict[str, list[tuple[float, float]]] = {}  # waiting for every_n
+        self.data: dict[str, list[tuple[float, float]]] = {}  # the averaged points: the lines
+        self._epoch_values: dict[str, list[float]] = {}  # every value since the last flush, for its line
+        self._undrawn = False
+        self.path: Path | None = None
+        _script_boards.add(self)
+
+    def draw(self, x: float, y: Any, label: str, every_n: int = 1) -> None:
+        """Add point (x, y) to line `label`; every every_n points their mean becomes one plotted point."""
+        x, y = float(x), float(y.detach().cpu()) if torch.is_tensor(y) else float(y)
+        points = self.raw_points.setdefault(label, [])
+        line = self.data.setdefault(label, [])
+        self._epoch_values.setdefault(label, []).append(y)
+        points.append((x, y))
+        if len(points) < max(1, int(every_n)):  # every_n 0 (fewer batches than points per epoch): plot each
+            return
+        line.append((sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
+        points.clear()
+        self._undrawn = True
+        if self.display and _in_notebook():
+            self._render(notebook=True)
+
+    def flush(self, epoch: int | None = None) -> str | None:
+        """In a script: print `epoch E, label mean, ...` of the values since the last call; redraw and return the PNG."""
+        means = {k: sum(v) / len(v) for k, v in self._epoch_values.items() if v}
+        self._epoch_values = {}
+        if not means and not self._undrawn:
+            return None
+        notebook = _in_notebook()
+        if epoch is not None and means and not notebook:
+            print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()), flush=True)
+        if notebook or not self.display or not self._undrawn:
+            return None
+        self._render(notebook=False, every_epoch=epoch is not None)
+        return str(self.path)
+
+    def _render(self, notebook: bool, every_epoch: bool = False) -> None:
+        """Redraw every line: displayed inline in a notebook, saved to this board's PNG in a script."""
+        if self.axes is not None:
+            self.fig = self.axes.figure
+        elif self.fig is None:
+            if notebook:
+                use_svg_display()
+                self.fig = _plt().figure(figsize=self.figsize)
+            else:  # a pyplot-free figure: no window, nothing left in pyplot's list of open figures
+                from matplotlib.figure import Figure
+                self.fig = Figure(figsize=self.figsize)
+        axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
+        axes.cla()
+        for i, (label, line) in enumerate(self.data.items()):
+            axes.plot([p[0] for p in line], [p[1] for p in line], label=label,
+                      linestyle=self.ls[i % len(self.ls)], color=self.colors[i % len(self.colors)])
+        axes.set_xlabel(self.xlabel), axes.set_ylabel(self.ylabel)
+        axes.set_xscale(self.xscale), axes.set_yscale(self.yscale)
+        if self.xlim:
+            axes.set_xlim(self.xlim)
+        if self.ylim:
+            axes.set_ylim(self.ylim)
+        axes.legend()
+        self._undrawn = False
+        if notebook:
+            from IPython import display
+            display.display(self.fig)
+            display.clear_output(wait=True)
+            return
+        first = self.path is None
+        if first:
+            self.path = _figure_path('progress')
+        with _writing(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
+        if first:
+            print(f'progress board written to {self.path}' + (' (redrawn after every epoch)' if every_epoch else ''),
+                  flush=True)
+
+
+@atexit.register
+def _draw_remaining_boards() -> None:
+    """At the end of a script, draw what boards received after their last flush (a board used without Trainer.fit)."""
+    for board in list(_script_boards):
+        if board._undrawn:
+            try:
+                board.flush()
+            except Exception as e:  # an exit hook must not hide the script's own outcome
+                print(f'note: could not draw a progress board: {e}', file=sys.stderr)
+
+
+class Module(nn.Module, HyperParameters):
+    """Base class of models: net, loss, optimizer, training and validation steps (d2l 1.0, "Object-Oriented Design")."""
+
+    def __init__(self, plot_train_per_epoch: int = 2, plot_valid_per_epoch: int = 1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.board = ProgressBoard()
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean loss of a batch; each model defines its own."""
+        raise D2LError(f'{type(self).__name__} has no loss: define loss(self, y_hat, y) in the class '
+                       'or add one with @d2l.add_to_class')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Apply self.net."""
+        if not hasattr(self, 'net'):
+            raise D2LError(f'{type(self).__name__} has no self.net: set it in __init__ or define forward')
+        return self.net(X)
+
+    def plot(self, key: str, value: Any, train: bool) -> None:
+        """Send a value to the board as train_<key> at fractional epochs or val_<key> at the epoch's end."""
+        if not hasattr(self, 'trainer'):
+            raise D2LError('model.plot needs a trainer: call d2l.Trainer(max_epochs=...).fit(model, data)')
+        self.board.xlabel = 'epoch'
+        trainer = self.trainer
+        if train:
+            x = trainer.train_batch_idx / trainer.num_train_batches
+            n = trainer.num_train_batches / self.plot_train_per_epoch
+        else:
+            x = trainer.epoch + 1
+            n = trainer.num_val_batches / self.plot_valid_per_epoch
+        self.board.draw(x, value, ('train_' if train else 'val_') + key, every_n=int(n))
+
+    def training_step(self, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Loss of a batch (inputs..., labels), plotted as train_loss; returned for backward."""
+        l = self.loss(self(*batch[:-1]), batch[-1])
+        self.plot('loss', l, train=True)
+        return l
+
+    def validation_step(self, batch: Sequence[torch.Tensor]) -> None:
+        """Plot the loss of a validation batch as val_loss."""
+        l = self.loss(self(*batch[:-1]), batch[-1])
+        self.plot('loss', l, train=False)
+
+    def configure_optimizers(self) -> Any:
+        """torch.optim.SGD over the parameters with self.lr (d2l 1.0, "The Base Classification Model")."""
+        if not hasattr(self, 'lr'):
+            raise D2LError(f'{type(self).__name__} has no lr: take lr in __init__ and call '
+                           'self.save_hyperparameters(), or define configure_optimizers')
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def apply_init(self, inputs: Sequence[torch.Tensor], init: Callable | None = None) -> None:
+        """Run inputs once so lazy layers get shapes, then apply init to self.net (d2l 1.0, "Lazy Initialization")."""
+        self.forward(*inputs)
+        if init is not None:
+            self.net.apply(init)
+
+
+class DataModule(HyperParameters):
+    """Base class of data: train/val_dataloader() from get_dataloader(train) (d2l 1.0, "Object-Oriented Design")."""
+
+    # The book defaults to num_workers=4; worker processes crash on Windows and macOS when a
+    # script lacks an `if __name__ == '__main__':` guard (they re-import it) and slow every epoch's
+    # start. This kit's loaders keep the data in memory and need none, so the default is 0.
+    def __init__(self, root: str = '../data', num_workers: int = 0) -> None:
+        self.save_hyperparameters()
+
+    def get_dataloader(self, train: bool) -> Iterable:
+        """The batches of the training (train=True) or validation split; each data set defines its own."""
+        raise D2LError(f'{type(self).__name__} has no get_dataloader(self, train): define it in the '
+                       'class or add one with @d2l.add_to_class')
+
+    def train_dataloader(self) -> Iterable:
+        """The training batches."""
+        return self.get_dataloader(train=True)
+
+    def val_dataloader(self) -> Iterable:
+        """The validation batches."""
+        return self.get_dataloader(train=False)
+
+    def get_tensorloader(self, tensors: Sequence[torch.Tensor], train: bool,
+                         indices: Any = slice(0, None)) -> ArrayLoader:
+        """Batches of rows `indices` of in-memory tensors, shuffled if train (d2l 1.0, "Synthetic Regression Data")."""
+        return ArrayLoader(tuple(t[indices] for t in tensors), self.batch_size, shuffle=train)
+
+
+class Trainer(HyperParameters):
+    """Fit a Module to a DataModule, one fit_epoch per epoch (d2l 1.0, "Object-Oriented Design" and "GPUs").
+
+    num_gpus=1 trains on the first GPU (CUDA, else Apple's mps) when there is one and on
+    the CPU otherwise, with a note; like the book, it uses one device whatever the number.
+    After each epoch the model's board prints its line and redraws (see ProgressBoard).
+    """
+
+    def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0) -> None:
+        self.save_hyperparameters()
+        self.gpus = [d for d in try_all_gpus() if d.type != 'cpu'][:max(0, int(num_gpus))]
+        if num_gpus and len(self.gpus) < num_gpus:
+            print(f'note: Trainer(num_gpus={num_gpus}) but {len(self.gpus)} GPU(s) found; training on '
+                  f'{self.gpus[0] if self.gpus else "the CPU"}', file=sys.stderr)
+
+    def prepare_data(self, data: DataModule) -> None:
+        """Take the data module's loaders and count their batches."""
+        self.train_dataloader = data.train_dataloader()
+        self.val_dataloader = data.val_dataloader()
+        self.num_train_batches = len(self.train_dataloader)
+        self.num_val_batches = len(self.val_dataloader) if self.val_dataloader is not None else 0
+
+    def prepare_model(self, model: Module) -> None:
+        """Link model and trainer, set the board's x range, move the model to the device."""
+        model.trainer = self
+        model.board.xlim = [0, self.max_epochs]
+        if self.gpus:
+            model.to(self.gpus[0])
+        self.model = model
+
+    def prepare_batch(self, batch: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+        """Move a batch to the training device (unchanged on the CPU)."""
+        if self.gpus:
+            batch = [t.to(self.gpus[0]) for t in batch]
+        return batch
+
+    def fit(self, model: Module, data: DataModule) -> None:
+        """Train for max_epochs; after each epoch the model's board reports (a line and a PNG in scripts)."""
+        self.prepare_data(data)
+        self.prepare_model(model)
+        self.optim = model.configure_optimizers()
+        self.epoch = 0
+        self.train_batch_idx = 0
+        self.val_batch_idx = 0
+        for self.epoch in range(self.max_epochs):
+            self.fit_epoch()
+            # Here, not in fit_epoch, which the pages replace with @d2l.add_to_class.
+            board = getattr(self.model, 'board', None)
+            if isinstance(board, ProgressBoard):
+                board.flush(self.epoch + 1)
+
+    def fit_epoch(self) -> None:
+        """One pass over the training batches (step after each), then over the validation batches without gradients."""
+        self.model.train()
+        for batch in self.train_dataloader:
+            loss = self.model.training_step(self.prepare_batch(batch))
+            self.optim.zero_grad()
+            loss.backward()
+            if self.gradient_clip_val > 0:
+                self.clip_gradients(self.gradient_clip_val, self.model)
+            self.optim.step()
+            self.train_batch_idx += 1
+        if self.val_dataloader is None:
+            return
+        self.model.eval()
+        with torch.no_grad():
+            for batch in self.val_dataloader:
+                self.model.validation_step(self.prepare_batch(batch))
+                self.val_batch_idx += 1
+
+    def clip_gradients(self, grad_clip_val: float, model: Module) -> None:
+        """Scale all gradients so their joint L2 norm is <= grad_clip_val (d2l 1.0, "RNN Implementation from Scratch")."""
+        params = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
+        with torch.no_grad():
+            norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
+            if norm > grad_clip_val:
+                for p in params:
+                    p.grad.mul_(grad_clip_val / norm)
+
+
+class SGD(HyperParameters):
+    """Minibatch SGD on tensors, param -= lr * grad (d2l 1.0, "Linear Regression Implementation from Scratch").
+
+    Not the classic sgd(params, lr, batch_size) function, which divides by the batch size.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        params = list(params)
+        self.save_hyperparameters()
+
+    def step(self) -> None:
+        """Update each parameter in place, outside autograd."""
+        with torch.no_grad():
+            for param in self.params:
+                param -= self.lr * param.grad
+
+    def zero_grad(self) -> None:
+        """Zero the gradients (the next backward adds to them)."""
+        for param in self.params:
+            if param.grad is not None:
+                param.grad.zero_()
+
+
+class SyntheticRegressionData(DataModule):
+    """y = Xw + b + noise; num_train rows to train, then num_val to validate (d2l 1.0, "Synthetic Regression Data")."""
+
+    def __init__(self, w: torch.Tensor, b: float, noise: float = 0.01, num_train: int = 1000,
+                 num_val: int = 1000, batch_size: int = 32) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        n = num_train + num_val
+        self.X = torch.randn(n, len(w))
+        self.y = self.X @ torch.as_tensor(w, dtype=self.X.dtype).reshape(-1, 1) + b + torch.randn(n, 1) * noise
+
+    def get_dataloader(self, train: bool) -> ArrayLoader:
+        """Batches of the training rows (shuffled) or the validation rows (in order)."""
+        rows = slice(0, self.num_train) if train else slice(self.num_train, None)
+        return self.get_tensorloader((self.X, self.y), train, rows)
+
+
+class LinearRegressionScratch(Module):
+    """Linear regression with w, b and loss written out (d2l 1.0, "Linear Regression Implementation from Scratch")."""
+
+    def __init__(self, num_inputs: int, lr: float, sigma: float = 0.01) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        # Parameters (the book has plain tensors) so that model.to(device) moves them too.
+        self.w = nn.Parameter(torch.normal(0, sigma, (num_inputs, 1)))
+        self.b = nn.Parameter(torch.zeros(1))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """X @ w + b."""
+        return X @ self.w + self.b
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of (y_hat - y)^2 / 2."""
+        return ((y_hat - y) ** 2 / 2).mean()
+
+    def configure_optimizers(self) -> SGD:
+        """d2l.SGD over w and b."""
+        return SGD([self.w, self.b], self.lr)
+
+
+class LinearRegression(Module):
+    """Linear regression on nn.LazyLinear(1) and torch.optim (d2l 1.0, "Concise Implementation of Linear Regression")."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.LazyLinear(1)
+        # The book calls normal_ on the lazy weight here, which materialisation then replaces;
+        # this hook runs right after the first forward materialises it, so N(0, 0.01) sticks.
+        self._init_hook = self.net.register_forward_pre_hook(self._init_weights)
+
+    def _init_weights(self, layer: nn.Module, inputs: Any) -> None:
+        with torch.no_grad():
+            layer.weight.normal_(0, 0.01)
+            layer.bias.zero_()
+        self._init_hook.remove()
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Apply the linear layer."""
+        return self.net(X)
+
+    def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error (no 1/2)."""
+        return nn.functional.mse_loss(y_hat, y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """torch.optim.SGD with self.lr."""
+        return torch.optim.SGD(self.parameters(), self.lr)
+
+    def get_w_b(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learned weight (1, num_inputs) and bias (1,)."""
+        return self.net.weight.data, self.net.bias.data
+
+
+class _ImageSplit:
+    """One split as torchvision's ToTensor gives it: split[i] is (float image (1, H, W) in [0, 1], int label)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i].float() / 255, int(self.labels[i])
+
+
+class FashionMNIST(DataModule):
+    """Fashion-MNIST from memory, found like load_data_fashion_mnist (d2l 1.0, "The Image Classification Dataset").
+
+    X is float32 (B, 1, H, W) in [0, 1], y int64. `resize` is applied once per split.
+    The files are looked for in ../data (the book's torchvision download, if any),
+    then as load_data_fashion_mnist looks; downloaded only if nothing is found.
+    """
+
+    def __init__(self, batch_size: int = 64, resize: int | Sequence[int] = (28, 28)) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        size = (resize, resize) if isinstance(resize, int) else tuple(resize)
+        # A root that holds no data would only earn a "no files in ../data" note.
+        root = self.root if _find_idx_files(Path(self.root), 'fashion-mnist') else None
+        train, val = load_data('fashion-mnist', batch_size, None if size == (28, 28) else size, root)
+        self.train, self.val = _ImageSplit(*train.tensors), _ImageSplit(*val.tensors)
+
+    def text_labels(self, indices: Iterable[int] | torch.Tensor) -> list[str]:
+        """The names of class indices ('t-shirt', 'trouser' ...)."""
+        return get_fashion_mnist_labels(indices)
+
+    def get_dataloader(self, train: bool) -> ArrayLoader:
+        """Batches of self.batch_size: the training split reshuffled every epoch, the validation split in order."""
+        split = self.train if train else self.val
+        return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train, uint8_images=True)
+
+    def visualize(self, batch: Sequence[torch.Tensor], nrows: int = 1, ncols: int = 8,
+                  labels: Sequence[str] = ()) -> Any:
+        """Show the first nrows x ncols images of a batch titled with their labels (or `labels`)."""
+        X, y = batch
+        labels = list(labels) or self.text_labels(y)
+        return show_images(X.squeeze(1), nrows, ncols, titles=labels)
+
+
+class Classifier(Module):
+    """Base class of classifiers: cross-entropy, accuracy, val_acc plotted (d2l 1.0, "The Base Classification Model")."""
+
+    def validation_step(self, batch: Sequence[torch.Tensor]) -> None:
+        """Plot the loss and the accuracy of a validation batch."""
+        Y_hat = self(*batch[:-1])
+        self.plot('loss', self.loss(Y_hat, batch[-1]), train=False)
+        self.plot('acc', self.accuracy(Y_hat, batch[-1]), train=False)
+
+    def accuracy(self, Y_hat: torch.Tensor, Y: torch.Tensor, averaged: bool = True) -> torch.Tensor:
+        """Fraction of rows whose argmax is the label (averaged), else 0/1 per row; unlike d2l.accuracy, no count."""
+        preds = Y_hat.reshape(-1, Y_hat.shape[-1]).argmax(dim=1).type(Y.dtype)
+        correct = (preds == Y.reshape(-1)).float()
+        return correct.mean() if averaged else correct
+
+    def loss(self, Y_hat: torch.Tensor, Y: torch.Tensor, averaged: bool = True) -> torch.Tensor:
+        """Cross-entropy from the logits: the batch mean (averaged) or one value per row."""
+        return nn.functional.cross_entropy(Y_hat.reshape(-1, Y_hat.shape[-1]), Y.reshape(-1),
+                                           reduction='mean' if averaged else 'none')
+
+
+class SoftmaxRegression(Classifier):
+    """Softmax regression: Flatten, LazyLinear(num_outputs) (d2l 1.0, "Concise Implementation of Softmax Regression")."""
+
+    def __init__(self, num_outputs: int, lr: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Flatten(), nn.LazyLinear(num_outputs))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """The logits."""
+        return self.net(X)
 
 
 # ============================================================================

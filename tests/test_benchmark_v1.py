@@ -1,0 +1,43 @@
+"""Smoke test of benchmarks/trainer_v1.py on tiny data: both data modules train the same model; no timing is asserted."""
+import importlib.util
+import re
+import sys
+
+import pytest
+import torch
+
+import d2l
+from conftest import ROOT
+
+
+@pytest.fixture(scope='module')
+def bench():
+    """The benchmark script, imported by path."""
+    spec = importlib.util.spec_from_file_location('bench_trainer_v1', ROOT / 'benchmarks' / 'trainer_v1.py')
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv('D2L_DATA', str(tiny_data))
+    tv_root = bench.torchvision_root(bench.find_idx_files(tiny_data), tmp_path / 'tv')
+    classic = bench.TorchvisionFashionMNIST(str(tv_root), 8, num_workers=0)
+    ours = d2l.FashionMNIST(batch_size=8)
+    for loader_a, loader_b in ((classic.val_dataloader(), ours.val_dataloader()),):
+        (Xa, ya), (Xb, yb) = (list(map(torch.cat, zip(*loader))) for loader in (loader_a, loader_b))
+        assert torch.equal(Xa, Xb) and torch.equal(ya, yb)  # ToTensor == d2l's uint8 / 255, same order
+    assert len(classic.train_dataloader()) == len(ours.train_dataloader()) == 7
+
+
+def test_a_quick_run_reports_every_data_module(bench, tiny_data, monkeypatch, capsys, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for var in ('D2L_DATA', 'D2L_FIGURES'):  # main sets them for its run; restored after the test
+        monkeypatch.setenv(var, '')
+    report = bench.main(['--data-root', str(tiny_data), '--epochs', '1', '--warmup', '0', '--workers', '0'])
+    rows = re.findall(r'^\| (`d2l.FashionMNIST.*|torchvision .*) \| (\d+\.\d{3}) \| (\d\.\d{3}) \| (\d+\.\dx) \|$',
+                      report, re.M)
+    assert [r[0].split('`')[1] for r in rows] == ['d2l.FashionMNIST(batch_size=256)', 'ToTensor']
+    assert rows[0][3] == '1.0x' and all(0 <= float(r[2]) <= 1 for r in rows)
+    assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []  # no PNG left
