@@ -1116,16 +1116,6 @@ class HyperParameters:
             setattr(self, name, value)
 
 
-# TEMP: replaced by main's _figure_path on merge
-_figure_counts: dict[str, int] = {}
-
-
-def _figure_path(stem: str) -> Path:
-    """The next free figure path of this process: <stem>-1.png, <stem>-2.png ... in $D2L_FIGURES or the cwd."""
-    _figure_counts[stem] = _figure_counts.get(stem, 0) + 1
-    return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_figure_counts[stem]}.png'
-
-
 def _number(label: str, value: float) -> str:
     """An epoch line's number: accuracies with 3 decimals, losses with 4 (tiny or huge ones in e-notation)."""
     if label.endswith('acc'):
