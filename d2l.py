@@ -647,7 +647,7 @@ def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any, device
             updater.step()
         else:
             l.sum().backward()
-            updater(n)  # the real batch size: the last partial batch is scaled right
+            updater(n)  # the real batch size, as the newer book passes X.shape[0]
         l_sum = float(_loss_sum(l.detach(), loss, n))  # printed as a true mean, whatever the reduction
         check_loss(l_sum, epoch, i + 1)
         metric.add(l_sum, accuracy(y_hat.detach(), y), n)
@@ -672,7 +672,8 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
     """Train and test per epoch, print the classic lines, return the history (0.17 sec. 3.6; port sec. 3.6).
 
     The older port's forms: train_ch3(..., num_epochs, batch_size, params, lr) updates with
-    d2l.sgd after backward on loss(y_hat, y).sum(); train_ch3(..., batch_size, None, None,
+    d2l.sgd(params, lr, batch_size) after backward on loss(y_hat, y).sum() (without batch_size:
+    the real size of each batch); train_ch3(..., batch_size, None, None,
     optimizer) steps the optimizer on that sum. The newer book's form train_ch3(...,
     num_epochs, updater) takes an optimizer (stepping on the mean) or a function
     updater(batch_size), and also draws the book's Animator of the curves. The printed loss
@@ -689,7 +690,10 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
         updater, step_on = optimizer, torch.sum
     elif params is not None and lr is not None:
         params = list(params)
-        updater, step_on = (lambda n: sgd(params, lr, n)), torch.sum  # noqa: E731 - the book's own form
+        # The port divides by its batch_size argument, also on the last, partial batch: with a loss
+        # that is already a mean, dividing by the real size would kick that batch 2.7x harder.
+        divisor = (lambda n: batch_size) if batch_size is not None else (lambda n: n)  # noqa: E731
+        updater, step_on = (lambda n: sgd(params, lr, divisor(n))), torch.sum  # noqa: E731
     else:
         raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
     device = _model_device(net, params)

@@ -137,16 +137,25 @@ def test_a_mean_loss_with_the_ports_sgd_takes_steps_batch_size_times_smaller():
     assert torch.allclose(steps[0], steps[1], atol=1e-7)
 
 
-def test_the_last_partial_batch_is_divided_by_its_real_size():
+@pytest.mark.parametrize('form', ['port, batch_size given', 'params and lr only', 'newer book updater'])
+def test_the_last_partial_batch_is_divided_as_each_book_divides_it(form):
+    """The port divides by its batch_size argument; the newer book, and a call without one, by the real size."""
     g = torch.Generator().manual_seed(4)
     X, y = torch.randn(14, 5, generator=g), torch.randint(0, 3, (14,), generator=g)
+    batches = [(X[:10], y[:10]), (X[10:], y[10:])]
     net = _fresh_net()
-    d2l.train_ch3(net, [(X[:10], y[:10]), (X[10:], y[10:])], [(X, y)], nn.CrossEntropyLoss(reduction='none'),
-                  1, 10, list(net.parameters()), 0.1, verbose=False)
+    params = list(net.parameters())
+    loss = nn.CrossEntropyLoss(reduction='none')
+    if form == 'port, batch_size given':
+        d2l.train_ch3(net, batches, [(X, y)], loss, 1, 10, params, 0.1, verbose=False)
+    elif form == 'params and lr only':
+        d2l.train_ch3(net, batches, [(X, y)], loss, 1, params=params, lr=0.1, verbose=False)
+    else:
+        d2l.train_ch3(net, batches, [(X, y)], loss, 1, lambda n: d2l.sgd(params, 0.1, n), verbose=False)
     reference = _fresh_net()
-    for Xb, yb in ((X[:10], y[:10]), (X[10:], y[10:])):
+    for Xb, yb in batches:
         nn.CrossEntropyLoss(reduction='sum')(reference(Xb), yb).backward()
-        d2l.sgd(reference.parameters(), 0.1, len(yb))
+        d2l.sgd(reference.parameters(), 0.1, 10 if form == 'port, batch_size given' else len(yb))
     assert torch.allclose(net.weight.detach(), reference.weight.detach(), atol=1e-7)
 
 
