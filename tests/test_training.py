@@ -1,0 +1,258 @@
+"""Training and evaluation: accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3, predict_ch3,
+save_weights; each call form of both books (the newer book's and the community port's) on small data."""
+import math
+import re
+
+import pytest
+import torch
+from torch import nn
+
+import d2l
+from conftest import EPOCH_LINE, PNG
+
+
+# ---------------------------------------------------------------------------
+# evaluate_accuracy
+# ---------------------------------------------------------------------------
+
+def known_batches():
+    """Two batches whose labels a fixed rule predicts exactly half right (first 6 of 12)."""
+    X = torch.eye(4).repeat(3, 1)  # one-hot rows: class = row % 4
+    y = torch.arange(12) % 4
+    y[6:] = (y[6:] + 1) % 4
+    return [(X[:8], y[:8]), (X[8:], y[8:])]
+
+
+class Halver(nn.Module):
+    """Predicts the input's one-hot class, with a dropout that would scramble it in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.dropout = nn.Dropout(0.999)
+
+    def forward(self, X):
+        return self.dropout(X * self.scale)
+
+
+def test_evaluate_accuracy_on_known_answers_and_mode_restored():
+    batches = known_batches()
+    net = Halver()
+    net.train()
+    assert d2l.evaluate_accuracy(batches, net) == 0.5  # exact: dropout was off
+    assert net.training  # the mode it found
+    net.eval()
+    assert d2l.evaluate_accuracy(batches, net) == 0.5 and not net.training
+    assert d2l.evaluate_accuracy(batches, lambda X: X) == 0.5  # a plain function
+    assert d2l.evaluate_accuracy_ch3 is d2l.evaluate_accuracy
+    assert torch.is_grad_enabled()  # gradients are on again afterwards
+
+
+def test_evaluate_accuracy_takes_no_gradients():
+    seen = []
+
+    def net(X):
+        seen.append(torch.is_grad_enabled())
+        return X
+
+    d2l.evaluate_accuracy(known_batches(), net)
+    assert seen == [False, False]
+
+
+def softmax_net():
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(784, 10))
+    net.apply(d2l.init_normal)
+    return net
+
+
+def test_newer_book_evaluate_accuracy_order(fashion):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    net.train()
+    acc_new = d2l.evaluate_accuracy(net, test_iter)  # newer book: (net, data_iter)
+    acc_old = d2l.evaluate_accuracy(test_iter, net)  # community port: (data_iter, net)
+    acc_gpu = d2l.evaluate_accuracy_gpu(net, test_iter)
+    assert acc_new == acc_old == acc_gpu and 0 <= acc_new <= 1
+    assert net.training and next(net.parameters()).device.type == 'cpu'
+
+
+# ---------------------------------------------------------------------------
+# train_ch3 and train_epoch_ch3
+# ---------------------------------------------------------------------------
+
+def tiny_classification(n=64, seed=0):
+    """A linearly separable 4-class problem on 8 features."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 8, generator=g)
+    y = X[:, :4].argmax(dim=1)
+    return X, y
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
+@pytest.mark.parametrize('style', ['params', 'optimizer'])
+def test_train_ch3_prints_true_mean_loss_for_every_reduction_and_update_style(reduction, style, capsys):
+    X, y = tiny_classification()
+    d2l.set_seed(0)
+    train_iter = d2l.load_array((X, y), 10)  # 64 = 6*10 + 4: a partial last batch
+    test_iter = d2l.load_array((X, y), 10, is_train=False)
+    net = nn.Linear(8, 4)
+    with torch.no_grad():
+        net.weight.zero_(), net.bias.zero_()
+    loss = nn.CrossEntropyLoss(reduction=reduction)
+    if style == 'params':
+        history = d2l.train_ch3(net, train_iter, test_iter, loss, 3, 10, list(net.parameters()), 0.5)
+    else:
+        history = d2l.train_ch3(net, train_iter, test_iter, loss, 3, 10,
+                                optimizer=torch.optim.SGD(net.parameters(), lr=0.5))
+    lines = capsys.readouterr().out.splitlines()
+    assert [bool(EPOCH_LINE.match(l)) for l in lines[:3]] == [True] * 3
+    assert re.match(r'^\d+\.\d examples/sec on cpu$', lines[3])
+    # Zero weights predict uniformly: the first epoch starts at log 4 and must go down from there.
+    assert history['train_loss'][0] < math.log(4)
+    assert history['train_loss'][2] < history['train_loss'][0]
+    assert history['test_acc'][-1] > 0.8
+    assert float(EPOCH_LINE.match(lines[2]).group(2)) == pytest.approx(history['train_loss'][2], abs=1e-4)
+    assert set(history) == {'train_loss', 'train_acc', 'test_acc', 'seconds'}
+
+
+def test_train_ch3_reductions_and_styles_agree():
+    """Six ways of saying the same update give the same trajectory."""
+    X, y = tiny_classification(seed=1)
+    results = []
+    for reduction in ('none', 'mean', 'sum'):
+        for style in ('params', 'optimizer'):
+            d2l.set_seed(0)
+            train_iter = d2l.load_array((X, y), 10)
+            net = nn.Linear(8, 4)
+            net.apply(d2l.init_normal)
+            loss = nn.CrossEntropyLoss(reduction=reduction)
+            kwargs = ({'params': list(net.parameters()), 'lr': 0.3} if style == 'params'
+                      else {'optimizer': torch.optim.SGD(net.parameters(), lr=0.3)})
+            results.append(d2l.train_ch3(net, train_iter, train_iter, loss, 2, 10, verbose=False, **kwargs))
+    for other in results[1:]:
+        assert other['train_loss'] == pytest.approx(results[0]['train_loss'], rel=1e-5)
+        assert other['test_acc'] == results[0]['test_acc']
+
+
+def test_train_ch3_scratch_function_net_with_params():
+    X, y = tiny_classification()
+    d2l.set_seed(0)
+    W = torch.normal(0, 0.01, size=(8, 4), requires_grad=True)
+    b = torch.zeros(4, requires_grad=True)
+
+    def net(X):
+        return torch.softmax(X @ W + b, dim=1)
+
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    history = d2l.train_ch3(net, d2l.load_array((X, y), 16), d2l.load_array((X, y), 16, False),
+                            cross_entropy, 5, 16, [W, b], 0.5, verbose=False)
+    assert history['test_acc'][-1] > 0.8 and W.grad is not None and W.grad.abs().sum() == 0
+
+
+def test_train_ch3_without_an_update_rule_says_what_to_pass():
+    with pytest.raises(d2l.D2LError, match='params and lr .* or an optimizer'):
+        d2l.train_ch3(nn.Linear(2, 2), [], [], nn.CrossEntropyLoss(), 1, 10)
+
+
+def test_train_ch3_stops_on_a_diverging_loss():
+    X, y = tiny_classification()
+    net = nn.Linear(8, 4)
+    with pytest.raises(d2l.D2LError, match=r'the loss became (nan|inf) at epoch \d+, batch \d+.*lower the learning rate'):
+        d2l.train_ch3(net, d2l.load_array((X * 1e6, y), 8), d2l.load_array((X, y), 8), nn.CrossEntropyLoss(),
+                      3, 8, optimizer=torch.optim.SGD(net.parameters(), lr=1e30), verbose=False)
+
+
+def test_newer_book_train_ch3_with_an_optimizer_and_reduction_none(fashion, capsys):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    loss = nn.CrossEntropyLoss(reduction='none')
+    trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+    history = d2l.train_ch3(net, train_iter, test_iter, loss, 4, trainer)
+    out = capsys.readouterr().out
+    assert out.count('epoch ') == 4 and 'examples/sec' in out
+    assert history['train_loss'][-1] < history['train_loss'][0]
+    assert history['test_acc'][-1] >= 0.5  # tiny learnable data; chance is 0.1
+    assert net.training  # left in training mode, as after any training step
+
+
+def test_newer_book_train_ch3_with_a_custom_updater(fashion):
+    train_iter, test_iter = fashion
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+    sizes = []
+
+    def updater(batch_size):
+        sizes.append(batch_size)
+        return d2l.sgd([W, b], 0.5, batch_size)
+
+    def net(X):
+        return torch.softmax(X.reshape((-1, W.shape[0])) @ W + b, dim=1)
+
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    history = d2l.train_ch3(net, train_iter, test_iter, cross_entropy, 3, updater)
+    assert sizes[:4] == [16, 16, 16, 2]  # the last partial batch is scaled by its real size
+    assert history['test_acc'][-1] >= 0.5
+
+
+def test_community_port_train_ch3_positional_form(fashion, capsys):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(), 2, 16, None, None, optimizer)
+    first = capsys.readouterr().out.splitlines()[0]
+    loss = float(first.split('loss ')[1].split(',')[0])
+    assert 0.5 < loss < 3  # a mean per example (about log 10 at first), not 0.0030
+
+
+def test_train_epoch_ch3_returns_mean_loss_and_accuracy(fashion):
+    train_iter, _ = fashion
+    net = softmax_net()
+    net.eval()
+    loss, acc = d2l.train_epoch_ch3(net, train_iter, nn.CrossEntropyLoss(reduction='none'),
+                                    torch.optim.SGD(net.parameters(), lr=0.1))
+    assert 2.0 < loss < 2.4 and 0 <= acc <= 1  # about log 10 from N(0, 0.01^2) weights
+    assert net.training  # train_epoch_ch3 switches to training mode, as the book's does
+
+
+# ---------------------------------------------------------------------------
+# predict_ch3 and saved weights
+# ---------------------------------------------------------------------------
+
+def test_predict_ch3_writes_titled_images(fashion, tmp_path):
+    _, test_iter = fashion
+    net = softmax_net()
+    net.train()
+    pairs = d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png')
+    assert len(pairs) == 6
+    trues = d2l.get_fashion_mnist_labels(next(iter(test_iter))[1][:6])
+    assert [t for t, _ in pairs] == trues
+    assert (tmp_path / 'pred.png').read_bytes()[:8] == PNG
+    assert net.training
+    d2l.predict_ch3(net, test_iter)  # the book's call: no display here, so a PNG appears
+    assert (tmp_path / 'images.png').read_bytes()[:8] == PNG
+
+
+def test_predict_ch3_grid_spans_batches_and_marks_wrong_ones_red(fashion, tmp_path, monkeypatch):
+    _, test_iter = fashion  # batches of 16: 18 images need two of them
+    always_trouser = lambda X: torch.eye(10)[torch.ones(len(X), dtype=torch.long)]  # noqa: E731
+    drawn = {}
+    monkeypatch.setattr(d2l, 'show_images', lambda imgs, rows, cols, **kw: drawn.update(kw, shape=(rows, cols)))
+    pairs = d2l.predict_ch3(always_trouser, test_iter, n=18, num_rows=2)
+    labels = torch.cat([y for _, y in test_iter])[:18]
+    assert [t for t, _ in pairs] == d2l.get_fashion_mnist_labels(labels)
+    assert {p for _, p in pairs} == {'trouser'} and drawn['shape'] == (2, 9)
+    assert drawn['title_colors'] == ['black' if int(c) == 1 else 'red' for c in labels]
+    assert 'red' in drawn['title_colors'] and all(t.endswith('(wrong)') == (c == 'red')
+                                                  for t, c in zip(drawn['titles'], drawn['title_colors']))
+
+
+def test_a_weights_file_that_cannot_be_written_is_one_line(tmp_path):
+    # The folder exists and is writable, but the file cannot be made: a name too long.
+    one_line = r'^cannot write .*: File name too long; choose a file in a writable folder$'
+    with pytest.raises(d2l.D2LError, match=one_line):
+        d2l.save_weights({'w': torch.zeros(2)}, tmp_path / ('x' * 300 + '.pt'))
+    assert list(tmp_path.iterdir()) == []
