@@ -33,7 +33,7 @@ from torch import nn
 
 __all__ = [
     'D2LError', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
-    'ArrayLoader', 'read_idx', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
+    'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
     'synthetic_data', 'data_iter', 'load_array',
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
@@ -42,7 +42,7 @@ __all__ = [
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
     'plot_history', 'Animator', 'semilogy', 'evaluate_loss', 'argument_parser', 'resolve_device', 'report', 'run_script',
     'positive_int', 'load_into', 'evaluate_saved', 'after_training', 'plot_regression',
-    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file', 'report_regression',
+    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file', 'after_regression',
 ]
 
 
@@ -257,6 +257,18 @@ def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
         if len(found) == 4:
             return found
     return None
+
+
+def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), where load_data looks; no download."""
+    if name not in _DATASETS:
+        raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
+    dirs = _data_dirs(root, name)
+    files = next((f for _, d in dirs if (f := _find_idx_files(d, name))), None)
+    if files is None:
+        raise D2LError(f'no {_DATASETS[name]["title"]} IDX files in {"; ".join(str(d) for _, d in dirs)}; '
+                       'pass root=DIR (or --data-root DIR) pointing at a folder with the four IDX files')
+    return files
 
 
 def _fingerprint(files: dict[str, Path]) -> str:
@@ -518,7 +530,7 @@ def init_normal(module: nn.Module, std: float = 0.01) -> None:
         with torch.no_grad():
             # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
             # Drawing the same shape and transposing gives identical weights under one seed.
-            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1]).T)
+            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1], device=module.weight.device).T)
             module.bias.zero_()
 
 
@@ -1699,18 +1711,13 @@ def report(history: dict[str, list[float]], args: argparse.Namespace, title: str
         print(f'training curves written to {plot_history(history, args.plot, title)}')
 
 
-def report_regression(history: dict[str, Any], args: argparse.Namespace, title: str,
-                      true_w: torch.Tensor, true_b: float, w: torch.Tensor, b: torch.Tensor,
-                      weights: dict[str, torch.Tensor], features: torch.Tensor, labels: torch.Tensor) -> None:
-    """Print the errors in estimating w and b, add w, b and the errors to history, write --save/--history/--plot."""
-    w, b = w.detach().cpu().reshape(-1), float(b.detach())
-    w_error, b_error = (true_w.reshape(-1) - w).tolist(), true_b - b
-    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
-    print(f'error in estimating b: {b_error:.6f}')
-    history.update(w=w.tolist(), b=b, w_error=w_error, b_error=b_error)
+def after_regression(args: argparse.Namespace, history: dict[str, Any], weights: dict[str, torch.Tensor],
+                     features: torch.Tensor, labels: torch.Tensor, title: str) -> None:
+    """Write what --save and --history asked for, and --plot: the data with the fitted w and b of history."""
     report(history, args, title, weights, curves=False)  # --plot draws the data, not training curves
     if args.plot:
-        print(f'data and fitted plane written to {plot_regression(features, labels, w, b, args.plot, title)}')
+        path = plot_regression(features, labels, history['w'], history['b'], args.plot, title)
+        print(f'data and fitted plane written to {path}')
 
 
 def run_script(main: Callable[[], Any]) -> None:

@@ -49,22 +49,11 @@ import d2l  # noqa: E402
 MODELS = {'softmax': {'lr': 0.1, 'batch_size': 256, 'book_epochs': 10},
           'mlp': {'lr': 0.1, 'batch_size': 256, 'book_epochs': 10, 'num_hiddens': 256}}
 CHAPTER_SCRIPT = REPO / 'ch_softmax' / 'scratch.py'
-IDX_STEMS = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
-             't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
 
 
 # ---------------------------------------------------------------------------
 # Data sources
 # ---------------------------------------------------------------------------
-
-def find_idx_files(data_root: str | os.PathLike | None) -> dict[str, Path]:
-    """The four Fashion-MNIST IDX files, found the way d2l finds them (root, $D2L_DATA, cache, system)."""
-    for _, folder in d2l._data_dirs(data_root, 'fashion-mnist'):
-        files = d2l._find_idx_files(folder, 'fashion-mnist')
-        if files:
-            return files
-    raise d2l.D2LError('Fashion-MNIST IDX files not found; install dataset-fashion-mnist or pass --data-root DIR')
-
 
 def torchvision_root(files: dict[str, Path], folder: Path) -> Path:
     """Write the IDX files uncompressed into folder/FashionMNIST/raw, where torchvision reads them."""
@@ -322,7 +311,7 @@ def training_report(results: list[dict[str, Any]], models: Sequence[str], source
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--epochs', type=d2l._positive(int), default=3,
+    parser.add_argument('--epochs', type=d2l.positive_int, default=3,
                         help='timed epochs per configuration (default: 3)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed epochs before them (default: 1)')
     parser.add_argument('--quick', action='store_true',
@@ -332,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 4],
                         help='num_workers values of the classic DataLoader (default: 0 4)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N, mps or auto (default: cpu)')
-    parser.add_argument('--threads', type=d2l._positive(int),
+    parser.add_argument('--threads', type=d2l.positive_int,
                         help="torch's intra-op threads (default: torch's choice); 1 gives steadier numbers on a "
                              'machine shared with other jobs, where 2 threads on 2 busy cores stall each other')
     parser.add_argument('--data-root', metavar='DIR',
@@ -361,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='d2l-bench-') as tmp:
         scratch = Path(tmp)
-        files = find_idx_files(args.data_root)
+        files = d2l.locate_idx_files('fashion-mnist', args.data_root)
         tv_root = torchvision_root(files, scratch / 'torchvision')
         d2l.load_mnist_arrays('fashion-mnist', root=args.data_root)  # warm d2l's cache before timing
         results = []

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
-from data_pipeline import find_idx_files, machine_info, markdown_table, torchvision_root  # noqa: E402
+from data_pipeline import machine_info, markdown_table, torchvision_root  # noqa: E402
 
 BATCH_SIZE, LR = 256, 0.1  # the book's softmax-regression-concise page
 
@@ -86,11 +86,11 @@ def time_fit(sources: dict[str, d2l.DataModule], epochs: int, warmup: int) -> li
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--epochs', type=d2l._positive(int), default=3, help='timed epochs per data module')
+    parser.add_argument('--epochs', type=d2l.positive_int, default=3, help='timed epochs per data module')
     parser.add_argument('--warmup', type=int, default=1, help='untimed epochs before them')
     parser.add_argument('--workers', type=int, nargs='+', default=[4, 0],
                         help='num_workers values of the classic DataLoader (the first is the reference)')
-    parser.add_argument('--threads', type=d2l._positive(int),
+    parser.add_argument('--threads', type=d2l.positive_int,
                         help="torch's intra-op threads (default: torch's choice)")
     parser.add_argument('--data-root', metavar='DIR',
                         help="folder with the IDX files (default: d2l's lookup, e.g. the system copy)")
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     info = machine_info('cpu')
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix='d2l-bench-v1-') as tmp:
-        files = find_idx_files(args.data_root)
+        files = d2l.locate_idx_files('fashion-mnist', args.data_root)
         tv_root = str(torchvision_root(files, Path(tmp) / 'torchvision'))
         if args.data_root:  # d2l.FashionMNIST reads the same files (d2l's lookup finds them otherwise)
             os.environ['D2L_DATA'] = args.data_root

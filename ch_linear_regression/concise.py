@@ -27,19 +27,13 @@ def main(argv: list[str] | None = None) -> dict:
     """Fit linear regression with torch.nn (or --load it); return the per-epoch losses and the errors."""
     args = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
+    net = nn.Sequential(nn.Linear(2, 1)).to(args.device)
     d2l.set_seed(args.seed)
-    device = args.device
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, 1000)
-    features, labels = features.to(device), labels.to(device)
+    features, labels = features.to(args.device), labels.to(args.device)
     data_iter = d2l.load_array((features, labels), args.batch_size)
-
-    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
-    # (CPU) generator back, so init_normal draws scratch.py's w and the batches follow in step.
-    with torch.random.fork_rng(devices=[]):
-        net = nn.Sequential(nn.Linear(2, 1))
     net.apply(d2l.init_normal)  # w from N(0, 0.01^2), b = 0, as in scratch.py
-    net.to(device)
 
     # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's squared_loss,
     # so the printed loss and the gradient (hence every step at the same lr) are scratch.py's.
@@ -67,8 +61,13 @@ def main(argv: list[str] | None = None) -> dict:
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
 
-    d2l.report_regression(history, args, 'linear regression, concise', true_w, true_b,
-                          net[0].weight, net[0].bias, net.state_dict(), features, labels)
+    # The chapter's result: how far the learned parameters are from those that made the data.
+    w_fit, b_fit = net[0].weight.detach().cpu().reshape(-1), net[0].bias.item()
+    w_error, b_error = (true_w - w_fit).tolist(), true_b - b_fit
+    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
+    print(f'error in estimating b: {b_error:.6f}')
+    history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
+    d2l.after_regression(args, history, net.state_dict(), features, labels, 'linear regression, concise')
     return history
 
 

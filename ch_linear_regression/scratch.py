@@ -29,14 +29,11 @@ def main(argv: list[str] | None = None) -> dict:
     args = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
     d2l.set_seed(args.seed)
-    device = args.device
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, 1000)
-    features, labels = features.to(device), labels.to(device)
-
-    # Drawn on the CPU and then moved, so every device starts from concise.py's very weights.
-    w = torch.normal(0, 0.01, size=(2, 1)).to(device).requires_grad_()
-    b = torch.zeros(1, device=device, requires_grad=True)
+    features, labels = features.to(args.device), labels.to(args.device)
+    w = torch.normal(0, 0.01, size=(2, 1), device=args.device, requires_grad=True)
+    b = torch.zeros(1, device=args.device, requires_grad=True)
 
     history = {'train_loss': [], 'seconds': []}
     if args.load:  # evaluate saved weights instead of training
@@ -57,8 +54,13 @@ def main(argv: list[str] | None = None) -> dict:
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
 
-    d2l.report_regression(history, args, 'linear regression from scratch', true_w, true_b, w, b,
-                          {'w': w, 'b': b}, features, labels)
+    # The chapter's result: how far the learned parameters are from those that made the data.
+    w_fit, b_fit = w.detach().cpu().reshape(-1), b.item()
+    w_error, b_error = (true_w - w_fit).tolist(), true_b - b_fit
+    print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
+    print(f'error in estimating b: {b_error:.6f}')
+    history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
+    d2l.after_regression(args, history, {'w': w, 'b': b}, features, labels, 'linear regression from scratch')
     return history
 
 

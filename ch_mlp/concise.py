@@ -37,20 +37,15 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',
                         help='sgd (the book) or adam (try --lr 0.001 --batch-size 64)')
     args = parser.parse_args(argv)
-    d2l.set_seed(args.seed)
-    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
-    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
-    # (CPU) generator back, so init_normal draws scratch.py's W1, W2 and the batches follow in step.
     sizes = [NUM_INPUTS, *args.hidden]
-    with torch.random.fork_rng(devices=[]):
-        layers = [d2l.FlattenLayer()]
-        for num_in, num_out in zip(sizes, sizes[1:]):
-            layers += [nn.Linear(num_in, num_out), ACTIVATIONS[args.activation]()]
-        net = nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_OUTPUTS))
+    layers = [d2l.FlattenLayer()]
+    for num_in, num_out in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(num_in, num_out), ACTIVATIONS[args.activation]()]
+    net = nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_OUTPUTS)).to(args.device)
+    d2l.set_seed(args.seed)
     net.apply(d2l.init_normal)  # weights from N(0, 0.01^2) layer by layer, biases 0, as in scratch.py
-    net.to(device)
 
     loss = nn.CrossEntropyLoss()
     trainer = OPTIMIZERS[args.optimizer](net.parameters(), lr=args.lr)

@@ -227,7 +227,7 @@ class MLP:
 # ---------------------------------------------------------------------------
 
 @torch.no_grad()
-def train_epoch(net: MLP, loss: SoftmaxCrossEntropy, train_iter: d2l.ArrayLoader, lr: float,
+def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy, lr: float,
                 epoch: int) -> tuple[float, float, int]:
     """One pass of forward, backward and SGD; return (mean loss, accuracy, examples)."""
     metric = d2l.Accumulator(3)  # loss sum, correct predictions, examples
@@ -250,18 +250,27 @@ def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
 @torch.no_grad()
 def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr: float,
           num_epochs: int, schedule: str = 'cosine', print_every: int = 1) -> dict[str, list[float]]:
-    """Train and test every epoch through d2l's epoch loop (the classic lines, the history of d2l.train_ch3).
+    """Train, test after every epoch and print the classic line every print_every epochs; return the history.
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
     progress, and small final steps stop SGD from jittering around the minimum.
     """
     loss = SoftmaxCrossEntropy()
-
-    def one_epoch(epoch: int) -> tuple[float, float, int]:
+    history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
+    timer, examples = d2l.Timer(), 0
+    for epoch in range(1, num_epochs + 1):
         epoch_lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
-        return train_epoch(net, loss, train_iter, epoch_lr, epoch)
-
-    return d2l.train_epochs(one_epoch, net, test_iter, num_epochs, net.device, print_every)
+        timer.start()
+        train_loss, train_acc, n = train_epoch(net, train_iter, loss, epoch_lr, epoch)
+        seconds = timer.stop()
+        examples += n
+        test_acc = d2l.evaluate_accuracy(net, test_iter, net.device)
+        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
+            history[key].append(value)
+        if epoch % print_every == 0 or epoch == num_epochs:
+            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
+    print(f'{examples / timer.sum():.1f} examples/sec on {net.device}')
+    return history
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
 
@@ -46,6 +47,22 @@ def tanh(X: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS = {'relu': relu, 'sigmoid': sigmoid, 'tanh': tanh}
 
 
+def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor], lr: float,
+                epoch: int) -> tuple[float, float, int]:
+    """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy, examples)."""
+    device = params[0].device  # --device: each batch goes where the weights are
+    metric = d2l.Accumulator(3)  # sum of the losses, correct predictions, examples
+    for i, (X, y) in enumerate(train_iter, start=1):
+        X, y = X.to(device), y.to(device)
+        y_hat = net(X)
+        l = loss(y_hat, y)  # one value per example
+        d2l.check_loss(l.sum(), epoch, i)  # NaN or inf: training diverged, stop now and say where
+        l.sum().backward()  # the gradient of the summed loss: sgd divides it by the batch size
+        d2l.sgd(params, lr, len(y))
+        metric.add(l.sum().item(), d2l.accuracy(y_hat, y), len(y))
+    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     """Train the MLP from scratch (or --load it); return the per-epoch history."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
@@ -57,12 +74,11 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
-    # Drawn on the CPU and then moved, in concise.py's layer order, so every device starts
-    # from concise.py's very weights.
-    W1 = torch.normal(0, 0.01, size=(NUM_INPUTS, args.hidden)).to(device).requires_grad_()
+    W1 = torch.normal(0, 0.01, size=(NUM_INPUTS, args.hidden), device=device, requires_grad=True)
     b1 = torch.zeros(args.hidden, device=device, requires_grad=True)
-    W2 = torch.normal(0, 0.01, size=(args.hidden, NUM_OUTPUTS)).to(device).requires_grad_()
+    W2 = torch.normal(0, 0.01, size=(args.hidden, NUM_OUTPUTS), device=device, requires_grad=True)
     b2 = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
+    params = [W1, b1, W2, b2]
     activation = ACTIVATIONS[args.activation]
 
     def net(X: torch.Tensor) -> torch.Tensor:
@@ -77,7 +93,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     weights = {'W1': W1, 'b1': b1, 'W2': W2, 'b2': b2}
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, test_iter)
-    history = d2l.train_ch3(net, train_iter, test_iter, loss, args.epochs, params=[W1, b1, W2, b2], lr=args.lr)
+    # ch_softmax/scratch.py's epoch loop, kept in d2l.py: train_epoch(epoch), then test, then the classic line.
+    history = d2l.train_epochs(lambda epoch: train_epoch(net, train_iter, loss, params, args.lr, epoch),
+                               net, test_iter, args.epochs, W1.device)
     d2l.after_training(args, history, net, weights, test_iter,
                        f'MLP 784-{args.hidden}-10 ({args.activation}) from scratch, {args.dataset}')
     return history

@@ -39,16 +39,11 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser.add_argument('--show-weights', metavar='PATH', type=d2l.png_file,
                         help='write the learned weights as ten 28x28 templates to this PNG')
     args = parser.parse_args(argv)
-    d2l.set_seed(args.seed)
-    device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
-    # nn.Linear initializes itself with random numbers scratch.py never draws; fork_rng puts the
-    # (CPU) generator back, so init_normal draws scratch.py's W and the batches follow in step.
-    with torch.random.fork_rng(devices=[]):
-        net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS))
+    net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
+    d2l.set_seed(args.seed)
     net.apply(d2l.init_normal)  # W from N(0, 0.01^2), b = 0, as in scratch.py
-    net.to(device)
 
     # Softmax and cross-entropy in one: it works from log-softmax, so a probability that
     # underflows to 0 never reaches log(0).

@@ -5,8 +5,10 @@ W of shape (784, 10), turned into class probabilities by softmax(o)_j = exp(o_j)
 and is trained on the cross-entropy -log softmax(o)_y with minibatch SGD. The loss is
 computed from the logits, as log softmax, so it stays finite even when a probability
 rounds to 0 (the naive log(softmax(o)) turns into inf there, at larger learning rates).
-Defaults, initial weights and batch order are those of concise.py, so the two print the
-same numbers:
+train_epoch is one pass over the data (forward, loss, backward, the SGD step), the book's
+train_epoch_ch3; train repeats it and tests after each epoch, the book's train_ch3, which
+later chapters call as d2l.train_ch3. Defaults, initial weights and batch order are those
+of concise.py, so the two print the same numbers:
 
     python ch_softmax/scratch.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/scratch.py --predict pred.png --save softmax.pt
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
 
@@ -46,6 +49,41 @@ def cross_entropy(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -log_softmax(O)[range(len(O)), y]
 
 
+def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor], lr: float,
+                epoch: int) -> tuple[float, float, int]:
+    """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy, examples)."""
+    device = params[0].device  # --device: each batch goes where the weights are
+    metric = d2l.Accumulator(3)  # sum of the losses, correct predictions, examples
+    for i, (X, y) in enumerate(train_iter, start=1):
+        X, y = X.to(device), y.to(device)
+        y_hat = net(X)
+        l = loss(y_hat, y)  # one value per example
+        d2l.check_loss(l.sum(), epoch, i)  # NaN or inf: training diverged, stop now and say where
+        l.sum().backward()  # the gradient of the summed loss: sgd divides it by the batch size
+        d2l.sgd(params, lr, len(y))
+        metric.add(l.sum().item(), d2l.accuracy(y_hat, y), len(y))
+    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
+
+
+def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callable, num_epochs: int,
+          params: list[torch.Tensor], lr: float) -> dict[str, list[float]]:
+    """Train for num_epochs, testing after each and printing the classic line; return the per-epoch history."""
+    device = params[0].device
+    history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
+    timer, examples = d2l.Timer(), 0
+    for epoch in range(1, num_epochs + 1):
+        timer.start()
+        train_loss, train_acc, n = train_epoch(net, train_iter, loss, params, lr, epoch)
+        seconds = timer.stop()
+        examples += n
+        test_acc = d2l.evaluate_accuracy(net, test_iter, device)
+        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
+            history[key].append(value)
+        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
+    print(f'{examples / timer.sum():.1f} examples/sec on {device}')
+    return history
+
+
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     """Train softmax regression from scratch (or --load it); return the per-epoch history."""
     args = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
@@ -53,8 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     device = args.device
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
 
-    # Drawn on the CPU and then moved, so every device starts from concise.py's very weights.
-    W = torch.normal(0, 0.01, size=(NUM_INPUTS, NUM_OUTPUTS)).to(device).requires_grad_()
+    W = torch.normal(0, 0.01, size=(NUM_INPUTS, NUM_OUTPUTS), device=device, requires_grad=True)
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
     def net(X: torch.Tensor) -> torch.Tensor:
@@ -64,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     weights = {'W': W, 'b': b}
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, test_iter)
-    history = d2l.train_ch3(net, train_iter, test_iter, cross_entropy, args.epochs, params=[W, b], lr=args.lr)
+    history = train(net, train_iter, test_iter, cross_entropy, args.epochs, [W, b], args.lr)
     d2l.after_training(args, history, net, weights, test_iter, f'softmax regression from scratch, {args.dataset}')
     return history
 

@@ -1,11 +1,15 @@
-"""Shared fixtures: small, valid IDX data sets written by the tests themselves, and an isolated lookup."""
+"""Shared by the tests: the chapter scripts, output formats, tiny IDX data sets written by the tests
+themselves, an isolated data lookup, and a headless working folder for every test."""
 import gzip
+import os
+import re
 import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the d2l.py of this checkout, even without `pip install -e .`
@@ -13,6 +17,70 @@ sys.path.insert(0, str(ROOT))  # the d2l.py of this checkout, even without `pip 
 import d2l  # noqa: E402
 
 REAL_FASHION = Path('/usr/share/datasets/fashion-mnist')
+
+# Every chapter script, by path without .py. Listed, not globbed: a missing script fails its tests
+# (and test_every_chapter_script_is_listed fails for one that is not listed here).
+IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']  # the pairs
+MANUAL = 'ch_mlp/manual'
+LINREG_SCRIPTS = ['ch_linear_regression/scratch', 'ch_linear_regression/concise']
+TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL] + LINREG_SCRIPTS  # the shared flags, --save/--load, the loss check
+FIZZBUZZ = 'ch_mlp/fizzbuzz'
+
+PNG = b'\x89PNG\r\n\x1a\n'
+EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
+SPEED_LINE = re.compile(r'^\d+\.\d examples/sec on cpu$')
+
+
+def script(name: str):
+    """The module of a chapter script, e.g. 'ch_softmax/scratch', imported by path (main() not run)."""
+    return d2l.load_script(ROOT / f'{name}.py')
+
+
+def data_args(name: str, root: Path) -> list[str]:
+    """--data-root for the scripts that read images; the others make their own data."""
+    return ['--data-root', str(root)] if name in IMAGE_SCRIPTS + [MANUAL] else []
+
+
+def is_png(path) -> bool:
+    """True when path is a file that starts with the PNG signature."""
+    return os.path.isfile(path) and open(path, 'rb').read(8) == PNG
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files, and .pt files that do not load: what an interrupted write would leave."""
+    bad = []
+    for path in folder.rglob('*'):
+        if path.name.endswith('.tmp'):
+            bad.append(path)
+        elif path.suffix == '.pt' and path.is_file():
+            try:
+                torch.load(path, weights_only=True)
+            except Exception:
+                bad.append(path)
+    return bad
+
+
+class Marker:
+    """A pickle that would create a folder when unpickled: proof that nothing is unpickled into objects."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch, tmp_path):
+    """Figures go to files, never to a window, numbered from 1 in each test; files written to the
+    working folder land in tmp_path."""
+    monkeypatch.delenv('DISPLAY', raising=False)
+    monkeypatch.delenv('D2L_FIGURES', raising=False)
+    monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    if 'matplotlib.pyplot' in sys.modules:  # else d2l's exit hook would save them into the repository
+        sys.modules['matplotlib.pyplot'].close('all')
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
@@ -69,3 +137,10 @@ def tiny_data(isolated):
     make_idx_dataset(root / 'fashion-mnist', seed=1)
     make_idx_dataset(root / 'mnist', seed=2)
     return root
+
+
+@pytest.fixture
+def fashion(tiny_data):
+    """The book's call: batches of tiny Fashion-MNIST."""
+    d2l.set_seed(0)
+    return d2l.load_data_fashion_mnist(16, root=tiny_data)

@@ -1,6 +1,4 @@
 """Smoke test of benchmarks/data_pipeline.py on tiny data: the pieces work and agree; no timing is asserted."""
-import importlib.util
-import sys
 import tempfile
 
 import pytest
@@ -13,18 +11,14 @@ from conftest import ROOT
 @pytest.fixture(scope='module')
 def bench():
     """The benchmark script, imported by path."""
-    spec = importlib.util.spec_from_file_location('bench_data_pipeline', ROOT / 'benchmarks' / 'data_pipeline.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return d2l.load_script(ROOT / 'benchmarks' / 'data_pipeline.py')
 
 
 def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path):
-    files = bench.find_idx_files(tiny_data)
-    assert sorted(files) == sorted(bench.IDX_STEMS)
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)  # the .gz files the benchmark copies, uncompressed
     tv_root = bench.torchvision_root(files, tmp_path / 'tv')
-    assert sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir()) == sorted(bench.IDX_STEMS)
+    assert sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir()) == sorted(files) == [
+        't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte', 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte']
     reference = None
     for source in ('classic-0', 'd2l', 'bare'):
         train_iter, test_iter = bench.make_loaders(source, 8, tiny_data, tv_root, torch.device('cpu'))
@@ -52,7 +46,7 @@ def test_bare_loop_keeps_one_fixed_shuffled_order(bench):
 
 @pytest.mark.parametrize('model', ['softmax', 'mlp'])
 def test_time_training_returns_timed_epochs_and_accuracy(bench, tiny_data, tmp_path, model):
-    tv_root = bench.torchvision_root(bench.find_idx_files(tiny_data), tmp_path / 'tv')
+    tv_root = bench.torchvision_root(d2l.locate_idx_files('fashion-mnist', tiny_data), tmp_path / 'tv')
     results = bench.time_training(model, ['classic-0', 'd2l', 'bare'], 2, 1, tiny_data, tv_root)
     assert [r['source'] for r in results] == ['classic-0', 'd2l', 'bare']
     for r in results:

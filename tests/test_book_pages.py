@@ -14,19 +14,7 @@ import torch
 from torch import nn
 
 import d2l
-from conftest import ROOT
-
-PNG = b'\x89PNG\r\n\x1a\n'
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """A headless script's figures land in a temporary folder, numbered from 1 in each test."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv('DISPLAY', raising=False)
-    monkeypatch.delenv('D2L_FIGURES', raising=False)
-    monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})
-    return tmp_path
+from conftest import PNG, ROOT
 
 
 # --- the import line and the aliases ---------------------------------------------------------
@@ -209,7 +197,7 @@ def test_the_loaders_iterator_has_the_python2_next():
 
 # --- figures in a script -------------------------------------------------------------------------
 
-def test_every_figure_of_a_run_gets_its_own_file_and_a_line(in_tmp, capsys):
+def test_every_figure_of_a_run_gets_its_own_file_and_a_line(tmp_path, capsys):
     x = torch.arange(4.)
     d2l.plot(x, x)
     d2l.plot(x, [x, x ** 2])
@@ -223,26 +211,26 @@ def test_every_figure_of_a_run_gets_its_own_file_and_a_line(in_tmp, capsys):
     names = ['plot-1.png', 'plot-2.png', 'animator-1.png', 'animator-2.png', 'semilogy-1.png', 'images-1.png']
     assert out == [f'figure written to {name}' for name in names]  # an Animator says it once, not per point
     for name in names:
-        assert (in_tmp / name).read_bytes()[:8] == PNG
+        assert (tmp_path / name).read_bytes()[:8] == PNG
     first.close(), second.close()
 
 
-def test_figures_go_to_the_folder_in_D2L_FIGURES(in_tmp, monkeypatch, capsys):
-    monkeypatch.setenv('D2L_FIGURES', str(in_tmp / 'figs'))
+def test_figures_go_to_the_folder_in_D2L_FIGURES(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv('D2L_FIGURES', str(tmp_path / 'figs'))
     d2l.plot(torch.arange(3.), torch.arange(3.))
-    assert (in_tmp / 'figs' / 'plot-1.png').read_bytes()[:8] == PNG
-    assert capsys.readouterr().out == f'figure written to {in_tmp / "figs" / "plot-1.png"}\n'
+    assert (tmp_path / 'figs' / 'plot-1.png').read_bytes()[:8] == PNG
+    assert capsys.readouterr().out == f'figure written to {tmp_path / "figs" / "plot-1.png"}\n'
 
 
-def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(in_tmp, capsys):
+def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(tmp_path, capsys):
     X, y = _batch()
     net = _fresh_net()
     d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 2, 10, list(net.parameters()), 0.1)
-    assert list(in_tmp.glob('*.png')) == []
+    assert list(tmp_path.glob('*.png')) == []
     d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 3, torch.optim.SGD(net.parameters(), lr=0.1))
     out = capsys.readouterr().out
     assert out.count('epoch ') == 5 and out.endswith('figure written to animator-1.png\n') is False
-    assert 'figure written to animator-1.png' in out and (in_tmp / 'animator-1.png').read_bytes()[:8] == PNG
+    assert 'figure written to animator-1.png' in out and (tmp_path / 'animator-1.png').read_bytes()[:8] == PNG
     import matplotlib.pyplot as plt
     animated = [f for f in map(plt.figure, plt.get_fignums()) if f.get_axes() and
                 [len(line.get_xdata()) for line in f.get_axes()[0].get_lines()] == [3, 3, 3]]
@@ -250,7 +238,7 @@ def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(in_
     plt.close('all')
 
 
-def test_a_script_saves_the_figures_it_left_open_at_exit(in_tmp):
+def test_a_script_saves_the_figures_it_left_open_at_exit(tmp_path):
     script = textwrap.dedent('''
         from d2l import torch as d2l
         d2l.set_figsize()
@@ -259,16 +247,16 @@ def test_a_script_saves_the_figures_it_left_open_at_exit(in_tmp):
         animator.add(1, 1)                      # already in its own file: not saved twice
         print('done')
     ''')
-    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(in_tmp)}
-    run = subprocess.run([sys.executable, '-c', script], cwd=in_tmp, env=env, capture_output=True,
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ['figure written to animator-1.png', 'done',
                                        'figure written to figure-1.png']
-    assert sorted(p.name for p in in_tmp.glob('*.png')) == ['animator-1.png', 'figure-1.png']
+    assert sorted(p.name for p in tmp_path.glob('*.png')) == ['animator-1.png', 'figure-1.png']
 
 
-def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a_script(in_tmp):
+def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a_script(tmp_path):
     script = textwrap.dedent('''
         from IPython import display
         from d2l import torch as d2l
@@ -279,12 +267,12 @@ def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a
             display.clear_output(wait=True)
         display.display('not a figure')
     ''')
-    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(in_tmp)}
-    run = subprocess.run([sys.executable, '-c', script], cwd=in_tmp, env=env, capture_output=True,
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'  # no '<Figure size', no escapes
-    assert [p.name for p in in_tmp.glob('*.png')] == ['figure-1.png']
+    assert [p.name for p in tmp_path.glob('*.png')] == ['figure-1.png']
 
 
 # --- in a notebook ---------------------------------------------------------------------------------
@@ -314,7 +302,7 @@ def _outputs(cell):
     return mimes, text
 
 
-def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, in_tmp):
+def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, tmp_path):
     nb = _run_notebook([
         f'''
         import sys; sys.path.insert(0, {str(ROOT)!r})
@@ -340,7 +328,7 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, in_t
         d2l.use_svg_display()
         d2l.plot(x, x)
         ''',
-    ], in_tmp)
+    ], tmp_path)
     for cell in nb.cells[1:]:
         mimes, text = _outputs(cell)
         assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
@@ -350,4 +338,4 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, in_t
     train_images = [o for o in nb.cells[1].outputs if o.output_type == 'display_data']
     assert len(train_images) == 1  # redrawn in place: one figure left, not one per epoch
     assert 'image/svg+xml' in _outputs(nb.cells[4])[0]
-    assert list(in_tmp.rglob('*.png')) == []
+    assert list(tmp_path.rglob('*.png')) == []

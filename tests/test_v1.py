@@ -17,16 +17,6 @@ from conftest import REAL_FASHION, ROOT, make_idx_dataset
 LINE = re.compile(r'^epoch (\d+), (.*)$')
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Figures land in a temporary current folder; no display, no $D2L_FIGURES."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv('DISPLAY', raising=False)
-    monkeypatch.delenv('D2L_FIGURES', raising=False)
-    monkeypatch.setenv('MPLBACKEND', 'Agg')
-    return tmp_path
-
-
 @pytest.fixture
 def fashion(tiny_data, monkeypatch):
     """d2l.FashionMNIST finds the tiny Fashion-MNIST (50 train, 20 test) through $D2L_DATA."""
@@ -105,7 +95,7 @@ def test_synthetic_regression_data_splits_and_noise():
     assert sorted(torch.cat([y for _, y in train])[:, 0].tolist()) == sorted(data.y[:600, 0].tolist())
 
 
-def test_fit_linear_regression_scratch_recovers_w_and_b(capsys, in_tmp):
+def test_fit_linear_regression_scratch_recovers_w_and_b(capsys, tmp_path):
     torch.manual_seed(1)
     data = d2l.SyntheticRegressionData(w=torch.tensor([2, -3.4]), b=4.2)
     model = d2l.LinearRegressionScratch(2, lr=0.03)
@@ -117,7 +107,7 @@ def test_fit_linear_regression_scratch_recovers_w_and_b(capsys, in_tmp):
     lines = epoch_lines(out)
     assert sorted(lines) == list(range(1, 11)) and list(lines[1]) == ['train_loss', 'val_loss']
     assert lines[10]['val_loss'] < 1e-3 < lines[1]['train_loss']
-    assert pngs(in_tmp) == [re.search(r'written to (\S+)', out).group(1).rsplit('/', 1)[-1]]
+    assert pngs(tmp_path) == [re.search(r'written to (\S+)', out).group(1).rsplit('/', 1)[-1]]
 
 
 def test_linear_regression_concise_starts_from_small_weights_and_recovers():
@@ -288,13 +278,13 @@ def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkey
     assert 'note' not in capsys.readouterr().err
 
 
-def test_visualize_titles_with_text_labels(fashion, in_tmp):
+def test_visualize_titles_with_text_labels(fashion, tmp_path):
     data = d2l.FashionMNIST(batch_size=8)
     X, y = next(iter(data.val_dataloader()))
     axes = data.visualize((X, y), nrows=2, ncols=4)
     assert [ax.get_title() for ax in axes] == data.text_labels(y)
     axes = data.visualize((X, y), ncols=2, labels=['a', 'b'])
-    assert [ax.get_title() for ax in axes] == ['a', 'b'] and len(pngs(in_tmp)) >= 1
+    assert [ax.get_title() for ax in axes] == ['a', 'b'] and len(pngs(tmp_path)) >= 1
 
 
 def test_classifier_loss_and_accuracy_values():
@@ -308,7 +298,7 @@ def test_classifier_loss_and_accuracy_values():
     assert torch.allclose(per_row, expected) and torch.allclose(model.loss(Y_hat, Y), expected.mean())
 
 
-def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, in_tmp):
+def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, tmp_path):
     torch.manual_seed(0)
     data = d2l.FashionMNIST(batch_size=10)
     model = d2l.SoftmaxRegression(num_outputs=10, lr=0.5)
@@ -321,7 +311,7 @@ def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, in_tmp):
         model.eval()
         accs = [float(model.accuracy(model(X), y)) for X, y in data.val_dataloader()]
     assert lines[6]['val_acc'] == pytest.approx(sum(accs) / len(accs), abs=5e-4)
-    assert len(pngs(in_tmp)) == 1
+    assert len(pngs(tmp_path)) == 1
 
 
 # ----------------------------------------------------------------------------
@@ -343,7 +333,7 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
     assert board.flush(2) is None and capsys.readouterr().out == ''  # nothing new: no line, no redraw
 
 
-def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, in_tmp):
+def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, tmp_path):
     from matplotlib.figure import Figure
     saves = []
     real_savefig = Figure.savefig
@@ -357,8 +347,8 @@ def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, 
     written = re.findall(r'progress board written to (\S+)', out)
     assert len(written) == 2 and written[0] != written[1]  # one file per board, said once each
     assert saves == [written[0]] * 3 + [written[1]] * 3  # once per epoch, not once per point
-    assert pngs(in_tmp) == sorted(p.rsplit('/', 1)[-1] for p in written)
-    assert all((in_tmp / p).read_bytes()[:4] == b'\x89PNG' for p in pngs(in_tmp))
+    assert pngs(tmp_path) == sorted(p.rsplit('/', 1)[-1] for p in written)
+    assert all((tmp_path / p).read_bytes()[:4] == b'\x89PNG' for p in pngs(tmp_path))
 
 
 def test_board_goes_to_d2l_figures_and_display_false_writes_none(monkeypatch, tmp_path, capsys):
@@ -420,7 +410,7 @@ def test_board_displays_inline_in_a_notebook_and_writes_no_file(tmp_path, monkey
 
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
-def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, in_tmp):
+def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, tmp_path):
     torch.manual_seed(0)
     data = d2l.FashionMNIST(batch_size=256)
     assert (len(data.train), len(data.val)) == (60000, 10000)

@@ -1,84 +1,19 @@
-"""Models, losses, the optimizer step, evaluation, training and the small utilities."""
+"""Training and evaluation: accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3, predict_ch3,
+save_weights; each call form of both books (the newer book's and the community port's) on small data."""
 import math
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 from torch import nn
 
 import d2l
-from conftest import ROOT
-
-EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
+from conftest import EPOCH_LINE, PNG
 
 
-def test_import_needs_no_matplotlib():
-    code = 'import sys, d2l; print("matplotlib" in sys.modules, "IPython" in sys.modules)'
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ['False', 'False']
-
-
-def test_linreg_and_squared_loss_values():
-    X = torch.tensor([[1., 2.], [3., 4.]])
-    w, b = torch.tensor([[0.5], [-1.]]), torch.tensor([2.])
-    y_hat = d2l.linreg(X, w, b)
-    assert torch.equal(y_hat, torch.tensor([[0.5], [-0.5]]))
-    l = d2l.squared_loss(y_hat, torch.tensor([1.5, 0.5]))  # a flat y is reshaped like y_hat
-    assert l.shape == (2, 1)  # per example, unreduced
-    assert torch.allclose(l, torch.tensor([[0.5], [0.5]]))
-
-
-def test_synthetic_data_statistics():
-    torch.manual_seed(0)
-    true_w, true_b = torch.tensor([2, -3.4]), 4.2
-    X, y = d2l.synthetic_data(true_w, true_b, 20000)
-    assert X.shape == (20000, 2) and y.shape == (20000, 1)
-    assert abs(X.mean()) < 0.02 and abs(X.std() - 1) < 0.02
-    noise = y[:, 0] - (X @ true_w + true_b)
-    assert abs(noise.std() - 0.01) < 0.0005 and abs(noise.mean()) < 0.0005
-    w_fit = torch.linalg.lstsq(torch.cat([X, torch.ones(20000, 1)], 1), y).solution[:, 0]
-    assert torch.allclose(w_fit, torch.tensor([2, -3.4, 4.2]), atol=1e-3)
-
-
-def test_sgd_arithmetic_and_zeroed_gradients():
-    w = torch.tensor([1.0, -2.0], requires_grad=True)
-    unused = torch.tensor([5.0], requires_grad=True)  # no gradient yet: left alone
-    (w * torch.tensor([3.0, 4.0])).sum().backward()  # grad = [3, 4]
-    d2l.sgd([w, unused], lr=0.5, batch_size=2)
-    assert torch.allclose(w, torch.tensor([1 - 0.5 * 3 / 2, -2 - 0.5 * 4 / 2]))
-    assert torch.equal(w.grad, torch.zeros(2)) and unused.grad is None and unused.item() == 5.0
-    assert w.requires_grad and w.is_leaf
-
-
-def test_accumulator_and_timer():
-    metric = d2l.Accumulator(3)
-    metric.add(1, 2.5, torch.tensor(3))
-    metric.add(1, 0.5, 1)
-    assert metric[0] == 2 and metric[1] == 3.0 and metric[2] == 4 and metric.data == [2, 3, 4]
-    metric.reset()
-    assert metric.data == [0.0, 0.0, 0.0]
-    timer = d2l.Timer()
-    for _ in range(3):
-        timer.start()
-        timer.stop()
-    assert len(timer.times) == 3 and math.isclose(timer.cumsum()[-1], timer.sum())
-    assert math.isclose(timer.avg(), timer.sum() / 3)
-
-
-def test_flatten_layer():
-    assert d2l.FlattenLayer()(torch.zeros(5, 1, 28, 28)).shape == (5, 784)
-
-
-def test_autograd_trace_identity():
-    """d/dX trace(A X B X) = A^T X^T B^T + B^T X^T A^T, for A, B 4x3 and X 3x4."""
-    torch.manual_seed(0)
-    A, B = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
-    X = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    torch.trace(A @ X @ B @ X).backward()
-    assert torch.allclose(X.grad, A.T @ X.T @ B.T + B.T @ X.T @ A.T)
-
+# ---------------------------------------------------------------------------
+# evaluate_accuracy
+# ---------------------------------------------------------------------------
 
 def known_batches():
     """Two batches whose labels a fixed rule predicts exactly half right (first 6 of 12)."""
@@ -123,6 +58,27 @@ def test_evaluate_accuracy_takes_no_gradients():
     d2l.evaluate_accuracy(known_batches(), net)
     assert seen == [False, False]
 
+
+def softmax_net():
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(784, 10))
+    net.apply(d2l.init_normal)
+    return net
+
+
+def test_newer_book_evaluate_accuracy_order(fashion):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    net.train()
+    acc_new = d2l.evaluate_accuracy(net, test_iter)  # newer book: (net, data_iter)
+    acc_old = d2l.evaluate_accuracy(test_iter, net)  # community port: (data_iter, net)
+    acc_gpu = d2l.evaluate_accuracy_gpu(net, test_iter)
+    assert acc_new == acc_old == acc_gpu and 0 <= acc_new <= 1
+    assert net.training and next(net.parameters()).device.type == 'cpu'
+
+
+# ---------------------------------------------------------------------------
+# train_ch3 and train_epoch_ch3
+# ---------------------------------------------------------------------------
 
 def tiny_classification(n=64, seed=0):
     """A linearly separable 4-class problem on 8 features."""
@@ -214,31 +170,95 @@ def test_train_ch3_stops_on_a_diverging_loss():
                       3, 8, optimizer=torch.optim.SGD(net.parameters(), lr=1e30), verbose=False)
 
 
-def test_set_seed_repeats_torch_numpy_and_python():
-    import random
-
-    import numpy as np
-    d2l.set_seed(7)
-    a = (torch.rand(3), np.random.rand(3), random.random())
-    d2l.set_seed(7)
-    b = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(a[0], b[0]) and (a[1] == b[1]).all() and a[2] == b[2]
-
-
-def test_devices_on_a_cpu_machine():
-    assert d2l.try_gpu().type in ('cuda', 'mps', 'cpu')
-    assert len(d2l.try_all_gpus()) >= 1
-    if not torch.cuda.is_available():
-        assert d2l.try_gpu(3) == torch.device('cpu')
-        with pytest.raises(d2l.D2LError, match='no such CUDA GPU'):
-            d2l.resolve_device('cuda')
-    assert d2l.resolve_device('cpu') == torch.device('cpu')
+def test_newer_book_train_ch3_with_an_optimizer_and_reduction_none(fashion, capsys):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    loss = nn.CrossEntropyLoss(reduction='none')
+    trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+    history = d2l.train_ch3(net, train_iter, test_iter, loss, 4, trainer)
+    out = capsys.readouterr().out
+    assert out.count('epoch ') == 4 and 'examples/sec' in out
+    assert history['train_loss'][-1] < history['train_loss'][0]
+    assert history['test_acc'][-1] >= 0.5  # tiny learnable data; chance is 0.1
+    assert net.training  # left in training mode, as after any training step
 
 
-def test_init_normal_matches_the_scratch_layout():
-    d2l.set_seed(0)
-    W = torch.normal(0, 0.01, size=(5, 3))
-    layer = nn.Linear(5, 3)
-    d2l.set_seed(0)  # after construction: nn.Linear's own init drew random numbers
-    d2l.init_normal(layer)
-    assert torch.equal(layer.weight, W.T) and torch.equal(layer.bias, torch.zeros(3))
+def test_newer_book_train_ch3_with_a_custom_updater(fashion):
+    train_iter, test_iter = fashion
+    W = torch.normal(0, 0.01, size=(784, 10), requires_grad=True)
+    b = torch.zeros(10, requires_grad=True)
+    sizes = []
+
+    def updater(batch_size):
+        sizes.append(batch_size)
+        return d2l.sgd([W, b], 0.5, batch_size)
+
+    def net(X):
+        return torch.softmax(X.reshape((-1, W.shape[0])) @ W + b, dim=1)
+
+    def cross_entropy(y_hat, y):
+        return -torch.log(y_hat[range(len(y_hat)), y])
+
+    history = d2l.train_ch3(net, train_iter, test_iter, cross_entropy, 3, updater)
+    assert sizes[:4] == [16, 16, 16, 2]  # the last partial batch is scaled by its real size
+    assert history['test_acc'][-1] >= 0.5
+
+
+def test_community_port_train_ch3_positional_form(fashion, capsys):
+    train_iter, test_iter = fashion
+    net = softmax_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(), 2, 16, None, None, optimizer)
+    first = capsys.readouterr().out.splitlines()[0]
+    loss = float(first.split('loss ')[1].split(',')[0])
+    assert 0.5 < loss < 3  # a mean per example (about log 10 at first), not 0.0030
+
+
+def test_train_epoch_ch3_returns_mean_loss_and_accuracy(fashion):
+    train_iter, _ = fashion
+    net = softmax_net()
+    net.eval()
+    loss, acc = d2l.train_epoch_ch3(net, train_iter, nn.CrossEntropyLoss(reduction='none'),
+                                    torch.optim.SGD(net.parameters(), lr=0.1))
+    assert 2.0 < loss < 2.4 and 0 <= acc <= 1  # about log 10 from N(0, 0.01^2) weights
+    assert net.training  # train_epoch_ch3 switches to training mode, as the book's does
+
+
+# ---------------------------------------------------------------------------
+# predict_ch3 and saved weights
+# ---------------------------------------------------------------------------
+
+def test_predict_ch3_writes_titled_images(fashion, tmp_path):
+    _, test_iter = fashion
+    net = softmax_net()
+    net.train()
+    pairs = d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png')
+    assert len(pairs) == 6
+    trues = d2l.get_fashion_mnist_labels(next(iter(test_iter))[1][:6])
+    assert [t for t, _ in pairs] == trues
+    assert (tmp_path / 'pred.png').read_bytes()[:8] == PNG
+    assert net.training
+    d2l.predict_ch3(net, test_iter)  # the book's call: no display here, so a PNG appears
+    assert (tmp_path / 'images-1.png').read_bytes()[:8] == PNG
+
+
+def test_predict_ch3_grid_spans_batches_and_marks_wrong_ones_red(fashion, tmp_path, monkeypatch):
+    _, test_iter = fashion  # batches of 16: 18 images need two of them
+    always_trouser = lambda X: torch.eye(10)[torch.ones(len(X), dtype=torch.long)]  # noqa: E731
+    drawn = {}
+    monkeypatch.setattr(d2l, 'show_images', lambda imgs, rows, cols, **kw: drawn.update(kw, shape=(rows, cols)))
+    pairs = d2l.predict_ch3(always_trouser, test_iter, n=18, num_rows=2)
+    labels = torch.cat([y for _, y in test_iter])[:18]
+    assert [t for t, _ in pairs] == d2l.get_fashion_mnist_labels(labels)
+    assert {p for _, p in pairs} == {'trouser'} and drawn['shape'] == (2, 9)
+    assert drawn['title_colors'] == ['black' if int(c) == 1 else 'red' for c in labels]
+    assert 'red' in drawn['title_colors'] and all(t.endswith('(wrong)') == (c == 'red')
+                                                  for t, c in zip(drawn['titles'], drawn['title_colors']))
+
+
+def test_a_weights_file_that_cannot_be_written_is_one_line(tmp_path):
+    # The folder exists and is writable, but the file cannot be made: a name too long.
+    one_line = r'^cannot write .*: File name too long; choose a file in a writable folder$'
+    with pytest.raises(d2l.D2LError, match=one_line):
+        d2l.save_weights({'w': torch.zeros(2)}, tmp_path / ('x' * 300 + '.pt'))
+    assert list(tmp_path.iterdir()) == []
