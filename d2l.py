@@ -1,10 +1,16 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
-Sections: utilities, data, models and losses, training and evaluation, plotting,
-the d2l 1.0 classes (Module, DataModule, Trainer ...), command-line helpers.
-Signatures follow the classic book, its community port and the current edition
-(d2l 1.0), so code copied from any of them runs unchanged. `import d2l` needs only torch,
-torchvision and numpy; matplotlib is imported when a plot is asked for.
+Two halves. First the book's API, in the book's sections: utilities, data, models and
+losses, training and evaluation, plotting, the d2l 1.0 classes (Module, DataModule,
+Trainer ...), and the books' import line with their tensor aliases. Each public name says
+which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 / d2l-zh 2.0, "port
+sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0" names the page of
+d2l.ai today, and "kit" marks what this kit adds. Code copied from any of them runs
+unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts (flags,
+files, errors, `python -m d2l compare`), which __all__ does not export.
+
+`import d2l` needs only torch, torchvision and numpy; matplotlib is imported when a plot
+is asked for, IPython only in a notebook.
 """
 from __future__ import annotations
 
@@ -31,18 +37,26 @@ import numpy as np
 import torch
 from torch import nn
 
+# The book's API (both halves of the file are importable as d2l.<name>; star-imports get only this).
 __all__ = [
+    # utilities
     'D2LError', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
+    # data
     'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
     'synthetic_data', 'data_iter', 'load_array',
+    # models and losses
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
-    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
-    'train_epoch_ch3', 'train_ch3', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    # training and evaluation
+    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu', 'evaluate_loss',
+    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    # plotting
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
-    'plot_history', 'Animator', 'semilogy', 'evaluate_loss', 'argument_parser', 'resolve_device', 'report', 'run_script',
-    'positive_int', 'load_into', 'evaluate_saved', 'after_training', 'plot_regression',
-    'check_loss', 'load_script', 'compare', 'cli', 'output_file', 'png_file', 'after_regression',
+    'plot_history', 'plot_regression', 'Animator', 'semilogy',
+    # the d2l 1.0 classes
+    'nn_Module', 'cpu', 'gpu', 'num_gpus', 'add_to_class', 'HyperParameters', 'ProgressBoard',
+    'Module', 'DataModule', 'Trainer', 'SGD', 'SyntheticRegressionData', 'LinearRegressionScratch',
+    'LinearRegression', 'FashionMNIST', 'Classifier', 'SoftmaxRegression',
 ]
 
 
@@ -51,18 +65,18 @@ __all__ = [
 # ============================================================================
 
 class D2LError(RuntimeError):
-    """An expected user-facing error whose one-line message names the problem and the fix."""
+    """An expected user-facing error whose one-line message names the problem and the fix (kit)."""
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and GPUs) so that a run can be repeated."""
+    """Seed Python, NumPy and torch (CPU and GPUs) so that a run can be repeated (kit)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
 def try_gpu(i: int = 0) -> torch.device:
-    """Return cuda:i if it exists, else Apple's mps, else the CPU."""
+    """Return cuda:i if it exists, else Apple's mps, else the CPU (0.17 sec. 5.6)."""
     if torch.cuda.device_count() > i:
         return torch.device(f'cuda:{i}')
     if i == 0 and getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
@@ -71,13 +85,13 @@ def try_gpu(i: int = 0) -> torch.device:
 
 
 def try_all_gpus() -> list[torch.device]:
-    """Return every CUDA device, or [mps], or [cpu]: never an empty list."""
+    """Return every CUDA device, or [mps], or [cpu]: never an empty list (0.17 sec. 5.6)."""
     devices = [torch.device(f'cuda:{i}') for i in range(torch.cuda.device_count())]
     return devices or [try_gpu()]
 
 
 class Timer:
-    """Record several running times."""
+    """Record several running times (0.17 sec. 3.1)."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -106,7 +120,7 @@ class Timer:
 
 
 class Accumulator:
-    """Sum n running totals, e.g. loss sum, correct predictions and examples."""
+    """Sum n running totals, e.g. loss sum, correct predictions and examples (0.17 sec. 3.6)."""
 
     def __init__(self, n: int) -> None:
         self.data = [0.0] * n
@@ -137,7 +151,7 @@ def _writing(path: str | os.PathLike) -> Iterator[None]:
 # ============================================================================
 
 class ArrayLoader:
-    """Mini-batches cut from tensors held in memory, reshuffled every epoch when shuffle=True.
+    """Mini-batches cut from tensors held in memory, reshuffled every epoch when shuffle=True (kit).
 
     The whole split lives in one tensor, so a batch is one gather (or one slice)
     and no worker processes are needed. With `uint8_images=True` the first tensor
@@ -209,7 +223,7 @@ _DATASETS = {
 
 
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size."""
+    """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size (kit)."""
     path = Path(path)
     try:
         with (gzip.open(path, 'rb') if path.suffix == '.gz' else open(path, 'rb')) as f:
@@ -257,18 +271,6 @@ def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
         if len(found) == 4:
             return found
     return None
-
-
-def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None) -> dict[str, Path]:
-    """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), where load_data looks; no download."""
-    if name not in _DATASETS:
-        raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
-    dirs = _data_dirs(root, name)
-    files = next((f for _, d in dirs if (f := _find_idx_files(d, name))), None)
-    if files is None:
-        raise D2LError(f'no {_DATASETS[name]["title"]} IDX files in {"; ".join(str(d) for _, d in dirs)}; '
-                       'pass root=DIR (or --data-root DIR) pointing at a folder with the four IDX files')
-    return files
 
 
 def _fingerprint(files: dict[str, Path]) -> str:
@@ -348,24 +350,23 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
     return _find_idx_files(home, name), 'downloaded'
 
 
-def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
-                      download: bool = True) -> dict[str, torch.Tensor]:
-    """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors.
+def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+                     download: bool = False) -> dict[str, Path]:
+    """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), found where load_data looks (kit).
 
     Looks in `root`, $D2L_DATA, the default cache (~/.cache/d2l), the system copy
-    (Debian's dataset-fashion-mnist), and finally downloads with torchvision. The
-    parsed tensors are cached next to the first writable of root/$D2L_DATA/cache.
+    (Debian's dataset-fashion-mnist), and with download=True finally downloads with
+    torchvision. Not found: one D2LError line saying where it looked and the fixes.
     """
     if name not in _DATASETS:
         raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
     title = _DATASETS[name]['title']
     dirs = _data_dirs(root, name)
     found = next(((label, f) for label, d in dirs if (f := _find_idx_files(d, name))), None)
-    files = found[1] if found else None
     if found and root is not None and found[0] != 'root argument':  # a typo in root should not pass unseen
         print(f'note: no {title} files in {root}; using the {found[0]} in '
-              f'{next(iter(files.values())).parent}', file=sys.stderr)
-    download_note = 'download not allowed'
+              f'{next(iter(found[1].values())).parent}', file=sys.stderr)
+    files, download_note = (found[1] if found else None), 'download not allowed'
     if files is None and download:  # into root, else $D2L_DATA, else the default cache
         files, download_note = _download(name, dirs[0][1])
     if files is None:
@@ -377,10 +378,20 @@ def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | Non
                   'four IDX files', 'allow the download (network access)']
         raise D2LError(f'{title} not found (looked in: {where}; {download_note}). '
                        f'Fix: {", or ".join(fixes)}.')
+    return files
 
-    fingerprint = _fingerprint(files)
-    # The parsed tensors are cached in the first writable of root, $D2L_DATA and the default cache.
-    caches = [d / name / f'{name}.pt' for label, d in dirs if label != 'system copy']
+
+def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+                      download: bool = True) -> dict[str, torch.Tensor]:
+    """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors (kit).
+
+    The files are found by locate_idx_files; the parsed tensors are cached next to the
+    first writable of root, $D2L_DATA and the default cache, and reused while the files
+    are unchanged.
+    """
+    files = locate_idx_files(name, root, download)
+    title, fingerprint = _DATASETS[name]['title'], _fingerprint(files)
+    caches = [d / name / f'{name}.pt' for label, d in _data_dirs(root, name) if label != 'system copy']
     for cache in caches:
         try:
             arrays = torch.load(cache, weights_only=True)
@@ -417,7 +428,7 @@ def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096
 
 def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
               root: str | os.PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order."""
+    """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order (kit)."""
     arrays = load_mnist_arrays(name, root, download)
     loaders = []
     for split, shuffle in (('train', True), ('test', False)):
@@ -432,14 +443,14 @@ def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = N
 def load_data_fashion_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
                             root: str | os.PathLike | None = None, download: bool = True
                             ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64."""
+    """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64 (0.17 sec. 3.5; port sec. 3.5)."""
     return load_data('fashion-mnist', batch_size, resize, root, download)
 
 
 def load_data_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
                     root: str | os.PathLike | None = None, download: bool = True
                     ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist."""
+    """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist (kit)."""
     return load_data('mnist', batch_size, resize, root, download)
 
 
@@ -455,22 +466,22 @@ def _indices(labels: Iterable[int] | torch.Tensor | int) -> list[int]:
 
 
 def get_fashion_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
-    """Return the text labels of Fashion-MNIST class indices (ints or a tensor)."""
+    """Return the text labels of Fashion-MNIST class indices (ints or a tensor) (0.17 sec. 3.5; port sec. 3.5)."""
     return [FASHION_MNIST_LABELS[i] for i in _indices(labels)]
 
 
 def get_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
-    """Return the text labels ('0'..'9') of MNIST digits."""
+    """Return the text labels ('0'..'9') of MNIST digits (kit)."""
     return [str(i) for i in _indices(labels)]
 
 
 def text_labels(name: str) -> Callable[[Any], list[str]]:
-    """The label function of a data set name: Fashion-MNIST's names or MNIST's digits."""
+    """The label function of a data set name: Fashion-MNIST's names or MNIST's digits (kit)."""
     return get_mnist_labels if name == 'mnist' else get_fashion_mnist_labels
 
 
 def synthetic_data(w: torch.Tensor, b: float, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1)."""
+    """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1) (0.17 sec. 3.2)."""
     X = torch.normal(0, 1, (num_examples, len(w)))
     y = X @ torch.as_tensor(w, dtype=X.dtype) + b
     y += torch.normal(0, 0.01, y.shape)
@@ -479,12 +490,12 @@ def synthetic_data(w: torch.Tensor, b: float, num_examples: int) -> tuple[torch.
 
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (features, labels) mini-batches in a fresh random order; the last may be smaller."""
+    """Yield (features, labels) mini-batches in a fresh random order; the last may be smaller (0.17 sec. 3.2; port sec. 3.2)."""
     return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
 
 
 def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
-    """Return an iterator over in-memory tensors, shuffled each epoch when is_train."""
+    """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
 
 
@@ -493,24 +504,24 @@ def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: b
 # ============================================================================
 
 class FlattenLayer(nn.Module):
-    """Flatten each example to a vector: (B, ...) -> (B, features)."""
+    """Flatten each example to a vector: (B, ...) -> (B, features) (port sec. 3.7)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], -1)
 
 
 def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The linear regression model Xw + b."""
+    """The linear regression model Xw + b (0.17 sec. 3.2; port sec. 3.2)."""
     return X @ w + b
 
 
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Half squared error per example, unreduced: (y_hat - y)^2 / 2."""
+    """Half squared error per example, unreduced: (y_hat - y)^2 / 2 (0.17 sec. 3.2; port sec. 3.2)."""
     return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
 
 
 def sgd(params: Iterable[torch.Tensor], lr: float, batch_size: int) -> None:
-    """Minibatch SGD in place: param -= lr * grad / batch_size, then zero the gradient.
+    """Minibatch SGD in place: param -= lr * grad / batch_size, then zero the gradient (0.17 sec. 3.2; port sec. 3.2).
 
     The gradient is that of the loss *summed* over the batch, so dividing by the
     batch size makes lr mean the same as torch.optim.SGD on the mean loss.
@@ -525,7 +536,7 @@ def sgd(params: Iterable[torch.Tensor], lr: float, batch_size: int) -> None:
 
 
 def init_normal(module: nn.Module, std: float = 0.01) -> None:
-    """Init an nn.Linear with N(0, std^2) weights drawn in the scratch layout (in, out), zero bias."""
+    """Init an nn.Linear with N(0, std^2) weights drawn in the scratch layout (in, out), zero bias (kit)."""
     if isinstance(module, nn.Linear):
         with torch.no_grad():
             # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
@@ -539,7 +550,7 @@ def init_normal(module: nn.Module, std: float = 0.01) -> None:
 # ============================================================================
 
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    """Return the number of correct predictions (argmax of y_hat equals y)."""
+    """Return the number of correct predictions (argmax of y_hat equals y) (0.17 sec. 3.6)."""
     if y_hat.dim() > 1 and y_hat.shape[1] > 1:
         y_hat = y_hat.argmax(dim=1)
     return float((y_hat.type(y.dtype) == y).sum())
@@ -635,6 +646,15 @@ def evaluate_loss(net: Any, data_iter: Iterable, loss: Any) -> float:
     return metric[0] / metric[1]
 
 
+def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> None:
+    """Stop with one line when a loss becomes NaN or infinite (training diverged), saying where (kit)."""
+    value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+    if not math.isfinite(value):
+        where = f'batch {batch}' if epoch is None else f'epoch {epoch}, batch {batch}'
+        raise D2LError(f'the loss became {value} at {where}: training diverged; '
+                       'lower the learning rate (--lr) and try again')
+
+
 def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any, device: torch.device | None,
                  epoch: int | None, step_on: Callable[[torch.Tensor], torch.Tensor] = torch.mean
                  ) -> tuple[float, float, int]:
@@ -716,7 +736,7 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
 def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
                  num_epochs: int, device: torch.device | None = None, print_every: int = 1,
                  verbose: bool = True, animator: Animator | None = None) -> dict[str, list[float]]:
-    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history.
+    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history (kit).
 
     The loop under train_ch3, for training code of its own (ch_mlp/manual.py's
     hand-written backward): it times the epochs, prints the classic line every
@@ -744,7 +764,7 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
 
 def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
                 labels: Callable[[Any], list[str]] = None, num_rows: int = 1) -> list[tuple[str, str]]:
-    """Predict the first n test images, draw them titled true/predicted (wrong ones in red), return the pairs."""
+    """Predict the first n test images, draw them titled true/predicted (wrong ones in red), return the pairs (0.17 sec. 3.6)."""
     labels = labels or get_fashion_mnist_labels
     Xs, ys = [], []
     for X, y in test_iter:  # enough batches for n images, however small the batch size
@@ -764,14 +784,14 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
 
 
 def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Save a dict of tensors (a state_dict) atomically with torch.save; never live objects."""
+    """Save a dict of tensors (a state_dict) atomically with torch.save; never live objects (kit)."""
     with _writing(path):
         _save_atomically({k: v.detach().cpu() for k, v in state.items()}, Path(path))
 
 
 def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None
                  ) -> dict[str, torch.Tensor]:
-    """Load a dict of tensors with weights_only=True; check names and shapes against `expected`."""
+    """Load a dict of tensors with weights_only=True; check names and shapes against `expected` (kit)."""
     path = Path(path)
     if not path.is_file():
         raise D2LError(f'no weights file at {path}; train with --save {path} first or fix the path')
@@ -897,7 +917,7 @@ def _save_open_figures() -> None:
 
 
 def use_svg_display() -> None:
-    """Use SVG for inline notebook figures; a harmless no-op in scripts."""
+    """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')
@@ -906,13 +926,13 @@ def use_svg_display() -> None:
 
 
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
-    """Set the default matplotlib figure size."""
+    """Set the default matplotlib figure size (0.17 sec. 2.4; port sec. 3.2)."""
     _plt().rcParams['figure.figsize'] = figsize
 
 
 def set_axes(axes: Any, xlabel: str | None, ylabel: str | None, xlim: Any, ylim: Any,
              xscale: str, yscale: str, legend: Sequence[str] | None) -> None:
-    """Set labels, limits, scales, legend and grid of matplotlib axes."""
+    """Set labels, limits, scales, legend and grid of matplotlib axes (0.17 sec. 2.4)."""
     axes.set_xlabel(xlabel), axes.set_ylabel(ylabel)
     axes.set_xscale(xscale), axes.set_yscale(yscale)
     axes.set_xlim(xlim), axes.set_ylim(ylim)
@@ -954,7 +974,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
                 scale: float = 1.5, path: str | os.PathLike | None = None,
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
-    """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes."""
+    """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
     plt = _plt()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
     axes = axes.flatten()
@@ -976,14 +996,14 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
 
 
 def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLike | None = None) -> Any:
-    """Draw a row of Fashion-MNIST images titled with their labels; return the axes."""
+    """Draw a row of Fashion-MNIST images titled with their labels; return the axes (port sec. 3.5)."""
     return show_images([img.reshape(28, 28) if torch.is_tensor(img) else img for img in images],
                        1, len(images), titles=list(labels), path=path)
 
 
 def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
                  title: str | None = None) -> str | None:
-    """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path."""
+    """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
     plt = _plt()
     epochs = range(1, len(history['train_loss']) + 1)
     marks = len(epochs) <= 50  # a marker per epoch helps for the book's 10, not for FizzBuzz's 2000
@@ -1076,6 +1096,67 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
     _finish(fig, path, 'semilogy')
 
 
+def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
+                    path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
+    """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
+    plt = _plt()
+    X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
+    w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
+    d = X.shape[1]
+    fig = plt.figure(figsize=(4.2 * (d + (d == 2)), 4.5))
+    grid = fig.add_gridspec(1, d + (d == 2))
+    if d == 2:
+        ax = fig.add_subplot(grid[0], projection='3d')
+        ax.scatter(X[:, 0], X[:, 1], y, s=3, alpha=0.4)
+        g1, g2 = np.meshgrid(np.linspace(X[:, 0].min(), X[:, 0].max(), 2),
+                             np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
+        ax.plot_surface(g1, g2, w[0] * g1 + w[1] * g2 + b, color='tab:orange', alpha=0.3)
+        ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
+        # Look obliquely at the side the plane faces (against its slope, in axis units), not along its edge.
+        span = np.ptp(X, axis=0)
+        ax.view_init(elev=20, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
+        ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
+        ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
+    for j in range(d):
+        ax = fig.add_subplot(grid[j + (d == 2)])
+        ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
+        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the cloud.
+        xs = np.array([X[:, j].min(), X[:, j].max()])
+        ax.plot(xs, w[j] * xs + b, color='tab:orange', label=f'{w[j]:.3f} x{j + 1} {b:+.3f}')
+        ax.set_xlabel(f'$x_{j + 1}$'), ax.set_ylabel('$y$'), ax.grid(True), ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, 'regression')
+
+
+_COMPARED = {'train_loss': 'train loss', 'train_acc': 'train acc', 'test_acc': 'test acc'}
+
+
+def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
+                     path: str | os.PathLike, title: str) -> str | None:
+    """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
+    plt = _plt()
+    panels = [[k for k in keys if k == 'train_loss'], [k for k in keys if k != 'train_loss']]
+    panels = [p for p in panels if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
+            for kind, fmt in (('scratch', 'o-'), ('concise', 'x--')):
+                values = histories[kind][key]
+                ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
+                        label=f'{_COMPARED[key]}, {kind}')
+        losses = histories['scratch']['train_loss'] + histories['concise']['train_loss']
+        if panel == ['train_loss'] and max(losses) > 100 * min(losses) > 0:
+            ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
+        ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel == ['train_loss'] else 'accuracy')
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(True), ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, 'compare')
+
+
 # ============================================================================
 # The d2l 1.0 classes (d2l.ai today: Module, DataModule, Trainer ...)
 # ============================================================================
@@ -1084,10 +1165,6 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
 # share their data path: d2l.FashionMNIST batches from memory like load_data_fashion_mnist.
 # In a notebook a ProgressBoard plots live, as on d2l.ai; in a script it prints one line per
 # epoch and redraws its own PNG once per epoch, so a 1.0 Trainer.fit is not silent there.
-
-__all__ += ['nn_Module', 'cpu', 'gpu', 'num_gpus', 'add_to_class', 'HyperParameters', 'ProgressBoard',
-            'Module', 'DataModule', 'Trainer', 'SGD', 'SyntheticRegressionData', 'LinearRegressionScratch',
-            'LinearRegression', 'FashionMNIST', 'Classifier', 'SoftmaxRegression']
 
 nn_Module = nn.Module  # the 1.0 pages write class Module(d2l.nn_Module, d2l.HyperParameters)
 
@@ -1590,8 +1667,67 @@ class SoftmaxRegression(Classifier):
 
 
 # ============================================================================
-# Command-line helpers (shared by the chapter scripts)
+# The books' import line and tensor aliases (d2l 0.17 / d2l-zh 2.0 `d2l/torch.py`)
 # ============================================================================
+
+# The books' d2l package defines these shorthands and its pages call them (d2l.reshape(X, shape),
+# d2l.reduce_sum(l), d2l.float32, d2l.plt ...). The module's __getattr__ serves them on demand
+# instead of binding them as globals, so `abs`, `size` or `numpy` never shadow the builtins and
+# modules that this file itself uses.
+_TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name in (
+    'ones', 'ones_like', 'zeros', 'zeros_like', 'tensor', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
+    'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
+    'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
+_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
+                   'reduce_mean': 'mean', 'argmax': 'argmax', 'astype': 'type', 'transpose': 't',
+                   'expand_dims': 'unsqueeze', 'swapaxes': 'swapaxes', 'repeat': 'repeat'}
+_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional', 'data': 'torch.utils.data',
+                   'torchvision': 'torchvision', 'transforms': 'torchvision.transforms',
+                   'display': 'IPython.display'}
+
+
+def _method_alias(method: str) -> Callable[..., Any]:
+    """d2l.reshape(x, shape) calls x.reshape(shape); d2l.numpy(x) detaches (and leaves the GPU) first."""
+    if method == 'numpy':
+        return lambda x, *args, **kwargs: x.detach().cpu().numpy(*args, **kwargs)
+    return lambda x, *args, **kwargs: getattr(x, method)(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...), which are not globals here."""
+    if name in _TORCH_ALIASES:
+        return getattr(torch, _TORCH_ALIASES[name])
+    if name in _METHOD_ALIASES:
+        return _method_alias(_METHOD_ALIASES[name])
+    if name in _MODULE_ALIASES:
+        if name == 'plt':
+            return _plt()  # the same backend choice as every figure of this module
+        import importlib
+        return importlib.import_module(_MODULE_ALIASES[name])
+    raise AttributeError(f"module 'd2l' has no attribute {name!r}")
+
+
+class _BookModule(type(sys)):
+    """The module's type: `from d2l import torch as d2l`, the books' first line, gives d2l itself.
+
+    An attribute set on the module (`import torch` binds d2l.torch to PyTorch) would win over
+    __getattr__, so the name is answered by a property on the module's class instead, which
+    Python consults first. The functions in this file keep reading the real torch from their
+    globals; only the attribute seen from outside changes.
+    """
+
+    @property
+    def torch(self) -> Any:
+        return self
+
+
+sys.modules[__name__].__class__ = _BookModule
+
+
+# ############################################################################
+# The kit's plumbing: flags, files and errors for the chapter scripts and `python -m d2l`.
+# Not the book's API and not exported by __all__; the scripts call it as d2l.<name>.
+# ############################################################################
 
 def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
     """An argparse type that accepts only positive numbers of `kind`, at most `most` if given."""
@@ -1646,7 +1782,9 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                     images: bool = True, plot_help: str = 'write the training curves to this PNG'
                     ) -> argparse.ArgumentParser:
     """An argparse parser with the flags every chapter script shares, defaulting to the book's values."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=_HelpFormatter)
+    # Usage lines name the script that asks for the parser, also when `compare` loads it.
+    caller = sys._getframe(1).f_globals.get('__file__') or sys.argv[0]
+    parser = argparse.ArgumentParser(prog=Path(caller).name, description=description, formatter_class=_HelpFormatter)
     parser.add_argument('--epochs', type=_positive(int), default=num_epochs, help='number of epochs')
     # A learning rate beyond float32's range would overflow inside the update, not fail cleanly.
     parser.add_argument('--lr', type=_positive(float, most=float(torch.finfo(torch.float32).max)), default=lr,
@@ -1730,14 +1868,6 @@ def run_script(main: Callable[[], Any]) -> None:
         sys.exit('interrupted')
 
 
-def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> None:
-    """Stop with one line when a loss becomes NaN or infinite (training diverged), saying where."""
-    value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
-    if not math.isfinite(value):
-        where = f'batch {batch}' if epoch is None else f'epoch {epoch}, batch {batch}'
-        raise D2LError(f'the loss became {value} at {where}: training diverged; '
-                       'lower the learning rate (--lr) and try again')
-
 
 def load_into(weights: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """Copy weights saved with --save into these tensors, in place; names and shapes are checked."""
@@ -1781,39 +1911,6 @@ def after_training(args: argparse.Namespace, history: dict[str, list[float]], ne
     _draw_predictions(args, net, weights, test_iter)
 
 
-def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
-                    path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
-    """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j."""
-    plt = _plt()
-    X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
-    w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
-    d = X.shape[1]
-    fig = plt.figure(figsize=(4.2 * (d + (d == 2)), 4.5))
-    grid = fig.add_gridspec(1, d + (d == 2))
-    if d == 2:
-        ax = fig.add_subplot(grid[0], projection='3d')
-        ax.scatter(X[:, 0], X[:, 1], y, s=3, alpha=0.4)
-        g1, g2 = np.meshgrid(np.linspace(X[:, 0].min(), X[:, 0].max(), 2),
-                             np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
-        ax.plot_surface(g1, g2, w[0] * g1 + w[1] * g2 + b, color='tab:orange', alpha=0.3)
-        ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
-        # Look obliquely at the side the plane faces (against its slope, in axis units), not along its edge.
-        span = np.ptp(X, axis=0)
-        ax.view_init(elev=20, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
-        ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
-        ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
-    for j in range(d):
-        ax = fig.add_subplot(grid[j + (d == 2)])
-        ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
-        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the cloud.
-        xs = np.array([X[:, j].min(), X[:, j].max()])
-        ax.plot(xs, w[j] * xs + b, color='tab:orange', label=f'{w[j]:.3f} x{j + 1} {b:+.3f}')
-        ax.set_xlabel(f'$x_{j + 1}$'), ax.set_ylabel('$y$'), ax.grid(True), ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, 'regression')
-
 
 def load_script(path: str | os.PathLike) -> Any:
     """Import a chapter script by its file path (its main() is not run) and return the module."""
@@ -1836,45 +1933,13 @@ def _chapter_dir(chapter: str | os.PathLike) -> Path:
                    f'choose one of: {", ".join(known) or "(none found)"}')
 
 
-_COMPARED = {'train_loss': 'train loss', 'train_acc': 'train acc', 'test_acc': 'test acc'}
 
 
-def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
-                     path: str | os.PathLike, title: str) -> str | None:
-    """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
-    plt = _plt()
-    panels = [[k for k in keys if k == 'train_loss'], [k for k in keys if k != 'train_loss']]
-    panels = [p for p in panels if p]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
-            for kind, fmt in (('scratch', 'o-'), ('concise', 'x--')):
-                values = histories[kind][key]
-                ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
-                        label=f'{_COMPARED[key]}, {kind}')
-        losses = histories['scratch']['train_loss'] + histories['concise']['train_loss']
-        if panel == ['train_loss'] and max(losses) > 100 * min(losses) > 0:
-            ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
-        ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel == ['train_loss'] else 'accuracy')
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(True), ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, 'compare')
-
-
-def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: str | os.PathLike | None = None,
-            loss_rtol: float = 1e-4, acc_atol: float = 5e-4) -> dict[str, Any]:
-    """Run a chapter's scratch.py and concise.py with the same flags; print their epochs side by side.
-
-    Returns both histories, the largest relative loss difference, the largest
-    accuracy difference and whether they agree within the tolerances.
-    """
-    folder, flags = _chapter_dir(chapter), list(flags)
+def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Run folder/scratch.py and folder/concise.py in this process with the same flags; return their histories."""
     histories = {}
     for kind in ('scratch', 'concise'):
         print(f'== {folder.name}/{kind}.py {" ".join(flags)}'.rstrip() + ' ==', flush=True)
-        argv0, sys.argv[0] = sys.argv[0], str(folder / f'{kind}.py')  # usage lines name the script, not d2l.py
         try:
             histories[kind] = load_script(folder / f'{kind}.py').main(flags)
         except SystemExit as e:
@@ -1882,18 +1947,18 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
                 print(f'compare passes every flag to both scripts; give only flags that {folder.name}/scratch.py '
                       'and concise.py both take (see --help of each)', file=sys.stderr)
             raise
-        finally:
-            sys.argv[0] = argv0
-    s, c = histories['scratch'], histories['concise']
-    keys = [k for k in _COMPARED if s.get(k) and c.get(k)]
-    rows = min((len(s[k]) for k in keys), default=0)
-    loss_diff = acc_diff = 0.0
-    print(f'\n{folder.name}: scratch.py vs concise.py' + (f' ({" ".join(flags)})' if flags else ''))
+    return histories
+
+
+def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys: list[str]
+                      ) -> tuple[list[str], float, float]:
+    """The per-epoch table of two histories; returns (lines, largest relative loss diff, largest accuracy diff)."""
     width = {k: 11 if k == 'train_loss' else 10 for k in keys}  # a loss like 0.000143290 takes 11
-    print(('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip())
-    print('epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
-                            f'{"rel diff" if k == "train_loss" else "diff":>9}' for k in keys))
-    for i in range(rows):
+    lines = [('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip(),
+             'epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
+                               f'{"rel diff" if k == "train_loss" else "diff":>9}' for k in keys)]
+    loss_diff = acc_diff = 0.0
+    for i in range(min((len(s[k]) for k in keys), default=0)):
         line = f'{i + 1:>5}'
         for k in keys:
             a, b = s[k][i], c[k][i]
@@ -1905,7 +1970,24 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
                 diff = abs(a - b)
                 acc_diff = max(acc_diff, diff)
                 line += f'  {a:>10.4f} {b:>10.4f} {diff:>9.4f}'
-        print(line)
+        lines.append(line)
+    return lines, loss_diff, acc_diff
+
+
+def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: str | os.PathLike | None = None,
+            loss_rtol: float = 1e-4, acc_atol: float = 5e-4) -> dict[str, Any]:
+    """Run a chapter's scratch.py and concise.py with the same flags; print their epochs side by side.
+
+    Returns both histories, the largest relative loss difference, the largest
+    accuracy difference and whether they agree within the tolerances.
+    """
+    folder, flags = _chapter_dir(chapter), list(flags)
+    histories = _run_both(folder, flags)
+    s, c = histories['scratch'], histories['concise']
+    keys = [k for k in _COMPARED if s.get(k) and c.get(k)]
+    print(f'\n{folder.name}: scratch.py vs concise.py' + (f' ({" ".join(flags)})' if flags else ''))
+    lines, loss_diff, acc_diff = _comparison_table(s, c, keys)
+    print('\n'.join(lines))
     agree = loss_diff <= loss_rtol and acc_diff <= acc_atol
     has_acc = any(k != 'train_loss' for k in keys)  # linear regression has a loss only
     print(f'largest difference: loss {loss_diff:.1e} relative' + (f', accuracy {acc_diff:.4f}' if has_acc else '')
@@ -1937,64 +2019,6 @@ def cli(argv: Sequence[str] | None = None) -> None:
     args, flags = parser.parse_known_args(argv)
     compare(args.chapter, flags, args.plot)
 
-
-
-# ============================================================================
-# The books' import line and tensor aliases (d2l 0.17 / d2l-zh 2.0 `d2l/torch.py`)
-# ============================================================================
-
-# The books' d2l package defines these shorthands and its pages call them (d2l.reshape(X, shape),
-# d2l.reduce_sum(l), d2l.float32, d2l.plt ...). The module's __getattr__ serves them on demand
-# instead of binding them as globals, so `abs`, `size` or `numpy` never shadow the builtins and
-# modules that this file itself uses.
-_TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name in (
-    'ones', 'ones_like', 'zeros', 'zeros_like', 'tensor', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
-    'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
-    'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
-_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
-                   'reduce_mean': 'mean', 'argmax': 'argmax', 'astype': 'type', 'transpose': 't',
-                   'expand_dims': 'unsqueeze', 'swapaxes': 'swapaxes', 'repeat': 'repeat'}
-_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional', 'data': 'torch.utils.data',
-                   'torchvision': 'torchvision', 'transforms': 'torchvision.transforms',
-                   'display': 'IPython.display'}
-
-
-def _method_alias(method: str) -> Callable[..., Any]:
-    """d2l.reshape(x, shape) calls x.reshape(shape); d2l.numpy(x) detaches (and leaves the GPU) first."""
-    if method == 'numpy':
-        return lambda x, *args, **kwargs: x.detach().cpu().numpy(*args, **kwargs)
-    return lambda x, *args, **kwargs: getattr(x, method)(*args, **kwargs)
-
-
-def __getattr__(name: str) -> Any:
-    """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...), which are not globals here."""
-    if name in _TORCH_ALIASES:
-        return getattr(torch, _TORCH_ALIASES[name])
-    if name in _METHOD_ALIASES:
-        return _method_alias(_METHOD_ALIASES[name])
-    if name in _MODULE_ALIASES:
-        if name == 'plt':
-            return _plt()  # the same backend choice as every figure of this module
-        import importlib
-        return importlib.import_module(_MODULE_ALIASES[name])
-    raise AttributeError(f"module 'd2l' has no attribute {name!r}")
-
-
-class _BookModule(type(sys)):
-    """The module's type: `from d2l import torch as d2l`, the books' first line, gives d2l itself.
-
-    An attribute set on the module (`import torch` binds d2l.torch to PyTorch) would win over
-    __getattr__, so the name is answered by a property on the module's class instead, which
-    Python consults first. The functions in this file keep reading the real torch from their
-    globals; only the attribute seen from outside changes.
-    """
-
-    @property
-    def torch(self) -> Any:
-        return self
-
-
-sys.modules[__name__].__class__ = _BookModule
 
 if __name__ == '__main__':
     # `python -m d2l` runs this file as __main__; importing it as `d2l` (this folder first)

@@ -231,7 +231,7 @@ def test_locate_idx_files_gives_the_files_load_data_reads(tiny_data, isolated):
     assert files == {stem: tiny_data / 'fashion-mnist' / f'{stem}.gz' for stem in stems}
     make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)  # without a root: the system copy
     assert d2l.locate_idx_files() == {stem: isolated / 'system' / 'fashion-mnist' / stem for stem in stems}
-    with pytest.raises(d2l.D2LError, match=f'no MNIST IDX files in .*{isolated / "system"}'):
+    with pytest.raises(d2l.D2LError, match=f'MNIST not found .*{isolated / "system"}.*download not allowed'):
         d2l.locate_idx_files('mnist')  # looked everywhere, downloaded nothing
     with pytest.raises(d2l.D2LError, match="unknown data set 'cifar10'"):
         d2l.locate_idx_files('cifar10')
