@@ -1866,7 +1866,9 @@ def run_script(main: Callable[[], Any]) -> None:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:
         sys.exit('interrupted')
-
+    except BrokenPipeError:  # `script.py | head` closed the pipe: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        sys.exit(1)
 
 
 def load_into(weights: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
