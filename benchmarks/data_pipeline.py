@@ -389,13 +389,19 @@ def main(argv: Sequence[str] | None = None) -> str:
                   'second line is what importing torch alone costs.', '',
                   markdown_table(['command', 'peak RSS (MiB)', 'wall time (s)'],
                                  [[name, f'{m["rss_mib"]:.0f}', f'{m["seconds"]:.1f}'] for name, m in rss])]
-    parts += ['', f'Reproduce: `python benchmarks/data_pipeline.py {" ".join(argv if argv is not None else sys.argv[1:])}`'
-              f'  (this run took {time.perf_counter() - started:.0f} s).']
+    return publish(parts, 'benchmarks/data_pipeline.py', argv, started, args.out)
+
+
+def publish(parts: list[str], script: str, argv: Sequence[str] | None, started: float,
+            out: str | None) -> str:
+    """End a report with how to reproduce it, print it, write it to `out` if given; return it."""
+    parts = parts + ['', f'Reproduce: `python {script} {" ".join(argv if argv is not None else sys.argv[1:])}`'
+                         f'  (this run took {time.perf_counter() - started:.0f} s).']
     report = '\n'.join(parts) + '\n'
     print(report)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(report)
     return report
 
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
-from data_pipeline import machine_info, markdown_table, torchvision_root  # noqa: E402
+from data_pipeline import machine_info, markdown_table, publish, torchvision_root  # noqa: E402
 
 BATCH_SIZE, LR = 256, 0.1  # the book's softmax-regression-concise page
 
@@ -138,15 +138,8 @@ def main(argv: Sequence[str] | None = None) -> str:
              f'timed epoch(s) after {args.warmup} warm-up epoch(s), the data modules taking turns; validation '
              f'accuracy as the board printed it after all {args.epochs + args.warmup} epochs. Same seed, '
              f'model (`d2l.SoftmaxRegression(10, lr={LR})`), Trainer and batch size {BATCH_SIZE} everywhere.', '',
-             markdown_table(['data module', 's/epoch', 'val acc', 'time vs d2l'], rows), '', summary, '',
-             f'Reproduce: `python benchmarks/trainer_v1.py {" ".join(argv if argv is not None else sys.argv[1:])}`'
-             f'  (this run took {time.perf_counter() - started:.0f} s).']
-    report = '\n'.join(parts) + '\n'
-    print(report)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(report)
-    return report
+             markdown_table(['data module', 's/epoch', 'val acc', 'time vs d2l'], rows), '', summary]
+    return publish(parts, 'benchmarks/trainer_v1.py', argv, started, args.out)
 
 
 if __name__ == '__main__':  # required: DataLoader workers may re-import this file

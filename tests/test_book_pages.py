@@ -3,8 +3,6 @@ rule for every loss reduction, the port's is_training and .next(), and where fig
 
 The pages themselves are not copied here; each test states one behaviour in its own words.
 """
-import json
-import math
 import subprocess
 import sys
 import textwrap

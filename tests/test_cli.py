@@ -163,7 +163,7 @@ def test_unavailable_device_is_a_bad_flag(tiny_data, capsys, device, message):
     with pytest.raises(SystemExit) as exit_info:
         script('ch_mlp/concise').main(['--epochs', '1', '--device', device, '--data-root', str(tiny_data)])
     assert exit_info.value.code == 2
-    assert f'argument --device: ' in (err := capsys.readouterr().err) and message in err
+    assert 'argument --device: ' in (err := capsys.readouterr().err) and message in err
 
 
 def test_resolve_device(monkeypatch):
