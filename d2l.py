@@ -127,7 +127,8 @@ class Accumulator:
 
     def add(self, *args: float) -> None:
         """Add one value to each total."""
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        # detach: a loss that still requires grad converts to a float without torch's warning
+        self.data = [a + float(b.detach() if torch.is_tensor(b) else b) for a, b in zip(self.data, args)]
 
     def reset(self) -> None:
         """Set every total back to zero."""
@@ -918,6 +919,7 @@ def _save_open_figures() -> None:
 
 def use_svg_display() -> None:
     """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
+    _plt()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')

@@ -254,6 +254,31 @@ def test_a_script_saves_the_figures_it_left_open_at_exit(tmp_path):
     assert sorted(p.name for p in tmp_path.glob('*.png')) == ['animator-1.png', 'figure-1.png']
 
 
+def test_a_figure_drawn_with_plt_after_use_svg_display_is_saved_at_exit(tmp_path):
+    script = textwrap.dedent('''
+        import d2l
+        from matplotlib import pyplot as plt
+        d2l.use_svg_display()                  # the port's own show_fashion_mnist: then plt, then show()
+        plt.plot([1, 2, 3])
+        plt.show()                             # nothing to show on a headless machine
+    ''')
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == 'figure written to figure-1.png\n'
+    assert (tmp_path / 'figure-1.png').read_bytes()[:8] == PNG
+
+
+def test_accumulator_takes_a_loss_that_requires_grad_without_a_warning():
+    import warnings
+    metric = d2l.Accumulator(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        metric.add((torch.ones(3, requires_grad=True) * 2).sum(), 3)
+    assert (metric[0], metric[1]) == (6.0, 3.0)
+
+
 def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a_script(tmp_path):
     script = textwrap.dedent('''
         from IPython import display
