@@ -1,16 +1,24 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
-Two halves. First the book's API, in the book's sections: utilities, data, models and
-losses, training and evaluation, plotting, the d2l 1.0 classes (Module, DataModule,
-Trainer ...), and the books' import line with their tensor aliases. Each public name says
-which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 / d2l-zh 2.0, "port
-sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0" names the page of
-d2l.ai today, and "kit" marks what this kit adds. Code copied from any of them runs
-unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts (flags,
-files, errors, `python -m d2l compare`), which __all__ does not export.
+Two halves. First the book's API, in the book's sections: utilities, data files (kit
+machinery), data, models and losses, training and evaluation, plotting, the d2l 1.0 classes
+(Module, DataModule, Trainer ...), and the books' import line with their tensor aliases. Each
+public name says which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 /
+d2l-zh 2.0, "port sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0"
+names the page of d2l.ai today, and "kit" marks what this kit adds. Code copied from any of
+them runs unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts
+(flags, files, errors, `python -m d2l compare`), which __all__ does not export.
 
-`import d2l` needs only torch, torchvision and numpy; matplotlib is imported when a plot
-is asked for, IPython only in a notebook.
+At import: `import d2l` needs only torch, torchvision and numpy, and does one thing besides
+defining names: it gives the module a class of its own (_BookModule), so that the books'
+`from d2l import torch as d2l` gives d2l itself; the books' tensor aliases (d2l.reshape,
+d2l.float32, d2l.plt ...) are served by the module's __getattr__.
+
+At the first figure: _figure_mode() (in Plotting) decides once where figures go: inline in a
+notebook, a window in a script with a screen, or a PNG per figure in a script without one.
+Only in that last case does it register an exit hook (_at_exit: the last points of progress
+boards, and the figures a page drew with plt and left open, are saved when the script ends)
+and route IPython's display()/clear_output() to the figure's file. Nothing else runs at exit.
 """
 from __future__ import annotations
 
@@ -49,7 +57,7 @@ __all__ = [
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
     # training and evaluation
     'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu', 'evaluate_loss',
-    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
     # plotting
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
     'plot_history', 'plot_regression', 'Animator', 'semilogy',
@@ -148,6 +156,109 @@ def _writing(path: str | os.PathLike) -> Iterator[None]:
 
 
 # ============================================================================
+# Data files: where they are looked for, the parsed cache, the download (kit machinery)
+# ============================================================================
+# The Data section below asks three things of this one: where the IDX files of a data set may
+# be (the root argument, $D2L_DATA, ~/.cache/d2l, Debian's package), a cache of the parsed
+# tensors that is rebuilt when the files change, and torchvision's download as the last resort.
+
+_SPLIT_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+                'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+_DATASETS = {
+    'fashion-mnist': {'title': 'Fashion-MNIST', 'torchvision': 'FashionMNIST',
+                      'system': ['/usr/share/datasets/fashion-mnist'],
+                      'debian': 'dataset-fashion-mnist'},
+    'mnist': {'title': 'MNIST', 'torchvision': 'MNIST', 'system': [], 'debian': None},
+}
+
+
+def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
+    """The places searched for a data set, in order, each with a label for messages."""
+    default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
+    dirs = []
+    if root is not None:
+        dirs.append(('root argument', Path(root).expanduser()))
+    if os.environ.get('D2L_DATA'):
+        dirs.append(('$D2L_DATA', Path(os.environ['D2L_DATA']).expanduser()))
+    dirs.append(('default cache', default_cache))
+    dirs += [('system copy', Path(p)) for p in _DATASETS[name]['system']]
+    return dirs
+
+
+def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
+    """Return the four IDX files of `name` under `base` (our, torchvision's or a flat layout)."""
+    for folder in (base / name, base / _DATASETS[name]['torchvision'] / 'raw', base):
+        found = {}
+        for stem in sum(_SPLIT_FILES.values(), ()):
+            for candidate in (folder / f'{stem}.gz', folder / stem):
+                if candidate.is_file():
+                    found[stem] = candidate
+                    break
+        if len(found) == 4:
+            return found
+    return None
+
+
+def _fingerprint(files: dict[str, Path]) -> str:
+    """Identify the source files by path, size and modification time."""
+    parts = []
+    for stem in sorted(files):
+        st = files[stem].stat()
+        parts.append(f'{files[stem].resolve()}:{st.st_size}:{st.st_mtime_ns}')
+    return '|'.join(parts)
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The pid in the temporary name lets a later save delete what a killed run left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _remove_stale_temps(path)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary files of path whose writer is gone (killed mid-save); a live writer's are kept."""
+    prefix = f'.{path.name}.'
+    for tmp in path.parent.glob('.*.tmp'):
+        pid = tmp.name[len(prefix):].split('.', 1)[0]
+        if not tmp.name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if os.name == 'posix':
+                try:
+                    os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+                    continue
+                except ProcessLookupError:
+                    pass
+            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
+                continue
+            tmp.unlink(missing_ok=True)
+        except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
+            continue
+
+
+def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
+    """Fetch the data set with torchvision into home; return (files or None, what happened)."""
+    import torchvision
+    cls = getattr(torchvision.datasets, _DATASETS[name]['torchvision'])
+    try:
+        for train in (True, False):
+            cls(root=str(home), train=train, download=True)
+    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
+        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
+        return None, f'download failed: {type(e).__name__}: {reason[:300]}'
+    return _find_idx_files(home, name), 'downloaded'
+
+
+# ============================================================================
 # Data
 # ============================================================================
 
@@ -213,14 +324,6 @@ class _Batches:
 
 
 _IDX_TYPES = {0x08: np.uint8}
-_SPLIT_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-                'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
-_DATASETS = {
-    'fashion-mnist': {'title': 'Fashion-MNIST', 'torchvision': 'FashionMNIST',
-                      'system': ['/usr/share/datasets/fashion-mnist'],
-                      'debian': 'dataset-fashion-mnist'},
-    'mnist': {'title': 'MNIST', 'torchvision': 'MNIST', 'system': [], 'debian': None},
-}
 
 
 def read_idx(path: str | os.PathLike) -> torch.Tensor:
@@ -247,42 +350,6 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(array.copy())
 
 
-def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
-    """The places searched for a data set, in order, each with a label for messages."""
-    default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
-    dirs = []
-    if root is not None:
-        dirs.append(('root argument', Path(root).expanduser()))
-    if os.environ.get('D2L_DATA'):
-        dirs.append(('$D2L_DATA', Path(os.environ['D2L_DATA']).expanduser()))
-    dirs.append(('default cache', default_cache))
-    dirs += [('system copy', Path(p)) for p in _DATASETS[name]['system']]
-    return dirs
-
-
-def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
-    """Return the four IDX files of `name` under `base` (our, torchvision's or a flat layout)."""
-    for folder in (base / name, base / _DATASETS[name]['torchvision'] / 'raw', base):
-        found = {}
-        for stem in sum(_SPLIT_FILES.values(), ()):
-            for candidate in (folder / f'{stem}.gz', folder / stem):
-                if candidate.is_file():
-                    found[stem] = candidate
-                    break
-        if len(found) == 4:
-            return found
-    return None
-
-
-def _fingerprint(files: dict[str, Path]) -> str:
-    """Identify the source files by path, size and modification time."""
-    parts = []
-    for stem in sorted(files):
-        st = files[stem].stat()
-        parts.append(f'{files[stem].resolve()}:{st.st_size}:{st.st_mtime_ns}')
-    return '|'.join(parts)
-
-
 def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Read and validate one split: images (N, 28, 28) uint8 and labels (N,) in 0..9."""
     image_file, label_file = (files[s] for s in _SPLIT_FILES[split])
@@ -301,58 +368,8 @@ def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.
     return images, labels.long()
 
 
-def _save_atomically(obj: Any, path: Path) -> None:
-    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the temporary name lets a later save delete what a killed run left behind.
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _remove_stale_temps(path)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary files of path whose writer is gone (killed mid-save); a live writer's are kept."""
-    prefix = f'.{path.name}.'
-    for tmp in path.parent.glob('.*.tmp'):
-        pid = tmp.name[len(prefix):].split('.', 1)[0]
-        if not tmp.name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            if os.name == 'posix':
-                try:
-                    os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-                    continue
-                except ProcessLookupError:
-                    pass
-            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
-                continue
-            tmp.unlink(missing_ok=True)
-        except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
-            continue
-
-
-def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
-    """Fetch the data set with torchvision into home; return (files or None, what happened)."""
-    import torchvision
-    cls = getattr(torchvision.datasets, _DATASETS[name]['torchvision'])
-    try:
-        for train in (True, False):
-            cls(root=str(home), train=train, download=True)
-    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
-        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
-        return None, f'download failed: {type(e).__name__}: {reason[:300]}'
-    return _find_idx_files(home, name), 'downloaded'
-
-
 def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
-                     download: bool = False) -> dict[str, Path]:
+                     download: bool = True) -> dict[str, Path]:
     """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), found where load_data looks (kit).
 
     Looks in `root`, $D2L_DATA, the default cache (~/.cache/d2l), the system copy
@@ -594,16 +611,16 @@ def _evaluating(net: Any) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
             net.train()
 
 
-def evaluate_accuracy(data_iter: Any, net: Any, device: torch.device | str | None = None) -> float:
-    """Accuracy of net on data_iter, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
+def _net_and_data(first: Any, second: Any) -> tuple[Any, Any]:
+    """The (net, data_iter) of a call in either book's order, decided once: the newer book's
+    (net, data_iter) when only the first is a model, else the port's (data_iter, net)."""
+    if _is_model(first) and not _is_model(second):
+        return first, second
+    return second, first
 
-    Takes (data_iter, net) as the community port does, or (net, data_iter) as the
-    newer book does. Batches go to `device`, else to the device of the model's
-    parameters; a module's training/eval mode is restored afterwards.
-    """
-    if _is_model(data_iter) and not _is_model(net):
-        data_iter, net = net, data_iter
-    device = torch.device(device) if device is not None else _model_device(net)
+
+def _evaluate_accuracy(net: Any, data_iter: Iterable, device: torch.device | None) -> float:
+    """Accuracy of net over data_iter, each batch moved to device (None: left where it is)."""
     metric = Accumulator(2)  # correct predictions, examples
     with _evaluating(net) as predict:
         for X, y in data_iter:
@@ -613,12 +630,23 @@ def evaluate_accuracy(data_iter: Any, net: Any, device: torch.device | str | Non
     return metric[0] / metric[1]
 
 
+def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torch.device | str | None = None) -> float:
+    """Accuracy of a model on a data set, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
+
+    The port calls evaluate_accuracy(data_iter, net), the newer book evaluate_accuracy(net,
+    data_iter); both orders work. Batches go to `device`, else to the device of the model's
+    parameters; a module's training/eval mode is restored afterwards.
+    """
+    net, data_iter = _net_and_data(data_iter_or_net, net_or_data_iter)
+    return _evaluate_accuracy(net, data_iter, torch.device(device) if device is not None else _model_device(net))
+
+
 evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 
-def evaluate_accuracy_gpu(net: Any, data_iter: Any, device: torch.device | str | None = None) -> float:
-    """The newer book's name (0.17 sec. 6.6): accuracy of net on data_iter on `device` (default: the model's)."""
-    return evaluate_accuracy(data_iter, net, device)
+def evaluate_accuracy_gpu(net: Any, data_iter: Iterable, device: torch.device | str | None = None) -> float:
+    """Accuracy of net on data_iter on `device`, by default the model's (0.17 sec. 6.6)."""
+    return _evaluate_accuracy(net, data_iter, torch.device(device) if device is not None else _model_device(net))
 
 
 def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
@@ -656,15 +684,47 @@ def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> No
                        'lower the learning rate (--lr) and try again')
 
 
-def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any, device: torch.device | None,
-                 epoch: int | None, step_on: Callable[[torch.Tensor], torch.Tensor] = torch.mean
-                 ) -> tuple[float, float, int]:
-    """One pass over train_iter, updating as the books do; returns (mean loss per example, accuracy, examples).
+# How the loss of one batch updates the model, one function per book and call form. Each
+# returns step(l, n): l is the loss as the loss function gave it (per example, or already
+# reduced), n the number of examples in the batch; step runs backward and the update.
 
-    An optimizer steps on step_on(l) (the newer book: the mean; the older port: the sum).
-    A function updater(n) follows backward on l.sum() (both books), so a loss already
-    averaged over the batch gets divided by the batch size a second time, as in the books.
+def _optimizer_on_mean(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor, int], None]:
+    """The newer book's optimizer: backward on the mean loss, then optimizer.step()."""
+    def step(l: torch.Tensor, n: int) -> None:
+        optimizer.zero_grad()
+        l.mean().backward()
+        optimizer.step()
+    return step
+
+
+def _optimizer_on_sum(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor, int], None]:
+    """The port's optimizer: backward on the summed loss, then optimizer.step()."""
+    def step(l: torch.Tensor, n: int) -> None:
+        optimizer.zero_grad()
+        l.sum().backward()
+        optimizer.step()
+    return step
+
+
+def _updater_after_sum(updater: Callable[[int], Any]) -> Callable[[torch.Tensor, int], None]:
+    """Both books' function updaters: backward on the summed loss, then updater(n), e.g. sgd(params, lr, n).
+
+    A loss that is already a mean is thereby divided by the batch size twice, as in the books.
     """
+    def step(l: torch.Tensor, n: int) -> None:
+        l.sum().backward()
+        updater(n)
+    return step
+
+
+def _newer_book_step(updater: Any) -> Callable[[torch.Tensor, int], None]:
+    """The step of the newer book's `updater`: a torch optimizer, or a function updater(batch_size)."""
+    return _optimizer_on_mean(updater) if isinstance(updater, torch.optim.Optimizer) else _updater_after_sum(updater)
+
+
+def _train_epoch(net: Any, train_iter: Iterable, loss: Any, step: Callable[[torch.Tensor, int], None],
+                 device: torch.device | None, epoch: int | None) -> tuple[float, float, int]:
+    """One pass over train_iter, step(l, n) after each batch; returns (mean loss per example, accuracy, examples)."""
     if isinstance(net, nn.Module):
         net.train()
     metric = Accumulator(3)
@@ -674,13 +734,7 @@ def _train_epoch(net: Any, train_iter: Iterable, loss: Any, updater: Any, device
         y_hat = net(X)
         n = y.shape[0]
         l = loss(y_hat, y)
-        if isinstance(updater, torch.optim.Optimizer):
-            updater.zero_grad()
-            step_on(l).backward()
-            updater.step()
-        else:
-            l.sum().backward()
-            updater(n)  # the real batch size, as the newer book passes X.shape[0]
+        step(l, n)
         l_sum = float(_loss_sum(l.detach(), loss, n))  # printed as a true mean, whatever the reduction
         check_loss(l_sum, epoch, i + 1)
         metric.add(l_sum, accuracy(y_hat.detach(), y), n)
@@ -694,44 +748,72 @@ def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> 
     updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after
     backward on the summed loss.
     """
-    train_loss, train_acc, _ = _train_epoch(net, train_iter, loss, updater, _model_device(net), None)
+    train_loss, train_acc, _ = _train_epoch(net, train_iter, loss, _newer_book_step(updater), _model_device(net), None)
     return train_loss, train_acc
 
 
-def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-              batch_size: Any = None, params: Sequence[torch.Tensor] | None = None,
-              lr: float | None = None, optimizer: torch.optim.Optimizer | None = None,
-              verbose: bool = True) -> dict[str, list[float]]:
-    """Train and test per epoch, print the classic lines, return the history (0.17 sec. 3.6; port sec. 3.6).
+def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+                     updater: Any, device: torch.device | str | None = None, verbose: bool = True
+                     ) -> dict[str, list[float]]:
+    """The newer book's train_ch3 loop without its figure, returning the per-epoch history (kit).
 
-    The older port's forms: train_ch3(..., num_epochs, batch_size, params, lr) updates with
-    d2l.sgd(params, lr, batch_size) after backward on loss(y_hat, y).sum() (without batch_size:
-    the real size of each batch); train_ch3(..., batch_size, None, None,
-    optimizer) steps the optimizer on that sum. The newer book's form train_ch3(...,
-    num_epochs, updater) takes an optimizer (stepping on the mean) or a function
-    updater(batch_size), and also draws the book's Animator of the curves. The printed loss
-    is the mean per example whatever the loss's reduction. History keys: train_loss,
-    train_acc, test_acc, seconds.
+    `updater` as in train_ch3: a torch optimizer (stepping on the mean loss) or a function
+    updater(batch_size) called after backward on the summed loss. Batches go to `device`,
+    else to the model's. Prints the classic lines (unless verbose=False); history keys:
+    train_loss, train_acc, test_acc, seconds.
     """
-    animator = None
-    if isinstance(batch_size, torch.optim.Optimizer) or callable(batch_size):
-        updater, step_on = batch_size, torch.mean  # the newer book's updater in the sixth place
-        if verbose:
-            animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
-                                legend=['train loss', 'train acc', 'test acc'])
-    elif optimizer is not None:
-        updater, step_on = optimizer, torch.sum
+    device = torch.device(device) if device is not None else _model_device(net)
+    step = _newer_book_step(updater)
+    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
+                        net, test_iter, num_epochs, device, verbose=verbose)
+
+
+def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+              updater_or_batch_size: Any = None, params: Sequence[torch.Tensor] | None = None,
+              lr: float | None = None, optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Train, test after each epoch and print the classic lines; returns nothing, as in the books (0.17 sec. 3.6; port sec. 3.6).
+
+    The newer book: train_ch3(..., num_epochs, updater), an optimizer (stepping on the mean
+    loss) or a function updater(batch_size) called after backward on the summed loss; it
+    also draws the book's Animator of the curves. The older port: train_ch3(..., num_epochs,
+    batch_size, params, lr) updates with sgd(params, lr, batch_size) after backward on the
+    summed loss, and train_ch3(..., batch_size, None, None, optimizer) steps the optimizer
+    on that sum. The printed loss is the mean per example whatever the loss's reduction.
+    For the per-epoch numbers, call train_classifier.
+    """
+    if isinstance(updater_or_batch_size, torch.optim.Optimizer) or callable(updater_or_batch_size):
+        _train_ch3_newer_book(net, train_iter, test_iter, loss, num_epochs, updater=updater_or_batch_size)
+    else:
+        _train_ch3_port(net, train_iter, test_iter, loss, num_epochs, batch_size=updater_or_batch_size,
+                        params=params, lr=lr, optimizer=optimizer)
+
+
+def _train_ch3_newer_book(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+                          updater: Any) -> None:
+    """train_ch3 of d2l 0.17 / d2l-zh 2.0: the classic lines and the book's Animator of the three curves."""
+    animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
+                        legend=['train loss', 'train acc', 'test acc'])
+    device, step = _model_device(net), _newer_book_step(updater)
+    train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
+                 net, test_iter, num_epochs, device, animator=animator)
+
+
+def _train_ch3_port(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+                    batch_size: int | None, params: Sequence[torch.Tensor] | None, lr: float | None,
+                    optimizer: torch.optim.Optimizer | None) -> None:
+    """train_ch3 of the older port: its optimizer, or sgd(params, lr, batch_size), after backward on the summed loss."""
+    if optimizer is not None:
+        step = _optimizer_on_sum(optimizer)
     elif params is not None and lr is not None:
         params = list(params)
         # The port divides by its batch_size argument, also on the last, partial batch: with a loss
         # that is already a mean, dividing by the real size would kick that batch 2.7x harder.
-        divisor = (lambda n: batch_size) if batch_size is not None else (lambda n: n)  # noqa: E731
-        updater, step_on = (lambda n: sgd(params, lr, divisor(n))), torch.sum  # noqa: E731
+        step = _updater_after_sum(lambda n: sgd(params, lr, batch_size if batch_size is not None else n))
     else:
         raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
     device = _model_device(net, params)
-    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, updater, device, epoch, step_on),
-                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator)
+    train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
+                 net, test_iter, num_epochs, device)
 
 
 def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
@@ -739,9 +821,9 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
                  verbose: bool = True, animator: Animator | None = None) -> dict[str, list[float]]:
     """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history (kit).
 
-    The loop under train_ch3, for training code of its own (ch_mlp/manual.py's
-    hand-written backward): it times the epochs, prints the classic line every
-    `print_every` epochs and the last, then examples/sec and the device; an
+    The loop under train_ch3 and train_classifier, for training code of its own
+    (ch_mlp/manual.py's hand-written backward): it times the epochs, prints the classic
+    line every `print_every` epochs and the last, then examples/sec and the device; an
     `animator` gets (train loss, train acc, test acc) after every epoch.
     """
     history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
@@ -751,7 +833,7 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
         train_loss, train_acc, n = train_epoch(epoch)
         seconds = timer.stop()
         examples += n
-        test_acc = evaluate_accuracy(test_iter, net, device)
+        test_acc = _evaluate_accuracy(net, test_iter, device)
         for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[key].append(value)
         if verbose and (epoch % print_every == 0 or epoch == num_epochs):
@@ -763,46 +845,80 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
     return history
 
 
-def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
-                labels: Callable[[Any], list[str]] = None, num_rows: int = 1) -> list[tuple[str, str]]:
-    """Predict the first n test images, draw them titled true/predicted (wrong ones in red), return the pairs (0.17 sec. 3.6)."""
-    labels = labels or get_fashion_mnist_labels
+def _predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first n test images, their labels and the model's predicted classes (on the CPU)."""
     Xs, ys = [], []
     for X, y in test_iter:  # enough batches for n images, however small the batch size
         Xs.append(X), ys.append(y)
         if sum(map(len, ys)) >= n:
             break
     X, y = torch.cat(Xs)[:n], torch.cat(ys)[:n]
-    device = _model_device(net)
     with _evaluating(net) as predict:
         y_hat = predict(X.to(device) if device is not None else X).argmax(dim=1).cpu()
-    trues, preds = labels(y), labels(y_hat)
+    return X, y, y_hat
+
+
+def _draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_rows: int,
+                      path: str | os.PathLike | None) -> None:
+    """Images titled true/predicted, the wrong ones in red."""
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
     show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows), titles=titles,
                 path=path, title_colors=colors, suptitle='true label, then prediction (wrong ones in red)')
-    return list(zip(trues, preds))
 
 
-def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Save a dict of tensors (a state_dict) atomically with torch.save; never live objects (kit)."""
+def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
+                labels: Callable[[Any], list[str]] | None = None, num_rows: int = 1,
+                device: torch.device | str | None = None) -> None:
+    """Draw the first n test images titled true/predicted, wrong ones in red; returns nothing, as in the book (0.17 sec. 3.6).
+
+    Batches go to `device`, else to the model's; `labels` turns class indices into names
+    (default Fashion-MNIST's); `path` saves the figure there instead of showing it.
+    """
+    labels = labels or get_fashion_mnist_labels
+    X, y, y_hat = _predictions(net, test_iter, n, torch.device(device) if device is not None else _model_device(net))
+    _draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
+
+
+def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
+                 settings: dict[str, Any] | None = None) -> None:
+    """Save tensors by name, and the settings that made them, atomically with torch.save; never live objects (kit).
+
+    `settings` (numbers, strings and lists: layer sizes, activation, data set ...) are
+    checked by load_weights, so weights are never loaded into a model they were not made for.
+    """
     with _writing(path):
-        _save_atomically({k: v.detach().cpu() for k, v in state.items()}, Path(path))
+        _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()}, 'settings': dict(settings or {})},
+                         Path(path))
 
 
-def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None
-                 ) -> dict[str, torch.Tensor]:
-    """Load a dict of tensors with weights_only=True; check names and shapes against `expected` (kit)."""
+def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None,
+                 settings: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """Load tensors saved by save_weights (weights_only=True); check their settings, names and shapes (kit).
+
+    A file whose recorded settings differ from `settings` (or whose names and shapes differ
+    from `expected`) is one D2LError line naming the difference; nothing is returned then.
+    """
     path = Path(path)
     if not path.is_file():
         raise D2LError(f'no weights file at {path}; train with --save {path} first or fix the path')
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        saved = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise D2LError(f'{path} is not a weights file saved by torch.save ({type(e).__name__}); '
                        'pass a file written with --save') from None
+    # A file from before settings were recorded holds the tensors alone.
+    state, recorded = (saved.get('weights'), saved.get('settings', {})) if _is_weights_file(saved) else (saved, None)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise D2LError(f'{path} does not hold a dict of tensors; pass a file written with --save')
+    if settings is not None and recorded is not None:
+        differ = [k for k in sorted(set(settings) | set(recorded)) if settings.get(k) != recorded.get(k)]
+        if differ:
+            made = ', '.join(f'{k}={recorded.get(k)!r}' for k in differ)
+            wanted = ', '.join(f'{k}={settings.get(k)!r}' for k in differ)
+            raise D2LError(f'{path} was saved with {made}, but this run has {wanted}; run with the settings '
+                           'it was saved with, or train again with --save')
     if expected is not None:
         want = {k: tuple(v.shape) for k, v in expected.items()}
         got = {k: tuple(v.shape) for k, v in state.items()}
@@ -812,60 +928,79 @@ def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | No
     return state
 
 
+def _is_weights_file(saved: Any) -> bool:
+    """True for what save_weights writes: {'weights': {name: tensor}, 'settings': {...}}."""
+    return isinstance(saved, dict) and set(saved) == {'weights', 'settings'} and isinstance(saved['weights'], dict)
+
+
 # ============================================================================
 # Plotting (matplotlib is imported only here, when a figure is asked for)
 # ============================================================================
+# Where figures go is decided once per process, by _figure_mode(), the first time anything draws:
+#   'notebook'  Jupyter (inline or widget backend): a figure shows in its cell; Animator and
+#               ProgressBoard redraw one figure in place; no files are written.
+#   'window'    a script with a screen: plt.show() opens the figure in a window.
+#   'file'      a script without one (Agg): every figure goes to a PNG of its own, named in one
+#               line (plot-1.png, animator-1.png ..., in $D2L_FIGURES or the current folder).
+# In 'file' mode the same function registers the module's one exit hook, _at_exit, and routes
+# IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
 
-def _plt():
-    """Import pyplot lazily; headless machines get Agg, and a script's figures left open are saved at exit."""
-    import matplotlib
-    if sys.platform.startswith('linux') and not os.environ.get('DISPLAY') \
-            and not os.environ.get('WAYLAND_DISPLAY') and 'inline' not in matplotlib.get_backend():
-        matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    global _EXIT_HOOK
-    if not _EXIT_HOOK and not _in_notebook():
-        _EXIT_HOOK = True
-        atexit.register(_save_open_figures)
+_FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once _figure_mode() has decided
+_FIGURE_COUNTS: dict[str, int] = {}  # default file names given so far, per stem: plot-1.png, plot-2.png ...
+_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file, rewritten in place
+_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its notebook display
+_PENDING_BOARDS: weakref.WeakSet = weakref.WeakSet()  # ProgressBoards holding points not yet drawn
+_IPYTHON_DISPLAY: Callable[..., Any] | None = None  # IPython's own display(), once 'file' mode has replaced it
+
+
+def _figure_mode() -> str:
+    """Decide, once, where this process's figures go ('notebook', 'window' or 'file'), set up what that needs, return it."""
+    global _FIGURE_MODE
+    if _FIGURE_MODE is None:
+        import matplotlib
+        if sys.platform.startswith('linux') and not os.environ.get('DISPLAY') \
+                and not os.environ.get('WAYLAND_DISPLAY') and 'inline' not in matplotlib.get_backend():
+            matplotlib.use('Agg')  # no screen: a window backend would fail or hang
+        backend = matplotlib.get_backend().lower()
+        if 'inline' in backend or 'ipympl' in backend or 'widget' in backend:
+            _FIGURE_MODE = 'notebook'
+        elif backend in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
+            _FIGURE_MODE = 'file'
+            atexit.register(_at_exit)
+        else:
+            _FIGURE_MODE = 'window'
+    if _FIGURE_MODE == 'file':
+        _route_ipython_display()  # checked on every call: a page may import IPython after its first figure
+    return _FIGURE_MODE
+
+
+def _route_ipython_display() -> None:
+    """In 'file' mode, make IPython's display(fig) write the figure to its file and clear_output() do nothing.
+
+    A page's own Animator calls them; in a script they would print '<Figure size 350x250 with
+    1 Axes>' and terminal escapes instead of showing anything.
+    """
+    global _IPYTHON_DISPLAY
     ipython_display = sys.modules.get('IPython.display')
-    if ipython_display is not None and not _in_notebook() and ipython_display.display is not _display_in_script:
-        # A page's own Animator calls IPython's display(fig), which in a script prints
-        # '<Figure size 350x250 with 1 Axes>', then clear_output(), which prints terminal escapes:
-        # the figure is written to its own file instead, and there is no output to clear.
-        global _IPYTHON_DISPLAY
+    if ipython_display is not None and ipython_display.display is not _display_in_script:
         _IPYTHON_DISPLAY, ipython_display.display = ipython_display.display, _display_in_script
         ipython_display.clear_output = lambda wait=False: None
-    return plt
 
 
 def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
-    """IPython's display outside a notebook: each figure is (re)written to a file of its own, the rest displayed."""
+    """IPython's display() in 'file' mode: each figure is (re)written to its own file, anything else displayed."""
     from matplotlib.figure import Figure
     for fig in [obj for obj in objs if isinstance(obj, Figure)]:
-        # The first display picks the file (and names it); later ones rewrite it silently.
-        _FIGURE_FILES[fig] = _save_figure(fig, _FIGURE_FILES.get(fig), 'figure')
+        _save_figure(fig, None, 'figure')
     others = [obj for obj in objs if not isinstance(obj, Figure)]
     return _IPYTHON_DISPLAY(*others, **kwargs) if others else None
 
 
-_IPYTHON_DISPLAY: Callable[..., Any] = print  # IPython's own display, once _plt() has replaced it in a script
-_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file in this run
-
-
-_EXIT_HOOK = False  # _save_open_figures is registered once, when a script first touches pyplot
-_FIGURE_COUNTS: dict[str, int] = {}  # figures saved under a default name in this run, per stem
-_OWN_FIGURES: weakref.WeakSet = weakref.WeakSet()  # figures d2l has already given a file
-
-
-def _in_notebook() -> bool:
-    """True inside Jupyter/IPython with an inline backend, where figures show themselves."""
-    import matplotlib
-    return 'inline' in matplotlib.get_backend() or 'ipympl' in matplotlib.get_backend()
-
-
-def _headless() -> bool:
-    """True when pyplot cannot open a window (Agg and friends), so a figure must go to a file."""
-    return _plt().get_backend().lower() in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template')
+def _pyplot() -> Any:
+    """matplotlib.pyplot, imported after _figure_mode() has chosen the backend."""
+    _figure_mode()
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def _figure_path(stem: str) -> Path:
@@ -877,49 +1012,75 @@ def _figure_path(stem: str) -> Path:
     return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_FIGURE_COUNTS[stem]}.png'
 
 
-def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> Path:
-    """Write fig to path, or to the next default file for stem (and say where); return the file."""
-    out = Path(path) if path is not None else _figure_path(stem)
+def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str = '') -> Path:
+    """Write fig to path, else to its own file: the one it already has, or the next stem-N.png, named in one line."""
+    known = _FIGURE_FILES.get(fig)
+    out = Path(path) if path is not None else known or _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
     with _writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100, bbox_inches='tight')
-    _OWN_FIGURES.add(fig)
-    if path is None:  # no display: say where the figure went (pass path= to choose)
-        print(f'figure written to {out}')
+    _FIGURE_FILES[fig] = out
+    if path is None and known is None:  # a file we chose: say where it went (pass path= to choose)
+        print(f'figure written to {out}{note}', flush=True)
     return out
 
 
 def _finish(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
-    """Save the figure to path; with no path, show it (notebook/display) or save the next stem-N.png and say so."""
-    plt = _plt()
-    if path is None and _in_notebook():
+    """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
+    mode = _figure_mode()
+    if path is None and mode == 'notebook':
         return None  # the notebook displays it at the end of the cell
-    if path is None and not _headless():
-        plt.show()
+    if path is None and mode == 'window':
+        _pyplot().show()
         return None
     out = _save_figure(fig, path, stem)
-    plt.close(fig)
+    _pyplot().close(fig)
     return str(out)
 
 
-def _save_open_figures() -> None:
-    """At the exit of a headless script, save the figures a page drew with plt and never showed."""
-    if 'matplotlib.pyplot' not in sys.modules or _in_notebook() or not _headless():
+def _redraw(fig: Any, stem: str, path: str | os.PathLike | None = None, note: str = '') -> None:
+    """Show a figure drawn again and again (Animator, ProgressBoard): updated in place in a notebook, so lines
+    printed beside it stay; elsewhere rewritten into its own PNG (path, or stem-N.png named once)."""
+    if _figure_mode() == 'notebook':
+        handle = _FIGURE_DISPLAYS.get(fig)
+        if handle is None:
+            from IPython import display
+            _FIGURE_DISPLAYS[fig] = display.display(fig, display_id=True)
+        else:
+            handle.update(fig)
+    else:
+        _save_figure(fig, path, stem, note)
+
+
+def _save_unsaved_figures() -> None:
+    """Write each open pyplot figure that has axes but no file to the next figure-N.png, and close it."""
+    if 'matplotlib.pyplot' not in sys.modules:
         return
-    plt = sys.modules['matplotlib.pyplot']
-    for number in plt.get_fignums():
-        fig = plt.figure(number)
-        if fig not in _OWN_FIGURES and fig.get_axes():
+    from matplotlib._pylab_helpers import Gcf  # pyplot's list of open figures, read without changing the current one
+    for manager in Gcf.get_all_fig_managers():
+        fig = manager.canvas.figure
+        if fig not in _FIGURE_FILES and fig.get_axes():
             try:
                 _save_figure(fig, None, 'figure')
             except D2LError as e:
                 print(f'error: {e}', file=sys.stderr)
+            sys.modules['matplotlib.pyplot'].close(fig)
+
+
+def _at_exit() -> None:
+    """The exit hook of a script without a screen: draw the boards' last points, save the figures a page left open."""
+    for board in list(_PENDING_BOARDS):
+        try:
+            board.flush()
+        except Exception as e:  # an exit hook must not hide the script's own outcome
+            print(f'note: could not draw a progress board: {e}', file=sys.stderr)
+    _save_unsaved_figures()
 
 
 def use_svg_display() -> None:
     """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
-    _plt()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    _figure_mode()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')
@@ -928,8 +1089,16 @@ def use_svg_display() -> None:
 
 
 def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
-    """Set the default matplotlib figure size (0.17 sec. 2.4; port sec. 3.2)."""
-    _plt().rcParams['figure.figsize'] = figsize
+    """Set the default matplotlib figure size (0.17 sec. 2.4; port sec. 3.2).
+
+    The pages call it to start a figure that they then draw with d2l.plt. A notebook shows
+    each cell's figure and starts the next afresh, so in a script the figure drawn so far
+    is saved to its own PNG here and closed, and the next drawing starts a new one.
+    """
+    plt = _pyplot()
+    if _figure_mode() == 'file':
+        _save_unsaved_figures()
+    plt.rcParams['figure.figsize'] = figsize
 
 
 def set_axes(axes: Any, xlabel: str | None, ylabel: str | None, xlim: Any, ylim: Any,
@@ -949,7 +1118,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
          axes: Any = None, path: str | os.PathLike | None = None) -> None:
     """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
-    plt = _plt()
+    plt = _pyplot()
     new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
     if new_figure:
         axes = plt.figure(figsize=figsize).gca()
@@ -977,7 +1146,7 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
                 scale: float = 1.5, path: str | os.PathLike | None = None,
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
-    plt = _plt()
+    plt = _pyplot()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
     axes = axes.flatten()
     for ax in axes:
@@ -1006,7 +1175,7 @@ def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLi
 def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
                  title: str | None = None) -> str | None:
     """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
-    plt = _plt()
+    plt = _pyplot()
     epochs = range(1, len(history['train_loss']) + 1)
     marks = len(epochs) <= 50  # a marker per epoch helps for the book's 10, not for FizzBuzz's 2000
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -1026,7 +1195,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None
 
 
 class Animator:
-    """Plot data as it arrives (0.17 sec. 3.6): redrawn inline in a notebook, rewritten as one PNG in a script.
+    """Plot data as it arrives (0.17 sec. 3.6): redrawn in place in a notebook, rewritten as one PNG in a script.
 
     In a script the file is `path`, else the next free animator-N.png of the run (in
     $D2L_FIGURES or the current folder), named in one line when first written.
@@ -1037,15 +1206,14 @@ class Animator:
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
                  figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike | None = None) -> None:
-        plt = _plt()
+        plt = _pyplot()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
         self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.X, self.Y, self.fmts, self.path = None, None, fmts, path
-        self._display = None  # the notebook output this figure is redrawn into
-        _OWN_FIGURES.add(self.fig)  # written by add(), not again at exit
-        if _in_notebook():
-            plt.close(self.fig)  # shown through its own display, not again at the end of the cell
+        # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at exit,
+        # and a page's next plt call starts a figure of its own, as in a notebook.
+        plt.close(self.fig)
 
     def add(self, x: Any, y: Any) -> None:
         """Add one point to each curve and redraw."""
@@ -1066,27 +1234,18 @@ class Animator:
         for x_i, y_i, fmt in zip(self.X, self.Y, self.fmts):
             self.axes[0].plot(x_i, y_i, fmt)
         self.config_axes()
-        if _in_notebook():
-            # Updated in place, so the lines printed beside it stay (clear_output would erase them).
-            if self._display is None:
-                from IPython import display
-                self._display = display.display(self.fig, display_id=True)
-            else:
-                self._display.update(self.fig)
-        else:
-            # The first drawing picks the file (and names it); later ones rewrite it silently.
-            self.path = _save_figure(self.fig, self.path, 'animator')
+        _redraw(self.fig, 'animator', self.path)
 
     def close(self) -> None:
         """Close the figure (scripts keep the PNG)."""
-        _plt().close(self.fig)
+        _pyplot().close(self.fig)
 
 
 def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
              path: str | os.PathLike | None = None) -> None:
     """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
-    plt = _plt()
+    plt = _pyplot()
     fig = plt.figure(figsize=figsize)
     axes = fig.gca()
     axes.set_xlabel(x_label), axes.set_ylabel(y_label)
@@ -1101,7 +1260,7 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
 def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
                     path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
     """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
-    plt = _plt()
+    plt = _pyplot()
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
     w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
     d = X.shape[1]
@@ -1138,7 +1297,7 @@ _COMPARED = {'train_loss': 'train loss', 'train_acc': 'train acc', 'test_acc': '
 def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
                      path: str | os.PathLike, title: str) -> str | None:
     """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
-    plt = _plt()
+    plt = _pyplot()
     panels = [[k for k in keys if k == 'train_loss'], [k for k in keys if k != 'train_loss']]
     panels = [p for p in panels if p]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
@@ -1218,9 +1377,6 @@ def _number(label: str, value: float) -> str:
     return f'{value:.4f}' if 1e-3 <= abs(value) < 1e5 or value == 0 else f'{value:.3e}'
 
 
-_script_boards: weakref.WeakSet = weakref.WeakSet()  # boards whose last points are drawn at exit
-
-
 class ProgressBoard(HyperParameters):
     """Plot points as they arrive, a line of means of every_n points per label (d2l 1.0, "Object-Oriented Design").
 
@@ -1241,8 +1397,7 @@ class ProgressBoard(HyperParameters):
         self.data: dict[str, list[tuple[float, float]]] = {}  # the averaged points: the lines
         self._epoch_values: dict[str, list[float]] = {}  # every value since the last flush, for its line
         self._undrawn = False
-        self.path: Path | None = None
-        _script_boards.add(self)
+        self.path: Path | None = None  # the board's PNG in a script, once drawn
 
     def draw(self, x: float, y: Any, label: str, every_n: int = 1) -> None:
         """Add point (x, y) to line `label`; every every_n points their mean becomes one plotted point."""
@@ -1256,8 +1411,12 @@ class ProgressBoard(HyperParameters):
         line.append((sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
         points.clear()
         self._undrawn = True
-        if self.display and _in_notebook():
-            self._render(notebook=True)
+        if not self.display:
+            return
+        if _figure_mode() == 'notebook':
+            self._render()  # live, as on d2l.ai
+        else:
+            _PENDING_BOARDS.add(self)  # drawn by flush() after the epoch, or by the exit hook
 
     def flush(self, epoch: int | None = None) -> str | None:
         """In a script: print `epoch E, label mean, ...` of the values since the last call; redraw and return the PNG."""
@@ -1265,25 +1424,24 @@ class ProgressBoard(HyperParameters):
         self._epoch_values = {}
         if not means and not self._undrawn:
             return None
-        notebook = _in_notebook()
+        notebook = _figure_mode() == 'notebook'
         if epoch is not None and means and not notebook:
             print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()), flush=True)
         if notebook or not self.display or not self._undrawn:
             return None
-        self._render(notebook=False, every_epoch=epoch is not None)
+        self._render(note=' (redrawn after every epoch)' if epoch is not None else '')
         return str(self.path)
 
-    def _render(self, notebook: bool, every_epoch: bool = False) -> None:
-        """Redraw every line: displayed inline in a notebook, saved to this board's PNG in a script."""
+    def _render(self, note: str = '') -> None:
+        """Redraw every line into the board's figure and show it (_redraw: in place in a notebook, its PNG in a script)."""
         if self.axes is not None:
             self.fig = self.axes.figure
         elif self.fig is None:
-            if notebook:
-                use_svg_display()
-                self.fig = _plt().figure(figsize=self.figsize)
-            else:  # a pyplot-free figure: no window, nothing left in pyplot's list of open figures
-                from matplotlib.figure import Figure
-                self.fig = Figure(figsize=self.figsize)
+            if _figure_mode() == 'notebook':
+                use_svg_display()  # as the book's board does
+            plt = _pyplot()
+            self.fig = plt.figure(figsize=self.figsize)
+            plt.close(self.fig)  # shown only through _redraw: not again at the end of a cell, nor at exit
         axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
         axes.cla()
         for i, (label, line) in enumerate(self.data.items()):
@@ -1297,31 +1455,9 @@ class ProgressBoard(HyperParameters):
             axes.set_ylim(self.ylim)
         axes.legend()
         self._undrawn = False
-        if notebook:
-            from IPython import display
-            display.display(self.fig)
-            display.clear_output(wait=True)
-            return
-        first = self.path is None
-        if first:
-            self.path = _figure_path('progress')
-        with _writing(self.path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fig.savefig(self.path, dpi=100, bbox_inches='tight')
-        if first:
-            print(f'progress board written to {self.path}' + (' (redrawn after every epoch)' if every_epoch else ''),
-                  flush=True)
-
-
-@atexit.register
-def _draw_remaining_boards() -> None:
-    """At the end of a script, draw what boards received after their last flush (a board used without Trainer.fit)."""
-    for board in list(_script_boards):
-        if board._undrawn:
-            try:
-                board.flush()
-            except Exception as e:  # an exit hook must not hide the script's own outcome
-                print(f'note: could not draw a progress board: {e}', file=sys.stderr)
+        _PENDING_BOARDS.discard(self)
+        _redraw(self.fig, 'progress', note=note)
+        self.path = _FIGURE_FILES.get(self.fig)
 
 
 class Module(nn.Module, HyperParameters):
@@ -1627,11 +1763,11 @@ class FashionMNIST(DataModule):
         return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train, uint8_images=True)
 
     def visualize(self, batch: Sequence[torch.Tensor], nrows: int = 1, ncols: int = 8,
-                  labels: Sequence[str] = ()) -> Any:
-        """Show the first nrows x ncols images of a batch titled with their labels (or `labels`)."""
+                  labels: Sequence[str] = ()) -> None:
+        """Show the first nrows x ncols images of a batch titled with their labels (or `labels`); returns nothing, as in the book."""
         X, y = batch
         labels = list(labels) or self.text_labels(y)
-        return show_images(X.squeeze(1), nrows, ncols, titles=labels)
+        show_images(X.squeeze(1), nrows, ncols, titles=labels)
 
 
 class Classifier(Module):
@@ -1703,7 +1839,7 @@ def __getattr__(name: str) -> Any:
         return _method_alias(_METHOD_ALIASES[name])
     if name in _MODULE_ALIASES:
         if name == 'plt':
-            return _plt()  # the same backend choice as every figure of this module
+            return _pyplot()  # the same backend choice as every figure of this module
         import importlib
         return importlib.import_module(_MODULE_ALIASES[name])
     raise AttributeError(f"module 'd2l' has no attribute {name!r}")
@@ -1836,28 +1972,57 @@ def _device_flag(name: str) -> torch.device:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def report(history: dict[str, list[float]], args: argparse.Namespace, title: str,
-           weights: dict[str, torch.Tensor] | None = None, curves: bool = True) -> None:
-    """Write what --save (given weights), --history and --plot (when curves) asked for, and say where."""
+def restore(path: str | os.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
+    """--load: copy a weights file into these tensors in place, once its settings, names and shapes all match."""
+    state = load_weights(path, expected=weights, settings=settings)
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            tensor.copy_(state[name])
+
+
+def write_outputs(args: argparse.Namespace, history: dict[str, Any], weights: dict[str, torch.Tensor] | None,
+                  settings: dict[str, Any] | None, title: str, plot: Callable[[str], str] | None = None) -> None:
+    """Write what --save, --history and --plot asked for, and say where.
+
+    --save keeps the weights with the settings that made them (weights=None: the script saves
+    its own); --plot draws the training curves, or calls plot(path), which draws the script's
+    own figure there and returns the line to print.
+    """
     if weights is not None and getattr(args, 'save', None):
-        save_weights(weights, args.save)
+        save_weights(weights, args.save, settings)
         print(f'weights saved to {args.save}')
     if getattr(args, 'history', None):
         with _writing(args.history):
             Path(args.history).parent.mkdir(parents=True, exist_ok=True)
             Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
         print(f'history written to {args.history}')
-    if curves and getattr(args, 'plot', None):
-        print(f'training curves written to {plot_history(history, args.plot, title)}')
+    if getattr(args, 'plot', None):
+        print(plot(args.plot) if plot else f'training curves written to {plot_history(history, args.plot, title)}')
 
 
-def after_regression(args: argparse.Namespace, history: dict[str, Any], weights: dict[str, torch.Tensor],
-                     features: torch.Tensor, labels: torch.Tensor, title: str) -> None:
-    """Write what --save and --history asked for, and --plot: the data with the fitted w and b of history."""
-    report(history, args, title, weights, curves=False)  # --plot draws the data, not training curves
-    if args.plot:
-        path = plot_regression(features, labels, history['w'], history['b'], args.plot, title)
-        print(f'data and fitted plane written to {path}')
+def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device) -> None:
+    """--predict: draw the first 24 test images titled with true and predicted labels, and count the wrong ones."""
+    if not getattr(args, 'predict', None):
+        return
+    X, y, y_hat = _predictions(net, test_iter, 24, device)
+    labels = text_labels(args.dataset)
+    trues, preds = labels(y), labels(y_hat)
+    _draw_predictions(X, trues, preds, 3, args.predict)
+    wrong = sum(true != predicted for true, predicted in zip(trues, preds))
+    print(f'predictions written to {args.predict} ({wrong} of {len(trues)} wrong, titled in red)')
+
+
+def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor], settings: dict[str, Any],
+                   test_iter: Iterable) -> dict[str, list[float]]:
+    """--load: restore the saved weights, print the test accuracy, draw --predict; return that one number as a history."""
+    restore(args.load, weights, settings)
+    device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
+    test_acc = evaluate_accuracy(net, test_iter, device)
+    print(f'loaded {args.load}: test acc {test_acc:.3f}')
+    if getattr(args, 'plot', None):
+        print(f'note: no training curves to plot with --load; {args.plot} not written')
+    show_predictions(args, net, test_iter, device)
+    return {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
 
 
 def run_script(main: Callable[[], Any]) -> None:
@@ -1871,49 +2036,6 @@ def run_script(main: Callable[[], Any]) -> None:
     except BrokenPipeError:  # `script.py | head` closed the pipe: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
         sys.exit(1)
-
-
-def load_into(weights: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
-    """Copy weights saved with --save into these tensors, in place; names and shapes are checked."""
-    state = load_weights(path, expected=weights)
-    with torch.no_grad():
-        for name, tensor in weights.items():
-            tensor.copy_(state[name])
-
-
-def _draw_predictions(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
-                      test_iter: Iterable) -> None:
-    """--predict: draw the first 24 test images titled with true and predicted labels."""
-    if not getattr(args, 'predict', None):
-        return
-    model = net
-    if not isinstance(net, nn.Module):
-        # A scratch net is a plain function: predict_ch3 cannot see where its weights live.
-        device = next(iter(weights.values())).device
-        model = lambda X: net(X.to(device))  # noqa: E731
-    pairs = predict_ch3(model, test_iter, n=24, path=args.predict, labels=text_labels(args.dataset), num_rows=3)
-    wrong = sum(true != predicted for true, predicted in pairs)
-    print(f'predictions written to {args.predict} ({wrong} of {len(pairs)} wrong, titled in red)')
-
-
-def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
-                   test_iter: Iterable) -> dict[str, list[float]]:
-    """--load: copy the saved weights into `weights`, print the test accuracy, draw --predict."""
-    load_into(weights, args.load)
-    test_acc = evaluate_accuracy(test_iter, net, next(iter(weights.values())).device)
-    print(f'loaded {args.load}: test acc {test_acc:.3f}')
-    if getattr(args, 'plot', None):
-        print(f'note: no training curves to plot with --load; {args.plot} not written')
-    _draw_predictions(args, net, weights, test_iter)
-    return {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
-
-
-def after_training(args: argparse.Namespace, history: dict[str, list[float]], net: Any,
-                   weights: dict[str, torch.Tensor], test_iter: Iterable, title: str) -> None:
-    """Write what --save, --history, --plot and --predict asked for, and say where."""
-    report(history, args, title, weights)
-    _draw_predictions(args, net, weights, test_iter)
-
 
 
 def load_script(path: str | os.PathLike) -> Any:

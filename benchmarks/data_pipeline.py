@@ -9,7 +9,7 @@ One run on the current machine prints markdown tables:
    - d2l.load_data_fashion_mnist (uint8 tensors in memory, one gather per batch),
    - a bare loop over slices of pre-made float tensors in a fixed shuffled order,
      the practical floor;
-   every configuration runs the same d2l.train_ch3 (forward, loss, backward, SGD
+   every configuration runs the same d2l.train_classifier (forward, loss, backward, SGD
    step, loss and accuracy bookkeeping) from the same seed, so the ratios measure
    the data path only;
 2. time to the first batch on a cold and on a warm cache, each in a fresh process;
@@ -126,7 +126,7 @@ def make_model(model: str) -> nn.Module:
 def time_training(model: str, sources: Sequence[str], epochs: int, warmup: int,
                   data_root: str | os.PathLike | None = None, tv_root: Path | None = None, device: str = 'cpu',
                   seed: int = 0) -> list[dict[str, Any]]:
-    """Train one model per source with d2l.train_ch3, one epoch of each in turn; return each one's timings.
+    """Train one model per source with d2l.train_classifier, one epoch of each in turn; return each one's timings.
 
     Taking turns epoch by epoch spreads a busy machine's slow spells over all sources
     alike. Every source starts from the same seed, so from the same weights.
@@ -140,8 +140,8 @@ def time_training(model: str, sources: Sequence[str], epochs: int, warmup: int,
                      'optimizer': torch.optim.SGD(net.parameters(), lr=MODELS[model]['lr']), 'seconds': []})
     for _ in range(warmup + epochs):
         for run in runs:
-            history = d2l.train_ch3(run['net'], run['train_iter'], run['test_iter'], loss, 1,
-                                    optimizer=run['optimizer'], verbose=False)
+            history = d2l.train_classifier(run['net'], run['train_iter'], run['test_iter'], loss, 1,
+                                           run['optimizer'], verbose=False)
             run['seconds'] += history['seconds']
             run['test_acc'] = history['test_acc'][-1]
     return [{'model': model, 'source': run['source'], 'seconds': run['seconds'][warmup:],
@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         first = [] if args.skip_processes else first_batch_times(files, tv_root, args.workers, scratch)
         rss = [] if args.skip_processes else chapter_rss(1 if args.quick else None, args.data_root, scratch)
     info['load average at the end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
-    epochs_note = (f'Seconds per epoch: training time of `d2l.train_ch3` (`history["seconds"]`, test evaluation '
+    epochs_note = (f'Seconds per epoch: training time of `d2l.train_classifier` (`history["seconds"]`, test evaluation '
                    f'excluded), median of {args.epochs} timed epoch(s) after {args.warmup} warm-up epoch(s), the '
                    'sources taking turns epoch by epoch; test '
                    f'accuracy after all {args.epochs + args.warmup} epochs (the book trains 10; the timing needs '

@@ -41,9 +41,11 @@ def main(argv: list[str] | None = None) -> dict:
     loss = nn.MSELoss()
     trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
 
+    weights, settings = net.state_dict(), {'model': 'ch_linear_regression/concise.py'}
+
     history = {'train_loss': [], 'seconds': []}
     if args.load:  # evaluate saved weights instead of training
-        d2l.load_into(net.state_dict(), args.load)
+        d2l.restore(args.load, weights, settings)
         with torch.no_grad():
             print(f'loaded {args.load}: loss {float(loss(net(features), labels) / 2):f}')
     else:
@@ -67,7 +69,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
-    d2l.after_regression(args, history, net.state_dict(), features, labels, 'linear regression, concise')
+    title = 'linear regression, concise'
+    d2l.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+                      f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 
 

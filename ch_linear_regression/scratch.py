@@ -1,10 +1,11 @@
 """Linear regression from scratch: y = Xw + b fitted by minibatch SGD, gradients by autograd.
 
 The data are 1000 synthetic examples of y = 2 x1 - 3.4 x2 + 4.2 + noise (std 0.01).
-The model linreg(X, w, b) = Xw + b, the loss squared_loss = (y_hat - y)^2 / 2 and the
-update sgd (param -= lr * grad / batch_size) are the book's few lines, kept in d2l.py.
-Defaults, initial weights and batch order are those of concise.py, so the two print
-the same numbers:
+The page's four functions are written out below: data_iter (minibatches in a fresh random
+order), the model linreg(X, w, b) = Xw + b, the loss squared_loss = (y_hat - y)^2 / 2 and
+the update sgd (param -= lr * grad / batch_size); later chapters call the same four from
+d2l.py. Defaults, initial weights and batch order are those of concise.py, so the two
+print the same numbers:
 
     python ch_linear_regression/scratch.py                    # batch 10, lr 0.03, 3 epochs
     python ch_linear_regression/scratch.py --plot data.png    # the data and the fitted plane
@@ -21,7 +22,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
-from d2l import data_iter, linreg, sgd, squared_loss  # noqa: E402  (the book's few lines, in d2l.py)
+
+
+def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor):
+    """Yield (X, y) minibatches of batch_size examples in a fresh random order; the last may be smaller."""
+    num_examples = len(features)
+    # A new order every epoch, drawn from torch's seeded generator (as d2l.load_array draws it in concise.py).
+    indices = torch.randperm(num_examples)
+    for i in range(0, num_examples, batch_size):
+        batch_indices = indices[i:i + batch_size]
+        yield features[batch_indices], labels[batch_indices]
+
+
+def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The linear regression model: y_hat = Xw + b."""
+    return X @ w + b
+
+
+def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Half the squared error of each example, (y_hat - y)^2 / 2; the 1/2 cancels the 2 of the derivative."""
+    return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+
+def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
+    """Minibatch stochastic gradient descent: param -= lr * grad / batch_size, then zero the gradient."""
+    # The gradient is that of the loss summed over the batch: dividing by the batch size
+    # makes the step that of the mean loss, so lr means the same whatever the batch size.
+    with torch.no_grad():
+        for param in params:
+            param -= lr * param.grad / batch_size
+            param.grad.zero_()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,9 +65,11 @@ def main(argv: list[str] | None = None) -> dict:
     w = torch.normal(0, 0.01, size=(2, 1), device=args.device, requires_grad=True)
     b = torch.zeros(1, device=args.device, requires_grad=True)
 
+    weights, settings = {'w': w, 'b': b}, {'model': 'ch_linear_regression/scratch.py'}
+
     history = {'train_loss': [], 'seconds': []}
     if args.load:  # evaluate saved weights instead of training
-        d2l.load_into({'w': w, 'b': b}, args.load)
+        d2l.restore(args.load, weights, settings)
         with torch.no_grad():
             print(f'loaded {args.load}: loss {float(squared_loss(linreg(features, w, b), labels).mean()):f}')
     else:
@@ -60,7 +92,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f'error in estimating w: [{", ".join(f"{e:.6f}" for e in w_error)}]')
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
-    d2l.after_regression(args, history, {'w': w, 'b': b}, features, labels, 'linear regression from scratch')
+    title = 'linear regression from scratch'
+    d2l.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+                      f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 
 

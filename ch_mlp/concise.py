@@ -50,12 +50,17 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     loss = nn.CrossEntropyLoss()
     trainer = OPTIMIZERS[args.optimizer](net.parameters(), lr=args.lr)
 
+    weights = net.state_dict()
+    settings = {'model': 'ch_mlp/concise.py', 'hidden': args.hidden, 'activation': args.activation,
+                'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
-    history = d2l.train_ch3(net, train_iter, test_iter, loss, args.epochs, optimizer=trainer)
-    d2l.after_training(args, history, net, net.state_dict(), test_iter,
-                       f'MLP {"-".join(map(str, [*sizes, NUM_OUTPUTS]))} ({args.activation}, {args.optimizer}), '
-                       f'concise, {args.dataset}')
+        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
+    # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
+    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer)
+    d2l.write_outputs(args, history, weights, settings,
+                      f'MLP {"-".join(map(str, [*sizes, NUM_OUTPUTS]))} ({args.activation}, {args.optimizer}), '
+                      f'concise, {args.dataset}')
+    d2l.show_predictions(args, net, test_iter, args.device)
     return history
 
 

@@ -85,11 +85,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def round_trip(net: MLP, path: Path, numbers: Sequence[int]) -> MLP:
-    """Save net's weights, load them into a fresh network, check it answers the same; return it."""
-    d2l.save_weights(net.state_dict(), path)
+def round_trip(net: MLP, path: Path, numbers: Sequence[int], settings: dict) -> MLP:
+    """Save net's weights and settings, load them into a fresh network, check it answers the same; return it."""
+    d2l.save_weights(net.state_dict(), path, settings)
     fresh = MLP(net.sizes, 'tanh', device=net.device)  # new random weights, then overwritten
-    fresh.load_state_dict(d2l.load_weights(path, expected=fresh.state_dict()))
+    fresh.load_state_dict(d2l.load_weights(path, expected=fresh.state_dict(), settings=settings))
     if predict(fresh, numbers) != predict(net, numbers):
         raise d2l.D2LError(f'the network reloaded from {path} answers differently; the file is damaged')
     return fresh
@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     device = args.device
     sizes = [NUM_DIGITS, args.hidden, len(CLASSES)]
     net = MLP(sizes, 'tanh', device=device)
+    settings = {'model': 'ch_mlp/fizzbuzz.py', 'hidden': args.hidden}
     history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
     # Matrices of 10x50 are too small to share out: on a busy CPU, handing work to a
     # second thread costs ten times more than the arithmetic, so use one (and restore it).
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     torch.set_num_threads(1)
     try:
         if args.load:
-            net.load_state_dict(d2l.load_weights(args.load, expected=net.state_dict()))
+            net.load_state_dict(d2l.load_weights(args.load, expected=net.state_dict(), settings=settings))
             print(f'loaded {args.load}')
         else:
             train_iter = d2l.ArrayLoader(dataset(TRAIN_NUMBERS), args.batch_size, shuffle=True)
@@ -119,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
             history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
                             print_every=max(1, args.epochs // 10))
             print(f'trained in {sum(history["seconds"]):.1f} s')
-            d2l.report(history, args, f'FizzBuzz {"-".join(map(str, sizes))} tanh, hand-written backprop')
+            d2l.write_outputs(args, history, None, None,  # --save: below, with a check that it reloads
+                              f'FizzBuzz {"-".join(map(str, sizes))} tanh, hand-written backprop')
 
         numbers = list(TEST_NUMBERS)
         predictions = predict(net, numbers)
@@ -135,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if not args.load:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(args.save or Path(tmp) / 'fizzbuzz.pt')
-                round_trip(net, path, numbers)
+                round_trip(net, path, numbers, settings)
                 where = path if args.save else 'a temporary file'
                 print(f'saved to {where} and reloaded into a fresh network: identical answers on 1..100')
     finally:

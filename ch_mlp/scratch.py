@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
 
@@ -47,22 +46,6 @@ def tanh(X: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS = {'relu': relu, 'sigmoid': sigmoid, 'tanh': tanh}
 
 
-def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor], lr: float,
-                epoch: int) -> tuple[float, float, int]:
-    """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy, examples)."""
-    device = params[0].device  # --device: each batch goes where the weights are
-    metric = d2l.Accumulator(3)  # sum of the losses, correct predictions, examples
-    for i, (X, y) in enumerate(train_iter, start=1):
-        X, y = X.to(device), y.to(device)
-        y_hat = net(X)
-        l = loss(y_hat, y)  # one value per example
-        d2l.check_loss(l.sum(), epoch, i)  # NaN or inf: training diverged, stop now and say where
-        l.sum().backward()  # the gradient of the summed loss: sgd divides it by the batch size
-        d2l.sgd(params, lr, len(y))
-        metric.add(l.sum().item(), d2l.accuracy(y_hat, y), len(y))
-    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
-
-
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     """Train the MLP from scratch (or --load it); return the per-epoch history."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
@@ -90,14 +73,21 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     # built-in, which works from log-softmax and so never takes log(0). One value per example.
     loss = nn.CrossEntropyLoss(reduction='none')
 
+    # The update: minibatch SGD on the parameters, as in the softmax chapter.
+    def updater(batch_size: int) -> None:
+        d2l.sgd(params, args.lr, batch_size)
+
     weights = {'W1': W1, 'b1': b1, 'W2': W2, 'b2': b2}
+    settings = {'model': 'ch_mlp/scratch.py', 'hidden': args.hidden, 'activation': args.activation,
+                'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, test_iter)
-    # ch_softmax/scratch.py's epoch loop, kept in d2l.py: train_epoch(epoch), then test, then the classic line.
-    history = d2l.train_epochs(lambda epoch: train_epoch(net, train_iter, loss, params, args.lr, epoch),
-                               net, test_iter, args.epochs, W1.device)
-    d2l.after_training(args, history, net, weights, test_iter,
-                       f'MLP 784-{args.hidden}-10 ({args.activation}) from scratch, {args.dataset}')
+        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
+    # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls
+    # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the numbers).
+    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device)
+    d2l.write_outputs(args, history, weights, settings,
+                      f'MLP 784-{args.hidden}-10 ({args.activation}) from scratch, {args.dataset}')
+    d2l.show_predictions(args, net, test_iter, device)
     return history
 
 

@@ -50,12 +50,14 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     loss = nn.CrossEntropyLoss()
     trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
 
+    weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        history = d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
+        history = d2l.evaluate_saved(args, net, weights, settings, test_iter)
     else:
-        history = d2l.train_ch3(net, train_iter, test_iter, loss, args.epochs, optimizer=trainer)
-        d2l.after_training(args, history, net, net.state_dict(), test_iter,
-                           f'softmax regression, concise, {args.dataset}')
+        # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
+        history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer)
+        d2l.write_outputs(args, history, weights, settings, f'softmax regression, concise, {args.dataset}')
+        d2l.show_predictions(args, net, test_iter, args.device)
     if args.show_weights:
         show_weights(net[1].weight, args.dataset, args.show_weights)
     return history

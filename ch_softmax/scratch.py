@@ -98,11 +98,12 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         """Logits XW + b, each image flattened to a row of 784 pixels; softmax of a row gives its probabilities."""
         return X.reshape(-1, NUM_INPUTS) @ W + b
 
-    weights = {'W': W, 'b': b}
+    weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, test_iter)
+        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     history = train(net, train_iter, test_iter, cross_entropy, args.epochs, [W, b], args.lr)
-    d2l.after_training(args, history, net, weights, test_iter, f'softmax regression from scratch, {args.dataset}')
+    d2l.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
+    d2l.show_predictions(args, net, test_iter, device)
     return history
 
 

@@ -207,8 +207,8 @@ def test_real_fashion_mnist(monkeypatch, tmp_path):
     train_iter, test_iter = d2l.load_data_fashion_mnist(256)
     net = torch.nn.Sequential(d2l.FlattenLayer(), torch.nn.Linear(784, 10))
     net.apply(d2l.init_normal)
-    history = d2l.train_ch3(net, train_iter, test_iter, torch.nn.CrossEntropyLoss(), 1,
-                            optimizer=torch.optim.SGD(net.parameters(), lr=0.1), verbose=False)
+    history = d2l.train_classifier(net, train_iter, test_iter, torch.nn.CrossEntropyLoss(), 1,
+                                   torch.optim.SGD(net.parameters(), lr=0.1), verbose=False)
     assert history['test_acc'][0] > 0.75
     assert 0.5 < history['train_loss'][0] < 1.2  # the true mean per example, not 0.003
 
@@ -232,7 +232,7 @@ def test_locate_idx_files_gives_the_files_load_data_reads(tiny_data, isolated):
     make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)  # without a root: the system copy
     assert d2l.locate_idx_files() == {stem: isolated / 'system' / 'fashion-mnist' / stem for stem in stems}
     with pytest.raises(d2l.D2LError, match=f'MNIST not found .*{isolated / "system"}.*download not allowed'):
-        d2l.locate_idx_files('mnist')  # looked everywhere, downloaded nothing
+        d2l.locate_idx_files('mnist', download=False)  # looked everywhere, downloaded nothing
     with pytest.raises(d2l.D2LError, match="unknown data set 'cifar10'"):
         d2l.locate_idx_files('cifar10')
 

@@ -56,9 +56,10 @@ def test_animator_writes_a_png_instead_of_printing(tmp_path, capsys):
     assert (tmp_path / 'anim.png').read_bytes()[:8] == PNG
     assert animator.Y == [[1, 0.5, 1 / 3], [0.6, 0.7, 0.8]]
     import matplotlib.pyplot as plt
-    n = len(plt.get_fignums())
-    animator.close()
-    assert len(plt.get_fignums()) == n - 1
+    plt.plot([0, 1], [1, 0])  # a page's next drawing with plt starts a figure of its own, as in a notebook
+    assert plt.gcf() is not animator.fig
+    assert all(plt.figure(n) is not animator.fig for n in plt.get_fignums())
+    assert animator.axes[0].get_lines()[0].get_ydata().tolist() == [1, 0.5, 1 / 3]  # untouched by that drawing
 
 
 def test_a_figure_that_cannot_be_written_is_one_line(tmp_path):

@@ -278,13 +278,18 @@ def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkey
     assert 'note' not in capsys.readouterr().err
 
 
-def test_visualize_titles_with_text_labels(fashion, tmp_path):
+def test_visualize_titles_with_text_labels_and_returns_nothing(fashion, tmp_path, monkeypatch):
     data = d2l.FashionMNIST(batch_size=8)
     X, y = next(iter(data.val_dataloader()))
-    axes = data.visualize((X, y), nrows=2, ncols=4)
-    assert [ax.get_title() for ax in axes] == data.text_labels(y)
-    axes = data.visualize((X, y), ncols=2, labels=['a', 'b'])
-    assert [ax.get_title() for ax in axes] == ['a', 'b'] and len(pngs(tmp_path)) >= 1
+    assert data.visualize((X, y), nrows=2, ncols=4) is None  # as in the book: a notebook cell echoes nothing
+    assert pngs(tmp_path) == ['images-1.png']
+    drawn = []
+    show_images = d2l.show_images
+    monkeypatch.setattr(d2l, 'show_images', lambda *a, **kw: drawn.append(show_images(*a, **kw)))
+    data.visualize((X, y), nrows=2, ncols=4)
+    data.visualize((X, y), ncols=2, labels=['a', 'b'])
+    assert [ax.get_title() for ax in drawn[0]] == data.text_labels(y)
+    assert [ax.get_title() for ax in drawn[1]] == ['a', 'b']
 
 
 def test_classifier_loss_and_accuracy_values():
@@ -329,7 +334,7 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
     path = board.flush(1)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'epoch 1, train_loss 4.0000, val_acc 0.750'  # the means of what it received
-    assert out[1] == f'progress board written to {path} (redrawn after every epoch)'
+    assert out[1] == f'figure written to {path} (redrawn after every epoch)'
     assert board.flush(2) is None and capsys.readouterr().out == ''  # nothing new: no line, no redraw
 
 
@@ -344,7 +349,7 @@ def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, 
     for _ in range(2):
         trainer.fit(d2l.LinearRegressionScratch(2, lr=0.05), data)  # 16 batches an epoch, 8 points
     out = capsys.readouterr().out
-    written = re.findall(r'progress board written to (\S+)', out)
+    written = re.findall(r'figure written to (\S+)', out)
     assert len(written) == 2 and written[0] != written[1]  # one file per board, said once each
     assert saves == [written[0]] * 3 + [written[1]] * 3  # once per epoch, not once per point
     assert pngs(tmp_path) == sorted(p.rsplit('/', 1)[-1] for p in written)
@@ -369,7 +374,7 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
     monkeypatch.setenv('PYTHONPATH', str(ROOT))
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == 'progress board written to progress-1.png\n'
+    assert out.stdout == 'figure written to progress-1.png\n'
     assert pngs(tmp_path) == ['progress-1.png']
 
 
