@@ -254,6 +254,29 @@ def test_a_script_saves_the_figures_it_left_open_at_exit(tmp_path):
     assert sorted(p.name for p in tmp_path.glob('*.png')) == ['animator-1.png', 'figure-1.png']
 
 
+def test_each_set_figsize_starts_a_figure_of_its_own_in_a_script(tmp_path):
+    script = textwrap.dedent('''
+        from d2l import torch as d2l
+        for name, ys in (('relu', [0, 0, 1]), ('sigmoid', [0.3, 0.5, 0.7]), ('tanh', [-1, 0, 1])):
+            d2l.set_figsize(figsize=(5, 2.5))   # the port's xyplot: a figure per call, as its notebook shows them
+            d2l.plt.plot([-1, 0, 1], ys)
+            d2l.plt.ylabel(name + '(x)')
+            print('drew', name, 'lines on this figure:', len(d2l.plt.gca().get_lines()))
+        d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')  # the kit's own figures keep their own files
+    ''')
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
+    run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        'drew relu lines on this figure: 1', 'figure written to figure-1.png',
+        'drew sigmoid lines on this figure: 1', 'figure written to figure-2.png',
+        'drew tanh lines on this figure: 1', 'figure written to semilogy-1.png', 'figure written to figure-3.png']
+    pngs = {p.name: p.read_bytes() for p in tmp_path.glob('*.png')}
+    assert sorted(pngs) == ['figure-1.png', 'figure-2.png', 'figure-3.png', 'semilogy-1.png']
+    assert len(set(pngs.values())) == 4 and all(b[:8] == PNG for b in pngs.values())
+
+
 def test_a_figure_drawn_with_plt_after_use_svg_display_is_saved_at_exit(tmp_path):
     script = textwrap.dedent('''
         import d2l
@@ -340,6 +363,9 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, tmp_
                       torch.optim.SGD(net.parameters(), lr=0.1))
         ''',
         '''
+        d2l.predict_ch3(net, test_iter)
+        ''',
+        '''
         x = torch.arange(0, 3, 0.5)
         d2l.plot(x, [x, x ** 2], 'x', 'f(x)', legend=['x', 'x^2'])
         ''',
@@ -356,9 +382,11 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, tmp_
         mimes, text = _outputs(cell)
         assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
         assert '<Figure size' not in text and '<Axes' not in text, text
+    for cell in nb.cells[1:3]:  # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
+        assert [o.output_type for o in cell.outputs if o.output_type == 'execute_result'] == [], cell.source
     _, train_text = _outputs(nb.cells[1])
     assert train_text.count('epoch ') == 2  # the classic lines, beside the live figure
     train_images = [o for o in nb.cells[1].outputs if o.output_type == 'display_data']
     assert len(train_images) == 1  # redrawn in place: one figure left, not one per epoch
-    assert 'image/svg+xml' in _outputs(nb.cells[4])[0]
+    assert 'image/svg+xml' in _outputs(nb.cells[5])[0]
     assert list(tmp_path.rglob('*.png')) == []

@@ -228,7 +228,7 @@ def test_save_then_load_evaluates_the_same_weights(name, tiny_data, tmp_path, ca
     trained = train(name, '--epochs', '2', '--batch-size', '8', '--save', str(path), data=tiny_data)
     assert path.is_file() and f'weights saved to {path}' in capsys.readouterr().out
     state = d2l.load_weights(path)
-    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert state and all(isinstance(v, torch.Tensor) for v in state.values())
 
     loaded = train(name, '--load', str(path), '--seed', '5', data=tiny_data)  # another seed: other init
     lines = capsys.readouterr().out.splitlines()
@@ -250,14 +250,41 @@ def test_linear_regression_save_then_load(name, tmp_path, capsys):
 def test_weights_of_another_model_are_refused(tiny_data, tmp_path):
     path = tmp_path / 'softmax.pt'
     train('ch_softmax/scratch', '--epochs', '1', '--save', str(path), data=tiny_data)
-    with pytest.raises(d2l.D2LError, match='this model needs'):
-        train('ch_softmax/concise', '--load', str(path), data=tiny_data)  # names W, b vs 1.weight, 1.bias
+    with pytest.raises(d2l.D2LError, match="saved with model='ch_softmax/scratch.py', but this run has "
+                                           "model='ch_softmax/concise.py'"):
+        train('ch_softmax/concise', '--load', str(path), data=tiny_data)
     path = tmp_path / 'mlp.pt'
     train('ch_mlp/concise', '--epochs', '1', '--save', str(path), data=tiny_data)
-    with pytest.raises(d2l.D2LError, match='same layer sizes'):
+    with pytest.raises(d2l.D2LError, match=r'saved with hidden=\[256\], but this run has hidden=\[128\]'):
         train('ch_mlp/concise', '--load', str(path), '--hidden', '128', data=tiny_data)
     with pytest.raises(d2l.D2LError, match='no weights file'):
         train('ch_mlp/scratch', '--load', str(tmp_path / 'missing.pt'), data=tiny_data)
+
+
+def test_weights_load_only_under_the_settings_that_made_them(tiny_data, tmp_path, capsys):
+    path, picture = tmp_path / 'tanh.pt', tmp_path / 'pred.png'
+    train('ch_mlp/scratch', '--epochs', '1', '--activation', 'tanh', '--save', str(path), data=tiny_data)
+    assert d2l.load_weights(path, settings={'model': 'ch_mlp/scratch.py', 'hidden': 256, 'activation': 'tanh',
+                                            'dataset': 'fashion-mnist'})  # what the file records
+    before = path.read_bytes()
+    capsys.readouterr()
+    # Same shapes, other activation: refused in one line, before anything is written.
+    for flags, differs in ((['--activation', 'relu'], "activation='tanh'.*activation='relu'"),
+                           (['--dataset', 'mnist'], "dataset='fashion-mnist'.*dataset='mnist'")):
+        with pytest.raises(d2l.D2LError, match=differs) as err:
+            train('ch_mlp/scratch', '--load', str(path), *flags, '--predict', str(picture), data=tiny_data)
+        assert '\n' not in str(err.value)
+    assert path.read_bytes() == before and not picture.exists() and capsys.readouterr().out == ''
+    loaded = train('ch_mlp/scratch', '--load', str(path), '--activation', 'tanh', data=tiny_data)
+    assert len(loaded['test_acc']) == 1
+
+
+def test_a_weights_file_from_before_settings_were_recorded_still_loads(tiny_data, tmp_path, capsys):
+    path = tmp_path / 'w.pt'
+    trained = train('ch_softmax/scratch', '--epochs', '1', '--save', str(path), data=tiny_data)
+    torch.save(d2l.load_weights(path), path)  # the old format: the tensors alone
+    loaded = train('ch_softmax/scratch', '--load', str(path), data=tiny_data)
+    assert loaded['test_acc'] == [trained['test_acc'][-1]]
 
 
 @pytest.fixture
@@ -285,14 +312,19 @@ def test_load_good_weights_then_every_bad_file(saved, tmp_path):
     missing = tmp_path / 'missing.pt'
     assert f'no weights file at {missing}' in error(missing) and '--save' in error(missing)
 
-    state = torch.load(good, weights_only=True)
+    saved = torch.load(good, weights_only=True)
+    state, settings = saved['weights'], saved['settings']
+    assert settings['model'] == f'{module.__file__.split("/")[-2]}/{module.__file__.split("/")[-1]}'
     name = next(iter(state))
     wrong = tmp_path / 'wrong-shape.pt'
-    torch.save({**state, name: torch.zeros(*(s + 1 for s in state[name].shape))}, wrong)
+    d2l.save_weights({**state, name: torch.zeros(*(s + 1 for s in state[name].shape))}, wrong, settings)
     assert 'but this model needs' in error(wrong) and 'same layer sizes' in error(wrong)
     extra = tmp_path / 'extra.pt'
-    torch.save({**state, 'extra': torch.zeros(3)}, extra)
+    d2l.save_weights({**state, 'extra': torch.zeros(3)}, extra, settings)
     assert 'but this model needs' in error(extra)
+    other = tmp_path / 'other-model.pt'
+    d2l.save_weights(state, other, {**settings, 'model': 'another script'})
+    assert "saved with model='another script'" in error(other)
 
     marker = tmp_path / 'pwned'
     bad_files = {'text.pt': b'these are not weights\n', 'empty.pt': b'', 'half.pt': good.read_bytes()[:200]}
@@ -325,11 +357,24 @@ def test_predict_plot_and_history_files(name, tiny_data, tmp_path, capsys):
         assert str(path) in out  # each file is announced
 
 
-def test_predict_after_load(tiny_data, tmp_path):
+def test_predict_after_load_titles_the_loaded_models_predictions(tiny_data, tmp_path, monkeypatch, capsys):
     weights, picture = tmp_path / 'w.pt', tmp_path / 'pred.png'
-    train('ch_mlp/scratch', '--epochs', '1', '--save', str(weights), data=tiny_data)
-    train('ch_mlp/scratch', '--load', str(weights), '--predict', str(picture), data=tiny_data)
+    train('ch_mlp/scratch', '--epochs', '3', '--lr', '0.5', '--save', str(weights), data=tiny_data)
+    drawn = {}
+    show_images = d2l.show_images
+    monkeypatch.setattr(d2l, 'show_images', lambda imgs, *a, **kw: (drawn.update(kw), show_images(imgs, *a, **kw)))
+    capsys.readouterr()
+    train('ch_mlp/scratch', '--load', str(weights), '--predict', str(picture), '--seed', '3', data=tiny_data)
     assert is_png(picture)
+    # The titles are the saved network's answers, computed here by hand from the file.
+    W = d2l.load_weights(weights)
+    X, y = next(iter(d2l.load_data_fashion_mnist(24, root=tiny_data)[1]))
+    O = torch.relu(X.reshape(-1, 784) @ W['W1'] + W['b1']) @ W['W2'] + W['b2']
+    trues, preds = d2l.get_fashion_mnist_labels(y), d2l.get_fashion_mnist_labels(O.argmax(dim=1))
+    assert drawn['titles'] == [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
+    wrong = sum(t != p for t, p in zip(trues, preds))
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f'predictions written to {picture} ({wrong} of {len(trues)} wrong, titled in red)')
 
 
 def test_show_weights_draws_ten_templates(tiny_data, tmp_path, monkeypatch):
@@ -453,3 +498,30 @@ def test_softmax_scratch_trains_on_at_a_large_learning_rate():
     for a, b in zip(scratch['train_loss'], concise['train_loss']):
         assert abs(a - b) <= 0.1 * b, (scratch['train_loss'], concise['train_loss'])
     assert min(scratch['test_acc'][-1], concise['test_acc'][-1]) > 0.7
+
+
+def test_linear_regression_scratch_writes_the_books_four_functions_and_they_agree_with_d2l():
+    page = script('ch_linear_regression/scratch')
+    for name in ('data_iter', 'linreg', 'squared_loss', 'sgd'):
+        assert getattr(page, name) is not getattr(d2l, name), f'{name} is imported, not written on the page'
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(25, 2, generator=g), torch.randn(25, 1, generator=g)
+    w, b = torch.randn(2, 1, generator=g), torch.randn(1, generator=g)
+    assert torch.equal(page.linreg(X, w, b), d2l.linreg(X, w, b))
+    assert torch.equal(page.squared_loss(page.linreg(X, w, b), y.reshape(-1)), d2l.squared_loss(d2l.linreg(X, w, b), y))
+    batches = []
+    for data_iter in (page.data_iter, d2l.data_iter):
+        torch.manual_seed(7)
+        batches.append(list(data_iter(10, X, y)))
+    assert [len(bx) for bx, _ in batches[0]] == [10, 10, 5]  # every example once, the last batch smaller
+    assert sorted(torch.cat([bx for bx, _ in batches[0]])[:, 0].tolist()) == sorted(X[:, 0].tolist())
+    for (px, py), (dx, dy) in zip(*batches):  # the same order from the same seed
+        assert torch.equal(px, dx) and torch.equal(py, dy)
+    steps = []
+    for sgd in (page.sgd, d2l.sgd):
+        params = [w.clone().requires_grad_(), b.clone().requires_grad_()]
+        d2l.squared_loss(d2l.linreg(X, *params), y).sum().backward()
+        sgd(params, 0.03, 25)
+        steps.append(params)
+        assert all(p.grad.abs().sum() == 0 for p in params)  # zeroed for the next batch
+    assert all(torch.equal(p, q) for p, q in zip(*steps)) and not torch.equal(steps[0][0], w)
