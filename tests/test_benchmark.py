@@ -5,13 +5,13 @@ import pytest
 import torch
 
 import d2l
-from conftest import ROOT
+from conftest import script
 
 
 @pytest.fixture(scope='module')
 def bench():
     """The benchmark script, imported by path."""
-    return d2l.load_script(ROOT / 'benchmarks' / 'data_pipeline.py')
+    return script('benchmarks/data_pipeline')
 
 
 def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path):
@@ -50,7 +50,10 @@ def test_time_training_returns_timed_epochs_and_accuracy(bench, tiny_data, tmp_p
     results = bench.time_training(model, ['classic-0', 'd2l', 'bare'], 2, 1, tiny_data, tv_root)
     assert [r['source'] for r in results] == ['classic-0', 'd2l', 'bare']
     for r in results:
-        assert len(r['seconds']) == 2 and r['median'] > 0 and 0 <= r['test_acc'] <= 1 and r['epochs'] == 3
+        assert len(r['seconds']) == 2 and r['median'] > 0 and r['epochs'] == 3
+    # 50 training images in one batch of 256: every source takes the same full-batch steps from the
+    # same initial weights, so they must end at the same test accuracy (like is compared with like).
+    assert len({r['test_acc'] for r in results}) == 1
     report = bench.training_report(results, [model], ['classic-0', 'd2l', 'bare'])
     assert 'classic DataLoader, num_workers=0' in report and '| 1.00x |' in report
     assert f'- {model}: d2l is' in report and 'faster than the best classic configuration' in report

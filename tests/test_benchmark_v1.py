@@ -1,23 +1,17 @@
 """Smoke test of benchmarks/trainer_v1.py on tiny data: both data modules train the same model; no timing is asserted."""
-import importlib.util
 import re
-import sys
 
 import pytest
 import torch
 
 import d2l
-from conftest import ROOT
+from conftest import script
 
 
 @pytest.fixture(scope='module')
 def bench():
     """The benchmark script, imported by path."""
-    spec = importlib.util.spec_from_file_location('bench_trainer_v1', ROOT / 'benchmarks' / 'trainer_v1.py')
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return script('benchmarks/trainer_v1')
 
 
 def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tiny_data, tmp_path, monkeypatch):
@@ -39,5 +33,6 @@ def test_a_quick_run_reports_every_data_module(bench, tiny_data, monkeypatch, ca
     rows = re.findall(r'^\| (`d2l.FashionMNIST.*|torchvision .*) \| (\d+\.\d{3}) \| (\d\.\d{3}) \| (\d+\.\dx) \|$',
                       report, re.M)
     assert [r[0].split('`')[1] for r in rows] == ['d2l.FashionMNIST(batch_size=256)', 'ToTensor']
-    assert rows[0][3] == '1.0x' and all(0 <= float(r[2]) <= 1 for r in rows)
+    # Both data modules really train the model: well above chance (0.1) on the tiny learnable images.
+    assert rows[0][3] == '1.0x' and all(float(r[2]) >= 0.4 for r in rows)
     assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []  # no PNG left

@@ -126,14 +126,24 @@ BAD_NUMBERS = [('--lr', '0', 'must be positive, got 0'), ('--lr', '-0.1', 'must 
                ('--epochs', '0', 'must be positive, got 0'), ('--epochs', '-1', 'must be positive, got -1')]
 
 
-@pytest.mark.parametrize('name', TRAINING_SCRIPTS)
 @pytest.mark.parametrize('flag, value, message', BAD_NUMBERS)
-def test_non_positive_numbers_are_refused_before_anything_runs(name, flag, value, message, isolated, capsys):
+def test_the_shared_parser_refuses_non_positive_numbers(flag, value, message, capsys):
+    parser = d2l.argument_parser('test', lr=0.1, batch_size=256, num_epochs=10)
     with pytest.raises(SystemExit) as exit_:
-        script(name).main([flag, value])
+        parser.parse_args([flag, value])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].endswith(f'error: argument {flag}: {message}'), err[-1]
+
+
+@pytest.mark.parametrize('name', TRAINING_SCRIPTS)
+def test_every_script_refuses_a_bad_number_before_anything_runs(name, isolated, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script(name).main(['--batch-size', '0'])  # isolated: no data anywhere, so a run would fail otherwise
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines()[-1].endswith('error: argument --batch-size: must be positive, got 0')
+    assert out == ''
 
 
 @pytest.mark.parametrize('name', IMAGE_SCRIPTS + [MANUAL])
