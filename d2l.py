@@ -373,7 +373,7 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     if files is None:
         where = '; '.join(f'{label} {d}' for label, d in dirs)
         fixes = []
-        if _DATASETS[name]['debian']:
+        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):  # no apt on macOS or Windows
             fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
         fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
                   'four IDX files', 'allow the download (network access)']

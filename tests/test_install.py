@@ -3,6 +3,7 @@ d2l than this kit (the books' own package, `pip install d2l`), every chapter scr
 line on stderr and carries on, and so does the test suite's header. The books' package is played by
 a stand-in that each test writes into a temporary folder (make_books_d2l); no registry is used."""
 import shutil
+import sys
 
 import pytest
 
@@ -131,3 +132,20 @@ def test_the_working_folder_does_not_count_but_pythonpath_does(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.syspath_prepend(str(ROOT))
     assert f'd2l 1.0.3 at {package}' in d2l.shadowing_d2l()
+
+
+# ---------------------------------------------------------------------------
+# First use on macOS or Windows: no Debian data, the download is the way in
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('platform', ['darwin', 'win32', 'linux'])
+def test_first_use_offline_names_the_fixes_of_this_platform(isolated, monkeypatch, platform):
+    monkeypatch.setattr(sys, 'platform', platform)
+    with pytest.raises(d2l.D2LError) as err:
+        d2l.load_data_fashion_mnist(8)  # nothing in $D2L_DATA, the cache or the system folder; offline
+    message = str(err.value)
+    assert '\n' not in message and message.startswith('Fashion-MNIST not found')
+    assert f'default cache {isolated / "xdg-cache" / "d2l"}' in message  # where the download would go
+    for fix in ('--data-root DIR', 'set D2L_DATA', 'allow the download (network access)'):
+        assert fix in message, fix
+    assert ('apt-get install dataset-fashion-mnist' in message) == (platform == 'linux')
