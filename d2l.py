@@ -1928,10 +1928,8 @@ def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | No
     """(distribution name, version) of the d2l at location: the .dist-info beside it, else its __version__."""
     import importlib.metadata
     import re
-    for dist in importlib.metadata.distributions(path=[str(location.parent)]):
-        name = dist.metadata['Name'] or ''
-        if re.sub(r'[-_.]+', '-', name).lower() == 'd2l' or 'd2l' in (dist.read_text('top_level.txt') or '').split():
-            return name, dist.version
+    for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):  # d2l-1.0.3.dist-info
+        return dist.metadata['Name'] or 'd2l', dist.version
     if origin is None:
         return 'd2l', None
     try:  # an editable or hand-placed package has no .dist-info beside it
