@@ -390,7 +390,7 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     if files is None:
         where = '; '.join(f'{label} {d}' for label, d in dirs)
         fixes = []
-        if _DATASETS[name]['debian']:
+        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):  # no apt on macOS or Windows
             fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
         fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
                   'four IDX files', 'allow the download (network access)']
@@ -2025,8 +2025,94 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
     return {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
 
 
+def _reader_path() -> list[str]:
+    """sys.path as the reader's own code in another folder has it: without this kit's folder, the running
+    script's folder and the working folder, which only the chapter scripts (and `python -m d2l`) put
+    first. Entries named in $PYTHONPATH stay: those the reader put there."""
+    def real(entry: str) -> Path:
+        return Path(entry or '.').resolve()  # '' is the working folder
+
+    chosen = {real(p) for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p}
+    started = {Path(__file__).resolve().parent, real('')}
+    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
+    if main_file:
+        started.add(Path(main_file).resolve().parent)
+    return [p for p in sys.path if isinstance(p, str) and (real(p) not in started or real(p) in chosen)]
+
+
+def shadowing_d2l() -> str | None:
+    """One warning line when `import d2l` in the reader's own code would give another d2l than this kit
+    (usually the books' own package, `pip install d2l`): its name, version and place, and the fix; None
+    when it gives this file, another copy of this kit, or nothing.
+
+    The scripts put this folder first on sys.path, so importlib.util.find_spec would always answer
+    this file. Instead Python's own search is replayed over the reader's path (_reader_path): every
+    finder of sys.meta_path in order (PathFinder, then the finders of editable installs, which come
+    after it: that is why a d2l in site-packages wins over the kit installed with `pip install -e`).
+    Nothing is imported; a few milliseconds (a `python -c` child process would take about 85).
+    """
+    import importlib.machinery
+    here = Path(__file__).resolve()
+    path, spec = _reader_path(), None
+    for finder in sys.meta_path:
+        if finder is importlib.machinery.PathFinder:
+            spec = finder.find_spec('d2l', path)
+        elif hasattr(finder, 'find_spec'):
+            try:
+                spec = finder.find_spec('d2l', None)
+            except Exception:  # another tool's finder failing says nothing about d2l
+                spec = None
+        if spec is not None:
+            break
+    if spec is None:
+        return None
+    is_package = spec.submodule_search_locations is not None
+    origin = Path(spec.origin) if spec.origin and spec.has_location else None  # None: a namespace package
+    if origin is not None and origin.resolve() == here:
+        return None
+    if origin is None:  # a folder d2l/ without __init__.py (a namespace package)
+        location = Path(next(iter(spec.submodule_search_locations)))
+    else:
+        location = origin.parent if is_package else origin
+    if not is_package:  # a d2l.py: another checkout of this kit (same first line) is still the kit
+        try:
+            with open(origin, encoding='utf-8') as other, open(here, encoding='utf-8') as this:
+                if other.readline() == this.readline():
+                    return None
+        except (OSError, UnicodeDecodeError):
+            pass
+    name, version = _distribution_of(location, origin)
+    what = f'{name} {version}' if version else f'{name} (version unknown)'
+    fix = f'pip uninstall {name}' if version else f'pip uninstall d2l if pip installed it, else move {location} away'
+    return (f'warning: `import d2l` outside this folder gives another package, {what} at {location}, '
+            f'not this kit ({here}); the chapter scripts still use the kit, your own code and the books\' '
+            f'pages would not. Fix: {fix} (or use a fresh venv)')
+
+
+def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | None]:
+    """(distribution name, version) of the d2l at location: the .dist-info beside it, else its __version__."""
+    import importlib.metadata
+    import re
+    for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):  # d2l-1.0.3.dist-info
+        return dist.metadata['Name'] or 'd2l', dist.version
+    if origin is None:
+        return 'd2l', None
+    try:  # an editable or hand-placed package has no .dist-info beside it
+        found = re.search(r'''^__version__\s*=\s*['"]([^'"]+)['"]''', origin.read_text(encoding='utf-8'), re.M)
+    except (OSError, UnicodeDecodeError):
+        found = None
+    return 'd2l', found.group(1) if found else None
+
+
 def run_script(main: Callable[[], Any]) -> None:
-    """Run a script's main(); expected errors print one line and exit 1, not a traceback."""
+    """Run a script's main(); expected errors print one line and exit 1, not a traceback.
+
+    Every chapter script and `python -m d2l` start here, once per process, so this is where the
+    one warning about another d2l shadowing the kit (shadowing_d2l) is printed, to stderr.
+    """
+    shadowed = shadowing_d2l()
+    if shadowed:
+        print(shadowed, file=sys.stderr)
     try:
         main()
     except D2LError as e:

@@ -1,9 +1,13 @@
 """Shared by the tests: the chapter scripts, output formats, tiny IDX data sets written by the tests
-themselves, an isolated data lookup, and a headless working folder for every test."""
+themselves, an isolated data lookup, a headless working folder for every test, scripts run as
+programs, and a stand-in for the books' own d2l package."""
+from __future__ import annotations
+
 import gzip
 import os
 import re
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +33,12 @@ FIZZBUZZ = 'ch_mlp/fizzbuzz'
 PNG = b'\x89PNG\r\n\x1a\n'
 EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
 SPEED_LINE = re.compile(r'^\d+\.\d examples/sec on cpu$')
+
+
+def pytest_report_header(config) -> list[str]:
+    """The header says when `import d2l` outside this checkout gives another d2l (the books' package)."""
+    warning = d2l.shadowing_d2l()
+    return [warning] if warning else []
 
 
 def script(name: str):
@@ -58,6 +68,31 @@ def leftovers(folder: Path) -> list[Path]:
             except Exception:
                 bad.append(path)
     return bad
+
+
+def program(args: list[str], cwd, tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """Run `python ARGS` in cwd as a user would (no $D2L_DATA, no display, a private cache), with env added."""
+    env = {**{k: v for k, v in os.environ.items() if k not in ('D2L_DATA', 'DISPLAY')},
+           'XDG_CACHE_HOME': str(tmp_path / 'cache'), **env}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def make_books_d2l(site: Path, version: str | None = '1.0.3', dist_info: bool = True) -> Path:
+    """A stand-in for the books' package as pip installs it into site: site/d2l/__init__.py (with
+    __version__, and writing site/imported when imported) and, if dist_info, its d2l-VERSION.dist-info.
+    Returns the package folder."""
+    package = site / 'd2l'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text(
+        "from pathlib import Path\n"
+        "Path(__file__).parent.with_name('imported').write_text('the stand-in d2l was imported')\n"
+        + (f"__version__ = '{version}'\n" if version else ''))
+    if dist_info and version:
+        info = site / f'd2l-{version}.dist-info'
+        info.mkdir()
+        (info / 'METADATA').write_text(f'Metadata-Version: 2.1\nName: d2l\nVersion: {version}\n')
+        (info / 'top_level.txt').write_text('d2l\n')
+    return package
 
 
 class Marker:

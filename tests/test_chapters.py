@@ -6,10 +6,7 @@ data; the `slow` ones train with the book's defaults on the real Fashion-MNIST.
 """
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,7 +14,7 @@ from torch import nn
 
 import d2l
 from conftest import (EPOCH_LINE, FIZZBUZZ, IMAGE_SCRIPTS, LINREG_SCRIPTS, REAL_FASHION, ROOT, SPEED_LINE,
-                      TRAINING_SCRIPTS, Marker, data_args, is_png, script)
+                      TRAINING_SCRIPTS, Marker, data_args, is_png, program, script)
 
 
 LINREG_EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{6})$')
@@ -404,12 +401,6 @@ def test_linear_regression_plot_and_history(name, tmp_path, capsys):
 # ---------------------------------------------------------------------------
 # Runs as a program, from the repo root or from inside its folder
 # ---------------------------------------------------------------------------
-
-def program(args: list[str], cwd, tmp_path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ('D2L_DATA', 'DISPLAY')}
-    env['XDG_CACHE_HOME'] = str(tmp_path / 'cache')
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
 
 def test_runs_from_inside_its_folder(tiny_data, tmp_path):
     done = program(['scratch.py', '--epochs', '1', '--data-root', str(tiny_data)], ROOT / 'ch_softmax', tmp_path)
