@@ -582,9 +582,11 @@ def _fetch(url: str, f: Any, folder: Path) -> str:
     f.write are left to the caller, which reports them as a folder it cannot write."""
     import urllib.request
 
+    where = str(folder) if folder.is_absolute() else f'{folder} ({folder.resolve()})'
+
     def failed(why: str) -> D2LError:
         return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); put the file into '
-                        f'{folder} by hand, or set D2L_DATA_URL to a mirror')
+                        f'{where} by hand, or set D2L_DATA_URL to a mirror')
     try:
         response = urllib.request.urlopen(url, timeout=60)
     except _NETWORK_ERRORS as e:

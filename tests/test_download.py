@@ -92,6 +92,9 @@ def test_an_unreachable_host_is_one_line_naming_file_url_and_folder(tmp_path):
     assert f'put the file into {tmp_path / "data"} by hand' in message and '\n' not in message
     assert e.value.__cause__ is None and e.value.__suppress_context__  # no chained network traceback
     assert os.listdir(tmp_path / 'data') == []
+    with pytest.raises(d2l.D2LError) as e:  # a relative folder (the books' ../data) is also named in full
+        d2l.download(url, 'data')
+    assert f'put the file into data ({tmp_path.resolve() / "data"}) by hand' in str(e.value)
 
 
 def test_an_http_error_names_the_status(file_server, tmp_path):
