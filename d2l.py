@@ -1,7 +1,7 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
-Two halves. First the book's API, in the book's sections: utilities, data, models and
-losses, training and evaluation, plotting, the d2l 1.0 classes (Module, DataModule,
+Two halves. First the book's API, in the book's sections: utilities, data, downloads,
+models and losses, training and evaluation, plotting, the d2l 1.0 classes (Module, DataModule,
 Trainer ...), and the books' import line with their tensor aliases. Each public name says
 which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 / d2l-zh 2.0, "port
 sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0" names the page of
