@@ -546,7 +546,7 @@ def _sha1(path: str | os.PathLike) -> str:
 
 def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
              *, cache_dir: str | os.PathLike | None = None) -> str:
-    """Return the local path of a data file in folder, downloading it if it is not there (0.17 sec. 4.10; d2l 1.0).
+    """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
 
     Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
     download(name, cache_dir='../data') (0.17), where a name is a key of DATA_HUB, which
@@ -621,7 +621,7 @@ def _why(e: BaseException) -> str:
 
 
 def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
-    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0)."""
+    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
     folder = Path(folder) if folder is not None else Path(filename).parent
     try:
         if str(filename).endswith('.zip'):
@@ -638,7 +638,7 @@ def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None
 
 
 def download_extract(name: str, folder: str | None = None) -> str:
-    """Download (see download) and extract a .zip or .tar file of DATA_HUB; return the extracted folder (0.17 sec. 4.10; d2l 1.0).
+    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
 
     The folder is the archive's path without its extension, or `folder` inside the
     archive's folder when given, as in the books.
