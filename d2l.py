@@ -1,12 +1,12 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
 Two halves. First the book's API, in the book's sections: utilities, data files (kit
-machinery), data, models and losses, training and evaluation, plotting, the d2l 1.0 classes
-(Module, DataModule, Trainer ...), and the books' import line with their tensor aliases. Each
-public name says which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 /
-d2l-zh 2.0, "port sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0"
-names the page of d2l.ai today, and "kit" marks what this kit adds. Code copied from any of
-them runs unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts
+machinery), data, downloads, models and losses, training and evaluation, plotting, the d2l
+1.0 classes (Module, DataModule, Trainer ...), and the books' import line with their tensor
+aliases. Each public name says which edition and section it comes from: "0.17 sec. 3.6" is
+d2l 0.17 / d2l-zh 2.0, "port sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l
+1.0" names the page of d2l.ai today, and "kit" marks what this kit adds. Code copied from any
+of them runs unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts
 (flags, files, errors, `python -m d2l compare`), which __all__ does not export.
 
 At import: `import d2l` needs only torch, torchvision and numpy, and does one thing besides
@@ -27,19 +27,24 @@ import atexit
 import contextlib
 import functools
 import gzip
+import hashlib
+import http.client
 import inspect
 import json
 import math
+import numbers
 import os
 import random
 import struct
 import sys
+import tarfile
 import tempfile
 import time
 import weakref
 import zlib
+import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +58,8 @@ __all__ = [
     'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
     'synthetic_data', 'data_iter', 'load_array',
+    # downloads
+    'DATA_URL', 'DATA_HUB', 'download', 'extract', 'download_extract', 'download_all',
     # models and losses
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
     # training and evaluation
@@ -208,20 +215,28 @@ def _fingerprint(files: dict[str, Path]) -> str:
     return '|'.join(parts)
 
 
-def _save_atomically(obj: Any, path: Path) -> None:
-    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Any]:
+    """A binary file to write that appears at path only when the block ends without error: it is
+    written under a temporary name in the same folder and renamed, so no half-written file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # The pid in the temporary name lets a later save delete what a killed run left behind.
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+            yield f
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _remove_stale_temps(path)
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
+    with _atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 def _remove_stale_temps(path: Path) -> None:
@@ -515,6 +530,146 @@ def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
 def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
     """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
+
+
+# ============================================================================
+# Downloads (the books' DATA_HUB: 0.17 sec. 4.10, d2l 1.0 "Utility Functions and Classes")
+# ============================================================================
+# The books fetch their data files (the Kaggle house prices first) with these names. Here a
+# file already in the folder with the right sha1 is used without touching the network, a
+# download is written under a temporary name and renamed only once complete and checked, and
+# a failure is one D2LError line saying where to put the file by hand. The standard library's
+# urllib fetches (it honours http_proxy/https_proxy as requests does), so `import d2l` and a
+# download need no extra package; the pages import requests themselves for their own copy.
+
+# The books' base URL; set D2L_DATA_URL (before `import d2l`) to use a mirror or a local server.
+DATA_URL: str = os.environ.get('D2L_DATA_URL', 'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
+
+# name -> (url, sha1), as in the books; later pages add their own entries the same way.
+DATA_HUB: dict[str, tuple[str, str]] = {
+    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv', '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
+    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv', 'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
+}
+
+
+def _sha1(path: str | os.PathLike) -> str:
+    """The hex sha1 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha1()
+    with open(path, 'rb') as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
+             *, cache_dir: str | os.PathLike | None = None) -> str:
+    """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+
+    Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
+    download(name, cache_dir='../data') (0.17), where a name is a key of DATA_HUB, which
+    supplies the url and sha1. A file already there is used if its sha1 matches, or if no
+    sha1 is known. Otherwise it is fetched to a temporary file, checked and renamed; any
+    failure is one D2LError line and keeps nothing.
+    """
+    folder = Path(cache_dir if cache_dir is not None else folder)
+    if not str(url).startswith(('http://', 'https://', 'file:')):
+        if url not in DATA_HUB:
+            raise D2LError(f'{url!r} is neither a URL nor a name in d2l.DATA_HUB ({", ".join(DATA_HUB)}); '
+                           f"pass a URL, or first add d2l.DATA_HUB[{url!r}] = (url, sha1)")
+        url, sha1_hash = DATA_HUB[url]
+    path = folder / url.split('/')[-1]
+    if path.is_file() and (sha1_hash is None or _sha1(path) == sha1_hash):
+        return str(path)  # a cache hit: no network
+    print(f'Downloading {path} from {url}...')
+    with _writing(path), _atomic_file(path) as f:
+        got = _fetch(url, f, folder)
+        if sha1_hash is not None and got != sha1_hash:
+            raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; nothing was kept. '
+                           f'Try again, or put the right {path.name} into {folder}')
+    return str(path)
+
+
+# What urlopen and reading its response raise: no network, refused, timed out, cut short, HTTP 404.
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+def _fetch(url: str, f: Any, folder: Path) -> str:
+    """Stream url into the open file f and return its sha1; a network failure (or a body shorter
+    than its Content-Length, which urllib returns silently) is one D2LError line. Errors of
+    f.write are left to the caller, which reports them as a folder it cannot write."""
+    import urllib.request
+
+    where = str(folder) if folder.is_absolute() else f'{folder} ({folder.resolve()})'
+
+    def failed(why: str) -> D2LError:
+        return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); put the file into '
+                        f'{where} by hand, or set D2L_DATA_URL to a mirror')
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except _NETWORK_ERRORS as e:
+        raise failed(_why(e)) from None
+    digest, received = hashlib.sha1(), 0
+    with response:
+        expected = response.headers.get('Content-Length')
+        while True:
+            try:
+                block = response.read(1 << 20)
+            except _NETWORK_ERRORS as e:
+                raise failed(_why(e)) from None
+            if not block:
+                break
+            f.write(block)
+            digest.update(block)
+            received += len(block)
+    if expected is not None and received != int(expected):
+        raise failed(f'the connection closed after {received} of {expected} bytes')
+    return digest.hexdigest()
+
+
+def _why(e: BaseException) -> str:
+    """The reason of a failed download in a few words, without the traceback."""
+    import urllib.error
+    if isinstance(e, urllib.error.HTTPError):
+        return f'HTTP {e.code} {e.reason}'
+    if isinstance(e, http.client.IncompleteRead):
+        return f'the connection closed with {e.expected} bytes still to come'
+    reason = getattr(e, 'reason', None) or getattr(e, 'strerror', None) or e
+    return ' '.join(str(reason).split()) or type(e).__name__
+
+
+def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
+    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
+    folder = Path(folder) if folder is not None else Path(filename).parent
+    try:
+        if str(filename).endswith('.zip'):
+            with zipfile.ZipFile(filename) as archive:  # zipfile keeps member paths inside folder
+                archive.extractall(folder)
+        elif str(filename).endswith(('.tar', '.gz', '.tgz')):
+            with tarfile.open(filename) as archive:
+                # 'data' refuses absolute paths, links out of folder and device files (Python >= 3.11.4)
+                archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+        else:
+            raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
+        raise D2LError(f'cannot extract {filename} ({_why(e)}); delete it and download it again') from None
+
+
+def download_extract(name: str, folder: str | None = None) -> str:
+    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+
+    The folder is the archive's path without its extension, or `folder` inside the
+    archive's folder when given, as in the books.
+    """
+    path = download(name)
+    extract(path)
+    base = os.path.dirname(path)
+    return os.path.join(base, folder) if folder else os.path.splitext(path)[0]
+
+
+def download_all() -> None:
+    """Download every file of DATA_HUB into ../data (0.17 sec. 4.10)."""
+    for name in DATA_HUB:
+        download(name)
 
 
 # ============================================================================
@@ -1377,6 +1532,12 @@ def _number(label: str, value: float) -> str:
     return f'{value:.4f}' if 1e-3 <= abs(value) < 1e5 or value == 0 else f'{value:.3e}'
 
 
+class _Point(NamedTuple):
+    """A plotted point of a ProgressBoard line; pages read board.data[label][-1].y as in the book."""
+    x: float
+    y: float
+
+
 class ProgressBoard(HyperParameters):
     """Plot points as they arrive, a line of means of every_n points per label (d2l 1.0, "Object-Oriented Design").
 
@@ -1394,7 +1555,7 @@ class ProgressBoard(HyperParameters):
                  display: bool = True) -> None:
         self.save_hyperparameters()
         self.raw_points: dict[str, list[tuple[float, float]]] = {}  # waiting for every_n
-        self.data: dict[str, list[tuple[float, float]]] = {}  # the averaged points: the lines
+        self.data: dict[str, list[_Point]] = {}  # the averaged points: the lines
         self._epoch_values: dict[str, list[float]] = {}  # every value since the last flush, for its line
         self._undrawn = False
         self.path: Path | None = None  # the board's PNG in a script, once drawn
@@ -1408,7 +1569,7 @@ class ProgressBoard(HyperParameters):
         points.append((x, y))
         if len(points) < max(1, int(every_n)):  # every_n 0 (fewer batches than points per epoch): plot each
             return
-        line.append((sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
+        line.append(_Point(sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
         points.clear()
         self._undrawn = True
         if not self.display:
@@ -1831,8 +1992,28 @@ def _method_alias(method: str) -> Callable[..., Any]:
     return lambda x, *args, **kwargs: getattr(x, method)(*args, **kwargs)
 
 
+def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None, **kwargs: Any) -> torch.Tensor:
+    """d2l.tensor: torch.tensor, except that an object array of numbers and bools (pandas 2's
+    `.values` of float and dummy columns) becomes a float tensor when a float dtype is asked for,
+    as it did under pandas 1 (0.17 sec. 4.10). Text in the array is one D2LError line."""
+    if isinstance(data, np.ndarray) and data.dtype == object and dtype is not None and dtype.is_floating_point:
+        kinds = set(map(type, data.ravel()))
+        if not all(issubclass(kind, (numbers.Real, np.bool_)) for kind in kinds):
+            example = next(v for v in data.ravel() if not isinstance(v, (numbers.Real, np.bool_)))
+            raise D2LError(f'cannot make a {dtype} tensor from an array holding {type(example).__name__} '
+                           f'values such as {example!r}; turn text columns into numbers first '
+                           '(pd.get_dummies) or select the numeric columns')
+        data = data.astype(np.float64)
+    return torch.tensor(data, *args, dtype=dtype, **kwargs)
+
+
+_WRAPPED_ALIASES = {'tensor': _tensor}  # aliases that do a little more than the torch function
+
+
 def __getattr__(name: str) -> Any:
     """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...), which are not globals here."""
+    if name in _WRAPPED_ALIASES:
+        return _WRAPPED_ALIASES[name]
     if name in _TORCH_ALIASES:
         return getattr(torch, _TORCH_ALIASES[name])
     if name in _METHOD_ALIASES:
@@ -1843,6 +2024,11 @@ def __getattr__(name: str) -> Any:
         import importlib
         return importlib.import_module(_MODULE_ALIASES[name])
     raise AttributeError(f"module 'd2l' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """dir(d2l), and so an IDE's completion, lists the aliases that __getattr__ serves too."""
+    return sorted({*globals(), *_TORCH_ALIASES, *_METHOD_ALIASES, *_MODULE_ALIASES})
 
 
 class _BookModule(type(sys)):

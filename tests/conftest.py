@@ -1,14 +1,17 @@
 """Shared by the tests: the chapter scripts, output formats, tiny IDX data sets written by the tests
 themselves, an isolated data lookup, a headless working folder for every test, scripts run as
-programs, and a stand-in for the books' own d2l package."""
+programs, a stand-in for the books' own d2l package, and a file server on 127.0.0.1 for the downloads."""
 from __future__ import annotations
 
 import gzip
+import http.server
 import os
 import re
+import socket
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +182,47 @@ def fashion(tiny_data):
     """The book's call: batches of tiny Fashion-MNIST."""
     d2l.set_seed(0)
     return d2l.load_data_fashion_mnist(16, root=tiny_data)
+
+
+class _FileHandler(http.server.BaseHTTPRequestHandler):
+    """GET /name: the bytes in server.files, or 404. A name in server.cut_short gets its full
+    Content-Length but only its first 10 bytes before the connection closes."""
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)
+        body = self.server.files.get(self.path.lstrip('/'))
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:10] if self.path.lstrip('/') in self.server.cut_short else body)
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def file_server():
+    """An HTTP server on 127.0.0.1 (any free port) for this test only, stopped after it.
+
+    Put bytes under server.files['name'] to serve them at server.url + '/name'; server.hits lists
+    the paths asked for; names in server.cut_short are cut off after 10 bytes."""
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _FileHandler)
+    server.daemon_threads = True
+    server.files, server.hits, server.cut_short = {}, [], set()
+    server.url = f'http://127.0.0.1:{server.server_address[1]}'
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port with nothing listening on it: a connection there is refused at once."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

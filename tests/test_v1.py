@@ -329,6 +329,7 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
         board.draw(x, torch.tensor(float(x)), 'train_loss', every_n=2)
     board.draw(1, 0.75, 'val_acc', every_n=1)
     assert board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)] and board.data['val_acc'] == [(1.0, 0.75)]
+    assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0  # pages read .y
     board.draw(5, 10.0, 'train_loss', every_n=2)  # waits for its partner: not plotted yet
     assert len(board.data['train_loss']) == 2
     path = board.flush(1)
