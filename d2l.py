@@ -839,24 +839,17 @@ def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> No
                        'lower the learning rate (--lr) and try again')
 
 
-# How the loss of one batch updates the model, one function per book and call form. Each
+# How the loss of one batch updates the model, per book and call form. Each of these
 # returns step(l, n): l is the loss as the loss function gave it (per example, or already
 # reduced), n the number of examples in the batch; step runs backward and the update.
 
-def _optimizer_on_mean(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor, int], None]:
-    """The newer book's optimizer: backward on the mean loss, then optimizer.step()."""
+def _optimizer_step(optimizer: torch.optim.Optimizer, objective: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> Callable[[torch.Tensor, int], None]:
+    """An optimizer's step on objective(l), the batch's loss made one number: torch.mean in the
+    newer book, torch.sum in the port."""
     def step(l: torch.Tensor, n: int) -> None:
         optimizer.zero_grad()
-        l.mean().backward()
-        optimizer.step()
-    return step
-
-
-def _optimizer_on_sum(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor, int], None]:
-    """The port's optimizer: backward on the summed loss, then optimizer.step()."""
-    def step(l: torch.Tensor, n: int) -> None:
-        optimizer.zero_grad()
-        l.sum().backward()
+        objective(l).backward()
         optimizer.step()
     return step
 
@@ -874,7 +867,9 @@ def _updater_after_sum(updater: Callable[[int], Any]) -> Callable[[torch.Tensor,
 
 def _newer_book_step(updater: Any) -> Callable[[torch.Tensor, int], None]:
     """The step of the newer book's `updater`: a torch optimizer, or a function updater(batch_size)."""
-    return _optimizer_on_mean(updater) if isinstance(updater, torch.optim.Optimizer) else _updater_after_sum(updater)
+    if isinstance(updater, torch.optim.Optimizer):
+        return _optimizer_step(updater, objective=torch.mean)
+    return _updater_after_sum(updater)
 
 
 def _train_epoch(net: Any, train_iter: Iterable, loss: Any, step: Callable[[torch.Tensor, int], None],
@@ -958,7 +953,7 @@ def _train_ch3_port(net: Any, train_iter: Iterable, test_iter: Iterable, loss: A
                     optimizer: torch.optim.Optimizer | None) -> None:
     """train_ch3 of the older port: its optimizer, or sgd(params, lr, batch_size), after backward on the summed loss."""
     if optimizer is not None:
-        step = _optimizer_on_sum(optimizer)
+        step = _optimizer_step(optimizer, objective=torch.sum)
     elif params is not None and lr is not None:
         params = list(params)
         # The port divides by its batch_size argument, also on the last, partial batch: with a loss
