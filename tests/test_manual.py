@@ -236,16 +236,18 @@ def test_sgd_step_moves_every_param_by_minus_lr_times_its_grad():
 
 
 def test_layers_hold_no_optimizer_state():
-    """A step changes parameter values and nothing else: no rate, velocity or step count on any layer."""
+    """Steps change parameter values and nothing else: no rate, velocity or step count on any layer."""
     net, X, y = random_problem([8, 6, 3], 'relu')
-    hand_written(net, X, y)
+    hand_written(net, X, y)  # forward and backward only: what a layer holds without any optimizer
     before = [dict(vars(layer)) for layer in net.layers]
     manual.SGD(0.1).step(net)
     for layer, attributes in zip(net.layers, before):
         assert vars(layer).keys() == attributes.keys()
         assert all(vars(layer)[k] is v for k, v in attributes.items())  # the same objects, updated in place
-        assert not any(hasattr(layer, name) for name in ('sgd', 'step', 'lr'))
-    assert not any(hasattr(net, name) for name in ('sgd', 'step', 'lr'))
+    batches = d2l.ArrayLoader((X, y), 3)
+    manual.train(net, batches, batches, 0.1, 2, print_every=100)  # the schedule and the steps of real training
+    assert [vars(layer).keys() for layer in net.layers] == [attributes.keys() for attributes in before]
+    assert not any(hasattr(obj, name) for obj in (net, *net.layers) for name in ('sgd', 'step', 'lr'))
     assert vars(manual.SGD(0.1)) == {'lr': 0.1}
 
 
