@@ -1,17 +1,20 @@
 """A multilayer perceptron trained with backpropagation written out by hand.
 
 No autograd, no nn.Linear, no torch.optim: tensors only, under torch.no_grad().
-Each layer has a `forward` that keeps what its `backward` needs, and a `backward`
-that turns the gradient of the loss with respect to its output into the gradient
-with respect to its input (and, for a linear layer, its weights):
+Every layer keeps one small contract (joelnet's): `forward` keeps what its
+`backward` needs, and `backward` turns the gradient of the loss with respect to
+its output into the gradient with respect to its input, storing the gradients of
+its own parameters beside them (`params` and `grads`, by name):
 
     softmax + cross-entropy   dZ = (Y_hat - Y) / N                 (Y one-hot, N examples)
     linear  Z = A W + b       dW = A^T dZ,  db = sum_rows(dZ),  dA = dZ W^T
     ReLU    A = max(Z, 0)     dZ = dA * relu'(Z)                   (1 where Z > 0, else 0)
 
-The network runs its layers in order, then backwards in reverse, and SGD moves
-every weight against its gradient: W -= lr * dW. The step size starts at --lr and
-falls along a half cosine over the epochs (--schedule constant keeps it fixed).
+The network runs its layers in order, then backwards in reverse. The optimizer
+stands apart from the layers: SGD moves every parameter against its gradient,
+W -= lr * dW. The step size starts at --lr and falls along a half cosine over the
+epochs (--schedule constant keeps it fixed). The epoch loop around it (timing,
+testing, the printed lines) is d2l.train_epochs, the one under d2l.train_ch3.
 
     python ch_mlp/manual.py                      # Fashion-MNIST, 784-128-128-128-64-10
     python ch_mlp/manual.py --dataset mnist      # handwritten digits
@@ -24,7 +27,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 # Run from any folder: this repo's d2l.py goes first on the path, so it wins over
 # the book's PyPI package of the same name if that is installed too.
@@ -111,38 +114,58 @@ def cross_entropy(o: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 # Layers: forward keeps what backward needs
 # ---------------------------------------------------------------------------
 
-class Linear:
+class Layer:
+    """The contract every layer keeps (joelnet's, in tensors).
+
+    forward(inputs) -> outputs, keeping whatever backward will need.
+    backward(grad) -> the gradient of the loss w.r.t. the inputs, given the gradient
+        w.r.t. the outputs; it stores the gradient of each parameter in `grads`.
+    params, grads: dicts by name, {'W': ..., 'b': ...}, with the same names and shapes;
+        both empty for a layer without parameters.
+    A layer never updates its own parameters: that is the optimizer's job.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, torch.Tensor] = {}
+        self.grads: dict[str, torch.Tensor] = {}
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Linear(Layer):
     """A fully connected layer Z = A W + b, W of shape (inputs, outputs) as in the book."""
 
     def __init__(self, num_in: int, num_out: int, dtype: torch.dtype = torch.float32,
                  device: torch.device | str = 'cpu') -> None:
+        super().__init__()
         # He initialisation, N(0, 1) * sqrt(2 / fan_in): a ReLU zeroes half of its
         # inputs, so doubling the variance keeps activations the same size layer after layer.
-        self.W = torch.randn(num_in, num_out, dtype=dtype, device=device) * math.sqrt(2 / num_in)
-        self.b = torch.zeros(num_out, dtype=dtype, device=device)
-        self.dW = self.db = None
+        self.params['W'] = torch.randn(num_in, num_out, dtype=dtype, device=device) * math.sqrt(2 / num_in)
+        self.params['b'] = torch.zeros(num_out, dtype=dtype, device=device)
+        # Zeros until the first backward, so params and grads always pair up by name and shape.
+        self.grads = {name: torch.zeros_like(p) for name, p in self.params.items()}
 
     def forward(self, A: torch.Tensor) -> torch.Tensor:
         """Z = A W + b; keeps A, which the weight gradient needs."""
         self.A = A
-        return A @ self.W + self.b
+        return A @ self.params['W'] + self.params['b']
 
     def backward(self, dZ: torch.Tensor) -> torch.Tensor:
         """Store dW = A^T dZ and db = sum of dZ over the batch; return dA = dZ W^T."""
-        self.dW = self.A.T @ dZ
-        self.db = dZ.sum(dim=0)
-        return dZ @ self.W.T
-
-    def sgd(self, lr: float) -> None:
-        """One step of gradient descent, in place: W -= lr dW, b -= lr db."""
-        self.W -= lr * self.dW
-        self.b -= lr * self.db
+        self.grads['W'] = self.A.T @ dZ
+        self.grads['b'] = dZ.sum(dim=0)  # b was added to every row, so every row's gradient flows back to it
+        return dZ @ self.params['W'].T
 
 
-class Activation:
-    """An elementwise nonlinearity A = f(Z): relu, sigmoid or tanh."""
+class Activation(Layer):
+    """An elementwise nonlinearity A = f(Z): relu, sigmoid or tanh. No parameters."""
 
     def __init__(self, name: str = 'relu') -> None:
+        super().__init__()
         if name not in ACTIVATIONS:
             raise d2l.D2LError(f'unknown activation {name!r}; choose one of {", ".join(ACTIVATIONS)}')
         self.name = name
@@ -159,7 +182,11 @@ class Activation:
 
 
 class SoftmaxCrossEntropy:
-    """The loss layer: mean cross-entropy of softmax(logits) against the labels."""
+    """The loss layer: mean cross-entropy of softmax(logits) against the labels.
+
+    Not a Layer: its forward takes the labels too and returns one number, and its
+    backward starts the chain, so it takes no incoming gradient.
+    """
 
     def forward(self, o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Return the mean loss over the batch; keeps softmax(o) and one-hot y for backward."""
@@ -172,22 +199,21 @@ class SoftmaxCrossEntropy:
         return (self.Y_hat - self.Y) / len(self.Y)
 
 
+# ---------------------------------------------------------------------------
+# The network: layers in order, then backwards in reverse
+# ---------------------------------------------------------------------------
+
 class MLP:
     """Linear layers with an activation between each pair; the last layer gives logits."""
 
     def __init__(self, sizes: Sequence[int], activation: str = 'relu',
                  dtype: torch.dtype = torch.float32, device: torch.device | str = 'cpu') -> None:
         self.sizes, self.dtype, self.device = list(sizes), dtype, torch.device(device)
-        self.layers: list[Linear | Activation] = []
+        self.layers: list[Layer] = []
         for i, (num_in, num_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             self.layers.append(Linear(num_in, num_out, dtype, device))
             if i < len(sizes) - 2:  # no activation after the output layer: softmax does that job
                 self.layers.append(Activation(activation))
-
-    @property
-    def linears(self) -> list[Linear]:
-        """The layers that hold weights."""
-        return [layer for layer in self.layers if isinstance(layer, Linear)]
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Flatten each example, run the layers in order, return the logits."""
@@ -203,23 +229,42 @@ class MLP:
         for layer in reversed(self.layers):
             dO = layer.backward(dO)
 
-    def sgd(self, lr: float) -> None:
-        """Update every weight and bias with its stored gradient."""
-        for linear in self.linears:
-            linear.sgd(lr)
+    def params_and_grads(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Every parameter of every layer with the gradient the last backward stored for it."""
+        for layer in self.layers:
+            for name, param in layer.params.items():
+                yield param, layer.grads[name]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The weights by name: W1, b1, W2, b2, ... (plain tensors, safe to torch.save)."""
-        state = {}
-        for i, linear in enumerate(self.linears, start=1):
-            state[f'W{i}'], state[f'b{i}'] = linear.W, linear.b
-        return state
+        layers = [layer for layer in self.layers if layer.params]
+        return {f'{name}{i}': param for i, layer in enumerate(layers, start=1)
+                for name, param in layer.params.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Copy saved weights in (names and shapes are checked by d2l.load_weights)."""
-        for i, linear in enumerate(self.linears, start=1):
-            linear.W.copy_(state[f'W{i}'])
-            linear.b.copy_(state[f'b{i}'])
+        for key, param in self.state_dict().items():
+            param.copy_(state[key])  # in place: the layers keep their own tensors
+
+
+# ---------------------------------------------------------------------------
+# The optimizer: apart from the layers
+# ---------------------------------------------------------------------------
+
+class SGD:
+    """Minibatch stochastic gradient descent: param -= lr * grad, for every parameter of a net.
+
+    The gradients are of the mean loss over the batch, so no division by the batch
+    size here. The only state is lr; set it between steps to follow a schedule.
+    """
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def step(self, net: MLP) -> None:
+        """Move every parameter against its stored gradient, in place (the layers keep their tensors)."""
+        for param, grad in net.params_and_grads():
+            param -= self.lr * grad
 
 
 # ---------------------------------------------------------------------------
@@ -227,9 +272,9 @@ class MLP:
 # ---------------------------------------------------------------------------
 
 @torch.no_grad()
-def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy, lr: float,
+def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy, optimizer: SGD,
                 epoch: int) -> tuple[float, float, int]:
-    """One pass of forward, backward and SGD; return (mean loss, accuracy, examples)."""
+    """One pass of forward, backward and an SGD step per batch; return (mean loss, accuracy, examples)."""
     metric = d2l.Accumulator(3)  # loss sum, correct predictions, examples
     for i, (X, y) in enumerate(train_iter):
         y = y.to(net.device)
@@ -237,7 +282,7 @@ def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy
         l = float(loss.forward(o, y))
         d2l.check_loss(l, epoch, i + 1)  # NaN or inf: stop now, saying where
         net.backward(loss.backward())
-        net.sgd(lr)
+        optimizer.step(net)
         metric.add(l * len(y), d2l.accuracy(o, y), len(y))
     return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
 
@@ -254,23 +299,16 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
     progress, and small final steps stop SGD from jittering around the minimum.
+    The epoch loop itself (timing, testing, printing) is d2l.train_epochs, as under train_ch3.
     """
-    loss = SoftmaxCrossEntropy()
-    history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
-    timer, examples = d2l.Timer(), 0
-    for epoch in range(1, num_epochs + 1):
-        epoch_lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
-        timer.start()
-        train_loss, train_acc, n = train_epoch(net, train_iter, loss, epoch_lr, epoch)
-        seconds = timer.stop()
-        examples += n
-        test_acc = d2l.evaluate_accuracy(net, test_iter, net.device)
-        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
-            history[key].append(value)
-        if epoch % print_every == 0 or epoch == num_epochs:
-            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
-    print(f'{examples / timer.sum():.1f} examples/sec on {net.device}')
-    return history
+    loss, optimizer = SoftmaxCrossEntropy(), SGD(lr)
+
+    def train_epoch_at_its_lr(epoch: int) -> tuple[float, float, int]:
+        optimizer.lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
+        return train_epoch(net, train_iter, loss, optimizer, epoch)
+
+    return d2l.train_epochs(train_epoch_at_its_lr, net, test_iter, num_epochs, net.device,
+                            print_every=print_every)
 
 
 # ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""ch_mlp without autograd: hand-written gradients against autograd and finite differences,
-manual.py and fizzbuzz.py end to end (training lines, save/load, errors, predictions)."""
+"""ch_mlp without autograd: hand-written gradients against autograd and finite differences, the
+layer protocol and the optimizer apart from it, manual.py and fizzbuzz.py end to end (training
+lines, save/load, errors, predictions)."""
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,24 +33,34 @@ def random_problem(sizes, activation, batch=7, seed=0):
     """A float64 network and random inputs and labels."""
     torch.manual_seed(seed)
     net = manual.MLP(sizes, activation, dtype=torch.float64)
-    for linear in net.linears:  # nonzero biases, so a wrong db cannot hide behind zeros
-        linear.b.normal_()
+    for linear in linears(net):  # nonzero biases, so a wrong db cannot hide behind zeros
+        linear.params['b'].normal_()
     X = torch.randn(batch, sizes[0], dtype=torch.float64)
     y = torch.randint(0, sizes[-1], (batch,))
     return net, X, y
 
 
+def linears(net):
+    """The layers of net that hold weights, in order."""
+    return [layer for layer in net.layers if isinstance(layer, manual.Linear)]
+
+
+def weights(net):
+    """[W1, b1, W2, b2, ...]: every parameter, read from each layer's own params."""
+    return [linear.params[name] for linear in linears(net) for name in ('W', 'b')]
+
+
 def hand_written(net, X, y):
-    """Loss and [dW1, db1, dW2, ...] from the hand-written forward and backward."""
+    """Loss and [dW1, db1, dW2, ...] from the hand-written forward and backward, read from each layer's grads."""
     loss = manual.SoftmaxCrossEntropy()
     l = loss.forward(net.forward(X), y)
     net.backward(loss.backward())
-    return l, [g for linear in net.linears for g in (linear.dW, linear.db)]
+    return l, [linear.grads[name] for linear in linears(net) for name in ('W', 'b')]
 
 
 def autograd(net, X, y, activation):
     """The same loss and gradients from torch's autograd, with torch's own functions."""
-    params = [p.clone().requires_grad_() for linear in net.linears for p in (linear.W, linear.b)]
+    params = [p.clone().requires_grad_() for p in weights(net)]
     A = X
     for k in range(0, len(params), 2):
         A = A @ params[k] + params[k + 1]
@@ -82,8 +92,7 @@ def test_gradients_match_finite_differences(activation):
     net, X, y = random_problem([4, 5, 3], activation, batch=6, seed=1)
     _, grads = hand_written(net, X, y)
     loss, eps = manual.SoftmaxCrossEntropy(), 1e-6
-    params = [p for linear in net.linears for p in (linear.W, linear.b)]
-    for p, g in zip(params, grads):
+    for p, g in zip(weights(net), grads):
         numeric = torch.zeros_like(p)
         flat, out = p.view(-1), numeric.view(-1)
         for j in range(flat.numel()):
@@ -107,8 +116,8 @@ def broken_loss(monkeypatch):
 
 def broken_linear(monkeypatch):
     def backward(self, dZ):  # forgets to sum db over the batch: takes the first row
-        self.dW, self.db = self.A.T @ dZ, dZ[0]
-        return dZ @ self.W.T
+        self.grads['W'], self.grads['b'] = self.A.T @ dZ, dZ[0]
+        return dZ @ self.params['W'].T
     monkeypatch.setattr(manual.Linear, 'backward', backward)
 
 
@@ -146,25 +155,116 @@ def test_activations_and_their_derivatives():
 def test_he_initialisation_and_zero_biases():
     torch.manual_seed(0)
     net = manual.MLP([784, 512, 10])
-    W1, W2 = net.linears[0].W, net.linears[1].W
+    W1, W2 = net.layers[0].params['W'], net.layers[2].params['W']
     assert W1.shape == (784, 512) and W1.dtype == torch.float32
     assert abs(float(W1.std()) / math.sqrt(2 / 784) - 1) < 0.02 and abs(float(W1.mean())) < 1e-3
     assert abs(float(W2.std()) / math.sqrt(2 / 512) - 1) < 0.05
-    assert all(float(linear.b.abs().sum()) == 0 for linear in net.linears)
+    assert all(float(linear.params['b'].abs().sum()) == 0 for linear in linears(net))
     assert [type(layer).__name__ for layer in net.layers] == ['Linear', 'Activation', 'Linear']
     assert list(net.state_dict()) == ['W1', 'b1', 'W2', 'b2']
 
 
 def test_no_autograd_anywhere():
-    """No weight asks for gradients, and a whole training step builds no graph."""
+    """No weight asks for gradients, and a whole training step, with grad mode on, builds no graph."""
+    assert torch.is_grad_enabled()
     net, X, y = random_problem([20, 16, 5], 'relu')
     hand_written(net, X, y)
+    manual.SGD(0.1).step(net)
     assert not any(p.requires_grad for p in net.state_dict().values())
-    assert not any(linear.dW.requires_grad or linear.dW.grad_fn for linear in net.linears)
-    source = (ROOT / 'ch_mlp' / 'manual.py').read_text()
-    assert set(re.findall(r'(\w+)\.backward\(', source)) == {'net', 'layer', 'loss'}  # ours, not autograd's
-    for banned in ('torch.optim.', 'nn.Linear(', 'requires_grad', 'torch.autograd', '.grad '):
-        assert banned not in source, banned
+    assert not any(g.requires_grad or g.grad_fn for _, g in net.params_and_grads())
+
+
+def refuse(*_, **__):
+    raise AssertionError('manual.py must not use autograd, nn.Module or torch.optim')
+
+
+def test_training_runs_with_autograd_nn_and_optim_switched_off(tiny_data, monkeypatch):
+    """The whole script trains and evaluates with autograd's entry points, nn.Module and torch.optim disabled."""
+    for owner, name in ((torch.Tensor, 'backward'), (torch.autograd, 'backward'), (torch.autograd, 'grad'),
+                        (torch.nn.Module, '__init__'), (torch.optim.Optimizer, '__init__')):
+        monkeypatch.setattr(owner, name, refuse)
+    with pytest.raises(AssertionError, match='must not'):  # the switches work
+        torch.nn.Linear(2, 2)
+    history = manual.main(tiny_args(tiny_data, '--epochs', '2'))
+    assert history['train_loss'][-1] < history['train_loss'][0]
+
+
+# ---------------------------------------------------------------------------
+# The layer protocol, and the optimizer apart from the layers
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('backward_done', [False, True])
+def test_every_layer_pairs_params_with_grads(backward_done):
+    """params and grads: the same names, shapes and dtypes, before and after a backward; none for activations."""
+    net, X, y = random_problem([6, 5, 4, 3], 'tanh')
+    if backward_done:
+        hand_written(net, X, y)
+    assert [type(layer).__name__ for layer in net.layers] == ['Linear', 'Activation'] * 2 + ['Linear']
+    for layer in net.layers:
+        assert isinstance(layer, manual.Layer)
+        expected = {'W', 'b'} if isinstance(layer, manual.Linear) else set()
+        assert set(layer.params) == set(layer.grads) == expected
+        for name, param in layer.params.items():
+            grad = layer.grads[name]
+            assert grad.shape == param.shape and grad.dtype == param.dtype, name
+            assert (grad.abs().sum() > 0) == backward_done, name  # zeros until the first backward
+    assert [p.shape for p, _ in net.params_and_grads()] == [(6, 5), (5,), (5, 4), (4,), (4, 3), (3,)]
+
+
+def test_the_layer_base_class_states_a_contract_it_does_not_fulfil():
+    layer = manual.Layer()
+    assert layer.params == {} and layer.grads == {}
+    for method in (layer.forward, layer.backward):
+        with pytest.raises(NotImplementedError):
+            method(torch.zeros(2, 3))
+
+
+def test_sgd_step_moves_every_param_by_minus_lr_times_its_grad():
+    net, X, y = random_problem([8, 6, 4, 3], 'relu')
+    hand_written(net, X, y)
+    tensors = [(p, p.clone(), g.clone()) for p, g in net.params_and_grads()]
+    assert len(tensors) == 6 and all(g.abs().sum() > 0 for _, _, g in tensors)
+    optimizer = manual.SGD(0.05)
+    optimizer.step(net)
+    for (p, before, grad), (p_after, grad_after) in zip(tensors, net.params_and_grads()):
+        assert p_after is p  # in place: the layer keeps its own tensor
+        assert torch.equal(p, before - 0.05 * grad)
+        assert torch.equal(grad_after, grad)  # the step reads the gradients, it does not use them up
+    optimizer.lr = 0.5  # a schedule sets the rate between steps
+    optimizer.step(net)
+    assert all(torch.equal(p, before - 0.05 * grad - 0.5 * grad) for p, before, grad in tensors)
+
+
+def test_layers_hold_no_optimizer_state():
+    """Steps change parameter values and nothing else: no rate, velocity or step count on any layer."""
+    net, X, y = random_problem([8, 6, 3], 'relu')
+    hand_written(net, X, y)  # forward and backward only: what a layer holds without any optimizer
+    before = [dict(vars(layer)) for layer in net.layers]
+    manual.SGD(0.1).step(net)
+    for layer, attributes in zip(net.layers, before):
+        assert vars(layer).keys() == attributes.keys()
+        assert all(vars(layer)[k] is v for k, v in attributes.items())  # the same objects, updated in place
+    batches = d2l.ArrayLoader((X, y), 3)
+    manual.train(net, batches, batches, 0.1, 2, print_every=100)  # the schedule and the steps of real training
+    assert [vars(layer).keys() for layer in net.layers] == [attributes.keys() for attributes in before]
+    assert not any(hasattr(obj, name) for obj in (net, *net.layers) for name in ('sgd', 'step', 'lr'))
+    assert vars(manual.SGD(0.1)) == {'lr': 0.1}
+
+
+@pytest.mark.parametrize('schedule', ['cosine', 'constant'])
+def test_each_epoch_steps_at_its_own_learning_rate(schedule, monkeypatch):
+    """train sets the optimizer's rate per epoch: the cosine schedule's values, or --lr throughout."""
+    rates = []
+    step = manual.SGD.step
+    monkeypatch.setattr(manual.SGD, 'step', lambda self, net: (rates.append(self.lr), step(self, net))[1])
+    torch.manual_seed(0)
+    X, y = torch.randn(30, 784), torch.arange(30) % 10
+    net = manual.MLP([784, 8, 10])
+    batches = d2l.ArrayLoader((X, y), 10)  # 3 steps per epoch
+    history = manual.train(net, batches, batches, 0.2, 4, schedule, print_every=100)
+    epoch_lrs = [manual.cosine_lr(0.2, epoch, 4) if schedule == 'cosine' else 0.2 for epoch in range(1, 5)]
+    assert rates == [lr for lr in epoch_lrs for _ in range(3)]
+    assert len(history['train_loss']) == 4
 
 
 # ---------------------------------------------------------------------------
@@ -288,19 +388,19 @@ def test_fizzbuzz_encodings():
 def test_fizzbuzz_uses_the_layers_of_manual():
     for shared in (fizzbuzz.MLP, fizzbuzz.train):
         assert Path(sys.modules[shared.__module__].__file__) == ROOT / 'ch_mlp' / 'manual.py'
-    assert 'class Linear' not in (ROOT / 'ch_mlp' / 'fizzbuzz.py').read_text()
+    assert not [v for v in vars(fizzbuzz).values() if isinstance(v, type) and v.__module__ == fizzbuzz.__name__]
 
 
-def test_fizzbuzz_learns_and_round_trips(tmp_path, capsys):
-    """The default run (about 10 s): at least 0.95 on 1..100, then saved and loaded back identical."""
-    result = fizzbuzz.main(['--save', str(tmp_path / 'fb.pt')])
+def test_fizzbuzz_learns_quickly_and_round_trips(tmp_path, capsys):
+    """200 epochs (a tenth of the default) already beat always saying the number (0.53) by far."""
+    result = fizzbuzz.main(['--epochs', '200', '--save', str(tmp_path / 'fb.pt')])
     out = capsys.readouterr().out
-    assert result['accuracy'] >= 0.95, out
+    assert result['accuracy'] >= 0.8, out
     assert len(result['answers']) == 100
     for i, answer in enumerate(result['answers'], start=1):  # right exactly where there is no miss
         right = fizzbuzz.fizz_buzz_decode(i, fizzbuzz.fizz_buzz_encode(i))
         assert (answer == right) == (i not in result['misses']), (i, answer)
-    assert sum(bool(EPOCH_LINE.match(line)) for line in out.splitlines()) == 10
+    assert sum(bool(EPOCH_LINE.match(line)) for line in out.splitlines()) == 10  # every 20th epoch
     assert f'accuracy on 1..100: {result["accuracy"]:.2f}' in out
     assert out.count('miss: ') == len(result['misses']) == round(100 * (1 - result['accuracy']))
     assert 'identical answers' in out
@@ -310,8 +410,17 @@ def test_fizzbuzz_learns_and_round_trips(tmp_path, capsys):
         fizzbuzz.main(['--load', str(tmp_path / 'fb.pt'), '--hidden', '20'])
 
 
+@pytest.mark.slow
+def test_fizzbuzz_default_run_reaches_95_percent(capsys):
+    """The default 2000 epochs: at least 0.95 on 1..100, which the network has never seen."""
+    result = fizzbuzz.main([])
+    out = capsys.readouterr().out
+    assert result['accuracy'] >= 0.95, out
+    assert len(result['history']['train_loss']) == 2000 and result['history']['train_acc'][-1] >= 0.99
+
+
 def test_fizzbuzz_loads_by_path_under_any_module_name():
-    module = d2l.load_script(ROOT / 'ch_mlp' / 'fizzbuzz.py')
+    module = script(FIZZBUZZ)
     assert module.__name__ != 'fizzbuzz' and module.fizz_buzz_decode(30, module.fizz_buzz_encode(30)) == 'fizzbuzz'
 
 
