@@ -341,11 +341,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
     train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'
+    settings = {'model': 'ch_mlp/manual.py', 'layers': args.layers, 'activation': args.activation,
+                'dataset': args.dataset}
 
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, net.state_dict(), test_iter)
+        return d2l.evaluate_saved(args, net, net.state_dict(), settings, test_iter)
     history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule)
-    d2l.after_training(args, history, net, net.state_dict(), test_iter, title)
+    d2l.write_outputs(args, history, net.state_dict(), settings, title)
+    d2l.show_predictions(args, net, test_iter, net.device)
     return history
 
 
