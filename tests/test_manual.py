@@ -314,8 +314,11 @@ def test_same_seed_same_run(tiny_data):
 
 def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys):
     trained = manual.main(tiny_args(tiny_data, '--epochs', '2', '--save', str(tmp_path / 'w.pt')))
-    state = torch.load(tmp_path / 'w.pt', weights_only=True)  # plain tensors: loads with weights_only
+    saved = torch.load(tmp_path / 'w.pt', weights_only=True)  # plain tensors and settings: loads with weights_only
+    state = saved['weights']
     assert list(state) == ['W1', 'b1', 'W2', 'b2'] and state['W1'].shape == (784, 32)
+    assert saved['settings'] == {'model': 'ch_mlp/manual.py', 'layers': [784, 32, 10], 'activation': 'relu',
+                                 'dataset': 'fashion-mnist'}
     capsys.readouterr()
     loaded = manual.main(tiny_args(tiny_data, '--load', str(tmp_path / 'w.pt'), '--seed', '99'))
     assert loaded['test_acc'] == [trained['test_acc'][-1]]
@@ -326,7 +329,7 @@ def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys
 def test_load_errors_are_one_clear_message(tiny_data, tmp_path):
     manual.main(tiny_args(tiny_data, '--epochs', '1', '--save', str(tmp_path / 'w.pt')))
     other = ['--data-root', str(tiny_data), '--layers', '784', '16', '10']
-    with pytest.raises(d2l.D2LError, match=r'needs .*same layer sizes'):
+    with pytest.raises(d2l.D2LError, match=r'saved with layers=\[784, 32, 10\], but this run has layers=\[784, 16, 10\]'):
         manual.main(other + ['--load', str(tmp_path / 'w.pt')])
     (tmp_path / 'junk.pt').write_bytes(b'not a model at all')
     with pytest.raises(d2l.D2LError, match='not a weights file'):
@@ -406,7 +409,7 @@ def test_fizzbuzz_learns_quickly_and_round_trips(tmp_path, capsys):
     assert 'identical answers' in out
     again = fizzbuzz.main(['--load', str(tmp_path / 'fb.pt')])
     assert again['answers'] == result['answers'] and again['accuracy'] == result['accuracy']
-    with pytest.raises(d2l.D2LError, match='needs'):
+    with pytest.raises(d2l.D2LError, match='saved with hidden=50, but this run has hidden=20'):
         fizzbuzz.main(['--load', str(tmp_path / 'fb.pt'), '--hidden', '20'])
 
 
