@@ -1116,6 +1116,8 @@ def _figure_mode() -> str:
             _FIGURE_MODE = 'notebook'
         elif backend in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
             _FIGURE_MODE = 'file'
+            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every figure.
+            import matplotlib.pyplot  # noqa: F401
             atexit.register(_at_exit)
         else:
             _FIGURE_MODE = 'window'

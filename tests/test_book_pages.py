@@ -270,7 +270,9 @@ def test_each_set_figsize_starts_a_figure_of_its_own_in_a_script(tmp_path):
             print('drew', name, 'lines on this figure:', len(d2l.plt.gca().get_lines()))
         d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')  # the kit's own figures keep their own files
     ''')
-    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
+    # MPLBACKEND set, as many headless setups have it: the backend is then known before pyplot is
+    # imported, and the last figure must still be saved at exit.
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path), 'MPLBACKEND': 'Agg'}
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
