@@ -2328,8 +2328,6 @@ def _chapter_dir(chapter: str | os.PathLike) -> Path:
                    f'choose one of: {", ".join(known) or "(none found)"}')
 
 
-
-
 def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]]]:
     """Run folder/scratch.py and folder/concise.py in this process with the same flags; return their histories."""
     histories = {}
