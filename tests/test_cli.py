@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import d2l
-from conftest import (IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
+from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
                       make_idx_dataset, script)
 
 
@@ -136,7 +136,7 @@ def test_non_positive_numbers_are_refused_before_anything_runs(name, flag, value
     assert err[-1].endswith(f'error: argument {flag}: {message}'), err[-1]
 
 
-@pytest.mark.parametrize('name', IMAGE_SCRIPTS + [MANUAL])
+@pytest.mark.parametrize('name', IMAGE_SCRIPTS + [MANUAL, BEST])
 def test_unknown_dataset_lists_the_choices(name, isolated, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(['--dataset', 'cifar10'])
