@@ -23,8 +23,8 @@ TINY = ['--epochs', '2', '--batch-size', '8']  # 50 tiny images: 7 batches per e
 
 
 def run(data, *flags):
-    """main() of best.py on the tiny data with TINY first (later flags win; --fast keeps its batch size)."""
-    tiny = TINY[:2] if '--fast' in flags else TINY
+    """main() of best.py on the tiny data with TINY first (later flags win; --fast keeps its epochs)."""
+    tiny = TINY[2:] if '--fast' in flags else TINY
     return best.main([*tiny, *flags, '--data-root', str(data)])
 
 
@@ -59,7 +59,7 @@ FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'mnist': ['--dataset', 'mnist'],
     'valid': ['--valid', '10'],
     'epochs': ['--epochs', '3'],
-    'fast': ['--fast'],  # --epochs 2 still wins; batch 256: one batch of 50 per epoch
+    'fast': ['--fast'],
 }
 
 
@@ -69,7 +69,7 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
     capsys.readouterr()
     history = run(tiny_data, *flags)
     lines = capsys.readouterr().out.splitlines()
-    epochs = 3 if '3' in flags and '--epochs' in flags else 2
+    epochs = 3 if '3' in flags and '--epochs' in flags else best.FAST['epochs'] if '--fast' in flags else 2
     key = 'valid_acc' if '--valid' in flags else 'test_acc'
     assert set(history) == {'train_loss', 'train_acc', key, 'seconds', 'elapsed'}
     assert all(len(v) == epochs for v in history.values())
@@ -90,7 +90,7 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 
 def test_defaults_are_the_recipe():
     args = args_of()
-    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 128, 3e-3, 'adamw')
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 256, 3e-3, 'adamw')
     assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.2, 0.1, True,
                                                                                                       True, True)
     assert best.hidden_sizes(args) == [512, 512] and not args.augment and args.valid is None
@@ -99,8 +99,7 @@ def test_defaults_are_the_recipe():
 
 def test_fast_preset_changes_defaults_but_explicit_flags_win():
     fast = args_of('--fast')
-    assert (fast.epochs, fast.batch_size) == (best.FAST['epochs'], best.FAST['batch_size'])
-    assert fast.epochs < args_of().epochs
+    assert all(getattr(fast, k) == v for k, v in best.FAST.items()) and fast.epochs < args_of().epochs
     assert args_of('--fast', '--epochs', '3').epochs == 3 and args_of('--epochs', '3', '--fast').epochs == 3
     assert args_of('--fast', '--batch-size', '64').batch_size == 64
 
@@ -272,7 +271,7 @@ def test_help_names_every_switch(capsys):
     for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
                  '--optimizer {adamw,sgd}', '--augment', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
-    assert 'default: 0.003 with adamw, 0.1 with sgd' in out and '--batch-size BATCH_SIZE mini-batch size (default: 128)' in out
+    assert 'default: 0.003 with adamw, 0.1 with sgd' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
 
 
 # ---------------------------------------------------------------------------
