@@ -42,6 +42,7 @@ Seconds are counted from the start of main(), after Python and torch have loaded
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -158,7 +159,12 @@ def batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor]
     A last batch of a single example is dropped: BatchNorm cannot take statistics over one.
     """
     order = torch.randperm(n, device=device).split(batch_size)
-    return list(order[:-1] if len(order[-1]) == 1 and len(order) > 1 else order)
+    return list(order[:num_batches(n, batch_size)])
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """How many batches batches() makes of n examples: the schedule needs the count of steps up front."""
+    return math.ceil(n / batch_size) - (n % batch_size == 1 and n > batch_size)
 
 
 # ---------------------------------------------------------------------------
@@ -266,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
 
     net = build_model(args).to(args.device)
     loss = build_loss(args)
-    steps = args.epochs * len(batches(len(y_train), args.batch_size, torch.device('cpu')))
+    steps = args.epochs * num_batches(len(y_train), args.batch_size)
     optimizer, scheduler = build_optimizer(args, net, steps)
 
     if args.load:  # evaluate saved weights instead of training

@@ -243,6 +243,8 @@ def test_batches_cover_every_example_once_and_never_leave_one_alone():
     assert len(set(torch.cat(idx).tolist())) == 16
     idx = best.batches(18, 8, torch.device('cpu'))
     assert [len(b) for b in idx] == [8, 8, 2] and sorted(torch.cat(idx).tolist()) == list(range(18))
+    for n in (1, 2, 7, 8, 9, 10, 16, 17, 50, 60000):
+        assert len(best.batches(n, 8, torch.device('cpu'))) == best.num_batches(n, 8) > 0, n
 
 
 def test_first_reached():
