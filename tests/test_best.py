@@ -50,7 +50,6 @@ FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'no-schedule': ['--no-schedule'],
     'sgd': ['--optimizer', 'sgd'],
     'no-standardize': ['--no-standardize'],
-    'augment': ['--augment'],
     'hidden': ['--hidden', '64', '32'],
     'depth': ['--hidden', '32', '--depth', '3'],
     'lr': ['--lr', '0.01'],
@@ -93,7 +92,7 @@ def test_defaults_are_the_recipe():
     assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 256, 3e-3, 'adamw')
     assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.2, 0.1, True,
                                                                                                       True, True)
-    assert best.hidden_sizes(args) == [512, 512] and not args.augment and args.valid is None
+    assert best.hidden_sizes(args) == [512, 512] and args.valid is None
     assert args_of('--optimizer', 'sgd').lr == 0.1 and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5
 
 
@@ -157,7 +156,7 @@ def learning_rates(*flags, steps=20):
     optimizer, scheduler = best.build_optimizer(args, net, steps)
     seen = []
     optimizer.register_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]['lr']))
-    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1, 0.0)
+    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1)
     return optimizer, scheduler, seen
 
 
@@ -190,50 +189,29 @@ def test_standardised_pixels_use_the_training_statistics(tiny_data):
     arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
     raw_train = arrays['train_images'].unsqueeze(1).float() / 255
     raw_test = arrays['test_images'].unsqueeze(1).float() / 255
-    (X, y), (X_test, y_test), black = best.load_splits(args_of(*flags))
+    (X, y), (X_test, y_test) = best.load_splits(args_of(*flags))
     assert X.shape == (50, 1, 28, 28) and X_test.shape == (20, 1, 28, 28) and X.dtype == torch.float32
     assert float(X.mean()) == pytest.approx(0, abs=1e-5) and float(X.std()) == pytest.approx(1, abs=1e-5)
     mean, std = raw_train.mean(), raw_train.std()
     assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)  # the test set gets the training mean/std
-    assert black == pytest.approx(float(-mean / std)) and black < 0
     assert torch.equal(y, arrays['train_labels']) and torch.equal(y_test, arrays['test_labels'])
 
-    (X, _), (X_test, _), black = best.load_splits(args_of(*flags, '--no-standardize'))
-    assert torch.equal(X, raw_train) and torch.equal(X_test, raw_test) and black == 0.0
+    (X, _), (X_test, _) = best.load_splits(args_of(*flags, '--no-standardize'))
+    assert torch.equal(X, raw_train) and torch.equal(X_test, raw_test)
     assert float(X.min()) >= 0 and float(X.max()) == 1
 
 
 def test_valid_holds_out_the_last_training_images(tiny_data):
     flags = ['--data-root', str(tiny_data), '--no-standardize']
     arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
-    (X, y), (X_valid, y_valid), _ = best.load_splits(args_of(*flags, '--valid', '10'))
+    (X, y), (X_valid, y_valid) = best.load_splits(args_of(*flags, '--valid', '10'))
     assert len(y) == 40 and len(y_valid) == 10
     assert torch.equal(y_valid, arrays['train_labels'][40:]) and torch.equal(y, arrays['train_labels'][:40])
     assert torch.equal(X_valid[:, 0] * 255, arrays['train_images'][40:].float())
-    (X, _), _, _ = best.load_splits(args_of('--data-root', str(tiny_data), '--valid', '10'))
+    (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data), '--valid', '10'))
     assert float(X.mean()) == pytest.approx(0, abs=1e-5)  # statistics of the 40 training images only
     with pytest.raises(d2l.D2LError, match='--valid 50 leaves no training images'):
         best.load_splits(args_of(*flags, '--valid', '50'))
-
-
-def test_augment_shifts_and_flips_each_image_within_two_pixels():
-    torch.manual_seed(0)
-    X = torch.rand(64, 1, 28, 28)
-    out = best.augment(X, black=-1.0)
-    assert out.shape == X.shape
-    kinds = set()
-    for x, o in zip(X[:, 0], out[:, 0]):
-        found = None
-        for flip in (False, True):
-            source = nn.functional.pad(x.flip(-1) if flip else x, (2, 2, 2, 2), value=-1.0)
-            for dy in range(5):
-                for dx in range(5):
-                    if torch.equal(source[dy:dy + 28, dx:dx + 28], o):
-                        found = (flip, dy, dx)
-        assert found is not None  # every output is a flipped and/or shifted input, black where it moved in
-        kinds.add(found)
-    assert len(kinds) > 15  # offsets and flips vary from image to image
-    assert {flip for flip, _, _ in kinds} == {False, True}
 
 
 def test_batches_cover_every_example_once_and_never_leave_one_alone():
@@ -271,7 +249,7 @@ def test_help_names_every_switch(capsys):
         best.main(['--help'])
     out = ' '.join(capsys.readouterr().out.split())
     for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
-                 '--optimizer {adamw,sgd}', '--augment', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
+                 '--optimizer {adamw,sgd}', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
     assert 'default: 0.003 with adamw, 0.1 with sgd' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
 
