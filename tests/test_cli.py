@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import d2l
-from conftest import (IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
+from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
                       make_idx_dataset, script)
 
 
@@ -146,7 +146,7 @@ def test_every_script_refuses_a_bad_number_before_anything_runs(name, isolated, 
     assert out == ''
 
 
-@pytest.mark.parametrize('name', IMAGE_SCRIPTS + [MANUAL])
+@pytest.mark.parametrize('name', IMAGE_SCRIPTS + [MANUAL, BEST])
 def test_unknown_dataset_lists_the_choices(name, isolated, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(['--dataset', 'cifar10'])

@@ -1,0 +1,286 @@
+"""How far an MLP goes on Fashion-MNIST: the chapter's network with today's training tricks.
+
+The books stop near 0.85 test accuracy with 784-256-10, SGD and raw pixels. The same kind
+of model, a stack of fully connected layers, gets to about 0.91 in under a minute on two CPU
+cores with five changes, each of which a flag switches off so you can see what it buys:
+
+- standardised pixels: (x - mean) / std with the mean and std of the training images
+  (--no-standardize keeps the book's x / 255 in [0, 1]);
+- two hidden layers of 512, each Linear -> BatchNorm -> ReLU -> Dropout(0.2)
+  (--hidden, --depth; --no-batchnorm; --dropout P or --no-dropout);
+- cross-entropy with label smoothing 0.1: the target puts 0.9 + 0.1/10 on the true class
+  and 0.1/10 on each other one, so the net is not pushed to ever larger logits
+  (--no-label-smoothing; the printed loss includes the smoothing, so it is higher than the book's);
+- AdamW (Adam with decoupled weight decay 0.01) instead of plain SGD (--optimizer sgd: the book's,
+  lr 0.1, no momentum);
+- a one-cycle schedule: the learning rate climbs from lr/25 to --lr over the first 30% of the
+  steps, then falls to almost zero by the last step (--no-schedule keeps --lr fixed).
+
+Augmenting the training images (random flips, shifts of 1 or 2 pixels) did not pay within this
+budget: on the validation split it lowered the accuracy, even with twice the epochs (see
+docs/chapters.md), so the page leaves it out. An MLP has no notion of neighbouring pixels: a
+shifted image is a new pattern for it to learn, not the same one.
+
+Batches of 256 examples, 15 epochs: on a validation split, batch 128 gave the same accuracy
+for about 15% more time per epoch, and 12 epochs a little less accuracy.
+
+A word on honesty: like the book, this page prints the test accuracy after every epoch, and
+the settings above were chosen by looking at numbers. Choosing settings by the test set fits
+them to the test set. The honest way is a validation split: --valid 10000 holds out the last
+10000 training images, trains on the other 50000 and reports accuracy on the held-out ones
+instead of the test set. The defaults here were chosen that way (see docs/chapters.md).
+
+Seconds are counted from the start of main(), after Python and torch have loaded (about 1-2 s).
+
+    python ch_mlp/best.py                      # 784-512-512-10, 15 epochs, batch 256: about 0.91
+    python ch_mlp/best.py --fast               # a shorter run: 0.90 in half the time
+    python ch_mlp/best.py --no-batchnorm       # what BatchNorm buys (likewise --no-dropout ...)
+    python ch_mlp/best.py --optimizer sgd --no-schedule --no-standardize --no-batchnorm --no-dropout \\
+        --no-label-smoothing --hidden 256 --depth 1 --epochs 10     # nearly the book's MLP (torch's init)
+    python ch_mlp/best.py --valid 10000        # choose settings on a validation split, not on test
+    python ch_mlp/best.py --save best.pt && python ch_mlp/best.py --load best.pt --predict pred.png
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import d2l  # noqa: E402
+
+NUM_OUTPUTS = 10
+LR = {'adamw': 3e-3, 'sgd': 0.1}  # the peak of the one-cycle schedule (or the constant lr)
+THRESHOLDS = (0.85, 0.88, 0.90, 0.91)  # the end reports when accuracy first reached each
+FAST = {'epochs': 8}  # --fast: the default recipe, shorter; explicit flags still win
+
+
+# ---------------------------------------------------------------------------
+# Data: the whole split as one float tensor on the device, standardised once
+# ---------------------------------------------------------------------------
+
+def load_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                   tuple[torch.Tensor, torch.Tensor]]:
+    """Return (X_train, y_train), (X_eval, y_eval).
+
+    X is (N, 1, 28, 28) float32 on args.device. The evaluation split is the test set, or with
+    --valid N the last N training images (then held out of training). Standardising uses the
+    mean and std of the training images only: the evaluation split must not leak into training.
+    """
+    arrays = d2l.load_mnist_arrays(args.dataset, root=args.data_root)
+    X_train = arrays['train_images'].unsqueeze(1).float().div_(255)
+    y_train = arrays['train_labels']
+    X_eval, y_eval = arrays['test_images'].unsqueeze(1).float().div_(255), arrays['test_labels']
+    if args.valid:
+        if args.valid >= len(y_train):
+            raise d2l.D2LError(f'--valid {args.valid} leaves no training images (there are {len(y_train)}); '
+                               f'hold out fewer, e.g. --valid {len(y_train) // 6}')
+        X_train, X_eval = X_train[:-args.valid], X_train[-args.valid:]
+        y_train, y_eval = y_train[:-args.valid], y_train[-args.valid:]
+    if args.standardize:
+        mean, std = X_train.mean(), X_train.std()  # one number each: Fashion-MNIST's are about 0.286 and 0.353
+        X_train, X_eval = (X_train - mean) / std, (X_eval - mean) / std
+    device = args.device
+    return (X_train.to(device), y_train.to(device)), (X_eval.to(device), y_eval.to(device))
+
+
+# ---------------------------------------------------------------------------
+# Model, loss, optimizer and schedule
+# ---------------------------------------------------------------------------
+
+def hidden_sizes(args: argparse.Namespace) -> list[int]:
+    """The hidden layer widths: --hidden as given, or one width repeated --depth times (default 2)."""
+    if len(args.hidden) == 1:
+        return args.hidden * (args.depth or 2)
+    return list(args.hidden)
+
+
+def build_model(args: argparse.Namespace) -> nn.Sequential:
+    """784 -> [Linear -> BatchNorm -> ReLU -> Dropout] per hidden layer -> Linear -> 10 logits."""
+    sizes = [28 * 28, *hidden_sizes(args)]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for num_in, num_out in zip(sizes, sizes[1:]):
+        layers.append(nn.Linear(num_in, num_out))
+        if args.batchnorm:  # normalise each unit over the batch: every layer sees inputs of a steady scale
+            layers.append(nn.BatchNorm1d(num_out))
+        layers.append(nn.ReLU())
+        if args.dropout > 0:  # zero a random fraction of the units while training: no unit can lean on one other
+            layers.append(nn.Dropout(args.dropout))
+    layers.append(nn.Linear(sizes[-1], NUM_OUTPUTS))
+    return nn.Sequential(*layers)
+
+
+def build_loss(args: argparse.Namespace) -> nn.CrossEntropyLoss:
+    """Cross-entropy against targets smoothed by args.label_smoothing (0: the book's one-hot targets)."""
+    return nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+
+def build_optimizer(args: argparse.Namespace, net: nn.Module, steps: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The optimizer, and the one-cycle schedule over `steps` batches (None with --no-schedule)."""
+    if args.optimizer == 'adamw':
+        # fused: the whole update of every tensor in one kernel, 5x faster on a CPU than torch's per-tensor loop
+        optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01, fused=True)
+    else:
+        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)  # the book's: no momentum, no decay
+    if not args.schedule:
+        return optimizer, None
+    # Warm up from lr/25 to lr over 30% of the steps, then anneal to lr/25e4 along a cosine. With AdamW
+    # it also swings Adam's beta1 from 0.95 down to 0.85 and back; plain SGD has no momentum to swing.
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps,
+                                                    cycle_momentum=args.optimizer == 'adamw')
+    return optimizer, scheduler
+
+
+def batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor]:
+    """Index tensors of the mini-batches of one epoch in a fresh random order.
+
+    A last batch of a single example is dropped: BatchNorm cannot take statistics over one.
+    """
+    order = torch.randperm(n, device=device).split(batch_size)
+    return list(order[:num_batches(n, batch_size)])
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    """How many batches batches() makes of n examples: the schedule needs the count of steps up front."""
+    return math.ceil(n / batch_size) - (n % batch_size == 1 and n > batch_size)
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+def train_epoch(net: nn.Module, X_train: torch.Tensor, y_train: torch.Tensor, loss: nn.Module,
+                optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+                args: argparse.Namespace, epoch: int) -> tuple[float, float]:
+    """One pass over the training images; return (mean loss, accuracy) over its batches."""
+    net.train()  # BatchNorm on batch statistics, Dropout on
+    metric = d2l.Accumulator(3)  # sum of the losses, correct predictions, examples
+    for i, idx in enumerate(batches(len(y_train), args.batch_size, y_train.device), start=1):
+        X, y = X_train.index_select(0, idx), y_train.index_select(0, idx)
+        y_hat = net(X)
+        l = loss(y_hat, y)  # the mean over the batch
+        d2l.check_loss(l, epoch, i)  # NaN or inf: training diverged, stop now and say where
+        optimizer.zero_grad()
+        l.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()  # the one-cycle schedule moves the learning rate after every batch
+        metric.add(l * len(y), d2l.accuracy(y_hat, y), len(y))
+    return metric[0] / metric[2], metric[1] / metric[2]
+
+
+def first_reached(history: dict[str, list[float]], key: str, threshold: float) -> float | None:
+    """Seconds (history['elapsed']) at which history[key] first reached threshold, or None."""
+    return next((s for acc, s in zip(history[key], history['elapsed']) if acc >= threshold), None)
+
+
+# ---------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------
+
+def fraction(text: str) -> float:
+    """An argparse type for a probability in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 0 and below 1, got {text}')
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The shared chapter flags (--lr defaulting by optimizer) and one switch per trick."""
+    parser = d2l.argument_parser(__doc__, lr=LR['adamw'], batch_size=256, num_epochs=15)
+    parser.set_defaults(lr=None)  # 3e-3 for AdamW, 0.1 for SGD, unless --lr is given (see --optimizer)
+    parser.add_argument('--fast', action='store_true',
+                        help=f'the shorter preset: {FAST["epochs"]} epochs (about 0.90 in half the time); '
+                             'explicit flags still win')
+    parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[512], metavar='N',
+                        help='hidden layer width (repeated --depth times), or every width in order: --hidden 512 256')
+    parser.add_argument('--depth', type=d2l.positive_int, metavar='D',
+                        help='number of hidden layers of the one --hidden width (default 2)')
+    parser.add_argument('--optimizer', choices=list(LR), default='adamw',
+                        help=f'adamw (peak --lr {LR["adamw"]:g} by default), or sgd: the book\'s plain minibatch '
+                             f'SGD (--lr {LR["sgd"]:g} by default)')
+    parser.add_argument('--no-schedule', dest='schedule', action='store_false',
+                        help='keep the learning rate fixed at --lr instead of the one-cycle schedule')
+    parser.add_argument('--no-batchnorm', dest='batchnorm', action='store_false',
+                        help='no BatchNorm after the hidden Linear layers')
+    parser.add_argument('--dropout', type=fraction, default=0.2, metavar='P',
+                        help='fraction of hidden units dropped while training')
+    parser.add_argument('--no-dropout', dest='dropout', action='store_const', const=0.0, help='same as --dropout 0')
+    parser.add_argument('--label-smoothing', type=fraction, default=0.1, metavar='E',
+                        help='weight of the uniform distribution in the targets')
+    parser.add_argument('--no-label-smoothing', dest='label_smoothing', action='store_const', const=0.0,
+                        help='same as --label-smoothing 0: the book\'s one-hot targets')
+    parser.add_argument('--no-standardize', dest='standardize', action='store_false',
+                        help="the book's pixels x / 255 in [0, 1] instead of (x - mean) / std")
+    parser.add_argument('--valid', type=d2l.positive_int, metavar='N',
+                        help='hold out the last N training images and report accuracy on them instead of test')
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the flags: --fast changes the defaults, flags given explicitly keep their values."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.fast:
+        parser.set_defaults(**FAST)
+        args = parser.parse_args(argv)
+    if args.depth and len(args.hidden) > 1 and args.depth != len(args.hidden):
+        parser.error(f'--depth {args.depth} does not match the {len(args.hidden)} widths of --hidden; give one')
+    args.lr = args.lr or LR[args.optimizer]
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+    """Train the MLP with every trick switched on unless a flag says otherwise (or --load it); return the history."""
+    args = parse_args(argv)
+    timer = d2l.Timer()  # seconds from here; timer.stop() reads them without resetting
+    d2l.set_seed(args.seed)
+    (X_train, y_train), (X_eval, y_eval) = load_splits(args)
+    eval_name = 'valid acc' if args.valid else 'test acc'
+    eval_iter = d2l.ArrayLoader((X_eval, y_eval), 2000)  # large batches: evaluation needs no gradients
+
+    net = build_model(args).to(args.device)
+    loss = build_loss(args)
+    steps = args.epochs * num_batches(len(y_train), args.batch_size)
+    optimizer, scheduler = build_optimizer(args, net, steps)
+
+    weights = net.state_dict()
+    settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args), 'batchnorm': args.batchnorm,
+                'standardize': args.standardize, 'dataset': args.dataset}
+    if args.load:  # evaluate saved weights instead of training
+        return d2l.evaluate_saved(args, net, weights, settings, eval_iter)
+    key = eval_name.replace(' ', '_')
+    history = {'train_loss': [], 'train_acc': [], key: [], 'seconds': [], 'elapsed': []}
+    for epoch in range(1, args.epochs + 1):
+        start = timer.stop()
+        train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler, args, epoch)
+        eval_acc = d2l.evaluate_accuracy(eval_iter, net)  # eval mode: running BatchNorm statistics, no dropout
+        elapsed = timer.stop()
+        for k, value in zip(history, (train_loss, train_acc, eval_acc, elapsed - start, elapsed)):
+            history[k].append(value)
+        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {eval_acc:.3f}, '
+              f'{elapsed:.1f} s', flush=True)
+    print(f'{eval_name} {history[key][-1]:.3f} after {args.epochs} epochs, {history["elapsed"][-1]:.1f} s')
+    reached = [first_reached(history, key, t) for t in THRESHOLDS]
+    print(f'{eval_name} first reached ' + ', '.join(
+        f'{t:.2f} at {s:.1f} s' if s is not None else f'{t:.2f} not reached' for t, s in zip(THRESHOLDS, reached)))
+
+    d2l.write_outputs(args, history, weights, settings,
+                      f'MLP {"-".join(map(str, [784, *hidden_sizes(args), NUM_OUTPUTS]))} ({args.optimizer}), '
+                      f'best.py, {args.dataset}')
+    d2l.show_predictions(args, net, eval_iter, args.device)
+    return history
+
+
+if __name__ == '__main__':
+    d2l.run_script(main)

@@ -1,0 +1,66 @@
+"""Smoke test of benchmarks/mlp_best.py on tiny data: each run is a real process whose numbers match
+an in-process run of the same flags; the table's arithmetic is checked; no timing is asserted."""
+import re
+
+import pytest
+
+import d2l
+from conftest import BEST, ROOT, script
+
+TINY = ['--epochs', '2', '--batch-size', '8']
+
+
+@pytest.fixture(scope='module')
+def bench():
+    """The benchmark script, imported by path."""
+    return d2l.load_script(ROOT / 'benchmarks' / 'mlp_best.py')
+
+
+def test_every_row_is_a_script_with_flags_it_takes(bench):
+    assert list(bench.ROWS)[:3] == ['book', 'recipe', 'fast']
+    for name, (path, flags) in bench.ROWS.items():
+        assert (ROOT / path).is_file()
+        if path == bench.BEST:
+            script(BEST).parse_args(flags)  # refused flags would exit 2 here
+    removed = [flags[0] for path, flags in bench.ROWS.values() if flags and flags[0].startswith('--no-')]
+    assert removed == ['--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize']
+
+
+def test_a_run_is_a_process_with_the_numbers_of_the_script(bench, tiny_data, tmp_path):
+    run = bench.run_once('recipe', 1, tmp_path, str(tiny_data), extra=TINY)
+    history = script(BEST).main([*TINY, '--seed', '1', '--data-root', str(tiny_data)])  # the same run, in-process
+    assert run['test_acc'] == history['test_acc'][-1] and run['epochs'] == 2
+    assert run['wall'] > history['elapsed'][-1] > 0  # the process also starts Python and imports torch
+    assert run['command'] == 'python ch_mlp/best.py' and (tmp_path / 'recipe-seed1.json').is_file()
+    with pytest.raises(d2l.D2LError, match=r'failed \(exit 2\).*--epochs: must be positive'):
+        bench.run_once('fast', 0, tmp_path, str(tiny_data), extra=['--epochs', '0'])
+
+
+def test_summary_row_arithmetic(bench):
+    runs = [{'row': 'recipe', 'command': 'python ch_mlp/best.py', 'epochs': 15, 'test_acc': acc, 'wall': wall,
+             'to_target': t} for acc, wall, t in ((0.9101, 55.0, 30.0), (0.9125, 58.5, 33.0), (0.9093, 52.0, None))]
+    assert bench.summarize(runs) == ['recipe', '`python ch_mlp/best.py`', '15', '0.9106', '0.9093-0.9125',
+                                     '55.2', '58.5', '31.5 (2 of 3 runs)']
+    for r in runs:
+        r['to_target'] = None
+    assert bench.summarize(runs[:1])[4:] == ['-', '55.0', '55.0', 'not reached']
+
+
+def test_main_runs_the_rows_and_writes_the_report(bench, tiny_data, tmp_path, capsys):
+    out = tmp_path / 'report' / 'mlp.md'
+    report = bench.main(['--rows', 'book', 'fast', '--seeds', '0', '--data-root', str(tiny_data), '--out', str(out)],
+                        extra=TINY)
+    printed = capsys.readouterr().out
+    assert out.read_text() == report and report in printed
+    lines = re.findall(r'^(\S+) +seed 0: test acc (\d\.\d{4}) after 2 epochs, wall (\d+\.\d) s, 0.90 at (.*)$',
+                       printed, re.M)
+    assert [line[0] for line in lines] == ['book', 'fast']
+    book = script('ch_mlp/concise').main([*TINY, '--data-root', str(tiny_data)])
+    assert float(lines[0][1]) == pytest.approx(book['test_acc'][-1], abs=5e-5)
+    rows = re.findall(r'^\| (book|fast) \| `([^`]*)` \| 2 \| (\d\.\d{4}) \| - \| (\d+\.\d) \| (\d+\.\d) \| (.*) \|$',
+                      report, re.M)
+    assert [(r[0], r[1]) for r in rows] == [('book', 'python ch_mlp/concise.py'), ('fast', 'python ch_mlp/best.py --fast')]
+    for row, line in zip(rows, lines):
+        assert row[2] == line[1] and row[3] == row[4] == line[2]  # one seed: mean = max = the run's figures
+    assert 'Reproduce: `python benchmarks/mlp_best.py --rows book fast --seeds 0' in report
+    assert '| load average at the end |' in report

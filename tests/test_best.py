@@ -1,0 +1,294 @@
+"""ch_mlp/best.py: every flag runs, each trick's switch really changes the model or the update,
+the output lines, --save/--load, and (slow) the default recipe on the real Fashion-MNIST."""
+import json
+import math
+import re
+
+import pytest
+import torch
+from torch import nn
+
+import d2l
+from conftest import BEST, EPOCH_LINE, REAL_FASHION, is_png, script
+
+best = script(BEST)
+
+# The classic line, then the seconds since main() started.
+BEST_EPOCH_LINE = re.compile(r'^(epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{3}, (test|valid) acc (\d\.\d{3})), '
+                             r'(\d+\.\d) s$')
+END_LINE = re.compile(r'^(test|valid) acc (\d\.\d{3}) after (\d+) epochs, (\d+\.\d) s$')
+REACHED_LINE = re.compile(r'^(test|valid) acc first reached ((?:0\.\d\d (?:at \d+\.\d s|not reached)(?:, )?){4})$')
+
+TINY = ['--epochs', '2', '--batch-size', '8']  # 50 tiny images: 7 batches per epoch, the last one of 2
+
+
+def run(data, *flags):
+    """main() of best.py on the tiny data with TINY first (later flags win; --fast keeps its epochs)."""
+    tiny = TINY[2:] if '--fast' in flags else TINY
+    return best.main([*tiny, *flags, '--data-root', str(data)])
+
+
+def args_of(*flags):
+    """The parsed flags, as main() sees them."""
+    return best.parse_args(list(flags))
+
+
+def layers(model, kind):
+    return [m for m in model if isinstance(m, kind)]
+
+
+# ---------------------------------------------------------------------------
+# Every flag runs, and changes what it should
+# ---------------------------------------------------------------------------
+
+FLAG_CASES = {  # flags -> what the history must show besides the shared checks
+    'no-batchnorm': ['--no-batchnorm'],
+    'no-dropout': ['--no-dropout'],
+    'dropout': ['--dropout', '0.5'],
+    'no-label-smoothing': ['--no-label-smoothing'],
+    'label-smoothing': ['--label-smoothing', '0.3'],
+    'no-schedule': ['--no-schedule'],
+    'sgd': ['--optimizer', 'sgd'],
+    'no-standardize': ['--no-standardize'],
+    'hidden': ['--hidden', '64', '32'],
+    'depth': ['--hidden', '32', '--depth', '3'],
+    'lr': ['--lr', '0.01'],
+    'batch-size': ['--batch-size', '16'],
+    'seed': ['--seed', '3'],
+    'mnist': ['--dataset', 'mnist'],
+    'valid': ['--valid', '10'],
+    'epochs': ['--epochs', '3'],
+    'fast': ['--fast'],
+}
+
+
+@pytest.mark.parametrize('flags', FLAG_CASES.values(), ids=FLAG_CASES.keys())
+def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
+    reference = run(tiny_data)
+    capsys.readouterr()
+    history = run(tiny_data, *flags)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = 3 if '3' in flags and '--epochs' in flags else best.FAST['epochs'] if '--fast' in flags else 2
+    key = 'valid_acc' if '--valid' in flags else 'test_acc'
+    assert set(history) == {'train_loss', 'train_acc', key, 'seconds', 'elapsed'}
+    assert all(len(v) == epochs for v in history.values())
+    assert all(map(math.isfinite, history['train_loss']))
+    assert history['elapsed'] == sorted(history['elapsed']) and all(s > 0 for s in history['seconds'])
+    for i, line in enumerate(lines[:epochs]):
+        match = BEST_EPOCH_LINE.match(line)
+        assert match and EPOCH_LINE.match(match.group(1).replace('valid acc', 'test acc')), line
+        assert int(match.group(2)) == i + 1 and match.group(3) == key.split('_')[0]
+        assert float(match.group(4)) == pytest.approx(history[key][i], abs=5e-4)
+        assert float(match.group(5)) == pytest.approx(history['elapsed'][i], abs=0.05)
+    end = END_LINE.match(lines[epochs])
+    assert end and int(end.group(3)) == epochs and float(end.group(2)) == pytest.approx(history[key][-1], abs=5e-4)
+    assert REACHED_LINE.match(lines[epochs + 1]), lines[epochs + 1]
+    assert len(lines) == epochs + 2
+    assert history['train_loss'] != reference['train_loss']  # the flag made a difference
+
+
+def test_defaults_are_the_recipe():
+    args = args_of()
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 256, 3e-3, 'adamw')
+    assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.2, 0.1, True,
+                                                                                                      True, True)
+    assert best.hidden_sizes(args) == [512, 512] and args.valid is None
+    assert args_of('--optimizer', 'sgd').lr == 0.1 and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5
+
+
+def test_fast_preset_changes_defaults_but_explicit_flags_win():
+    fast = args_of('--fast')
+    assert all(getattr(fast, k) == v for k, v in best.FAST.items()) and fast.epochs < args_of().epochs
+    assert args_of('--fast', '--epochs', '3').epochs == 3 and args_of('--epochs', '3', '--fast').epochs == 3
+    assert args_of('--fast', '--batch-size', '64').batch_size == 64
+
+
+# ---------------------------------------------------------------------------
+# Each switch changes the model, the loss, the update or the data
+# ---------------------------------------------------------------------------
+
+def test_model_has_batchnorm_and_dropout_unless_switched_off():
+    model = best.build_model(args_of())
+    assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [(784, 512), (512, 512), (512, 10)]
+    assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
+    assert [m.p for m in layers(model, nn.Dropout)] == [0.2, 0.2]
+    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert layers(best.build_model(args_of('--no-batchnorm')), nn.BatchNorm1d) == []
+    assert len(layers(best.build_model(args_of('--no-batchnorm')), nn.Dropout)) == 2
+    assert layers(best.build_model(args_of('--no-dropout')), nn.Dropout) == []
+    assert layers(best.build_model(args_of('--dropout', '0')), nn.Dropout) == []
+    assert [m.p for m in layers(best.build_model(args_of('--dropout', '0.5')), nn.Dropout)] == [0.5, 0.5]
+    assert len(layers(best.build_model(args_of('--no-dropout')), nn.BatchNorm1d)) == 2
+
+
+@pytest.mark.parametrize('flags, widths', [
+    (['--hidden', '256'], [256, 256]),
+    (['--depth', '3'], [512, 512, 512]),
+    (['--hidden', '64', '--depth', '1'], [64]),
+    (['--hidden', '128', '64', '32'], [128, 64, 32]),
+    (['--hidden', '128', '64', '--depth', '2'], [128, 64]),
+])
+def test_width_and_depth(flags, widths):
+    model = best.build_model(args_of(*flags))
+    assert [m.out_features for m in layers(model, nn.Linear)] == widths + [10]
+    assert len(layers(model, nn.ReLU)) == len(widths)
+    assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
+
+
+def test_label_smoothing_is_in_the_loss_and_changes_its_value():
+    smoothed, plain = best.build_loss(args_of()), best.build_loss(args_of('--no-label-smoothing'))
+    assert smoothed.label_smoothing == 0.1 and plain.label_smoothing == 0.0
+    logits, y = torch.tensor([[4.0, 0.0, -2.0]]), torch.tensor([0])
+    # Smoothed target: 1 - 0.1 + 0.1/3 on the true class, 0.1/3 on the others; cross-entropy against it.
+    log_p = torch.log_softmax(logits, dim=1)[0]
+    expected = -(0.9 * log_p[0] + 0.1 / 3 * log_p.sum())
+    assert float(smoothed(logits, y)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(plain(logits, y)) == pytest.approx(float(-log_p[0]), rel=1e-6)
+    assert float(plain(logits, y)) < float(smoothed(logits, y))
+
+
+def learning_rates(*flags, steps=20):
+    """The learning rate of every update of a few real training steps (train_epoch on random data)."""
+    args = args_of('--batch-size', '8', *flags)
+    d2l.set_seed(0)
+    net = best.build_model(args)
+    X, y = torch.randn(8 * steps, 1, 28, 28), torch.arange(8 * steps) % 10
+    optimizer, scheduler = best.build_optimizer(args, net, steps)
+    seen = []
+    optimizer.register_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]['lr']))
+    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1)
+    return optimizer, scheduler, seen
+
+
+def test_one_cycle_schedule_warms_up_then_anneals():
+    optimizer, scheduler, lrs = learning_rates()
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults['weight_decay'] == 0.01
+    assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and len(lrs) == 20
+    peak = lrs.index(max(lrs))
+    assert lrs[0] == pytest.approx(3e-3 / 25) and max(lrs) == pytest.approx(3e-3, rel=0.02)
+    assert 4 <= peak <= 7  # 30% of the 20 steps
+    assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))  # up, then down
+    assert all(a > b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 3e-3 / 1000
+
+
+def test_without_the_schedule_the_learning_rate_stays_put():
+    optimizer, scheduler, lrs = learning_rates('--no-schedule')
+    assert scheduler is None and lrs == [3e-3] * 20
+
+
+def test_sgd_is_the_books_plain_sgd():
+    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd', '--no-schedule')
+    assert type(optimizer) is torch.optim.SGD and lrs == [0.1] * 20
+    assert optimizer.defaults['momentum'] == 0 and optimizer.defaults['weight_decay'] == 0
+    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd')  # the schedule leaves momentum at 0
+    assert max(lrs) == pytest.approx(0.1, rel=0.02) and optimizer.param_groups[0]['momentum'] == 0
+
+
+def test_standardised_pixels_use_the_training_statistics(tiny_data):
+    flags = ['--data-root', str(tiny_data)]
+    arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
+    raw_train = arrays['train_images'].unsqueeze(1).float() / 255
+    raw_test = arrays['test_images'].unsqueeze(1).float() / 255
+    (X, y), (X_test, y_test) = best.load_splits(args_of(*flags))
+    assert X.shape == (50, 1, 28, 28) and X_test.shape == (20, 1, 28, 28) and X.dtype == torch.float32
+    assert float(X.mean()) == pytest.approx(0, abs=1e-5) and float(X.std()) == pytest.approx(1, abs=1e-5)
+    mean, std = raw_train.mean(), raw_train.std()
+    assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)  # the test set gets the training mean/std
+    assert torch.equal(y, arrays['train_labels']) and torch.equal(y_test, arrays['test_labels'])
+
+    (X, _), (X_test, _) = best.load_splits(args_of(*flags, '--no-standardize'))
+    assert torch.equal(X, raw_train) and torch.equal(X_test, raw_test)
+    assert float(X.min()) >= 0 and float(X.max()) == 1
+
+
+def test_valid_holds_out_the_last_training_images(tiny_data):
+    flags = ['--data-root', str(tiny_data), '--no-standardize']
+    arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
+    (X, y), (X_valid, y_valid) = best.load_splits(args_of(*flags, '--valid', '10'))
+    assert len(y) == 40 and len(y_valid) == 10
+    assert torch.equal(y_valid, arrays['train_labels'][40:]) and torch.equal(y, arrays['train_labels'][:40])
+    assert torch.equal(X_valid[:, 0] * 255, arrays['train_images'][40:].float())
+    (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data), '--valid', '10'))
+    assert float(X.mean()) == pytest.approx(0, abs=1e-5)  # statistics of the 40 training images only
+    with pytest.raises(d2l.D2LError, match='--valid 50 leaves no training images'):
+        best.load_splits(args_of(*flags, '--valid', '50'))
+
+
+def test_batches_cover_every_example_once_and_never_leave_one_alone():
+    torch.manual_seed(0)
+    idx = best.batches(17, 8, torch.device('cpu'))
+    assert [len(b) for b in idx] == [8, 8]  # the 17th example alone would break BatchNorm: dropped
+    assert len(set(torch.cat(idx).tolist())) == 16
+    idx = best.batches(18, 8, torch.device('cpu'))
+    assert [len(b) for b in idx] == [8, 8, 2] and sorted(torch.cat(idx).tolist()) == list(range(18))
+    for n in (1, 2, 7, 8, 9, 10, 16, 17, 50, 60000):
+        assert len(best.batches(n, 8, torch.device('cpu'))) == best.num_batches(n, 8) > 0, n
+
+
+def test_first_reached():
+    history = {'test_acc': [0.84, 0.89, 0.88, 0.905], 'elapsed': [3.0, 6.0, 9.0, 12.0]}
+    assert [best.first_reached(history, 'test_acc', t) for t in best.THRESHOLDS] == [6.0, 6.0, 12.0, None]
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--depth', '3', '--hidden', '64', '32'], '--depth 3 does not match the 2 widths of --hidden'),
+    (['--dropout', '1'], 'argument --dropout: must be at least 0 and below 1, got 1'),
+    (['--label-smoothing', '-0.1'], 'argument --label-smoothing: must be at least 0 and below 1'),
+    (['--valid', '0'], 'argument --valid: must be positive, got 0'),
+    (['--optimizer', 'adam'], "argument --optimizer: invalid choice: 'adam'"),
+    (['--hidden'], 'argument --hidden: expected at least one argument'),
+])
+def test_bad_flags_exit_2(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        best.main(flags)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_help_names_every_switch(capsys):
+    with pytest.raises(SystemExit):
+        best.main(['--help'])
+    out = ' '.join(capsys.readouterr().out.split())
+    for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
+                 '--optimizer {adamw,sgd}', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
+        assert flag in out, flag
+    assert 'default: 0.003 with adamw, 0.1 with sgd' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
+
+
+# ---------------------------------------------------------------------------
+# --save, --load and the files
+# ---------------------------------------------------------------------------
+
+def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tiny_data, tmp_path, capsys):
+    path = tmp_path / 'best.pt'
+    trained = run(tiny_data, '--save', str(path))
+    state = d2l.load_weights(path)
+    assert {'2.running_mean', '2.running_var', '6.running_mean'} <= set(state)  # BatchNorm's statistics travel too
+    assert float(state['2.running_var'].sub(1).abs().max()) > 0  # ... and they were trained
+    capsys.readouterr()
+    loaded = best.main(['--load', str(path), '--seed', '5', '--data-root', str(tiny_data)])
+    assert capsys.readouterr().out.splitlines() == [f'loaded {path}: test acc {trained["test_acc"][-1]:.3f}']
+    assert loaded['test_acc'] == [trained['test_acc'][-1]]
+    with pytest.raises(d2l.D2LError, match='same layer sizes'):
+        best.main(['--load', str(path), '--no-batchnorm', '--data-root', str(tiny_data)])
+
+
+def test_plot_history_and_predict_files(tiny_data, tmp_path):
+    files = {'--plot': tmp_path / 'curves.png', '--predict': tmp_path / 'pred.png', '--history': tmp_path / 'h.json'}
+    history = run(tiny_data, *[str(x) for kv in files.items() for x in kv])
+    assert is_png(files['--plot']) and is_png(files['--predict'])
+    assert json.loads(files['--history'].read_text()) == history
+
+
+# ---------------------------------------------------------------------------
+# The recipe on the real Fashion-MNIST (slow)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+def test_default_run_reaches_at_least_090(capsys):
+    history = best.main([])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(history['test_acc']) == 15 and history['test_acc'][-1] >= 0.90
+    assert history['train_loss'][-1] < history['train_loss'][0]
+    assert END_LINE.match(lines[15]) and REACHED_LINE.match(lines[16])
+    assert best.first_reached(history, 'test_acc', 0.85) is not None
