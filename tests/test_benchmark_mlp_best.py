@@ -13,7 +13,7 @@ TINY = ['--epochs', '2', '--batch-size', '8']
 @pytest.fixture(scope='module')
 def bench():
     """The benchmark script, imported by path."""
-    return d2l.load_script(ROOT / 'benchmarks' / 'mlp_best.py')
+    return script('benchmarks/mlp_best')
 
 
 def test_every_row_is_a_script_with_flags_it_takes(bench):
