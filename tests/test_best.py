@@ -251,7 +251,7 @@ def test_help_names_every_switch(capsys):
     for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
                  '--optimizer {adamw,sgd}', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
-    assert 'default: 0.003 with adamw, 0.1 with sgd' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
+    assert 'adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
 
 
 # ---------------------------------------------------------------------------
