@@ -6,7 +6,7 @@ evaluations and the exit all count, as they do for a learner who types the comma
 
 - book: ch_mlp/concise.py with the book's defaults (784-256-10, SGD lr 0.1, batch 256, 10 epochs);
 - recipe: best.py with its defaults; fast: best.py --fast;
-- the recipe with one trick removed: --no-batchnorm, --no-dropout, --no-label-smoothing,
+- the recipe with dropout 0.2 added (--dropout 0.2), and with one trick removed: --no-batchnorm, --no-label-smoothing,
   --no-schedule, --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize.
 
 Seconds to 0.90 come from the run's own history (seconds since its main() started, when the test
@@ -45,7 +45,7 @@ ROWS = {
     'recipe': (BEST, []),
     'fast': (BEST, ['--fast']),
     'no-batchnorm': (BEST, ['--no-batchnorm']),
-    'no-dropout': (BEST, ['--no-dropout']),
+    'dropout': (BEST, ['--dropout', '0.2']),
     'no-label-smoothing': (BEST, ['--no-label-smoothing']),
     'no-schedule': (BEST, ['--no-schedule']),
     'sgd': (BEST, ['--optimizer', 'sgd']),

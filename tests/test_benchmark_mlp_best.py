@@ -23,7 +23,8 @@ def test_every_row_is_a_script_with_flags_it_takes(bench):
         if path == bench.BEST:
             script(BEST).parse_args(flags)  # refused flags would exit 2 here
     removed = [flags[0] for path, flags in bench.ROWS.values() if flags and flags[0].startswith('--no-')]
-    assert removed == ['--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize']
+    assert removed == ['--no-batchnorm', '--no-label-smoothing', '--no-schedule', '--no-standardize']
+    assert bench.ROWS['dropout'] == (bench.BEST, ['--dropout', '0.2'])  # dropout is off in the recipe: a row adds it
 
 
 def test_a_run_is_a_process_with_the_numbers_of_the_script(bench, tiny_data, tmp_path):

@@ -43,7 +43,6 @@ def layers(model, kind):
 
 FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'no-batchnorm': ['--no-batchnorm'],
-    'no-dropout': ['--no-dropout'],
     'dropout': ['--dropout', '0.5'],
     'no-label-smoothing': ['--no-label-smoothing'],
     'label-smoothing': ['--label-smoothing', '0.3'],
@@ -90,7 +89,7 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 def test_defaults_are_the_recipe():
     args = args_of()
     assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 256, 3e-3, 'adamw')
-    assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.2, 0.1, True,
+    assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.0, 0.1, True,
                                                                                                       True, True)
     assert best.hidden_sizes(args) == [512, 512] and args.valid is None
     assert args_of('--optimizer', 'sgd').lr == 0.1 and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5
@@ -107,14 +106,17 @@ def test_fast_preset_changes_defaults_but_explicit_flags_win():
 # Each switch changes the model, the loss, the update or the data
 # ---------------------------------------------------------------------------
 
-def test_model_has_batchnorm_and_dropout_unless_switched_off():
+def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
     model = best.build_model(args_of())
     assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [(784, 512), (512, 512), (512, 10)]
     assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
-    assert [m.p for m in layers(model, nn.Dropout)] == [0.2, 0.2]
-    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert layers(model, nn.Dropout) == []  # off by default: on the validation split it bought nothing
+    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    with_dropout = best.build_model(args_of('--dropout', '0.2'))
+    assert [type(m) for m in with_dropout][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert [m.p for m in layers(with_dropout, nn.Dropout)] == [0.2, 0.2]
     assert layers(best.build_model(args_of('--no-batchnorm')), nn.BatchNorm1d) == []
-    assert len(layers(best.build_model(args_of('--no-batchnorm')), nn.Dropout)) == 2
+    assert len(layers(best.build_model(args_of('--no-batchnorm', '--dropout', '0.2')), nn.Dropout)) == 2
     assert layers(best.build_model(args_of('--no-dropout')), nn.Dropout) == []
     assert layers(best.build_model(args_of('--dropout', '0')), nn.Dropout) == []
     assert [m.p for m in layers(best.build_model(args_of('--dropout', '0.5')), nn.Dropout)] == [0.5, 0.5]
