@@ -7,7 +7,7 @@ on 101..1023 and ask about 1..100, which the network has never seen; every miss
 is printed. The weights are then saved, loaded into a fresh network, and the
 reloaded network must answer exactly the same.
 
-    python ch_mlp/fizzbuzz.py                   # about 15 s in all (it trains on one CPU core)
+    python ch_mlp/fizzbuzz.py                   # about 16 s in all on a 2-core AMD EPYC (one core trains)
     python ch_mlp/fizzbuzz.py --save fizzbuzz.pt
     python ch_mlp/fizzbuzz.py --load fizzbuzz.pt  # answer 1..100 with saved weights
 
