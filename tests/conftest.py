@@ -25,6 +25,15 @@ import d2l  # noqa: E402
 
 REAL_FASHION = Path('/usr/share/datasets/fashion-mnist')
 
+# Under pytest-xdist (pyproject's addopts: `-n auto`) each worker gets its share of the cores, for
+# torch here and, through OMP_NUM_THREADS, for the scripts the tests start as processes: two workers
+# each running two threads on a 2-core machine stall each other for many times longer than they save.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+if _WORKERS > 1:
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    torch.set_num_threads(_THREADS)
+    os.environ['OMP_NUM_THREADS'] = str(_THREADS)
+
 # Every chapter script, by path without .py. Listed, not globbed: a missing script fails its tests
 # (and test_every_chapter_script_is_listed fails for one that is not listed here).
 IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']  # the pairs
@@ -79,6 +88,24 @@ def program(args: list[str], cwd, tmp_path, **env: str) -> subprocess.CompletedP
     env = {**{k: v for k, v in os.environ.items() if k not in ('D2L_DATA', 'DISPLAY')},
            'XDG_CACHE_HOME': str(tmp_path / 'cache'), **env}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def run_as_script(main, argv: list[str], capsys) -> tuple[int, str, str]:
+    """main(argv) run the way a chapter script's last line runs it (d2l.run_script), in this process;
+    return (exit status, stdout, stderr) as the interpreter would end: SystemExit(None) is 0, an int is
+    itself, a message is printed to stderr and is 1. A traceback would escape as an exception."""
+    capsys.readouterr()
+    try:
+        d2l.run_script(lambda: main(argv))
+        status = 0
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            status = stop.code or 0
+        else:
+            print(stop.code, file=sys.stderr)
+            status = 1
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def make_books_d2l(site: Path, version: str | None = '1.0.3', dist_info: bool = True) -> Path:

@@ -1,4 +1,5 @@
 """Smoke test of benchmarks/data_pipeline.py on tiny data: the pieces work and agree; no timing is asserted."""
+import sys
 import tempfile
 
 import pytest
@@ -72,15 +73,34 @@ def test_bad_flags_exit_2(bench, capsys):
 
 
 def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_path, capsys, monkeypatch):
+    # The fresh-process measurements (first batch, peak memory) are skipped here: each would start
+    # Python and import torch again; the next two tests run their two measuring tools.
     out, scratch = tmp_path / 'report' / 'bench.md', tmp_path / 'tmp'
     scratch.mkdir()
     monkeypatch.setattr(tempfile, 'tempdir', str(scratch))  # where the benchmark makes its scratch folder
     report = bench.main(['--quick', '--data-root', str(tiny_data), '--workers', '0', '--models', 'softmax',
-                         '--out', str(out)])
+                         '--skip-processes', '--out', str(out)])
     assert out.read_text() == report and report in capsys.readouterr().out
     for expected in ('| machine |', 'torch 2', '| device | cpu |', 'softmax s/epoch',
                      'd2l.load_data_fashion_mnist', 'bare loop over float tensors (floor)',
-                     'd2l, cold cache', 'd2l, warm cache', 'classic, num_workers=0', 'peak RSS (MiB)',
+                     'classic DataLoader, num_workers=0',
                      'Reproduce: `python benchmarks/data_pipeline.py --quick'):
         assert expected in report, expected
+    assert 'peak RSS' not in report and 'first batch' not in report  # skipped, not reported empty
     assert list(scratch.glob('d2l-bench-*')) == []  # the scratch folder (torchvision copy, cold cache) is removed
+
+
+def test_a_child_process_reports_its_json_and_its_wall_time(bench):
+    result = bench.run_child('import json, time; t = time.perf_counter(); print("noise"); '
+                             'print(json.dumps({"first_batch": 0.25}))')
+    assert result['first_batch'] == 0.25 and result['process'] > 0
+    with pytest.raises(RuntimeError, match='(?s)child process failed.*ZeroDivisionError'):
+        bench.run_child('1 / 0')
+
+
+def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
+    small = bench.peak_rss([sys.executable, '-c', 'pass'], tmp_path)
+    big = bench.peak_rss([sys.executable, '-c', 'b = bytearray(300 * 2**20); b[::4096] = b"x" * len(b[::4096])'], tmp_path)
+    assert 280 <= big['rss_mib'] - small['rss_mib'] < 400 and small['seconds'] > 0
+    with pytest.raises(RuntimeError, match='failed \\(3\\)'):
+        bench.peak_rss([sys.executable, '-c', 'raise SystemExit(3)'], tmp_path)

@@ -30,12 +30,7 @@ def test_every_row_is_a_script_with_flags_it_takes(bench):
                                                  '--no-standardize']
 
 
-def test_a_run_is_a_process_with_the_numbers_of_the_script(bench, tiny_data, tmp_path):
-    run = bench.run_once('recipe', 1, tmp_path, str(tiny_data), extra=TINY)
-    history = script(BEST).main([*TINY, '--seed', '1', '--data-root', str(tiny_data)])  # the same run, in-process
-    assert run['test_acc'] == history['test_acc'][-1] and run['epochs'] == 2
-    assert run['wall'] > history['elapsed'][-1] > 0  # the process also starts Python and imports torch
-    assert run['command'] == 'python ch_mlp/best.py' and (tmp_path / 'recipe-seed1.json').is_file()
+def test_a_run_that_fails_stops_the_benchmark_with_the_scripts_error(bench, tiny_data, tmp_path):
     with pytest.raises(d2l.D2LError, match=r'failed \(exit 2\).*--epochs: must be positive'):
         bench.run_once('fast', 0, tmp_path, str(tiny_data), extra=['--epochs', '0'])
 
@@ -59,8 +54,12 @@ def test_main_runs_the_rows_and_writes_the_report(bench, tiny_data, tmp_path, ca
     lines = re.findall(r'^(\S+) +seed 0: test acc (\d\.\d{4}) after 2 epochs, wall (\d+\.\d) s, 0.90 at (.*)$',
                        printed, re.M)
     assert [line[0] for line in lines] == ['book', 'fast']
+    # Each row is its own process (run_once) with the numbers of the same flags run in this process.
     book = script('ch_mlp/concise').main([*TINY, '--data-root', str(tiny_data)])
+    fast = script(BEST).main(['--fast', *TINY, '--seed', '0', '--data-root', str(tiny_data)])
     assert float(lines[0][1]) == pytest.approx(book['test_acc'][-1], abs=5e-5)
+    assert float(lines[1][1]) == pytest.approx(fast['test_acc'][-1], abs=5e-5)
+    assert float(lines[1][2]) > fast['elapsed'][-1] > 0  # the process also starts Python and imports torch
     rows = re.findall(r'^\| (book|fast) \| `([^`]*)` \| 2 \| (\d\.\d{4}) \| - \| (\d+\.\d) \| (\d+\.\d) \| (.*) \|$',
                       report, re.M)
     assert [(r[0], r[1]) for r in rows] == [('book', 'python ch_mlp/concise.py'), ('fast', 'python ch_mlp/best.py --fast')]

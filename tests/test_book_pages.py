@@ -3,6 +3,7 @@ rule for every loss reduction, the port's is_training and .next(), and where fig
 
 The pages themselves are not copied here; each test states one behaviour in its own words.
 """
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 import d2l
-from conftest import PNG, ROOT
+from conftest import PNG, ROOT, make_idx_dataset
 
 
 # --- the import line and the aliases ---------------------------------------------------------
@@ -331,16 +332,64 @@ def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a
 
 # --- in a notebook ---------------------------------------------------------------------------------
 
-def _run_notebook(cells, folder):
-    """Execute code cells in a real ipykernel through nbclient; return the executed notebook."""
+# One real kernel (ipykernel, through nbclient) runs the cells of both tests below, one after the
+# other, in one notebook: starting a kernel costs seconds. Under pytest-xdist they share a worker.
+BOOK_CELLS = [  # the 0.17 / 2.0 pages' calls
+    '''
+    import sys; sys.path.insert(0, {root!r})
+    from d2l import torch as d2l
+    import torch
+    from torch import nn
+    train_iter, test_iter = d2l.load_data_fashion_mnist(16, root={data!r})
+    ''',
+    '''
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(reduction='none'), 2,
+                  torch.optim.SGD(net.parameters(), lr=0.1))
+    ''',
+    '''
+    d2l.predict_ch3(net, test_iter)
+    ''',
+    '''
+    x = torch.arange(0, 3, 0.5)
+    d2l.plot(x, [x, x ** 2], 'x', 'f(x)', legend=['x', 'x^2'])
+    ''',
+    '''
+    X, y = next(iter(test_iter))
+    d2l.show_images(X[:4].reshape(4, 28, 28), 1, 4, titles=d2l.get_fashion_mnist_labels(y[:4]));
+    ''',
+    '''
+    d2l.use_svg_display()
+    d2l.plot(x, x)
+    ''',
+]
+V1_CELLS = [  # the 1.0 pages': a Trainer fitting a model draws its ProgressBoard
+    'import d2l, torch\ntorch.manual_seed(0)',
+    'data = d2l.SyntheticRegressionData(w=torch.tensor([1.5, -2.0]), b=0.3, num_train=96, '
+    'num_val=32, batch_size=8)\nmodel = d2l.LinearRegressionScratch(2, lr=0.05)\n'
+    'd2l.Trainer(max_epochs=2).fit(model, data)',
+    'print(d2l.__file__, len(model.board.data["train_loss"]), model.board.path)',
+]
+
+
+@pytest.fixture(scope='module')
+def notebook(tmp_path_factory):
+    """(the executed notebook of BOOK_CELLS then V1_CELLS, its working folder), from one real kernel."""
     nbformat = pytest.importorskip('nbformat')
     nbclient = pytest.importorskip('nbclient')
     pytest.importorskip('ipykernel')
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(c)) for c in cells])
+    folder = tmp_path_factory.mktemp('notebook')
+    make_idx_dataset(folder / 'data' / 'fashion-mnist', seed=1)
+    cells = [textwrap.dedent(c).format(root=str(ROOT), data=str(folder / 'data')) for c in BOOK_CELLS] + V1_CELLS
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name='python3', resources={'metadata': {'path': str(folder)}})
-    client.execute()
-    return nb
+    saved = {var: os.environ.pop(var) for var in ('MPLBACKEND', 'DISPLAY', 'D2L_FIGURES') if var in os.environ}
+    try:  # the kernel inherits the environment: let Jupyter choose the backend, as for a reader
+        nbclient.NotebookClient(nb, timeout=300, kernel_name='python3',
+                                resources={'metadata': {'path': str(folder)}}).execute()
+    finally:
+        os.environ.update(saved)
+    return nb, folder
 
 
 def _outputs(cell):
@@ -356,45 +405,37 @@ def _outputs(cell):
     return mimes, text
 
 
-def test_in_a_notebook_figures_display_inline_and_write_no_files(tiny_data, tmp_path):
-    nb = _run_notebook([
-        f'''
-        import sys; sys.path.insert(0, {str(ROOT)!r})
-        from d2l import torch as d2l
-        import torch
-        from torch import nn
-        train_iter, test_iter = d2l.load_data_fashion_mnist(16, root={str(tiny_data)!r})
-        ''',
-        '''
-        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        d2l.train_ch3(net, train_iter, test_iter, nn.CrossEntropyLoss(reduction='none'), 2,
-                      torch.optim.SGD(net.parameters(), lr=0.1))
-        ''',
-        '''
-        d2l.predict_ch3(net, test_iter)
-        ''',
-        '''
-        x = torch.arange(0, 3, 0.5)
-        d2l.plot(x, [x, x ** 2], 'x', 'f(x)', legend=['x', 'x^2'])
-        ''',
-        '''
-        X, y = next(iter(test_iter))
-        d2l.show_images(X[:4].reshape(4, 28, 28), 1, 4, titles=d2l.get_fashion_mnist_labels(y[:4]));
-        ''',
-        '''
-        d2l.use_svg_display()
-        d2l.plot(x, x)
-        ''',
-    ], tmp_path)
-    for cell in nb.cells[1:]:
+@pytest.mark.xdist_group('notebook')
+def test_in_a_notebook_figures_display_inline_and_write_no_files(notebook):
+    nb, folder = notebook
+    book = nb.cells[:len(BOOK_CELLS)]
+    for cell in book[1:]:
         mimes, text = _outputs(cell)
         assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
         assert '<Figure size' not in text and '<Axes' not in text, text
-    for cell in nb.cells[1:3]:  # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
+    for cell in book[1:3]:  # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
         assert [o.output_type for o in cell.outputs if o.output_type == 'execute_result'] == [], cell.source
-    _, train_text = _outputs(nb.cells[1])
+    _, train_text = _outputs(book[1])
     assert train_text.count('epoch ') == 2  # the classic lines, beside the live figure
-    train_images = [o for o in nb.cells[1].outputs if o.output_type == 'display_data']
+    train_images = [o for o in book[1].outputs if o.output_type == 'display_data']
     assert len(train_images) == 1  # redrawn in place: one figure left, not one per epoch
-    assert 'image/svg+xml' in _outputs(nb.cells[5])[0]
-    assert list(tmp_path.rglob('*.png')) == []
+    assert 'image/svg+xml' in _outputs(book[5])[0]
+    assert list(folder.rglob('*.png')) == []
+
+
+@pytest.mark.xdist_group('notebook')
+def test_board_displays_inline_in_a_notebook_and_writes_no_file(notebook):
+    nb, folder = notebook
+    fit, board = nb.cells[len(BOOK_CELLS) + 1:]
+    images, texts = 0, []
+    for o in fit.outputs:
+        if o.output_type == 'stream':
+            texts.append(o.text)
+        elif {'image/png', 'image/svg+xml'} & set(o.get('data', {})):
+            images += o.output_type == 'display_data'
+        else:  # a figure shown as text only would read '<Figure size 350x250 with 1 Axes>'
+            texts.append(o.get('data', {}).get('text/plain', ''))
+    assert images >= 1, fit.outputs
+    assert not any('<Figure size' in t or 'epoch 1' in t for t in texts), texts
+    assert board.outputs[0].text.split() == [str(ROOT / 'd2l.py'), '4', 'None']
+    assert list(folder.rglob('*.png')) == []

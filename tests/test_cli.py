@@ -14,7 +14,7 @@ import torch
 
 import d2l
 from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
-                      make_idx_dataset, script)
+                      make_idx_dataset, run_as_script, script)
 
 
 # ---------------------------------------------------------------------------
@@ -77,10 +77,12 @@ def test_compare_reports_scripts_that_differ(tmp_path, capsys):
     assert 'they differ by more than 0.0001 relative' in out
 
 
-def test_unknown_chapter_lists_the_real_ones():
+def test_unknown_chapter_lists_the_real_ones(capsys):
     with pytest.raises(d2l.D2LError) as error:
         d2l.compare('ch_nonexistent')
     assert all(name in str(error.value) for name in ('ch_linear_regression', 'ch_mlp', 'ch_softmax'))
+    status, _, stderr = run_as_script(d2l.cli, ['compare', 'ch_nope'], capsys)  # as `python -m d2l` runs it
+    assert status == 1 and stderr.startswith("error: no chapter 'ch_nope'") and len(stderr.splitlines()) == 1
 
 
 def test_cli_passes_other_flags_through_and_keeps_plot(tiny_data, tmp_path, capsys):
@@ -101,18 +103,6 @@ def test_a_flag_only_one_script_takes_is_refused_with_a_hint(capsys):
     assert err[0].startswith('usage: scratch.py ')  # the script is named, not d2l.py
     assert 'unrecognized arguments: --optimizer adam' in err[-2]
     assert err[-1].startswith('compare passes every flag to both scripts')
-
-
-def test_python_m_d2l_compare(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != 'DISPLAY'}
-    done = subprocess.run([sys.executable, '-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert 'ch_linear_regression: scratch.py vs concise.py (--epochs 1)' in done.stdout
-    assert 'they agree' in done.stdout
-    done = subprocess.run([sys.executable, '-m', 'd2l', 'compare', 'ch_nope'],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and done.stderr.startswith('error: no chapter')
 
 
 # ---------------------------------------------------------------------------
@@ -265,21 +255,29 @@ def run_cli(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProc
                           text=True, timeout=300)
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
-    """Exit code `code`, no traceback, and the error on one line holding every fragment; returns it."""
-    assert proc.returncode == code, (proc.returncode, proc.stderr)
-    assert 'Traceback' not in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+def assert_clean_error(status: int, stderr: str, code: int, *fragments: str) -> str:
+    """Exit status `code`, no traceback, and the error on one line holding every fragment; returns it."""
+    assert status == code, (status, stderr)
+    assert 'Traceback' not in stderr, stderr
+    lines = stderr.strip().splitlines()
     if code == 2:  # argparse: the usage, then one error line
-        assert lines[0].startswith('usage:'), proc.stderr
+        assert lines[0].startswith('usage:'), stderr
     else:
-        assert len(lines) == 1, proc.stderr
+        assert len(lines) == 1, stderr
     for fragment in fragments:
         assert fragment in lines[-1], (fragment, lines[-1])
     return lines[-1]
 
 
-@pytest.mark.parametrize('args, code, fragments', [
+def bad_data_roots(folder: Path) -> None:
+    """folder/data: a tiny Fashion-MNIST; folder/broken: the same with its training images cut short."""
+    make_idx_dataset(folder / 'data' / 'fashion-mnist', seed=1)
+    make_idx_dataset(folder / 'broken' / 'fashion-mnist', seed=1)
+    image_file = folder / 'broken' / 'fashion-mnist' / 'train-images-idx3-ubyte.gz'
+    image_file.write_bytes(image_file.read_bytes()[:1000])
+
+
+NOT_A_GOOD_RUN = [  # (flags, exit status, what the one line must say)
     (['--lr', '0'], 2, ['error: argument --lr: must be positive, got 0']),
     (['--batch-size', '-1'], 2, ['error: argument --batch-size: must be positive']),
     (['--dataset', 'cifar10'], 2, ["error: argument --dataset: invalid choice: 'cifar10'"]),
@@ -291,12 +289,24 @@ def assert_clean_error(proc: subprocess.CompletedProcess, code: int, *fragments:
     (['--load', 'data/fashion-mnist/train-labels-idx1-ubyte.gz', '--data-root', 'data'], 1,
      ['is not a weights file']),
     (['--data-root', 'broken'], 1, ['train-images-idx3-ubyte.gz is corrupt or truncated', 'delete it']),
-])
-def test_the_user_sees_one_line_and_no_traceback(tmp_path, args, code, fragments):
-    make_idx_dataset(tmp_path / 'data' / 'fashion-mnist', seed=1)
-    make_idx_dataset(tmp_path / 'broken' / 'fashion-mnist', seed=1)
-    image_file = tmp_path / 'broken' / 'fashion-mnist' / 'train-images-idx3-ubyte.gz'
-    image_file.write_bytes(image_file.read_bytes()[:1000])
-    assert_clean_error(run_cli(tmp_path, 'ch_softmax/scratch.py', *args), code, *fragments)
-    assert leftovers(tmp_path) == []
-    assert not (tmp_path / 'broken' / 'fashion-mnist' / 'fashion-mnist.pt').exists()
+]
+
+
+@pytest.mark.parametrize('args, code, fragments', NOT_A_GOOD_RUN)
+def test_the_user_sees_one_line_and_no_traceback(isolated, monkeypatch, capsys, args, code, fragments):
+    # In this process, through run_script as the script's last line calls it (the next test runs two
+    # of these cases as real processes, from the interpreter's start to its exit).
+    bad_data_roots(isolated)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 0)  # no GPU, as CUDA_VISIBLE_DEVICES='' makes it
+    status, _, stderr = run_as_script(script('ch_softmax/scratch').main, args, capsys)
+    assert_clean_error(status, stderr, code, *fragments)
+    assert leftovers(isolated) == [] and list(isolated.rglob('*.png')) == []
+    assert not (isolated / 'broken' / 'fashion-mnist' / 'fashion-mnist.pt').exists()
+
+
+@pytest.mark.parametrize('args, code, fragments', [NOT_A_GOOD_RUN[0], NOT_A_GOOD_RUN[5]])
+def test_a_real_process_ends_with_one_line_and_the_status(tmp_path, args, code, fragments):
+    bad_data_roots(tmp_path)
+    done = run_cli(tmp_path, 'ch_softmax/scratch.py', *args)
+    assert_clean_error(done.returncode, done.stderr, code, *fragments)
+    assert leftovers(tmp_path) == [] and list(tmp_path.rglob('*.png')) == []  # nor a figure saved at exit

@@ -379,37 +379,6 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
     assert pngs(tmp_path) == ['progress-1.png']
 
 
-def test_board_displays_inline_in_a_notebook_and_writes_no_file(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip('nbformat')
-    nbclient = pytest.importorskip('nbclient')
-    pytest.importorskip('ipykernel')
-    for var in ('MPLBACKEND', 'DISPLAY', 'D2L_FIGURES'):  # the kernel inherits these: let Jupyter choose
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('PYTHONPATH', str(ROOT))
-    cells = [
-        'import d2l, torch\ntorch.manual_seed(0)',
-        'data = d2l.SyntheticRegressionData(w=torch.tensor([1.5, -2.0]), b=0.3, num_train=96, '
-        'num_val=32, batch_size=8)\nmodel = d2l.LinearRegressionScratch(2, lr=0.05)\n'
-        'd2l.Trainer(max_epochs=2).fit(model, data)',
-        'print(d2l.__file__, len(model.board.data["train_loss"]), model.board.path)',
-    ]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nbclient.NotebookClient(nb, kernel_name='python3', timeout=120,
-                            resources={'metadata': {'path': str(tmp_path)}}).execute()
-    images, texts = 0, []
-    for o in nb.cells[1].outputs:
-        if o.output_type == 'stream':
-            texts.append(o.text)
-        elif {'image/png', 'image/svg+xml'} & set(o.get('data', {})):
-            images += o.output_type == 'display_data'
-        else:  # a figure shown as text only would read '<Figure size 350x250 with 1 Axes>'
-            texts.append(o.get('data', {}).get('text/plain', ''))
-    assert images >= 1, nb.cells[1].outputs
-    assert not any('<Figure size' in t or 'epoch 1' in t for t in texts), texts
-    assert nb.cells[2].outputs[0].text.split() == [str(ROOT / 'd2l.py'), '4', 'None']
-    assert pngs(tmp_path) == []
-
-
 # ----------------------------------------------------------------------------
 # The real Fashion-MNIST (slow): the book's softmax-concise run reaches the book's accuracy
 # ----------------------------------------------------------------------------
