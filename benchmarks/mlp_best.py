@@ -6,10 +6,9 @@ evaluations and the exit all count, as they do for a learner who types the comma
 
 - book: ch_mlp/concise.py with the book's defaults (784-256-10, SGD lr 0.1, batch 256, 10 epochs);
 - recipe: best.py with its defaults; fast: best.py --fast;
-- as-given: the recipe as the issue gave it, the defaults with dropout 0.2 (--dropout 0.2), and that
-  recipe with one trick removed: --no-batchnorm, --no-label-smoothing, --no-schedule, --optimizer sgd
-  (the book's SGD, lr 0.1, with the schedule), --no-standardize. Removing dropout from it gives the
-  defaults, the recipe row.
+- the recipe with one trick removed: --no-batchnorm, --no-label-smoothing, --no-schedule,
+  --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize;
+- with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2), as the issue first gave it.
 
 Seconds to 0.90 come from the run's own history (seconds since its main() started, when the test
 accuracy first reached 0.90), so they leave out the 1-2 s of start-up that the wall time includes.
@@ -46,12 +45,12 @@ ROWS = {
     'book': (BOOK, []),
     'recipe': (BEST, []),
     'fast': (BEST, ['--fast']),
-    'as-given': (BEST, ['--dropout', '0.2']),
-    'no-batchnorm': (BEST, ['--dropout', '0.2', '--no-batchnorm']),
-    'no-label-smoothing': (BEST, ['--dropout', '0.2', '--no-label-smoothing']),
-    'no-schedule': (BEST, ['--dropout', '0.2', '--no-schedule']),
-    'sgd': (BEST, ['--dropout', '0.2', '--optimizer', 'sgd']),
-    'no-standardize': (BEST, ['--dropout', '0.2', '--no-standardize']),
+    'no-batchnorm': (BEST, ['--no-batchnorm']),
+    'no-label-smoothing': (BEST, ['--no-label-smoothing']),
+    'no-schedule': (BEST, ['--no-schedule']),
+    'sgd': (BEST, ['--optimizer', 'sgd']),
+    'no-standardize': (BEST, ['--no-standardize']),
+    'with-dropout': (BEST, ['--dropout', '0.2']),
 }
 TARGET = 0.90  # the column "seconds to 0.90"
 

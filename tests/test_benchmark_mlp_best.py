@@ -22,12 +22,15 @@ def test_every_row_is_a_script_with_flags_it_takes(bench):
         assert (ROOT / path).is_file()
         if path == bench.BEST:
             script(BEST).parse_args(flags)  # refused flags would exit 2 here
-    # The ablation starts from the recipe as given (dropout 0.2) and removes one trick per row.
-    assert bench.ROWS['as-given'] == (bench.BEST, ['--dropout', '0.2'])
-    ablations = [flags for name, (path, flags) in bench.ROWS.items() if name not in ('book', 'recipe', 'fast', 'as-given')]
-    assert all(flags[:2] == ['--dropout', '0.2'] for flags in ablations)
-    assert [flags[2] for flags in ablations] == ['--no-batchnorm', '--no-label-smoothing', '--no-schedule', '--optimizer',
-                                                 '--no-standardize']
+    # The ablation starts from the recipe (best.py's defaults) and changes one thing per row.
+    assert bench.ROWS['recipe'] == (bench.BEST, []) and bench.ROWS['with-dropout'] == (bench.BEST, ['--dropout', '0.2'])
+    ablations = [flags for name, (path, flags) in bench.ROWS.items() if name not in ('book', 'recipe', 'fast')]
+    assert [flags[0] for flags in ablations] == ['--no-batchnorm', '--no-label-smoothing', '--no-schedule', '--optimizer',
+                                                 '--no-standardize', '--dropout']
+    defaults = vars(script(BEST).parse_args([]))
+    for flags in ablations:  # each row differs from the defaults in exactly one setting
+        changed = {k for k, v in vars(script(BEST).parse_args(flags)).items() if v != defaults[k]}
+        assert len(changed - {'lr'}) == 1, (flags, changed)
 
 
 def test_a_run_that_fails_stops_the_benchmark_with_the_scripts_error(bench, tiny_data, tmp_path):

@@ -88,7 +88,7 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 
 def test_defaults_are_the_recipe():
     args = args_of()
-    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (15, 256, 3e-3, 'adamw')
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (16, 512, 3e-3, 'adamw')
     assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.0, 0.1, True,
                                                                                                       True, True)
     assert best.hidden_sizes(args) == [512, 512] and args.valid is None
@@ -253,7 +253,7 @@ def test_help_names_every_switch(capsys):
     for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
                  '--optimizer {adamw,sgd}', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
-    assert 'adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out and '--batch-size BATCH_SIZE mini-batch size (default: 256)' in out
+    assert 'adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out and '--batch-size BATCH_SIZE mini-batch size (default: 512)' in out
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +290,8 @@ def test_plot_history_and_predict_files(tiny_data, tmp_path):
 def test_default_run_reaches_at_least_090(capsys):
     history = best.main([])
     lines = capsys.readouterr().out.splitlines()
-    assert len(history['test_acc']) == 15 and history['test_acc'][-1] >= 0.90
+    epochs = best.parse_args([]).epochs
+    assert len(history['test_acc']) == epochs and history['test_acc'][-1] >= 0.90
     assert history['train_loss'][-1] < history['train_loss'][0]
-    assert END_LINE.match(lines[15]) and REACHED_LINE.match(lines[16])
+    assert END_LINE.match(lines[epochs]) and REACHED_LINE.match(lines[epochs + 1])
     assert best.first_reached(history, 'test_acc', 0.85) is not None
