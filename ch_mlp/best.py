@@ -1,7 +1,7 @@
 """How far an MLP goes on Fashion-MNIST: the chapter's network with today's training tricks.
 
 The books stop near 0.85 test accuracy with 784-256-10, SGD and raw pixels. The same kind
-of model, a stack of fully connected layers, gets to about 0.91 in about a minute on two CPU
+of model, a stack of fully connected layers, gets to about 0.91 in under a minute on two CPU
 cores with five changes, each of which a flag switches off so you can see what it buys:
 
 - standardised pixels: (x - mean) / std with the mean and std of the training images
