@@ -274,6 +274,18 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
         best.main(['--load', str(path), '--no-batchnorm', '--data-root', str(tiny_data)])
 
 
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a CUDA GPU'))])
+def test_trains_on_the_device_and_the_weights_load_on_the_cpu(device, tiny_data, tmp_path, capsys):
+    path = tmp_path / f'{device}.pt'
+    trained = run(tiny_data, '--device', device, '--save', str(path))
+    assert trained['train_loss'][-1] < trained['train_loss'][0] and all(map(math.isfinite, trained['train_loss']))
+    loaded = best.main(['--load', str(path), '--device', 'cpu', '--data-root', str(tiny_data)])
+    # The same weights and BatchNorm statistics on the CPU: the same predictions on the 20 test images,
+    # but for at most one image whose two top logits the other device's rounding may swap.
+    assert abs(loaded['test_acc'][0] - trained['test_acc'][-1]) <= 1 / 20
+
+
 def test_plot_history_and_predict_files(tiny_data, tmp_path):
     files = {'--plot': tmp_path / 'curves.png', '--predict': tmp_path / 'pred.png', '--history': tmp_path / 'h.json'}
     history = run(tiny_data, *[str(x) for kv in files.items() for x in kv])
