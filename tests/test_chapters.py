@@ -401,7 +401,7 @@ def test_linear_regression_plot_and_history(name, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------
-# Runs as a program, from the repo root or from inside its folder
+# Runs as a program: its main block, from inside its folder, from another folder
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name', TRAINING_SCRIPTS + [FIZZBUZZ])
