@@ -372,7 +372,7 @@ V1_CELLS = [  # the 1.0 pages': a Trainer fitting a model draws its ProgressBoar
 ]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')  # not 'module': xdist may run other modules' tests between the two
 def notebook(tmp_path_factory):
     """(the executed notebook of BOOK_CELLS then V1_CELLS, its working folder), from one real kernel."""
     nbformat = pytest.importorskip('nbformat')

@@ -401,13 +401,14 @@ def test_linear_regression_plot_and_history(name, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------
-# Runs as a program: its main block, from inside its folder, from another folder
+# Runs as a program: its main block, from inside its folder
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name', TRAINING_SCRIPTS + [FIZZBUZZ])
 def test_every_script_runs_its_main_when_run_as_a_program(name, monkeypatch, capsys):
     # A script's last lines, `if __name__ == '__main__': d2l.run_script(main)`, run here in this process
-    # (with --help); the tests below and test_cli.py start real processes for a few of the scripts.
+    # (with --help). Real processes: the next test (from inside its folder), test_install.py (by its path
+    # from another folder, with another d2l first on PYTHONPATH), test_cli.py and test_manual.py (errors).
     path = ROOT / f'{name}.py'
     monkeypatch.setattr(sys, 'argv', [str(path), '--help'])
     monkeypatch.setattr(sys, 'path', list(sys.path))  # the script puts its repository first
@@ -424,12 +425,6 @@ def test_runs_from_inside_its_folder_and_says_nothing_else(tiny_data, tmp_path):
     assert EPOCH_LINE.match(done.stdout.splitlines()[0])
     if not d2l.shadowing_d2l():  # else its one warning (tests/test_install.py); the header names the other d2l
         assert done.stderr == ''
-
-
-def test_runs_from_another_folder_by_its_path(tmp_path):
-    done = program([str(ROOT / 'ch_linear_regression' / 'concise.py'), '--epochs', '1'], tmp_path, tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert LINREG_EPOCH_LINE.match(done.stdout.splitlines()[0])
 
 
 # ---------------------------------------------------------------------------
