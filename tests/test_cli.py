@@ -5,7 +5,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 
 import d2l
 from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
-                      make_idx_dataset, run_as_script, script)
+                      make_idx_dataset, program, run_as_script, script)
 
 
 # ---------------------------------------------------------------------------
@@ -249,10 +248,7 @@ runpy.run_path({script!r}, run_name='__main__')
 def run_cli(tmp_path: Path, script: str, *args: str) -> subprocess.CompletedProcess:
     """Run a chapter script as a user would, with the data lookup isolated like the `isolated` fixture."""
     code = BOOT.format(root=str(ROOT), system=str(tmp_path / 'system'), script=str(ROOT / script), args=list(args))
-    env = {k: v for k, v in os.environ.items() if k != 'D2L_DATA'}
-    env.update(XDG_CACHE_HOME=str(tmp_path / 'xdg-cache'), MPLBACKEND='Agg', CUDA_VISIBLE_DEVICES='')
-    return subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return program(['-c', code], tmp_path, tmp_path, MPLBACKEND='Agg', CUDA_VISIBLE_DEVICES='')
 
 
 def assert_clean_error(status: int, stderr: str, code: int, *fragments: str) -> str:

@@ -3,7 +3,6 @@ layer protocol and the optimizer apart from it, manual.py and fizzbuzz.py end to
 lines, save/load, errors, predictions)."""
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import d2l
-from conftest import EPOCH_LINE, FIZZBUZZ, MANUAL, PNG, REAL_FASHION, ROOT, SPEED_LINE, script
+from conftest import EPOCH_LINE, FIZZBUZZ, MANUAL, PNG, REAL_FASHION, ROOT, SPEED_LINE, program, script
 
 manual = script(MANUAL)
 fizzbuzz = script(FIZZBUZZ)
@@ -357,8 +356,7 @@ def test_bad_layer_sizes_are_refused(layers, capsys):
 
 
 def test_a_script_error_from_its_own_folder_is_one_line_not_a_traceback(tmp_path):
-    run = subprocess.run([sys.executable, 'manual.py', '--load', str(tmp_path / 'none.pt')],
-                         cwd=ROOT / 'ch_mlp', capture_output=True, text=True)
+    run = program(['manual.py', '--load', str(tmp_path / 'none.pt')], ROOT / 'ch_mlp', tmp_path)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith('error: no weights file')
     assert len(run.stderr.strip().splitlines()) == 1 + bool(d2l.shadowing_d2l())  # the one warning, if any
