@@ -16,9 +16,10 @@ d2l.float32, d2l.plt ...) are served by the module's __getattr__.
 
 At the first figure: _figure_mode() (in Plotting) decides once where figures go: inline in a
 notebook, a window in a script with a screen, or a PNG per figure in a script without one.
-Only in that last case does it register an exit hook (_at_exit: the last points of progress
-boards, and the figures a page drew with plt and left open, are saved when the script ends)
-and route IPython's display()/clear_output() to the figure's file. Nothing else runs at exit.
+In a script (either kind) it registers one exit hook, _at_exit, which draws the last points of
+progress boards; without a screen the hook also saves the figures a page drew with plt and left
+open, and IPython's display()/clear_output() are routed to the figure's file. Nothing else runs
+at exit.
 """
 from __future__ import annotations
 
@@ -1089,11 +1090,13 @@ def _is_weights_file(saved: Any) -> bool:
 # Where figures go is decided once per process, by _figure_mode(), the first time anything draws:
 #   'notebook'  Jupyter (inline or widget backend): a figure shows in its cell; Animator and
 #               ProgressBoard redraw one figure in place; no files are written.
-#   'window'    a script with a screen: plt.show() opens the figure in a window.
+#   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...) in a
+#               window; Animator and ProgressBoard, redrawn every epoch, write their PNG as in 'file'
+#               mode (a live window would need the script to stop and serve its events).
 #   'file'      a script without one (Agg): every figure goes to a PNG of its own, named in one
 #               line (plot-1.png, animator-1.png ..., in $D2L_FIGURES or the current folder).
-# In 'file' mode the same function registers the module's one exit hook, _at_exit, and routes
-# IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
+# In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it also
+# routes IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
 
 _FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once _figure_mode() has decided
 _FIGURE_COUNTS: dict[str, int] = {}  # default file names given so far, per stem: plot-1.png, plot-2.png ...
@@ -1116,11 +1119,12 @@ def _figure_mode() -> str:
             _FIGURE_MODE = 'notebook'
         elif backend in ('agg', 'pdf', 'svg', 'ps', 'cairo', 'template'):
             _FIGURE_MODE = 'file'
+        else:
+            _FIGURE_MODE = 'window'
+        if _FIGURE_MODE != 'notebook':
             # pyplot first: exit hooks run last-registered first, and pyplot's own closes every figure.
             import matplotlib.pyplot  # noqa: F401
             atexit.register(_at_exit)
-        else:
-            _FIGURE_MODE = 'window'
     if _FIGURE_MODE == 'file':
         _route_ipython_display()  # checked on every call: a page may import IPython after its first figure
     return _FIGURE_MODE
@@ -1221,13 +1225,14 @@ def _save_unsaved_figures() -> None:
 
 
 def _at_exit() -> None:
-    """The exit hook of a script without a screen: draw the boards' last points, save the figures a page left open."""
+    """The exit hook of a script: draw the boards' last points; without a screen, save the figures a page left open."""
     for board in list(_PENDING_BOARDS):
         try:
             board.flush()
         except Exception as e:  # an exit hook must not hide the script's own outcome
             print(f'note: could not draw a progress board: {e}', file=sys.stderr)
-    _save_unsaved_figures()
+    if _FIGURE_MODE == 'file':  # with a screen, a figure left open was the page's to show
+        _save_unsaved_figures()
 
 
 def use_svg_display() -> None:

@@ -3,6 +3,7 @@
 Written fresh, in the style of the current book's pages: subclasses, @d2l.add_to_class
 patches and Trainer.fit, with the outputs a script user sees (epoch lines, one PNG per board).
 """
+import os
 import re
 import subprocess
 import sys
@@ -369,13 +370,38 @@ def test_board_goes_to_d2l_figures_and_display_false_writes_none(monkeypatch, tm
     assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2  # the line is printed either way
 
 
-def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, monkeypatch):
+# A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so that
+# d2l takes the script for one with a screen ('window' mode) without a screen being there.
+WINDOW_BACKEND = '''
+from matplotlib.backend_bases import _Backend
+from matplotlib.backends.backend_agg import FigureCanvasAgg, _BackendAgg
+
+@_Backend.export
+class _BackendNoWindow(_BackendAgg):
+    FigureCanvas = FigureCanvasAgg
+    mainloop = None
+
+    @staticmethod
+    def show(*args, **kwargs):
+        pass
+'''
+
+
+@pytest.mark.parametrize('screen', [False, True])
+def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, monkeypatch, screen):
     code = ('import d2l\nboard = d2l.ProgressBoard("x")\n'
-            'for i in range(20):\n    board.draw(i / 10, i * i, "square", every_n=2)\n')
+            'for i in range(20):\n    board.draw(i / 10, i * i, "square", every_n=2)\n'
+            'print("mode:", d2l._figure_mode())\n')
     monkeypatch.setenv('PYTHONPATH', str(ROOT))
+    if screen:
+        (tmp_path / 'nowindow.py').write_text(WINDOW_BACKEND)
+        monkeypatch.setenv('PYTHONPATH', f'{ROOT}{os.pathsep}{tmp_path}')
+        monkeypatch.setenv('MPLBACKEND', 'module://nowindow')
+        monkeypatch.setenv('DISPLAY', ':0')  # never connected to: the backend opens no window
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == 'figure written to progress-1.png\n'
+    mode = 'window' if screen else 'file'
+    assert out.stdout == f'mode: {mode}\nfigure written to progress-1.png\n'  # its last points, at exit
     assert pngs(tmp_path) == ['progress-1.png']
 
 
