@@ -248,6 +248,11 @@ def chapter_rss(epochs: int | None, data_root: str | os.PathLike | None, scratch
 # Report
 # ---------------------------------------------------------------------------
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages as '0.52 0.61 0.70', or 'n/a' where the OS has none (Windows)."""
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
+
+
 def machine_info(device: str) -> dict[str, str]:
     """CPU count, load, torch and Python versions and the device, as printable strings."""
     cpu = platform.processor() or platform.machine()
@@ -256,10 +261,9 @@ def machine_info(device: str) -> dict[str, str]:
     except (OSError, StopIteration):
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    load = ' '.join(f'{x:.2f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
     import torchvision
     return {'cpu': f'{cpu}; {os.cpu_count()} CPUs, {usable} usable; torch threads {torch.get_num_threads()}',
-            'load average (1, 5, 15 min)': load,
+            'load average (1, 5, 15 min)': load_average(),
             'software': f'Python {platform.python_version()}, torch {torch.__version__}, '
                         f'torchvision {torchvision.__version__}, {platform.system()} {platform.release()}',
             'device': str(device) + (f' ({torch.cuda.get_device_name()})' if str(device).startswith('cuda') else '')}
@@ -361,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                 results.append(r)
         first = [] if args.skip_processes else first_batch_times(files, tv_root, args.workers, scratch)
         rss = [] if args.skip_processes else chapter_rss(1 if args.quick else None, args.data_root, scratch)
-    info['load average at the end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg()) if hasattr(os, 'getloadavg') else 'n/a'
+    info['load average at the end'] = load_average()
     epochs_note = (f'Seconds per epoch: training time of `d2l.train_classifier` (`history["seconds"]`, test evaluation '
                    f'excluded), median of {args.epochs} timed epoch(s) after {args.warmup} warm-up epoch(s), the '
                    'sources taking turns epoch by epoch; test '

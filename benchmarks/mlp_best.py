@@ -11,7 +11,8 @@ evaluations and the exit all count, as they do for a learner who types the comma
 - with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2), as the issue first gave it.
 
 Seconds to 0.90 come from the run's own history (seconds since its main() started, when the test
-accuracy first reached 0.90), so they leave out the 1-2 s of start-up that the wall time includes.
+accuracy first reached 0.90), so they leave out the ~3 s of start-up (Python, import torch) that the
+wall time includes.
 The runs go one after another; on a machine busy with other jobs every time grows, so note the load
 average that the report prints.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
-from data_pipeline import machine_info, markdown_table, publish  # noqa: E402
+from data_pipeline import load_average, machine_info, markdown_table, publish  # noqa: E402
 
 BEST, BOOK = 'ch_mlp/best.py', 'ch_mlp/concise.py'
 # name -> (script, flags): the order of the table
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
                 to_target = f'{r["to_target"]:.1f} s' if r['to_target'] is not None else 'not reached'
                 print(f'{row:<20} seed {seed}: test acc {r["test_acc"]:.4f} after {r["epochs"]} epochs, '
                       f'wall {r["wall"]:.1f} s, {TARGET:.2f} at {to_target}', flush=True)
-    info['load average at the end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    info['load average at the end'] = load_average()
     parts = ['## ch_mlp/best.py: what each trick buys on Fashion-MNIST', '',
              markdown_table(['machine', ''], list(info.items())), '',
              f'Each row: {len(args.seeds)} run(s), seeds {", ".join(map(str, args.seeds))}, each a separate process. '

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
-from data_pipeline import machine_info, markdown_table, publish, torchvision_root  # noqa: E402
+from data_pipeline import load_average, machine_info, markdown_table, publish, torchvision_root  # noqa: E402
 
 BATCH_SIZE, LR = 256, 0.1  # the book's softmax-regression-concise page
 
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         for w in args.workers:
             sources[f'classic-{w}'] = TorchvisionFashionMNIST(tv_root, BATCH_SIZE, w)
         results = time_fit(sources, args.epochs, args.warmup)
-    info['load average at the end'] = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+    info['load average at the end'] = load_average()
     by = {r['source']: r for r in results}
     ours = by['d2l']['median']
     reference = f'classic-{args.workers[0]}'

@@ -104,3 +104,11 @@ def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
     assert 280 <= big['rss_mib'] - small['rss_mib'] < 400 and small['seconds'] > 0
     with pytest.raises(RuntimeError, match='failed \\(3\\)'):
         bench.peak_rss([sys.executable, '-c', 'raise SystemExit(3)'], tmp_path)
+
+
+def test_load_average_reads_three_numbers_or_says_there_are_none(bench, monkeypatch):
+    numbers = bench.load_average().split()
+    assert len(numbers) == 3 and all(float(x) >= 0 for x in numbers)
+    monkeypatch.delattr(bench.os, 'getloadavg')  # Windows has none: the reports must still be written
+    assert bench.load_average() == 'n/a'
+    assert bench.machine_info('cpu')['load average (1, 5, 15 min)'] == 'n/a'
