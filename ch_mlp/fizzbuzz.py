@@ -89,7 +89,7 @@ def round_trip(net: MLP, path: Path, numbers: Sequence[int], settings: dict) -> 
     """Save net's weights and settings, load them into a fresh network, check it answers the same; return it."""
     d2l.save_weights(net.state_dict(), path, settings)
     fresh = MLP(net.sizes, 'tanh', device=net.device)  # new random weights, then overwritten
-    fresh.load_state_dict(d2l.load_weights(path, expected=fresh.state_dict(), settings=settings))
+    d2l.restore(path, fresh.state_dict(), settings)  # the layers' own tensors, overwritten in place
     if predict(fresh, numbers) != predict(net, numbers):
         raise d2l.D2LError(f'the network reloaded from {path} answers differently; the file is damaged')
     return fresh
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     torch.set_num_threads(1)
     try:
         if args.load:
-            net.load_state_dict(d2l.load_weights(args.load, expected=net.state_dict(), settings=settings))
+            d2l.restore(args.load, net.state_dict(), settings)
             print(f'loaded {args.load}')
         else:
             train_iter = d2l.ArrayLoader(dataset(TRAIN_NUMBERS), args.batch_size, shuffle=True)

@@ -236,15 +236,10 @@ class MLP:
                 yield param, layer.grads[name]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights by name: W1, b1, W2, b2, ... (plain tensors, safe to torch.save)."""
+        """The weights by name: W1, b1, W2, b2, ...: the layers' own tensors, so d2l.restore (--load) overwrites them."""
         layers = [layer for layer in self.layers if layer.params]
         return {f'{name}{i}': param for i, layer in enumerate(layers, start=1)
                 for name, param in layer.params.items()}
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Copy saved weights in (names and shapes are checked by d2l.load_weights)."""
-        for key, param in self.state_dict().items():
-            param.copy_(state[key])  # in place: the layers keep their own tensors
 
 
 # ---------------------------------------------------------------------------
