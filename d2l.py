@@ -737,6 +737,11 @@ def _model_device(net: Any, params: Sequence[torch.Tensor] | None = None) -> tor
     return tensors[0].device if tensors else None
 
 
+def _device_for(net: Any, device: torch.device | str | None) -> torch.device | None:
+    """Where a call's batches go: `device` when the caller names one, else where the model lives."""
+    return torch.device(device) if device is not None else _model_device(net)
+
+
 def _is_model(obj: Any) -> bool:
     """Tell a model (module or function) from an iterable of batches."""
     return isinstance(obj, nn.Module) or (callable(obj) and not hasattr(obj, '__iter__'))
@@ -794,7 +799,7 @@ def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torc
     parameters; a module's training/eval mode is restored afterwards.
     """
     net, data_iter = _net_and_data(data_iter_or_net, net_or_data_iter)
-    return _evaluate_accuracy(net, data_iter, torch.device(device) if device is not None else _model_device(net))
+    return _evaluate_accuracy(net, data_iter, _device_for(net, device))
 
 
 evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
@@ -802,7 +807,7 @@ evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 def evaluate_accuracy_gpu(net: Any, data_iter: Iterable, device: torch.device | str | None = None) -> float:
     """Accuracy of net on data_iter on `device`, by default the model's (0.17 sec. 6.6)."""
-    return _evaluate_accuracy(net, data_iter, torch.device(device) if device is not None else _model_device(net))
+    return _evaluate_accuracy(net, data_iter, _device_for(net, device))
 
 
 def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
@@ -904,19 +909,19 @@ def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> 
 
 
 def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-                     updater: Any, device: torch.device | str | None = None, verbose: bool = True
-                     ) -> dict[str, list[float]]:
-    """The newer book's train_ch3 loop without its figure, returning the per-epoch history (kit).
+                     updater: Any, device: torch.device | str | None = None, verbose: bool = True,
+                     animator: Animator | None = None) -> dict[str, list[float]]:
+    """The newer book's train_ch3 loop, returning the per-epoch history (kit).
 
     `updater` as in train_ch3: a torch optimizer (stepping on the mean loss) or a function
     updater(batch_size) called after backward on the summed loss. Batches go to `device`,
-    else to the model's. Prints the classic lines (unless verbose=False); history keys:
-    train_loss, train_acc, test_acc, seconds.
+    else to the model's. Prints the classic lines (unless verbose=False) and, given an
+    `animator`, adds each epoch's three numbers to it; history keys: train_loss, train_acc,
+    test_acc, seconds.
     """
-    device = torch.device(device) if device is not None else _model_device(net)
-    step = _newer_book_step(updater)
+    device, step = _device_for(net, device), _newer_book_step(updater)
     return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
-                        net, test_iter, num_epochs, device, verbose=verbose)
+                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator)
 
 
 def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
@@ -944,9 +949,7 @@ def _train_ch3_newer_book(net: Any, train_iter: Iterable, test_iter: Iterable, l
     """train_ch3 of d2l 0.17 / d2l-zh 2.0: the classic lines and the book's Animator of the three curves."""
     animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
                         legend=['train loss', 'train acc', 'test acc'])
-    device, step = _model_device(net), _newer_book_step(updater)
-    train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
-                 net, test_iter, num_epochs, device, animator=animator)
+    train_classifier(net, train_iter, test_iter, loss, num_epochs, updater, animator=animator)
 
 
 def _train_ch3_port(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
@@ -1028,7 +1031,7 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
     (default Fashion-MNIST's); `path` saves the figure there instead of showing it.
     """
     labels = labels or get_fashion_mnist_labels
-    X, y, y_hat = _predictions(net, test_iter, n, torch.device(device) if device is not None else _model_device(net))
+    X, y, y_hat = _predictions(net, test_iter, n, _device_for(net, device))
     _draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
 
 
