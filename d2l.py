@@ -1979,7 +1979,7 @@ class SoftmaxRegression(Classifier):
 # instead of binding them as globals, so `abs`, `size` or `numpy` never shadow the builtins and
 # modules that this file itself uses.
 _TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name in (
-    'ones', 'ones_like', 'zeros', 'zeros_like', 'tensor', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
+    'ones', 'ones_like', 'zeros', 'zeros_like', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
     'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
     'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
 _METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
@@ -2012,7 +2012,7 @@ def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None, **kwargs: A
     return torch.tensor(data, *args, dtype=dtype, **kwargs)
 
 
-_WRAPPED_ALIASES = {'tensor': _tensor}  # aliases that do a little more than the torch function
+_WRAPPED_ALIASES = {'tensor': _tensor}  # aliases that do a little more than the torch function of their name
 
 
 def __getattr__(name: str) -> Any:
@@ -2033,7 +2033,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """dir(d2l), and so an IDE's completion, lists the aliases that __getattr__ serves too."""
-    return sorted({*globals(), *_TORCH_ALIASES, *_METHOD_ALIASES, *_MODULE_ALIASES})
+    return sorted({*globals(), *_WRAPPED_ALIASES, *_TORCH_ALIASES, *_METHOD_ALIASES, *_MODULE_ALIASES})
 
 
 class _BookModule(type(sys)):
