@@ -3,8 +3,9 @@
 The data are 1000 synthetic examples of y = 2 x1 - 3.4 x2 + 4.2 + noise (std 0.01).
 The page's four functions are written out below: data_iter (minibatches in a fresh random
 order), the model linreg(X, w, b) = Xw + b, the loss squared_loss = (y_hat - y)^2 / 2 and
-the update sgd (param -= lr * grad / batch_size); later chapters call the same four from
-d2l.py. Defaults, initial weights and batch order are those of concise.py, so the two
+the update sgd (param -= lr * grad / batch_size); later pages call the same four from
+d2l.py (the book's weight-decay page d2l.linreg and d2l.squared_loss, the softmax and MLP
+scratch pages d2l.sgd). Defaults, initial weights and batch order are those of concise.py, so the two
 print the same numbers:
 
     python ch_linear_regression/scratch.py                    # batch 10, lr 0.03, 3 epochs
