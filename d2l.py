@@ -51,10 +51,13 @@ import numpy as np
 import torch
 from torch import nn
 
+# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
+EpochCallback = Callable[[int, dict[str, float]], None]
+
 # The book's API (both halves of the file are importable as d2l.<name>; star-imports get only this).
 __all__ = [
     # utilities
-    'D2LError', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
+    'D2LError', 'Diverged', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
     # data
     'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
@@ -82,6 +85,10 @@ __all__ = [
 
 class D2LError(RuntimeError):
     """An expected user-facing error whose one-line message names the problem and the fix (kit)."""
+
+
+class Diverged(D2LError):
+    """The loss became NaN or infinite: training diverged (kit). A sweep records such a run as an answer."""
 
 
 def set_seed(seed: int) -> None:
@@ -841,7 +848,7 @@ def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> No
     value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
     if not math.isfinite(value):
         where = f'batch {batch}' if epoch is None else f'epoch {epoch}, batch {batch}'
-        raise D2LError(f'the loss became {value} at {where}: training diverged; '
+        raise Diverged(f'the loss became {value} at {where}: training diverged; '
                        'lower the learning rate (--lr) and try again')
 
 
@@ -910,18 +917,20 @@ def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> 
 
 def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
                      updater: Any, device: torch.device | str | None = None, verbose: bool = True,
-                     animator: Animator | None = None) -> dict[str, list[float]]:
+                     animator: Animator | None = None, on_epoch: EpochCallback | None = None,
+                     eval_name: str = 'test acc') -> dict[str, list[float]]:
     """The newer book's train_ch3 loop, returning the per-epoch history (kit).
 
     `updater` as in train_ch3: a torch optimizer (stepping on the mean loss) or a function
     updater(batch_size) called after backward on the summed loss. Batches go to `device`,
     else to the model's. Prints the classic lines (unless verbose=False) and, given an
     `animator`, adds each epoch's three numbers to it; history keys: train_loss, train_acc,
-    test_acc, seconds.
+    test_acc, seconds. on_epoch and eval_name: as in train_epochs.
     """
     device, step = _device_for(net, device), _newer_book_step(updater)
     return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
-                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator)
+                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator,
+                        on_epoch=on_epoch, eval_name=eval_name)
 
 
 def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
@@ -972,15 +981,19 @@ def _train_ch3_port(net: Any, train_iter: Iterable, test_iter: Iterable, loss: A
 
 def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
                  num_epochs: int, device: torch.device | None = None, print_every: int = 1,
-                 verbose: bool = True, animator: Animator | None = None) -> dict[str, list[float]]:
+                 verbose: bool = True, animator: Animator | None = None,
+                 on_epoch: EpochCallback | None = None, eval_name: str = 'test acc') -> dict[str, list[float]]:
     """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history (kit).
 
     The loop under train_ch3 and train_classifier, for training code of its own
     (ch_mlp/manual.py's hand-written backward): it times the epochs, prints the classic
     line every `print_every` epochs and the last, then examples/sec and the device; an
-    `animator` gets (train loss, train acc, test acc) after every epoch.
+    `animator` gets (train loss, train acc, test acc) after every epoch, and on_epoch(epoch,
+    numbers) that epoch's numbers (an exception it raises stops training). eval_name labels
+    what test_iter holds: 'valid acc' names the line's last number and the history key valid_acc.
     """
-    history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
+    eval_key = eval_name.replace(' ', '_')
+    history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], eval_key: [], 'seconds': []}
     examples, timer = 0, Timer()
     for epoch in range(1, num_epochs + 1):
         timer.start()
@@ -991,9 +1004,11 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
         for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[key].append(value)
         if verbose and (epoch % print_every == 0 or epoch == num_epochs):
-            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
+            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {test_acc:.3f}')
         if animator is not None:
             animator.add(epoch, (train_loss, train_acc, test_acc))
+        if on_epoch is not None:
+            on_epoch(epoch, {key: values[-1] for key, values in history.items()})
     if verbose and num_epochs > 0:
         print(f'{examples / timer.sum():.1f} examples/sec on {device or "cpu"}')
     return history
@@ -2136,7 +2151,47 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                             help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
         parser.add_argument('--predict', metavar='PATH', type=png_file,
                             help='write a PNG of test images with true and predicted labels')
+        parser.add_argument('--valid', type=_positive(int), metavar='N',
+                            help='hold out the last N training images and report accuracy on them instead of test')
+        parser.add_argument('--num-train', type=_positive(int), metavar='N',
+                            help='train on the first N training images only (after --valid holds its own out)')
     return parser
+
+
+def script_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                                                    tuple[torch.Tensor, torch.Tensor]]:
+    """The (images, labels) an image script trains on and evaluates on, as its flags say.
+
+    Images are uint8 (N, 1, 28, 28) of --dataset. Evaluation is on the test set, or with
+    --valid N on the last N training images, then held out of training; --num-train N keeps
+    the first N of the training images that are left.
+    """
+    arrays = load_mnist_arrays(args.dataset, root=args.data_root)
+    X, y = arrays['train_images'].unsqueeze(1), arrays['train_labels']
+    X_eval, y_eval = arrays['test_images'].unsqueeze(1), arrays['test_labels']
+    if args.valid:
+        if args.valid >= len(y):
+            raise D2LError(f'--valid {args.valid} leaves no training images (there are {len(y)}); '
+                           f'hold out fewer, e.g. --valid {len(y) // 6}')
+        X, X_eval, y, y_eval = X[:-args.valid], X[-args.valid:], y[:-args.valid], y[-args.valid:]
+    if args.num_train:
+        if args.num_train > len(y):
+            raise D2LError(f'--num-train {args.num_train} is more than the {len(y)} training images there are'
+                           + (f' beside --valid {args.valid}' if args.valid else '') + f'; give at most {len(y)}')
+        X, y = X[:args.num_train], y[:args.num_train]
+    return (X, y), (X_eval, y_eval)
+
+
+def load_script_data(args: argparse.Namespace) -> tuple[ArrayLoader, ArrayLoader]:
+    """(train_iter, eval_iter) of an image script: --batch-size batches of script_splits(args), training reshuffled."""
+    (X, y), (X_eval, y_eval) = script_splits(args)
+    return (ArrayLoader((X, y), args.batch_size, shuffle=True, uint8_images=True),
+            ArrayLoader((X_eval, y_eval), args.batch_size, uint8_images=True))
+
+
+def eval_name(args: argparse.Namespace) -> str:
+    """What an image script's evaluation split is called in its lines: 'valid acc' with --valid, else 'test acc'."""
+    return 'valid acc' if getattr(args, 'valid', None) else 'test acc'
 
 
 def resolve_device(name: str) -> torch.device:
@@ -2209,11 +2264,11 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
     restore(args.load, weights, settings)
     device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
     test_acc = evaluate_accuracy(net, test_iter, device)
-    print(f'loaded {args.load}: test acc {test_acc:.3f}')
+    print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
         print(f'note: no training curves to plot with --load; {args.plot} not written')
     show_predictions(args, net, test_iter, device)
-    return {'train_loss': [], 'train_acc': [], 'test_acc': [test_acc], 'seconds': []}
+    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc], 'seconds': []}
 
 
 def _reader_path() -> list[str]:

@@ -14,6 +14,7 @@ print the same numbers:
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -55,10 +56,15 @@ def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
             param.grad.zero_()
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Fit linear regression from scratch (or --load it); return the per-epoch losses and the errors."""
-    args = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
+    return d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
+
+
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
+    """Fit linear regression from scratch (or --load it); return the per-epoch losses and the errors."""
+    args = parse_args(argv)
     d2l.set_seed(args.seed)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, 1000)
@@ -86,6 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
                 train_l = squared_loss(linreg(features, w, b), labels).mean()
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
+            if on_epoch is not None:
+                on_epoch(epoch + 1, {'train_loss': float(train_l)})
 
     # The chapter's result: how far the learned parameters are from those that made the data.
     w_fit, b_fit = w.detach().cpu().reshape(-1), b.item()

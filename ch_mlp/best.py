@@ -73,19 +73,12 @@ def load_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Ten
     """Return (X_train, y_train), (X_eval, y_eval).
 
     X is (N, 1, 28, 28) float32 on args.device. The evaluation split is the test set, or with
-    --valid N the last N training images (then held out of training). Standardising uses the
+    --valid N the last N training images (then held out of training); --num-train N trains on
+    the first N of the rest. Standardising uses the
     mean and std of the training images only: the evaluation split must not leak into training.
     """
-    arrays = d2l.load_mnist_arrays(args.dataset, root=args.data_root)
-    X_train = arrays['train_images'].unsqueeze(1).float().div_(255)
-    y_train = arrays['train_labels']
-    X_eval, y_eval = arrays['test_images'].unsqueeze(1).float().div_(255), arrays['test_labels']
-    if args.valid:
-        if args.valid >= len(y_train):
-            raise d2l.D2LError(f'--valid {args.valid} leaves no training images (there are {len(y_train)}); '
-                               f'hold out fewer, e.g. --valid {len(y_train) // 6}')
-        X_train, X_eval = X_train[:-args.valid], X_train[-args.valid:]
-        y_train, y_eval = y_train[:-args.valid], y_train[-args.valid:]
+    (X_train, y_train), (X_eval, y_eval) = d2l.script_splits(args)  # --valid, --num-train
+    X_train, X_eval = X_train.float().div_(255), X_eval.float().div_(255)
     if args.standardize:
         mean, std = X_train.mean(), X_train.std()  # one number each: Fashion-MNIST's are about 0.286 and 0.353
         X_train, X_eval = (X_train - mean) / std, (X_eval - mean) / std
@@ -226,8 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help='same as --label-smoothing 0: the book\'s one-hot targets')
     parser.add_argument('--no-standardize', dest='standardize', action='store_false',
                         help="the book's pixels x / 255 in [0, 1] instead of (x - mean) / std")
-    parser.add_argument('--valid', type=d2l.positive_int, metavar='N',
-                        help='hold out the last N training images and report accuracy on them instead of test')
     return parser
 
 
@@ -244,13 +235,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train the MLP with every trick switched on unless a flag says otherwise (or --load it); return the history."""
     args = parse_args(argv)
     timer = d2l.Timer()  # seconds from here; timer.stop() reads them without resetting
     d2l.set_seed(args.seed)
     (X_train, y_train), (X_eval, y_eval) = load_splits(args)
-    eval_name = 'valid acc' if args.valid else 'test acc'
+    eval_name = d2l.eval_name(args)
     eval_iter = d2l.ArrayLoader((X_eval, y_eval), 2000)  # large batches: evaluation needs no gradients
 
     net = build_model(args).to(args.device)
@@ -274,6 +265,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
             history[k].append(value)
         print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {eval_acc:.3f}, '
               f'{elapsed:.1f} s', flush=True)
+        if on_epoch is not None:
+            on_epoch(epoch, {k: values[-1] for k, values in history.items()})
     print(f'{eval_name} {history[key][-1]:.3f} after {args.epochs} epochs, {history["elapsed"][-1]:.1f} s')
     reached = [first_reached(history, key, t) for t in THRESHOLDS]
     print(f'{eval_name} first reached ' + ', '.join(

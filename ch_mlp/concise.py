@@ -12,6 +12,7 @@ torch.optim.Adam in, so the popular recipe is a matter of flags:
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -27,8 +28,8 @@ ACTIVATIONS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh}
 OPTIMIZERS = {'sgd': torch.optim.SGD, 'adam': torch.optim.Adam}
 
 
-def main(argv: list[str] | None = None) -> dict[str, list[float]]:
-    """Train the MLP with torch.nn (or --load it); return the per-epoch history."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[256], metavar='N',
                         help='hidden layer sizes, first to last (--hidden 128 256 gives 784-128-256-10)')
@@ -36,8 +37,13 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
                         help='nonlinearity of the hidden layers')
     parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',
                         help='sgd (the book) or adam (try --lr 0.001 --batch-size 64)')
-    args = parser.parse_args(argv)
-    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+    """Train the MLP with torch.nn (or --load it); return the per-epoch history."""
+    args = parse_args(argv)
+    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     sizes = [NUM_INPUTS, *args.hidden]
     layers = [d2l.FlattenLayer()]
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
-    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer)
+    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
+                                   on_epoch=on_epoch, eval_name=d2l.eval_name(args))
     d2l.write_outputs(args, history, weights, settings,
                       f'MLP {"-".join(map(str, [*sizes, NUM_OUTPUTS]))} ({args.activation}, {args.optimizer}), '
                       f'concise, {args.dataset}')

@@ -95,7 +95,7 @@ def round_trip(net: MLP, path: Path, numbers: Sequence[int], settings: dict) -> 
     return fresh
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
     """Train (or --load) the FizzBuzz network, report its misses on 1..100; return the results."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             print(f'training {"-".join(map(str, sizes))} on {TRAIN_NUMBERS.start}..{TRAIN_NUMBERS.stop - 1}, '
                   f'testing on {TEST_NUMBERS.start}..{TEST_NUMBERS.stop - 1}')
             history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
-                            print_every=max(1, args.epochs // 10))
+                            print_every=max(1, args.epochs // 10), on_epoch=on_epoch)
             print(f'trained in {sum(history["seconds"]):.1f} s')
             d2l.write_outputs(args, history, None, None,  # --save: below, with a check that it reloads
                               f'FizzBuzz {"-".join(map(str, sizes))} tanh, hand-written backprop')

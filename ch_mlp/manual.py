@@ -289,7 +289,8 @@ def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
 
 @torch.no_grad()
 def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr: float,
-          num_epochs: int, schedule: str = 'cosine', print_every: int = 1) -> dict[str, list[float]]:
+          num_epochs: int, schedule: str = 'cosine', print_every: int = 1,
+          on_epoch: d2l.EpochCallback | None = None, eval_name: str = 'test acc') -> dict[str, list[float]]:
     """Train, test after every epoch and print the classic line every print_every epochs; return the history.
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
@@ -303,7 +304,7 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
         return train_epoch(net, train_iter, loss, optimizer, epoch)
 
     return d2l.train_epochs(train_epoch_at_its_lr, net, test_iter, num_epochs, net.device,
-                            print_every=print_every)
+                            print_every=print_every, on_epoch=on_epoch, eval_name=eval_name)
 
 
 # ---------------------------------------------------------------------------
@@ -328,12 +329,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
+def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None = None
+         ) -> dict[str, list[float]]:
     """Train (or --load) the hand-written MLP; return the per-epoch history."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'
     settings = {'model': 'ch_mlp/manual.py', 'layers': args.layers, 'activation': args.activation,
@@ -341,7 +343,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[float]]:
 
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, net.state_dict(), settings, test_iter)
-    history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule)
+    history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
+                    on_epoch=on_epoch, eval_name=d2l.eval_name(args))
     d2l.write_outputs(args, history, net.state_dict(), settings, title)
     d2l.show_predictions(args, net, test_iter, net.device)
     return history

@@ -15,6 +15,7 @@ loss rather than on the sum divided by the batch size, so rounding differs by ab
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -46,16 +47,21 @@ def tanh(X: torch.Tensor) -> torch.Tensor:
 ACTIVATIONS = {'relu': relu, 'sigmoid': sigmoid, 'tanh': tanh}
 
 
-def main(argv: list[str] | None = None) -> dict[str, list[float]]:
-    """Train the MLP from scratch (or --load it); return the per-epoch history."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--hidden', type=d2l.positive_int, default=256, metavar='N', help='hidden units')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layer')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+    """Train the MLP from scratch (or --load it); return the per-epoch history."""
+    args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     W1 = torch.normal(0, 0.01, size=(NUM_INPUTS, args.hidden), device=device, requires_grad=True)
     b1 = torch.zeros(args.hidden, device=device, requires_grad=True)
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls
     # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the numbers).
-    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device)
+    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device,
+                                   on_epoch=on_epoch, eval_name=d2l.eval_name(args))
     d2l.write_outputs(args, history, weights, settings,
                       f'MLP 784-{args.hidden}-10 ({args.activation}) from scratch, {args.dataset}')
     d2l.show_predictions(args, net, test_iter, device)

@@ -12,6 +12,7 @@ what the linear classifier learned: one 28x28 template per class.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -33,13 +34,18 @@ def show_weights(W: torch.Tensor, dataset: str, path: str) -> None:
     print(f'weights written to {path}')
 
 
-def main(argv: list[str] | None = None) -> dict[str, list[float]]:
-    """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--show-weights', metavar='PATH', type=d2l.png_file,
                         help='write the learned weights as ten 28x28 templates to this PNG')
-    args = parser.parse_args(argv)
-    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+    """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
+    args = parse_args(argv)
+    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
@@ -55,7 +61,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         history = d2l.evaluate_saved(args, net, weights, settings, test_iter)
     else:
         # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
-        history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer)
+        history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
+                                       on_epoch=on_epoch, eval_name=d2l.eval_name(args))
         d2l.write_outputs(args, history, weights, settings, f'softmax regression, concise, {args.dataset}')
         d2l.show_predictions(args, net, test_iter, args.device)
     if args.show_weights:

@@ -17,6 +17,7 @@ of concise.py, so the two print the same numbers:
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -66,10 +67,15 @@ def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: lis
 
 
 def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callable, num_epochs: int,
-          params: list[torch.Tensor], lr: float) -> dict[str, list[float]]:
-    """Train for num_epochs, testing after each and printing the classic line; return the per-epoch history."""
+          params: list[torch.Tensor], lr: float, on_epoch: d2l.EpochCallback | None = None,
+          eval_name: str = 'test acc') -> dict[str, list[float]]:
+    """Train for num_epochs, testing after each and printing the classic line; return the per-epoch history.
+
+    on_epoch(epoch, numbers) hears each epoch's numbers (a sweep's pruner); eval_name says
+    what test_iter holds ('valid acc' with --valid).
+    """
     device = params[0].device
-    history = {'train_loss': [], 'train_acc': [], 'test_acc': [], 'seconds': []}
+    history = {'train_loss': [], 'train_acc': [], eval_name.replace(' ', '_'): [], 'seconds': []}
     timer, examples = d2l.Timer(), 0
     for epoch in range(1, num_epochs + 1):
         timer.start()
@@ -79,17 +85,24 @@ def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callab
         test_acc = d2l.evaluate_accuracy(net, test_iter, device)
         for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[key].append(value)
-        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, test acc {test_acc:.3f}')
+        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {test_acc:.3f}')
+        if on_epoch is not None:
+            on_epoch(epoch, {key: values[-1] for key, values in history.items()})
     print(f'{examples / timer.sum():.1f} examples/sec on {device}')
     return history
 
 
-def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
+    return d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
+
+
+def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train softmax regression from scratch (or --load it); return the per-epoch history."""
-    args = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
+    args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_data(args.dataset, args.batch_size, root=args.data_root)
+    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     W = torch.normal(0, 0.01, size=(NUM_INPUTS, NUM_OUTPUTS), device=device, requires_grad=True)
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
@@ -101,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
-    history = train(net, train_iter, test_iter, cross_entropy, args.epochs, [W, b], args.lr)
+    history = train(net, train_iter, test_iter, cross_entropy, args.epochs, [W, b], args.lr,
+                    on_epoch, d2l.eval_name(args))
     d2l.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
     d2l.show_predictions(args, net, test_iter, device)
     return history
