@@ -2458,7 +2458,8 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`."""
+    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`,
+    `python -m d2l exercises [ID]`."""
     parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
                                      allow_abbrev=False)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -2472,7 +2473,13 @@ def cli(argv: Sequence[str] | None = None) -> None:
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
+    # `exercises` is d2lkit.exercises' own command line: its flags and --help are parsed there.
+    commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "
+                        'answering each; run one answer (python -m d2l exercises --help)')
     args, flags = parser.parse_known_args(argv)
+    if args.command == 'exercises':
+        from d2lkit import exercises  # the kit's machinery, imported only when asked for
+        return exercises.main(flags)
     compare(args.chapter, flags, args.plot)
 
 

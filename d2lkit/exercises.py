@@ -1,0 +1,1075 @@
+"""The books' exercises on the linear-network and MLP chapters, and how the kit answers each one.
+
+`python -m d2l exercises` lists every exercise of two editions, in book order:
+d2l-en 0.17.6 (d2l-zh 2.0 numbers them the same way), chapter_linear-networks and
+chapter_multilayer-perceptrons, 75 exercises; d2l-en 1.0, chapter_linear-regression,
+chapter_linear-classification and chapter_multilayer-perceptrons, 113 exercises. Where a page has
+framework tabs, the PyTorch tab's list is the one counted; sub-questions belong to their exercise.
+
+An exercise's ID is EDITION/PAGE.N, PAGE being the page's file name in the book's repository
+(`0.17/mlp-scratch.1`, `1.0/mlp-implementation.7`). Its kind says how it is answered:
+  run         a sweep of the kit's chapter scripts (`python -m d2l sweep ...`) measures the answer;
+  code        a small snippet below computes it (`python -m d2l exercises ID` runs it);
+  conceptual  no run answers it: a derivation or a discussion; the page's section to read.
+
+    python -m d2l exercises                          # the list: ID  KIND  COMMAND
+    python -m d2l exercises 0.17/mlp-scratch.1       # run that answer (a sweep folder per ID)
+    python -m d2l exercises --write-doc docs/exercises.md --root exercises
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import difflib
+import importlib
+import inspect
+import itertools
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+# The chapter scripts the answers run, in one place: a path that moves is changed here only.
+SCRIPTS = {
+    'linreg': 'ch_linear_regression/scratch.py',
+    'linreg_concise': 'ch_linear_regression/concise.py',
+    'softmax': 'ch_softmax/scratch.py',
+    'softmax_concise': 'ch_softmax/concise.py',
+    'mlp': 'ch_mlp/scratch.py',
+    'mlp_concise': 'ch_mlp/concise.py',
+    'polynomial': 'ch_model_selection/polynomial.py',
+    'weight_decay': 'ch_weight_decay/scratch.py',
+}
+VALID = ('--valid', '10000')  # answers that pick a best setting pick it on held-out training images
+SWEEP_OPTIONS = {'--seeds', '--out', '--workers', '--search', '--storage'}  # the sweep's own, not a script's
+DEFAULT_SEEDS = 3  # the sweep's default --seeds 0,1,2
+KINDS = ('run', 'code', 'conceptual')
+EDITIONS = {'0.17': 'd2l-en 0.17.6 / d2l-zh 2.0', '1.0': 'd2l-en 1.0 (d2l.ai)'}
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercise:
+    """One exercise: its ID, kind, a gist in the kit's words and what answers it."""
+
+    id: str                        # EDITION/PAGE.N
+    kind: str                      # run | code | conceptual
+    gist: str                      # what it asks, in a few words (never the book's sentences)
+    sweep: tuple[str, ...] = ()    # run: the script and its flags for `python -m d2l sweep`
+    snippet: str = ''              # code: the name of a function in SNIPPETS
+    pointer: str = ''              # conceptual: the page and section to read
+    same_as: tuple[str, ...] = ()  # the other edition's exercises that ask the same question
+
+    @property
+    def edition(self) -> str:
+        return self.id.split('/')[0]
+
+    @property
+    def page(self) -> str:
+        return self.id.split('/')[1].rsplit('.', 1)[0]
+
+    @property
+    def command(self) -> str:
+        """The command line that answers it ('' for a conceptual exercise)."""
+        if self.kind == 'run':
+            return 'python -m d2l sweep ' + shlex.join(self.sweep)
+        if self.kind == 'code':
+            return f'python -m d2l exercises {self.id}'
+        return ''
+
+
+def list_axis(*values: Sequence[float | int]) -> str:
+    """One sweep axis of a flag that takes several numbers (--hidden, --dropout), as one argument.
+
+    Commas separate the axis's values, spaces the numbers of one value: list_axis([256], [256, 256])
+    is '256,256 256', i.e. `--hidden 256` or `--hidden 256 256`. The sweep reads it this way.
+    """
+    return ','.join(' '.join(str(v) for v in value) for value in values)
+
+
+def _sweep(script: str, *flags: str) -> tuple[str, ...]:
+    return (SCRIPTS[script], *flags)
+
+
+def _run(id: str, gist: str, sweep: tuple[str, ...], *same_as: str) -> Exercise:
+    return Exercise(id, 'run', gist, sweep=sweep, same_as=same_as)
+
+
+def _code(id: str, gist: str, snippet: str, *same_as: str) -> Exercise:
+    return Exercise(id, 'code', gist, snippet=snippet, same_as=same_as)
+
+
+def _idea(id: str, gist: str, pointer: str, *same_as: str) -> Exercise:
+    return Exercise(id, 'conceptual', gist, pointer=pointer, same_as=same_as)
+
+
+# Commands that answer a question asked in both editions, shared by both entries.
+_INIT_LINREG = _sweep('linreg', '--init', 'normal:0.01,zero,normal:31.62')  # sigma 31.62: variance 1000
+_LR_LINREG = _sweep('linreg', '--lr', '0.001,0.003,0.01,0.03,0.1', '--epochs', '3,10')
+_REDUCTION = _sweep('linreg_concise', '--reduction', 'mean,sum', '--lr', '0.003,0.03,0.3')
+_HUBER = _sweep('linreg_concise', '--loss', 'squared,huber,abs')
+_SOFTMAX_EPOCHS = _sweep('softmax_concise', '--epochs', '50')
+_HIDDEN = _sweep('mlp', '--hidden', '16,32,64,128,256,512,1024', *VALID)
+_ONE_MORE_LAYER = _sweep('mlp', '--hidden', list_axis([256], [256, 256], [256, 128]), *VALID)
+_MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *VALID)
+_JOINT = _sweep('mlp_concise', '--search', '12', '--lr', '0.01..1', '--hidden', '32..1024',
+                '--epochs', '5..15', *VALID)
+_ACTIVATION = _sweep('mlp_concise', '--activation', 'relu,sigmoid,tanh', *VALID)
+_MLP_INIT = _sweep('mlp_concise', '--init', 'normal:0.01,xavier,zero,constant:0.01,normal:1', *VALID)
+_LAMBDA = _sweep('weight_decay', '--weight-decay', '0,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10')
+_LAMBDA_SEEDS = _sweep('weight_decay', '--weight-decay', '0,0.01,0.1,1,3,10',
+                       '--seeds', '0,1,2,3,4,5,6,7,8,9')
+_DROPOUT = ('--hidden', '256', '256', '--lr', '0.5')  # the dropout page's network: 784-256-256-10
+_DROPOUT_RATES = _sweep('mlp', *_DROPOUT, '--dropout',
+                        list_axis([0, 0], [0.2, 0.5], [0.5, 0.2], [0.2, 0.2], [0.5, 0.5]), *VALID)
+_DROPOUT_EPOCHS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]), '--epochs', '30')
+_DROPOUT_STATS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
+                        '--history', 'stats.json')
+_DROPOUT_DECAY = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
+                        '--weight-decay', '0,0.0001,0.001', *VALID)
+_SAME_INIT = _sweep('softmax', '--init', 'normal:0.01,zero,constant:0.5')
+_POLYNOMIAL = _sweep('polynomial', '--degree', '1,2,3,5,8,12,19', '--num-train', '10,20,50,100')
+
+
+CATALOG: list[Exercise] = [
+    # ---- d2l-en 0.17.6, chapter_linear-networks --------------------------------------------
+    _idea('0.17/linear-regression.1', 'the constant b minimising squared deviations; its link to '
+          'the Gaussian', 'linear-regression § Analytic Solution; § The Normal Distribution and Squared Loss'),
+    _code('0.17/linear-regression.2', 'closed-form least squares via the normal equations; when it '
+          'beats SGD, when it fails', 'normal_equations'),
+    _idea('0.17/linear-regression.3', 'Laplace noise: its likelihood, closed form, SGD near the '
+          'optimum', 'linear-regression § The Normal Distribution and Squared Loss'),
+    _run('0.17/linear-regression-scratch.1', 'does training still work from all-zero weights?', _INIT_LINREG),
+    _code('0.17/linear-regression-scratch.2', "fit Ohm's law (resistance) with autograd", 'ohm'),
+    _idea('0.17/linear-regression-scratch.3', "recover a temperature from Planck's law by fitting",
+          'linear-regression-scratch § Defining the Optimization Algorithm'),
+    _code('0.17/linear-regression-scratch.4', 'second derivatives: what goes wrong, how to get them',
+          'second_derivative'),
+    _code('0.17/linear-regression-scratch.5', 'why the squared loss reshapes y', 'reshape_broadcast'),
+    _run('0.17/linear-regression-scratch.6', 'how fast the loss falls for several learning rates', _LR_LINREG),
+    _code('0.17/linear-regression-scratch.7', 'data_iter when the batch size does not divide the data',
+          'last_batch'),
+    _run('0.17/linear-regression-concise.1', 'sum versus mean loss: the learning rate that matches',
+         _REDUCTION),
+    _run('0.17/linear-regression-concise.2', "swap in Huber's loss", _HUBER),
+    _code('0.17/linear-regression-concise.3', "reach the gradient of the linear layer's weight", 'grad_access'),
+    _idea('0.17/softmax-regression.1', "cross-entropy's second derivative equals softmax's variance",
+          'softmax-regression § Softmax and Derivatives'),
+    _idea('0.17/softmax-regression.2', 'binary codes for three equally likely classes; coding blocks',
+          'softmax-regression § Information Theory Basics'),
+    _idea('0.17/softmax-regression.3', 'log-sum-exp as the real soft maximum: bounds, limit, softmin',
+          'softmax-regression § Softmax Operation'),
+    _code('0.17/image-classification-dataset.1', 'does a small batch size slow reading down?',
+          'loader_batch_size'),
+    _idea('0.17/image-classification-dataset.2', 'is the data iterator fast enough; ways to speed it up',
+          'image-classification-dataset § Reading a Minibatch'),
+    _code('0.17/image-classification-dataset.3', 'which other data sets the framework offers',
+          'datasets_available'),
+    _code('0.17/softmax-regression-scratch.1', 'naive softmax overflows (exp(50) and beyond)',
+          'softmax_overflow'),
+    _code('0.17/softmax-regression-scratch.2', 'naive cross-entropy takes log(0)', 'log_of_zero'),
+    _code('0.17/softmax-regression-scratch.3', 'fixes for both: subtract the max, log-sum-exp',
+          'softmax_overflow'),
+    _idea('0.17/softmax-regression-scratch.4', 'is the most likely label always the right output '
+          '(medicine)?', 'softmax-regression § Model Prediction and Evaluation'),
+    _idea('0.17/softmax-regression-scratch.5', 'softmax over a huge vocabulary: what breaks',
+          'softmax-regression § Parameterization Cost of Fully-Connected Layers'),
+    _run('0.17/softmax-regression-concise.1', 'vary batch size, epochs and learning rate',
+         _sweep('softmax_concise', '--lr', '0.03,0.1,0.3', '--batch-size', '64,256,1024', *VALID)),
+    _run('0.17/softmax-regression-concise.2', 'train longer: does held-out accuracy fall, and why?',
+         _SOFTMAX_EPOCHS),
+    # ---- d2l-en 0.17.6, chapter_multilayer-perceptrons -------------------------------------
+    _idea('0.17/mlp.1', "pReLU's derivative", 'mlp § Activation Functions'),
+    _idea('0.17/mlp.2', 'a ReLU network is continuous and piecewise linear', 'mlp § ReLU Function'),
+    _code('0.17/mlp.3', 'tanh(x) + 1 = 2 sigmoid(2x)', 'tanh_sigmoid'),
+    _idea('0.17/mlp.4', 'a nonlinearity computed per minibatch: the trouble it brings',
+          'mlp § From Linear to Nonlinear'),
+    _run('0.17/mlp-scratch.1', 'the best number of hidden units, all else fixed', _HIDDEN),
+    _run('0.17/mlp-scratch.2', 'add a second hidden layer', _ONE_MORE_LAYER),
+    _run('0.17/mlp-scratch.3', 'the best learning rate for a fixed model and epochs', _MLP_LR),
+    _run('0.17/mlp-scratch.4', 'the best result tuning learning rate, epochs and width jointly', _JOINT),
+    _idea('0.17/mlp-scratch.5', 'why several hyperparameters at once are hard to tune',
+          'underfit-overfit § Model Selection'),
+    _idea('0.17/mlp-scratch.6', 'a smart strategy for searching several hyperparameters',
+          'underfit-overfit § Validation Dataset; § K-Fold Cross-Validation'),
+    _run('0.17/mlp-concise.1', 'how many hidden layers (and which learning rate) work best',
+         _sweep('mlp_concise', '--hidden', list_axis([256], [256, 256], [256, 256, 256], [512, 256, 128]),
+                '--lr', '0.1,0.3', *VALID)),
+    _run('0.17/mlp-concise.2', 'which activation works best', _ACTIVATION),
+    _run('0.17/mlp-concise.3', 'which weight initialisation works best', _MLP_INIT),
+    _code('0.17/underfit-overfit.1', 'solve polynomial regression exactly with linear algebra',
+          'exact_polynomial'),
+    _run('0.17/underfit-overfit.2', 'training and test loss against degree and amount of data',
+         _POLYNOMIAL),
+    _code('0.17/underfit-overfit.3', 'drop the 1/i! scaling of the features: what happens, other fixes',
+          'feature_scaling'),
+    _idea('0.17/underfit-overfit.4', 'can generalisation error ever be zero?',
+          'underfit-overfit § Training Error and Generalization Error'),
+    _run('0.17/weight-decay.1', 'training and held-out error against lambda', _LAMBDA),
+    _run('0.17/weight-decay.2', 'pick lambda on a validation set; is that choice stable?', _LAMBDA_SEEDS),
+    _idea('0.17/weight-decay.3', 'the update rule under an L1 penalty', 'weight-decay § Norms and Weight Decay'),
+    _code('0.17/weight-decay.4', "the Frobenius norm as the matrices' w^T w", 'frobenius'),
+    _idea('0.17/weight-decay.5', 'other remedies for overfitting', 'underfit-overfit § Underfitting or Overfitting?'),
+    _idea('0.17/weight-decay.6', 'weight decay as a prior P(w)', 'weight-decay § Norms and Weight Decay'),
+    _run('0.17/dropout.1', "change and swap the two layers' dropout rates", _DROPOUT_RATES),
+    _run('0.17/dropout.2', 'with and without dropout over many more epochs', _DROPOUT_EPOCHS),
+    _run('0.17/dropout.3', 'variance of each hidden layer\'s activations over training, with and '
+         'without dropout', _DROPOUT_STATS),
+    _idea('0.17/dropout.4', 'why dropout is off at test time', 'dropout § Dropout in Practice'),
+    _run('0.17/dropout.5', 'dropout and weight decay, alone and together', _DROPOUT_DECAY),
+    _idea('0.17/dropout.6', 'drop single weights instead of activations', 'dropout § Robustness through Perturbations'),
+    _idea('0.17/dropout.7', 'invent another noise-injection method that beats dropout',
+          'dropout § Robustness through Perturbations'),
+    _idea('0.17/backprop.1', 'the shape of a gradient with respect to a matrix input', 'backprop § Backpropagation'),
+    _idea('0.17/backprop.2', 'add a hidden bias: its graph, forward and backward equations',
+          'backprop § Computational Graph of Forward Propagation; § Backpropagation'),
+    _idea('0.17/backprop.3', 'memory needed for training versus prediction', 'backprop § Training Neural Networks'),
+    _idea('0.17/backprop.4', 'second derivatives: the graph and the cost', 'backprop § Backpropagation'),
+    _idea('0.17/backprop.5', 'a graph too large for one GPU: split it, or smaller batches?',
+          'backprop § Training Neural Networks'),
+    _idea('0.17/numerical-stability-and-init.1', 'symmetries beyond permuting hidden units',
+          'numerical-stability-and-init § Breaking the Symmetry'),
+    _run('0.17/numerical-stability-and-init.2', 'may all weights of linear or softmax regression start '
+         'equal?', _SAME_INIT),
+    _idea('0.17/numerical-stability-and-init.3', "eigenvalue bounds of a matrix product and gradients' "
+          'conditioning', 'numerical-stability-and-init § Vanishing and Exploding Gradients'),
+    _idea('0.17/numerical-stability-and-init.4', 'repair divergence after the fact (layer-wise rate '
+          'scaling)', 'numerical-stability-and-init § Beyond'),
+    _idea('0.17/environment.1', 'a search engine changes: how users and advertisers react',
+          'environment § Nonstationary Distributions; § Considering the Environment'),
+    _code('0.17/environment.2', 'a covariate shift detector: a classifier telling the sets apart',
+          'covariate_shift'),
+    _code('0.17/environment.3', 'a covariate shift corrector: reweight training examples', 'covariate_shift'),
+    _idea('0.17/environment.4', 'besides shift, what else makes empirical risk miss the risk',
+          'environment § Empirical Risk and Risk'),
+    _idea('0.17/kaggle-house-price.1', 'submit to Kaggle and report the score (needs Kaggle)',
+          'kaggle-house-price § Submitting Predictions on Kaggle'),
+    _idea('0.17/kaggle-house-price.2', 'predict the log price directly', 'kaggle-house-price § Training'),
+    _idea('0.17/kaggle-house-price.3', 'is filling gaps with the mean always fine?',
+          'kaggle-house-price § Data Preprocessing'),
+    _idea('0.17/kaggle-house-price.4', 'tune by K-fold cross-validation (house data, no kit script)',
+          'kaggle-house-price § K-Fold Cross-Validation'),
+    _idea('0.17/kaggle-house-price.5', 'a better model: layers, weight decay, dropout (house data)',
+          'kaggle-house-price § Model Selection'),
+    _idea('0.17/kaggle-house-price.6', 'skip standardising the numeric features',
+          'kaggle-house-price § Data Preprocessing'),
+    # ---- d2l-en 1.0, chapter_linear-regression ---------------------------------------------
+    _idea('1.0/linear-regression.1', 'the best constant under squared and absolute loss; the Gaussian',
+          'linear-regression § Analytic Solution', '0.17/linear-regression.1'),
+    _idea('1.0/linear-regression.2', 'affine in x is linear in (x, 1)', 'linear-regression § Model'),
+    _idea('1.0/linear-regression.3', 'quadratic functions of x as a network', 'linear-regression § Model'),
+    _idea('1.0/linear-regression.4', 'a rank-deficient design matrix: effects, noise as a fix, SGD',
+          'linear-regression § Analytic Solution'),
+    _idea('1.0/linear-regression.5', 'Laplace noise: likelihood, closed form, minibatch SGD',
+          'linear-regression § The Normal Distribution and Squared Loss', '0.17/linear-regression.3'),
+    _idea('1.0/linear-regression.6', 'why two stacked linear layers add nothing',
+          'linear-regression § Linear Regression as a Neural Network'),
+    _idea('1.0/linear-regression.7', 'prices: why Gaussian noise fits badly, log prices, penny stocks',
+          'linear-regression § The Normal Distribution and Squared Loss'),
+    _idea('1.0/linear-regression.8', 'counts: Poisson losses for the rate and the log rate',
+          'linear-regression § The Normal Distribution and Squared Loss'),
+    _idea('1.0/oo-design.1', "find the classes' full code in the d2l library (here: d2l.py)",
+          'oo-design § Utilities'),
+    _code('1.0/oo-design.2', 'without save_hyperparameters, are the arguments still attributes?',
+          'hyperparameters_kept'),
+    _code('1.0/synthetic-regression-data.1', 'a last batch that does not fill up; dropping it',
+          'last_batch', '0.17/linear-regression-scratch.7'),
+    _idea('1.0/synthetic-regression-data.2', 'data larger than memory; shuffling it on disk',
+          'synthetic-regression-data § Reading the Dataset'),
+    _code('1.0/synthetic-regression-data.3', 'generate fresh data on every pass', 'generated_data'),
+    _code('1.0/synthetic-regression-data.4', 'a generator that gives the same data every pass',
+          'generated_data'),
+    _run('1.0/linear-regression-scratch.1', 'zero initial weights; and a variance of 1000',
+         _INIT_LINREG, '0.17/linear-regression-scratch.1'),
+    _code('1.0/linear-regression-scratch.2', "fit Ohm's law (resistance) with autograd", 'ohm',
+          '0.17/linear-regression-scratch.2'),
+    _idea('1.0/linear-regression-scratch.3', "fit Planck's law to find a temperature",
+          'linear-regression-scratch § Defining the Optimization Algorithm', '0.17/linear-regression-scratch.3'),
+    _code('1.0/linear-regression-scratch.4', 'second derivatives of the loss: problems and fixes',
+          'second_derivative', '0.17/linear-regression-scratch.4'),
+    _code('1.0/linear-regression-scratch.5', 'why the loss reshapes y', 'reshape_broadcast',
+          '0.17/linear-regression-scratch.5'),
+    _run('1.0/linear-regression-scratch.6', 'learning rates and more epochs: how fast the loss falls',
+         _LR_LINREG, '0.17/linear-regression-scratch.6'),
+    _code('1.0/linear-regression-scratch.7', 'data_iter at the end of an epoch that does not divide',
+          'last_batch', '0.17/linear-regression-scratch.7'),
+    _code('1.0/linear-regression-scratch.8', 'absolute loss on clean data and with one wild label; a '
+          'compromise', 'robust_losses'),
+    _idea('1.0/linear-regression-scratch.9', 'why reshuffle; a data order that breaks SGD',
+          'synthetic-regression-data § Reading the Dataset'),
+    _run('1.0/linear-regression-concise.1', 'mean instead of summed loss: how the learning rate changes',
+         _REDUCTION, '0.17/linear-regression-concise.1'),
+    _run('1.0/linear-regression-concise.2', "Huber's robust loss", _HUBER, '0.17/linear-regression-concise.2'),
+    _code('1.0/linear-regression-concise.3', "reach the weights' gradient", 'grad_access',
+          '0.17/linear-regression-concise.3'),
+    _run('1.0/linear-regression-concise.4', 'learning rate and epochs: does the estimate keep improving?',
+         _sweep('linreg_concise', '--lr', '0.003,0.03,0.3', '--epochs', '3,10,30')),
+    _run('1.0/linear-regression-concise.5', 'estimation error of w and b against the amount of data',
+         _sweep('linreg_concise', '--num-examples', '5,10,20,50,100,200,500,1000,2000,5000,10000')),
+    _code('1.0/generalization.1', 'when polynomial regression can be solved exactly', 'exact_polynomial',
+          '0.17/underfit-overfit.1'),
+    _idea('1.0/generalization.2', 'five cases where dependence breaks the IID assumption',
+          'generalization § Training Error and Generalization Error'),
+    _idea('1.0/generalization.3', 'zero training error; zero generalisation error',
+          'generalization § Underfitting or Overfitting?', '0.17/underfit-overfit.4'),
+    _idea('1.0/generalization.4', 'why K-fold cross-validation costs so much', 'generalization § Cross-Validation'),
+    _idea('1.0/generalization.5', 'why the K-fold estimate is biased', 'generalization § Cross-Validation'),
+    _idea('1.0/generalization.6', 'why the VC dimension can mislead about complexity',
+          'generalization § Model Complexity'),
+    _run('1.0/generalization.7', 'argue for more data by training on less (a learning curve)',
+         _sweep('mlp', '--num-train', '1000,3000,10000,30000,50000', *VALID)),
+    _run('1.0/weight-decay.1', 'training and validation error against lambda', _LAMBDA, '0.17/weight-decay.1'),
+    _run('1.0/weight-decay.2', 'choose lambda on validation data; is it really optimal?', _LAMBDA_SEEDS,
+         '0.17/weight-decay.2'),
+    _idea('1.0/weight-decay.3', 'the update rule under an l1 penalty', 'weight-decay § Norms and Weight Decay',
+          '0.17/weight-decay.3'),
+    _code('1.0/weight-decay.4', "the Frobenius norm as the matrices' w^T w", 'frobenius', '0.17/weight-decay.4'),
+    _idea('1.0/weight-decay.5', 'other remedies for overfitting', 'generalization § Underfitting or Overfitting?',
+          '0.17/weight-decay.5'),
+    _idea('1.0/weight-decay.6', 'weight decay as a prior P(w)', 'weight-decay § Norms and Weight Decay',
+          '0.17/weight-decay.6'),
+    # ---- d2l-en 1.0, chapter_linear-classification -----------------------------------------
+    _idea('1.0/softmax-regression.1', "cross-entropy's second derivative equals softmax's variance",
+          'softmax-regression § Softmax and Cross-Entropy Loss', '0.17/softmax-regression.1'),
+    _idea('1.0/softmax-regression.2', 'binary codes for three equally likely classes; coding blocks',
+          'softmax-regression § Information Theory Basics', '0.17/softmax-regression.2'),
+    _idea('1.0/softmax-regression.3', 'ternary (PAM-3) signalling of 0..7', 'softmax-regression § Entropy'),
+    _idea('1.0/softmax-regression.4', 'Bradley-Terry preferences with softmax; a "neither" option',
+          'softmax-regression § The Softmax'),
+    _idea('1.0/softmax-regression.5', 'log-sum-exp as the real soft maximum: bounds, limit, softmin',
+          'softmax-regression § The Softmax', '0.17/softmax-regression.3'),
+    _idea('1.0/softmax-regression.6', 'the log-partition function: convex, shift rule, stable form',
+          'softmax-regression § Softmax and Cross-Entropy Loss'),
+    _idea('1.0/softmax-regression.7', 'temperature as a power of the probabilities', 'softmax-regression § The Softmax'),
+    _code('1.0/image-classification-dataset.1', 'does a small batch size slow reading down?',
+          'loader_batch_size', '0.17/image-classification-dataset.1'),
+    _idea('1.0/image-classification-dataset.2', 'is the data iterator fast enough; profile it',
+          'image-classification-dataset § Reading a Minibatch', '0.17/image-classification-dataset.2'),
+    _code('1.0/image-classification-dataset.3', 'which other data sets the framework offers',
+          'datasets_available', '0.17/image-classification-dataset.3'),
+    _idea('1.0/classification.1', 'exact validation loss from the per-batch average and the last batch',
+          'classification § The Classifier Class'),
+    _idea('1.0/classification.2', 'the per-batch average is unbiased; why still prefer the exact one',
+          'classification § The Classifier Class'),
+    _idea('1.0/classification.3', 'the decision minimising expected loss under p(y | x)', 'classification § Accuracy'),
+    _code('1.0/softmax-regression-scratch.1', 'naive softmax with inputs of 100 and below -100; the fix',
+          'softmax_overflow', '0.17/softmax-regression-scratch.1', '0.17/softmax-regression-scratch.3'),
+    _code('1.0/softmax-regression-scratch.2', 'cross-entropy by its definition: speed, and log(0)',
+          'log_of_zero', '0.17/softmax-regression-scratch.2'),
+    _idea('1.0/softmax-regression-scratch.3', 'is the most likely label always the right output?',
+          'softmax-regression-scratch § Prediction', '0.17/softmax-regression-scratch.4'),
+    _idea('1.0/softmax-regression-scratch.4', 'softmax over a huge vocabulary: what breaks',
+          'softmax-regression § Vectorization', '0.17/softmax-regression-scratch.5'),
+    _run('1.0/softmax-regression-scratch.5', 'learning rate and minibatch size against the held-out numbers',
+         _sweep('softmax', '--lr', '0.03,0.1,0.3,1', '--batch-size', '32,256,2048', *VALID)),
+    _code('1.0/softmax-regression-concise.1', "the exponential's safe input range per number format",
+          'exp_range'),
+    _idea('1.0/softmax-regression-concise.2', "widening INT8's range without more bits",
+          'softmax-regression-concise § Softmax Revisited'),
+    _run('1.0/softmax-regression-concise.3', 'train longer: does validation accuracy fall, and why?',
+         _SOFTMAX_EPOCHS, '0.17/softmax-regression-concise.2'),
+    _run('1.0/softmax-regression-concise.4', 'raise the learning rate: loss curves side by side',
+         _sweep('softmax_concise', '--lr', '0.01,0.1,1,3,10')),
+    _idea('1.0/generalization-classification.1', 'samples needed for an error estimate within 1e-4 '
+          'at 99.9%', 'generalization-classification § The Test Set'),
+    _idea('1.0/generalization-classification.2', 'how many queried models leak a hidden test set',
+          'generalization-classification § Test Set Reuse'),
+    _idea('1.0/generalization-classification.3', 'VC dimension of fifth-order polynomials',
+          'generalization-classification § Statistical Learning Theory'),
+    _idea('1.0/generalization-classification.4', 'VC dimension of axis-aligned rectangles',
+          'generalization-classification § Statistical Learning Theory'),
+    _idea('1.0/environment-and-distribution-shift.1', 'a search engine changes: how users and '
+          'advertisers react', 'environment-and-distribution-shift § Nonstationary Distributions',
+          '0.17/environment.1'),
+    _code('1.0/environment-and-distribution-shift.2', 'a covariate shift detector', 'covariate_shift',
+          '0.17/environment.2'),
+    _code('1.0/environment-and-distribution-shift.3', 'a covariate shift corrector', 'covariate_shift',
+          '0.17/environment.3'),
+    _idea('1.0/environment-and-distribution-shift.4', 'besides shift, what else makes empirical risk '
+          'miss the risk', 'environment-and-distribution-shift § Empirical Risk and Risk', '0.17/environment.4'),
+    # ---- d2l-en 1.0, chapter_multilayer-perceptrons ----------------------------------------
+    _idea('1.0/mlp.1', 'depth without nonlinearity adds nothing, and can remove', 'mlp § Limitations of Linear Models'),
+    _idea('1.0/mlp.2', "pReLU's derivative", 'mlp § ReLU Function', '0.17/mlp.1'),
+    _idea('1.0/mlp.3', "Swish's derivative", 'mlp § Activation Functions'),
+    _idea('1.0/mlp.4', 'a ReLU network is continuous and piecewise linear', 'mlp § ReLU Function', '0.17/mlp.2'),
+    _code('1.0/mlp.5', 'tanh(x) + 1 = 2 sigmoid(2x); both give the same function class', 'tanh_sigmoid',
+          '0.17/mlp.3'),
+    _idea('1.0/mlp.6', 'a nonlinearity computed per minibatch (batch norm): the trouble it brings',
+          'mlp § From Linear to Nonlinear', '0.17/mlp.4'),
+    _code('1.0/mlp.7', 'an input where the sigmoid gradient vanishes', 'sigmoid_vanishing'),
+    _run('1.0/mlp-implementation.1', 'accuracy against the number of hidden units; the best', _HIDDEN,
+         '0.17/mlp-scratch.1'),
+    _run('1.0/mlp-implementation.2', 'add a hidden layer', _ONE_MORE_LAYER, '0.17/mlp-scratch.2'),
+    _run('1.0/mlp-implementation.3', 'a one-unit hidden layer as a bottleneck',
+         _sweep('mlp_concise', '--hidden', list_axis([256], [256, 1], [256, 1, 256]))),
+    _run('1.0/mlp-implementation.4', 'the best learning rate; its link to the epochs', _MLP_LR,
+         '0.17/mlp-scratch.3'),
+    _run('1.0/mlp-implementation.5', 'tune all hyperparameters jointly; why hard; a strategy', _JOINT,
+         '0.17/mlp-scratch.4', '0.17/mlp-scratch.5', '0.17/mlp-scratch.6'),
+    _code('1.0/mlp-implementation.6', 'speed of hand-written versus nn layers as the network grows',
+          'framework_speed'),
+    _code('1.0/mlp-implementation.7', 'matrix products at 1024, 1025, 1026, 1028, 1032: alignment',
+          'matmul_alignment'),
+    _run('1.0/mlp-implementation.8', 'which activation works best', _ACTIVATION, '0.17/mlp-concise.2'),
+    _run('1.0/mlp-implementation.9', 'does the weight initialisation matter?', _MLP_INIT, '0.17/mlp-concise.3'),
+    _idea('1.0/backprop.1', 'the shape of a gradient with respect to a matrix input',
+          'backprop § Backpropagation', '0.17/backprop.1'),
+    _idea('1.0/backprop.2', 'add a hidden bias: its graph, forward and backward equations',
+          'backprop § Computational Graph of Forward Propagation', '0.17/backprop.2'),
+    _idea('1.0/backprop.3', 'memory needed for training versus prediction', 'backprop § Training Neural Networks',
+          '0.17/backprop.3'),
+    _idea('1.0/backprop.4', 'second derivatives: the graph and the cost', 'backprop § Backpropagation',
+          '0.17/backprop.4'),
+    _idea('1.0/backprop.5', 'a graph too large for one GPU: split it, or smaller batches?',
+          'backprop § Training Neural Networks', '0.17/backprop.5'),
+    _idea('1.0/numerical-stability-and-init.1', 'symmetries beyond permuting hidden units',
+          'numerical-stability-and-init § Breaking the Symmetry', '0.17/numerical-stability-and-init.1'),
+    _run('1.0/numerical-stability-and-init.2', 'may all weights of linear or softmax regression start equal?',
+         _SAME_INIT, '0.17/numerical-stability-and-init.2'),
+    _idea('1.0/numerical-stability-and-init.3', "eigenvalue bounds of a matrix product and gradients' "
+          'conditioning', 'numerical-stability-and-init § Vanishing and Exploding Gradients',
+          '0.17/numerical-stability-and-init.3'),
+    _idea('1.0/numerical-stability-and-init.4', 'repair divergence after the fact (layer-wise rate scaling)',
+          'numerical-stability-and-init § Beyond', '0.17/numerical-stability-and-init.4'),
+    _idea('1.0/generalization-deep.1', 'where complexity-based bounds fail for deep networks',
+          'generalization-deep § Revisiting Overfitting and Regularization'),
+    _idea('1.0/generalization-deep.2', 'early stopping as a regulariser', 'generalization-deep § Early Stopping'),
+    _idea('1.0/generalization-deep.3', 'how a stopping criterion is usually set', 'generalization-deep § Early Stopping'),
+    _idea('1.0/generalization-deep.4', 'when early stopping helps most (label noise)',
+          'generalization-deep § Early Stopping'),
+    _idea('1.0/generalization-deep.5', 'a benefit of early stopping besides generalisation',
+          'generalization-deep § Early Stopping'),
+    _run('1.0/dropout.1', "change and swap the two layers' dropout rates", _DROPOUT_RATES, '0.17/dropout.1'),
+    _run('1.0/dropout.2', 'with and without dropout over many more epochs', _DROPOUT_EPOCHS, '0.17/dropout.2'),
+    _run('1.0/dropout.3', "variance of each hidden layer's activations over training, with and without "
+         'dropout', _DROPOUT_STATS, '0.17/dropout.3'),
+    _idea('1.0/dropout.4', 'why dropout is off at test time', 'dropout § Dropout in Practice', '0.17/dropout.4'),
+    _run('1.0/dropout.5', 'dropout and weight decay, alone and together', _DROPOUT_DECAY, '0.17/dropout.5'),
+    _idea('1.0/dropout.6', 'drop single weights instead of activations', 'dropout § Dropout in Practice',
+          '0.17/dropout.6'),
+    _idea('1.0/dropout.7', 'invent another noise-injection method that beats dropout',
+          'dropout § Dropout in Practice', '0.17/dropout.7'),
+    _idea('1.0/kaggle-house-price.1', 'submit to Kaggle and report the score (needs Kaggle)',
+          'kaggle-house-price § Submitting Predictions on Kaggle', '0.17/kaggle-house-price.1'),
+    _idea('1.0/kaggle-house-price.2', 'is filling gaps with the mean always fine?',
+          'kaggle-house-price § Data Preprocessing', '0.17/kaggle-house-price.3'),
+    _idea('1.0/kaggle-house-price.3', 'tune by K-fold cross-validation (house data, no kit script)',
+          'kaggle-house-price § K-Fold Cross-Validation', '0.17/kaggle-house-price.4'),
+    _idea('1.0/kaggle-house-price.4', 'a better model: layers, weight decay, dropout (house data)',
+          'kaggle-house-price § Model Selection', '0.17/kaggle-house-price.5'),
+    _idea('1.0/kaggle-house-price.5', 'skip standardising the numeric features',
+          'kaggle-house-price § Data Preprocessing', '0.17/kaggle-house-price.6'),
+]
+
+
+def _symmetric(catalog: list[Exercise]) -> list[Exercise]:
+    """The catalog with same_as filled in on both sides (it is written on the 1.0 entries)."""
+    partners: dict[str, list[str]] = {e.id: list(e.same_as) for e in catalog}
+    for e in catalog:
+        for other in e.same_as:
+            if e.id not in partners[other]:
+                partners[other].append(e.id)
+    return [dataclasses.replace(e, same_as=tuple(partners[e.id])) for e in catalog]
+
+
+CATALOG = _symmetric(CATALOG)
+BY_ID = {e.id: e for e in CATALOG}
+
+# Two or three sentences per answer, written from the numbers of its run: docs/exercises.md prints
+# them under the table. Keyed by ID (the first ID of a pair's heading).
+NOTES: dict[str, str] = {}
+
+
+# ============================================================================
+# Snippets: the `code` answers. Each takes small=True for a quick check (the tests) and returns
+# its table; `python -m d2l exercises ID` prints it.
+# ============================================================================
+
+def _timed(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of fn() over `repeat` calls, in seconds (the best is the least disturbed)."""
+    best = float('inf')
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def normal_equations(small: bool = False) -> pd.DataFrame:
+    """Least squares in closed form, w = (X^T X)^-1 X^T y, on the book's synthetic data (0.17 sec. 3.1)."""
+    import d2l
+    torch.manual_seed(0)
+    true_w, true_b = torch.tensor([2, -3.4]), 4.2
+    X, y = d2l.synthetic_data(true_w, true_b, 100 if small else 1000)
+    X1 = torch.cat([X, torch.ones(len(X), 1)], dim=1)  # a column of ones carries the bias
+    w = torch.linalg.solve(X1.T @ X1, X1.T @ y).flatten()
+    return pd.DataFrame({'parameter': ['w1', 'w2', 'b'], 'true': [2, -3.4, 4.2],
+                         'closed form': w.tolist()})
+
+
+def ohm(small: bool = False) -> pd.DataFrame:
+    """Fit V = R I with autograd and SGD on noisy measurements of a 47-ohm resistor."""
+    torch.manual_seed(0)
+    current = torch.rand(50) * 0.1                                  # amperes
+    voltage = 47.0 * current + torch.normal(0, 0.05, current.shape)  # volts, with meter noise
+    R = torch.zeros(1, requires_grad=True)
+    for _ in range(200 if small else 2000):
+        loss = ((R * current - voltage) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            R -= 50.0 * R.grad
+            R.grad.zero_()
+    return pd.DataFrame({'quantity': ['R (ohm), fitted', 'R (ohm), true'], 'value': [R.item(), 47.0]})
+
+
+def second_derivative(small: bool = False) -> pd.DataFrame:
+    """d2/dw2 of a squared loss: backward() alone frees the graph; create_graph=True keeps it."""
+    w = torch.tensor(1.5, requires_grad=True)
+    x, y = torch.tensor(2.0), torch.tensor(1.0)
+    loss = (w * x - y) ** 2
+    (dw,) = torch.autograd.grad(loss, w, create_graph=True)  # the gradient is itself differentiable
+    (d2w,) = torch.autograd.grad(dw, w)
+    return pd.DataFrame({'derivative': ['first', 'second'], 'autograd': [dw.item(), d2w.item()],
+                         'by hand': [2 * x.item() * (1.5 * x.item() - y.item()), 2 * x.item() ** 2]})
+
+
+def reshape_broadcast(small: bool = False) -> pd.DataFrame:
+    """y_hat (n, 1) minus y (n,) broadcasts to (n, n): the loss becomes n^2 wrong terms."""
+    n = 4
+    y_hat, y = torch.ones(n, 1), torch.zeros(n)
+    return pd.DataFrame({'loss of': ['y_hat - y', 'y_hat - y.reshape(y_hat.shape)'],
+                         'shape': [str(tuple((y_hat - y).shape)), str(tuple((y_hat - y.reshape(y_hat.shape)).shape))],
+                         'terms summed': [(y_hat - y).numel(), (y_hat - y.reshape(y_hat.shape)).numel()]})
+
+
+def last_batch(small: bool = False) -> pd.DataFrame:
+    """Batch sizes per epoch when 1000 examples are cut into batches of 64 (and with drop_last)."""
+    import d2l
+    X, y = torch.zeros(1000, 2), torch.zeros(1000, 1)
+    sizes = [len(b) for b, _ in d2l.data_iter(64, X, y)]
+    kept = [len(b) for b, _ in torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(X, y), batch_size=64, drop_last=True)]
+    return pd.DataFrame({'loader': ['d2l.data_iter', 'DataLoader(drop_last=True)'],
+                         'batches': [len(sizes), len(kept)], 'last batch': [sizes[-1], kept[-1]],
+                         'examples seen': [sum(sizes), sum(kept)]})
+
+
+def grad_access(small: bool = False) -> pd.DataFrame:
+    """After backward(), net[0].weight.grad holds the gradient, shaped like the weight."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    X, y = torch.randn(10, 2), torch.randn(10, 1)
+    torch.nn.functional.mse_loss(net(X), y).backward()
+    grad = net[0].weight.grad
+    return pd.DataFrame({'tensor': ['net[0].weight', 'net[0].weight.grad'],
+                         'shape': [str(tuple(net[0].weight.shape)), str(tuple(grad.shape))],
+                         'values': [net[0].weight.detach().flatten().tolist(), grad.flatten().tolist()]})
+
+
+def loader_batch_size(small: bool = False) -> pd.DataFrame:
+    """Seconds to read 10,000 images once, per batch size (small batches pay per-batch overhead)."""
+    import d2l
+    n = 1000 if small else 10000
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.randint(0, 10, (n,))
+    rows = []
+    for batch_size in (1, 16, 256, 1024):
+        loader = d2l.ArrayLoader((images, labels), batch_size, shuffle=True, uint8_images=True)
+        seconds = _timed(lambda: [None for _ in loader], 1 if small else 3)
+        rows.append({'batch size': batch_size, 'seconds': seconds, 'images/s': n / seconds})
+    return pd.DataFrame(rows)
+
+
+def datasets_available(small: bool = False) -> pd.DataFrame:
+    """The data set classes torchvision ships (the framework's own catalog)."""
+    import torchvision
+    names = sorted(n for n in dir(torchvision.datasets)
+                   if n[0].isupper() and isinstance(getattr(torchvision.datasets, n), type)
+                   and issubclass(getattr(torchvision.datasets, n), torch.utils.data.Dataset))
+    return pd.DataFrame({'torchvision.datasets': names})
+
+
+def softmax_overflow(small: bool = False) -> pd.DataFrame:
+    """exp(o) / sum exp(o) overflows or underflows; subtracting max(o) first does not."""
+    def naive(o: torch.Tensor) -> torch.Tensor:
+        return torch.exp(o) / torch.exp(o).sum()
+
+    def shifted(o: torch.Tensor) -> torch.Tensor:
+        e = torch.exp(o - o.max())
+        return e / e.sum()
+
+    rows = []
+    for o in ([1.0, 2.0, 3.0], [50.0, 100.0, 0.0], [-200.0, -150.0, -101.0]):
+        t = torch.tensor(o)
+        rows.append({'logits': o, 'naive': [round(v, 4) for v in naive(t).tolist()],
+                     'shifted by max': [round(v, 4) for v in shifted(t).tolist()]})
+    return pd.DataFrame(rows)
+
+
+def log_of_zero(small: bool = False) -> pd.DataFrame:
+    """Cross-entropy as -log(y_hat[y]) is inf once a probability rounds to 0; log-softmax is finite."""
+    logits = torch.tensor([[120.0, 0.0, -5.0]])
+    y = torch.tensor([1])
+    y_hat = torch.softmax(logits, dim=1)
+    by_definition = -torch.log(y_hat[0, y])
+    fused = torch.nn.functional.cross_entropy(logits, y)
+    return pd.DataFrame({'cross-entropy': ['-log(softmax(o)[y])', 'F.cross_entropy(o, y)'],
+                         'value': [by_definition.item(), fused.item()]})
+
+
+def tanh_sigmoid(small: bool = False) -> pd.DataFrame:
+    """The largest gap between tanh(x) + 1 and 2 sigmoid(2x) on a grid, in float64."""
+    x = torch.linspace(-10, 10, 1001 if small else 100001, dtype=torch.float64)
+    gap = (torch.tanh(x) + 1 - 2 * torch.sigmoid(2 * x)).abs().max()
+    return pd.DataFrame({'points': [len(x)], 'max |tanh(x) + 1 - 2 sigmoid(2x)|': [gap.item()]})
+
+
+def _polynomial_data(n: int, degree: int = 20) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features x^i / i! (i < degree) of x ~ N(0, 1), and labels from the book's cubic plus noise."""
+    x = torch.randn(n, 1, dtype=torch.float64)
+    powers = torch.arange(degree, dtype=torch.float64)
+    features = x ** powers / torch.exp(torch.lgamma(powers + 1))  # x^i / i!
+    w = torch.zeros(degree, dtype=torch.float64)
+    w[:4] = torch.tensor([5, 1.2, -3.4, 5.6], dtype=torch.float64)
+    return features, features @ w + torch.normal(0, 0.1, (n,), dtype=torch.float64), w
+
+
+def exact_polynomial(small: bool = False) -> pd.DataFrame:
+    """Least squares on the polynomial features (torch.linalg.lstsq): exact without noise."""
+    torch.manual_seed(0)
+    features, labels, w = _polynomial_data(100)
+    noiseless = features @ w
+    rows = []
+    for name, target in (('noisy labels', labels), ('noiseless labels', noiseless)):
+        w_hat = torch.linalg.lstsq(features[:, :4], target.unsqueeze(1)).solution.flatten()
+        rows.append({'labels': name, 'w_hat (first 4)': [round(v, 4) for v in w_hat.tolist()],
+                     'max |w_hat - w|': (w_hat - w[:4]).abs().max().item()})
+    return pd.DataFrame(rows)
+
+
+def feature_scaling(small: bool = False) -> pd.DataFrame:
+    """Largest feature and condition number of X^T X with and without the 1/i! scaling."""
+    torch.manual_seed(0)
+    x = torch.randn(100, 1, dtype=torch.float64)
+    powers = torch.arange(20, dtype=torch.float64)
+    raw = x ** powers
+    rows = []
+    for name, X in (('x^i', raw), ('x^i / i!', raw / torch.exp(torch.lgamma(powers + 1))),
+                    ('x^i, standardised (but x^0)', torch.cat(
+                        [raw[:, :1], (raw[:, 1:] - raw[:, 1:].mean(0)) / raw[:, 1:].std(0)], dim=1))):
+        rows.append({'features': name, 'largest |feature|': X.abs().max().item(),
+                     'cond(X^T X)': torch.linalg.cond(X.T @ X).item()})
+    return pd.DataFrame(rows)
+
+
+def frobenius(small: bool = False) -> pd.DataFrame:
+    """||W||_F^2 = trace(W^T W) = sum of squares, checked on a random matrix."""
+    torch.manual_seed(0)
+    W = torch.randn(3, 5, dtype=torch.float64)
+    return pd.DataFrame({'quantity': ['||W||_F^2', 'trace(W^T W)', 'sum of W_ij^2'],
+                         'value': [torch.linalg.matrix_norm(W).item() ** 2, torch.trace(W.T @ W).item(),
+                                   (W ** 2).sum().item()]})
+
+
+def covariate_shift(small: bool = False) -> pd.DataFrame:
+    """Detect a shift with a source-vs-target classifier; correct with weights exp(logit)."""
+    torch.manual_seed(0)
+    n = 500 if small else 5000
+
+    def label(x: torch.Tensor) -> torch.Tensor:  # the same labelling rule on both sides
+        return torch.sin(2 * x) + 0.1 * torch.randn_like(x)
+
+    source, target = torch.randn(n, 1), torch.randn(n, 1) + 1.5  # inputs move, the rule does not
+    x_both = torch.cat([source, target])
+    is_target = torch.cat([torch.zeros(n), torch.ones(n)])
+    detector = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.LBFGS(detector.parameters(), max_iter=100)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(detector(x_both).flatten(), is_target)
+        loss.backward()
+        return loss
+    optimizer.step(closure)
+    with torch.no_grad():
+        accuracy = ((detector(x_both).flatten() > 0).float() == is_target).float().mean().item()
+        weights = torch.exp(detector(source).flatten())  # q(x) / p(x), from the detector's odds
+    y_source, y_target = label(source).flatten(), label(target).flatten()
+    features = lambda x: torch.cat([x, torch.ones_like(x)], dim=1)  # noqa: E731  a line fit
+    rows = [{'step': 'detector: source vs target accuracy', 'value': accuracy}]
+    for name, w in (('fit unweighted', torch.ones(n)), ('fit reweighted', weights)):
+        A, s = features(source), w.sqrt().unsqueeze(1)
+        coef = torch.linalg.lstsq(A * s, y_source.unsqueeze(1) * s).solution
+        error = ((features(target) @ coef).flatten() - y_target).pow(2).mean().item()
+        rows.append({'step': f'{name}: squared error on target', 'value': error})
+    return pd.DataFrame(rows)
+
+
+def hyperparameters_kept(small: bool = False) -> pd.DataFrame:
+    """A d2l.HyperParameters subclass with and without save_hyperparameters(): is self.a set?"""
+    import d2l
+
+    class Saved(d2l.HyperParameters):
+        def __init__(self, a: int, b: int) -> None:
+            self.save_hyperparameters()
+
+    class Forgotten(d2l.HyperParameters):
+        def __init__(self, a: int, b: int) -> None:
+            pass
+
+    return pd.DataFrame({'class': ['with save_hyperparameters()', 'without'],
+                         'has self.a': [hasattr(Saved(1, 2), 'a'), hasattr(Forgotten(1, 2), 'a')]})
+
+
+def generated_data(small: bool = False) -> pd.DataFrame:
+    """Batches made on the fly: fresh each pass from a running generator, or the same from a fixed seed."""
+    def batches(generator: torch.Generator, count: int = 3) -> list[float]:
+        return [torch.randn(8, 2, generator=generator).sum().item() for _ in range(count)]
+
+    running = torch.Generator().manual_seed(0)
+    fresh = [batches(running), batches(running)]             # one generator, two passes: new data
+    same = [batches(torch.Generator().manual_seed(0)) for _ in range(2)]  # reseeded each pass
+    return pd.DataFrame({'generator': ['kept running', 'reseeded each pass'],
+                         'pass 1 (batch sums)': [fresh[0], same[0]],
+                         'pass 2 (batch sums)': [fresh[1], same[1]],
+                         'passes equal': [fresh[0] == fresh[1], same[0] == same[1]]})
+
+
+def robust_losses(small: bool = False) -> pd.DataFrame:
+    """Error in w and b after SGD with squared, absolute and Huber loss, clean and with y[5] = 10000."""
+    import d2l
+    rows = []
+    for corrupt in (False, True):
+        for name, loss in (('squared', lambda a, b: (a - b) ** 2 / 2), ('absolute', lambda a, b: (a - b).abs()),
+                           ('huber', lambda a, b: torch.nn.functional.huber_loss(a, b, reduction='none'))):
+            torch.manual_seed(0)
+            true_w, true_b = torch.tensor([2, -3.4]), 4.2
+            X, y = d2l.synthetic_data(true_w, true_b, 1000)
+            if corrupt:
+                y[5] = 10000.0
+            w, b = torch.normal(0, 0.01, (2, 1), requires_grad=True), torch.zeros(1, requires_grad=True)
+            for _ in range(1 if small else 3):
+                for Xb, yb in d2l.data_iter(10, X, y):
+                    loss(d2l.linreg(Xb, w, b), yb).sum().backward()
+                    d2l.sgd([w, b], 0.03, len(yb))
+            rows.append({'labels': 'y[5] = 10000' if corrupt else 'clean', 'loss': name,
+                         'error in w': (w.detach().flatten() - true_w).abs().max().item(),
+                         'error in b': abs(b.item() - true_b)})
+    return pd.DataFrame(rows)
+
+
+def exp_range(small: bool = False) -> pd.DataFrame:
+    """Per float format, the x range where exp(x) is neither 0 (below: smallest normal) nor inf."""
+    rows = []
+    for dtype in (torch.float64, torch.float32, torch.bfloat16, torch.float16):
+        info = torch.finfo(dtype)
+        rows.append({'format': str(dtype).replace('torch.', ''), 'bits': info.bits,
+                     'smallest x (normal result)': torch.log(torch.tensor(info.tiny, dtype=torch.float64)).item(),
+                     'largest x': torch.log(torch.tensor(info.max, dtype=torch.float64)).item()})
+    return pd.DataFrame(rows)
+
+
+def sigmoid_vanishing(small: bool = False) -> pd.DataFrame:
+    """The sigmoid's gradient sigma(x)(1 - sigma(x)) at a few inputs, and through 10 such layers."""
+    x = torch.tensor([0.0, 2.0, 5.0, 10.0, 20.0], requires_grad=True)
+    torch.sigmoid(x).sum().backward()
+    return pd.DataFrame({'x': x.detach().tolist(), 'd sigmoid / dx': x.grad.tolist(),
+                         'product over 10 layers': (x.grad ** 10).tolist()})
+
+
+def framework_speed(small: bool = False) -> pd.DataFrame:
+    """Seconds per forward+backward pass of an MLP: hand-written matrices versus nn.Sequential."""
+    torch.manual_seed(0)
+    X, y = torch.randn(256, 784), torch.randint(0, 10, (256,))
+    rows = []
+    for width, depth in ((64, 1), (256, 1), (1024, 2)) if not small else ((16, 1),):
+        sizes = [784] + [width] * depth + [10]
+        params = [(torch.randn(a, b, requires_grad=True), torch.zeros(b, requires_grad=True))
+                  for a, b in zip(sizes, sizes[1:])]
+
+        def scratch() -> None:
+            H = X
+            for i, (W, b) in enumerate(params):
+                H = H @ W + b
+                H = torch.relu(H) if i < len(params) - 1 else H
+            torch.nn.functional.cross_entropy(H, y).backward()
+
+        layers: list[torch.nn.Module] = []
+        for a, b in zip(sizes, sizes[1:]):
+            layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+        net = torch.nn.Sequential(*layers[:-1])
+
+        def concise() -> None:
+            torch.nn.functional.cross_entropy(net(X), y).backward()
+
+        repeat = 2 if small else 20
+        rows.append({'network': '-'.join(map(str, sizes)), 'scratch s': _timed(scratch, repeat),
+                     'nn.Sequential s': _timed(concise, repeat)})
+    return pd.DataFrame(rows)
+
+
+def matmul_alignment(small: bool = False) -> pd.DataFrame:
+    """Seconds and GFLOP/s of an n x n matrix product for n = 1024, 1025, 1026, 1028, 1032."""
+    sizes = (64, 65, 66, 68, 72) if small else (1024, 1025, 1026, 1028, 1032)
+    rows = []
+    for n in sizes:
+        A, B = torch.randn(n, n), torch.randn(n, n)
+        seconds = _timed(lambda: A @ B, 3 if small else 10)
+        rows.append({'n': n, 'n mod 8': n % 8, 'seconds': seconds, 'GFLOP/s': 2 * n ** 3 / seconds / 1e9})
+    return pd.DataFrame(rows)
+
+
+SNIPPETS: dict[str, Callable[..., pd.DataFrame]] = {
+    f.__name__: f for f in (
+        normal_equations, ohm, second_derivative, reshape_broadcast, last_batch, grad_access,
+        loader_batch_size, datasets_available, softmax_overflow, log_of_zero, tanh_sigmoid,
+        exact_polynomial, feature_scaling, frobenius, covariate_shift, hyperparameters_kept,
+        generated_data, robust_losses, exp_range, sigmoid_vanishing, framework_speed, matmul_alignment)}
+
+
+# ============================================================================
+# Commands: the grid a run answer spans, its cost, the list, one answer, the answer key.
+# ============================================================================
+
+def _split_sweep(tokens: Sequence[str]) -> tuple[str, list[tuple[str, list[str]]], dict[str, str]]:
+    """(script, [(flag, its argument tokens)], the sweep's own options) of a sweep's argv."""
+    script, flags, options = tokens[0], [], {}
+    for token in tokens[1:]:
+        if token.startswith('--'):
+            flags.append((token, []))
+        else:
+            flags[-1][1].append(token)
+    for flag, values in list(flags):
+        if flag in SWEEP_OPTIONS:
+            options[flag] = ' '.join(values)
+            flags.remove((flag, values))
+    return script, flags, options
+
+
+def _axis_values(value: str, search: bool) -> list[str]:
+    """The values one argument stands for: a comma list, or with --search a range lo..hi (its ends)."""
+    if search and '..' in value:
+        return value.split('..')
+    return value.split(',')
+
+
+def grid(exercise: Exercise) -> list[list[str]]:
+    """Every script argv (without --seed) a run answer's sweep runs: one per grid point or range end."""
+    _, flags, options = _split_sweep(exercise.sweep)
+    search = '--search' in options
+    choices = []
+    for flag, values in flags:
+        if len(values) == 1:  # one argument: an axis of scalars, or of lists (list_axis)
+            choices.append([[flag, *v.split()] for v in _axis_values(values[0], search)])
+        else:  # several arguments: one fixed value of a flag taking several
+            choices.append([[flag, *values]])
+    return [[token for part in combo for token in part] for combo in itertools.product(*choices)]
+
+
+# Seconds per epoch on the full 60,000 images (2 cores, measured with --epochs 3) and per
+# weight of the network; the tiny regression scripts cost per optimisation step.
+_IMAGE_BASE_S, _IMAGE_PER_WEIGHT_S, _TINY_STEP_S, _RUN_OVERHEAD_S = 0.25, 1.5e-6, 2.5e-4, 0.5
+_TINY = {'linreg': (1000, 10, 3), 'linreg_concise': (1000, 10, 3),  # (examples, batch, epochs)
+         'polynomial': (100, 10, 400), 'weight_decay': (20, 5, 100)}
+
+
+def _flag(argv: list[str], name: str, default: list[str]) -> list[str]:
+    if name not in argv:
+        return default
+    i = argv.index(name) + 1
+    values = []
+    while i < len(argv) and not argv[i].startswith('--'):
+        values.append(argv[i])
+        i += 1
+    return values
+
+
+def estimated_seconds(exercise: Exercise) -> float:
+    """A rough wall time of a run answer's default sweep on 2 cores (0 for other kinds)."""
+    if exercise.kind != 'run':
+        return 0.0
+    script, _, options = _split_sweep(exercise.sweep)
+    key = next(k for k, path in SCRIPTS.items() if path == script)
+    seeds = len(options.get('--seeds', '0,1,2').split(','))
+    points = grid(exercise)
+    trials = int(options['--search']) if '--search' in options else len(points)
+    total = 0.0
+    for argv in points:
+        if key in _TINY:
+            examples, batch, epochs = _TINY[key]
+            examples = int(_flag(argv, '--num-examples', [str(examples)])[0])
+            epochs = int(_flag(argv, '--epochs', [str(epochs)])[0])
+            seconds = epochs * -(-examples // batch) * _TINY_STEP_S
+        else:
+            sizes = [784, *map(int, _flag(argv, '--hidden', [] if 'softmax' in key else ['256'])), 10]
+            weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+            images = 60000 if '--num-train' not in argv else int(_flag(argv, '--num-train', [])[0])
+            batch = int(_flag(argv, '--batch-size', ['256'])[0])
+            epochs = int(_flag(argv, '--epochs', ['10'])[0])
+            per_image = (_IMAGE_BASE_S + _IMAGE_PER_WEIGHT_S * weights) / 60000 * (1 + 16 / batch)
+            seconds = epochs * (images * per_image + 10000 * _IMAGE_BASE_S / 60000)  # + evaluation
+        total += seconds + _RUN_OVERHEAD_S
+    return total / len(points) * trials * seeds
+
+
+def listing() -> list[str]:
+    """The lines of `python -m d2l exercises`: a header, then `ID  KIND  COMMAND` in book order."""
+    width = max(len(e.id) for e in CATALOG)
+    lines = [f'{"ID":<{width}}  {"KIND":<10}  COMMAND (conceptual: the section to read)']
+    for e in CATALOG:
+        lines.append(f'{e.id:<{width}}  {e.kind:<10}  {e.command or "see " + e.pointer}')
+    return lines
+
+
+def nearest(id: str, count: int = 3) -> list[str]:
+    """The catalog's IDs closest in spelling to id."""
+    return difflib.get_close_matches(id, list(BY_ID), n=count, cutoff=0.0)
+
+
+def default_out(exercise: Exercise, root: str | os.PathLike = 'exercises') -> Path:
+    """The sweep folder of an answer: ROOT/EDITION-PAGE.N."""
+    return Path(root) / exercise.id.replace('/', '-')
+
+
+def _run_sweep(argv: list[str]) -> None:
+    """Run `python -m d2l sweep ARGV`: the one place this module calls the sweep."""
+    import d2l
+    try:
+        sweep = importlib.import_module('d2lkit.sweep')  # lazily: listing works without it
+    except ModuleNotFoundError as e:
+        if e.name != 'd2lkit.sweep':
+            raise
+        raise d2l.D2LError('running a run answer needs `python -m d2l sweep` (d2lkit/sweep.py), '
+                           'which this checkout lacks; the listing shows the command') from None
+    sweep.main(argv)
+
+
+def _figure(folder: Path, exercise: Exercise) -> Path:
+    """The figure that answers: the first swept flag's PNG, else the curves."""
+    _, flags, options = _split_sweep(exercise.sweep)
+    for flag, values in flags:
+        if len(values) == 1 and (',' in values[0] or ('--search' in options and '..' in values[0])):
+            candidate = folder / f'{flag.lstrip("-").replace("-", "_")}.png'
+            if candidate.is_file():
+                return candidate
+    return folder / 'curves.png'
+
+
+def _summary_table(folder: Path) -> str:
+    """The table of the sweep's summary.md (mean ± std over seeds, the best marked)."""
+    text = (folder / 'summary.md').read_text()
+    return '\n'.join(line for line in text.splitlines() if line.startswith('|')) or text.strip()
+
+
+def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool = False) -> str:
+    """Run one answer; return what it prints: the table and figure path, the snippet's table, or the pointer."""
+    if exercise.kind == 'conceptual':
+        return f'{exercise.id} is conceptual: no run answers it. Read the page {exercise.pointer}.'
+    if exercise.kind == 'code':
+        table = SNIPPETS[exercise.snippet](small=small)
+        return table.to_string(index=False)
+    folder = Path(out) if out else default_out(exercise)
+    with contextlib.redirect_stdout(sys.stderr):  # the sweep's progress and tables go to stderr
+        _run_sweep([*exercise.sweep, '--out', str(folder)])
+    return f'{_summary_table(folder)}\nfigure: {_figure(folder, exercise)}'
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    return f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}'
+
+
+def _heading_ids(exercise: Exercise) -> list[str]:
+    return [exercise.id, *(i for i in exercise.same_as if BY_ID[i].kind == exercise.kind)]
+
+
+def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises', ids: Sequence[str] | None = None,
+              run: bool = True, small: bool = False) -> Path:
+    """Write the answer key: per run/code answer its command, table, figure and notes; then the rest."""
+    path = Path(path)
+    chosen = [BY_ID[i] for i in ids] if ids else CATALOG
+    done: set[str] = set()
+    today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    lines = ['# Answers to the books\' exercises', '',
+             'Every exercise of d2l-en 0.17.6 (d2l-zh 2.0) on the linear networks and MLPs, and of d2l 1.0 on',
+             'linear regression, linear classification and MLPs, is listed by `python -m d2l exercises`.',
+             'Below: each one a run or a snippet answers, with its numbers; then the ones no run answers.',
+             'Tables are mean ± std over seeds 0, 1 and 2 (from the sweep\'s summary.md); answers that pick',
+             'a setting pick it on `--valid 10000` (held-out training images), never on the test set.', '',
+             f'Machine: {_machine()}. Generated {today} by `python -m d2l exercises --write-doc {path}`.', '']
+    for e in chosen:
+        if e.kind == 'conceptual' or e.id in done:
+            continue
+        heading = _heading_ids(e)
+        done.update(heading)
+        lines += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
+        if e.kind == 'code':
+            snippet = SNIPPETS[e.snippet]
+            lines += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
+                      '```', snippet(small=small).to_string(index=False), '```', '']
+        else:
+            folder = default_out(e, root)
+            if not (folder / 'summary.md').is_file():
+                if not run:
+                    raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l exercises '
+                                            f'{e.id} --out {folder}` first, or let --write-doc run it')
+                print(answer(e, folder), file=sys.stderr)
+            stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
+                                                    datetime.timezone.utc).strftime('%Y-%m-%d')
+            figure = os.path.relpath(_figure(folder, e), path.parent)
+            lines += [_summary_table(folder), '', f'Run {stamp}, results in `{folder}`.', '',
+                      f'![{e.id}]({figure})', '']
+        note = NOTES.get(e.id)
+        lines += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
+    lines += ['## Exercises no run answers', '', 'A derivation or a discussion; the page and section to read.', '',
+              '| ID | asks | read |', '|---|---|---|']
+    lines += [f'| {e.id} | {e.gist} | {e.pointer} |' for e in chosen if e.kind == 'conceptual']
+    lines += ['', '## The same question in both editions', '', '| d2l 0.17 | d2l 1.0 |', '|---|---|']
+    lines += [f'| {e.id} | {", ".join(e.same_as)} |' for e in CATALOG if e.edition == '0.17' and e.same_as]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text('\n'.join(lines) + '\n')
+    tmp.replace(path)  # never a half-written answer key
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m d2l exercises [ID] [--out DIR] [--write-doc PATH [--root DIR]]`."""
+    parser = argparse.ArgumentParser(
+        prog='python -m d2l exercises', allow_abbrev=False,
+        description='List the books\' exercises on linear networks and MLPs (both editions) with the '
+                    'command answering each, or run one answer.')
+    parser.add_argument('id', nargs='?', metavar='ID', help='an exercise, e.g. 0.17/mlp-scratch.1')
+    parser.add_argument('--out', metavar='DIR', help='results folder of a run answer '
+                        '(default: exercises/EDITION-PAGE.N)')
+    parser.add_argument('--write-doc', metavar='PATH', help='write the answer key (runs missing answers)')
+    parser.add_argument('--root', metavar='DIR', default='exercises',
+                        help='where --write-doc finds and puts the answers\' sweep folders')
+    args = parser.parse_args(argv)
+    if args.write_doc:
+        print(write_doc(args.write_doc, args.root))
+        return
+    if args.id is None:
+        print('\n'.join(listing()))
+        return
+    if args.id not in BY_ID:
+        print(f'no exercise {args.id!r}; nearest: {", ".join(nearest(args.id))} '
+              '(`python -m d2l exercises` lists them all)', file=sys.stderr)
+        raise SystemExit(2)
+    print(answer(BY_ID[args.id], args.out))
+
+
+if __name__ == '__main__':
+    main()
