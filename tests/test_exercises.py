@@ -1,0 +1,260 @@
+"""`python -m d2l exercises`: the catalog is complete, its commands use the scripts' own flags, its
+snippets run, the listing and one answer behave as documented, the answer key is written."""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import re
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, program, script
+from d2lkit import exercises
+
+# Facts counted from the books' repositories (d2l-ai/d2l-en): the number of exercises on each page,
+# in book order, the PyTorch tab's list where a page has framework tabs. Counts only, no text.
+PAGES = {
+    '0.17': [  # tag v0.17.6: chapter_linear-networks, chapter_multilayer-perceptrons
+        ('linear-regression', 3), ('linear-regression-scratch', 7), ('linear-regression-concise', 3),
+        ('softmax-regression', 3), ('image-classification-dataset', 3), ('softmax-regression-scratch', 5),
+        ('softmax-regression-concise', 2), ('mlp', 4), ('mlp-scratch', 6), ('mlp-concise', 3),
+        ('underfit-overfit', 4), ('weight-decay', 6), ('dropout', 7), ('backprop', 5),
+        ('numerical-stability-and-init', 4), ('environment', 4), ('kaggle-house-price', 6)],
+    '1.0': [  # master: chapter_linear-regression, chapter_linear-classification, chapter_multilayer-perceptrons
+        ('linear-regression', 8), ('oo-design', 2), ('synthetic-regression-data', 4),
+        ('linear-regression-scratch', 9), ('linear-regression-concise', 5), ('generalization', 7),
+        ('weight-decay', 6), ('softmax-regression', 7), ('image-classification-dataset', 3),
+        ('classification', 3), ('softmax-regression-scratch', 5), ('softmax-regression-concise', 4),
+        ('generalization-classification', 4), ('environment-and-distribution-shift', 4), ('mlp', 7),
+        ('mlp-implementation', 9), ('backprop', 5), ('numerical-stability-and-init', 4),
+        ('generalization-deep', 5), ('dropout', 7), ('kaggle-house-price', 5)],
+}
+TOTALS = {'0.17': 75, '1.0': 113}
+# Flags the answers use that the chapter scripts gain on other branches; until they are merged the
+# parse check skips, naming them.
+PENDING = {'--init', '--dropout', '--weight-decay', '--loss', '--reduction', '--num-examples', '--degree',
+           'multi --hidden (ch_mlp/scratch.py)', 'ch_model_selection/polynomial.py', 'ch_weight_decay/scratch.py'}
+LINE = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+) +(run|code|conceptual) +(\S.*)$')
+HAS_SWEEP = importlib.util.find_spec('d2lkit.sweep') is not None
+
+
+def expected_ids() -> list[str]:
+    return [f'{edition}/{page}.{n}' for edition, pages in PAGES.items()
+            for page, count in pages for n in range(1, count + 1)]
+
+
+def test_the_page_counts_add_up_to_the_books_totals():
+    for edition, pages in PAGES.items():
+        assert sum(count for _, count in pages) == TOTALS[edition]
+
+
+def test_every_exercise_is_listed_once_in_book_order():
+    assert [e.id for e in exercises.CATALOG] == expected_ids()
+    for edition, total in TOTALS.items():
+        assert sum(e.edition == edition for e in exercises.CATALOG) == total
+
+
+def test_each_kind_carries_what_answers_it():
+    for e in exercises.CATALOG:
+        assert e.kind in exercises.KINDS, e.id
+        assert e.gist and len(e.gist) < 110, e.id  # a gist, not a copy of the question
+        assert bool(e.sweep) == (e.kind == 'run'), e.id
+        assert (e.snippet in exercises.SNIPPETS) == (e.kind == 'code'), e.id
+        assert bool(e.pointer) == (e.kind == 'conceptual'), e.id
+        page = e.pointer.split(' § ')[0]
+        assert e.kind != 'conceptual' or page in {p for p, _ in PAGES[e.edition]}, e.id
+
+
+def test_same_question_pairs_cross_editions_both_ways():
+    pairs = [(e.id, other) for e in exercises.CATALOG for other in e.same_as]
+    assert len(pairs) > 60
+    for a, b in pairs:
+        assert a.split('/')[0] != b.split('/')[0]
+        assert a in exercises.BY_ID[b].same_as
+    assert '1.0/mlp-implementation.1' in exercises.BY_ID['0.17/mlp-scratch.1'].same_as
+    assert '1.0/dropout.1' in exercises.BY_ID['0.17/dropout.1'].same_as
+
+
+def test_each_run_answer_fits_ten_minutes_on_two_cores():
+    for e in exercises.CATALOG:
+        if e.kind == 'run':
+            assert 0 < exercises.estimated_seconds(e) <= 600, e.id
+
+
+def test_grid_expands_list_axes_and_search_ranges():
+    dropout = exercises.BY_ID['0.17/dropout.1']
+    runs = exercises.grid(dropout)
+    assert len(runs) == 5
+    assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2', '--valid', '10000'] in runs
+    joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
+    assert ['--lr', '0.01', '--hidden', '32', '--epochs', '5', '--valid', '10000'] in joint
+    assert all('--search' not in argv for argv in joint)
+
+
+def _parse_problems(path: str, argv: list[str]) -> list[str]:
+    """[] when the script's own parser accepts argv, else the flags it refuses (or argparse's line)."""
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            script(path.removesuffix('.py')).parse_args(argv)
+    except SystemExit:
+        message = err.getvalue().strip().splitlines()[-1]
+        unknown = re.search(r'unrecognized arguments: (.*)$', message)
+        if not unknown:
+            return [f'{path} {" ".join(argv)}: {message}']
+        tokens = unknown.group(1).split()
+        problems = [t for t in tokens if t.startswith('--')]
+        if not tokens[0].startswith('--') and '--hidden' in argv:  # --hidden 256 256 on a one-layer parser
+            problems.append(f'multi --hidden ({path})')
+        return problems
+    return []
+
+
+def test_every_command_uses_the_scripts_own_flags():
+    problems: dict[str, set[str]] = {}
+    for e in exercises.CATALOG:
+        if e.kind != 'run':
+            continue
+        path = e.sweep[0]
+        if not (ROOT / path).is_file():
+            problems.setdefault(path, set()).add(e.id)
+            continue
+        for argv in exercises.grid(e):
+            for problem in _parse_problems(path, argv):
+                problems.setdefault(problem, set()).add(e.id)
+    unexpected = {p: ids for p, ids in problems.items() if p not in PENDING}
+    assert not unexpected, unexpected
+    if problems:
+        pytest.skip('flags or scripts from other branches not merged yet: '
+                    + '; '.join(f'{p} ({len(ids)} answers)' for p, ids in sorted(problems.items())))
+
+
+@pytest.mark.parametrize('name', sorted(exercises.SNIPPETS))
+def test_every_snippet_runs_and_gives_a_table(name):
+    table = exercises.SNIPPETS[name](small=True)
+    assert isinstance(table, pd.DataFrame) and len(table) > 0 and not table.columns.empty
+
+
+def test_snippets_compute_what_they_claim():
+    assert exercises.tanh_sigmoid(small=True).iloc[0, 1] < 1e-12
+    last = exercises.last_batch().set_index('loader')
+    assert last.loc['d2l.data_iter', 'batches'] == 16 and last.loc['d2l.data_iter', 'last batch'] == 1000 % 64
+    assert last.loc['DataLoader(drop_last=True)', 'examples seen'] == 15 * 64
+    overflow = exercises.softmax_overflow().set_index(exercises.softmax_overflow()['logits'].map(str))
+    assert pd.isna(overflow.loc['[50.0, 100.0, 0.0]', 'naive'][1])
+    assert overflow.loc['[50.0, 100.0, 0.0]', 'shifted by max'][1] == 1.0
+    frob = exercises.frobenius()['value']
+    assert frob.max() - frob.min() < 1e-12
+    assert list(exercises.matmul_alignment(small=True)['n']) == [64, 65, 66, 68, 72]
+    assert list(exercises.matmul_alignment.__code__.co_consts).count((1024, 1025, 1026, 1028, 1032)) == 1
+    assert exercises.hyperparameters_kept()['has self.a'].tolist() == [True, False]
+    fit = exercises.normal_equations(small=True)
+    assert (fit['closed form'] - fit['true']).abs().max() < 0.01
+
+
+def _cli(tmp_path, *args: str):
+    return program([str(ROOT / 'd2l.py'), 'exercises', *args], tmp_path, tmp_path)
+
+
+def test_the_listing_has_one_line_per_exercise_in_book_order(tmp_path):
+    result = _cli(tmp_path)
+    assert result.returncode == 0, result.stderr
+    header, *lines = result.stdout.splitlines()
+    assert header.split()[:3] == ['ID', 'KIND', 'COMMAND']
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), [line for line, m in zip(lines, matches) if not m][:3]
+    assert [m.group(1) for m in matches] == expected_ids()
+    by_id = {m.group(1): m for m in matches}
+    assert by_id['0.17/mlp-scratch.1'].group(3).startswith('python -m d2l sweep ch_mlp/scratch.py --hidden ')
+    assert by_id['1.0/mlp-implementation.7'].group(3) == 'python -m d2l exercises 1.0/mlp-implementation.7'
+
+
+def test_an_unknown_id_gives_one_line_with_the_nearest_and_exit_2(tmp_path):
+    result = _cli(tmp_path, '1.0/mlp-implementaton.7')
+    assert result.returncode == 2 and result.stdout == ''
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert '1.0/mlp-implementation.7' in result.stderr
+
+
+def test_a_conceptual_answer_prints_its_pointer(tmp_path):
+    result = _cli(tmp_path, '0.17/dropout.4')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ('0.17/dropout.4 is conceptual: no run answers it. '
+                                     'Read the page dropout § Dropout in Practice.')
+
+
+def test_a_code_answer_prints_its_table(tmp_path):
+    result = _cli(tmp_path, '1.0/softmax-regression-concise.1')
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split()[:2] == ['format', 'bits'] and len(lines) == 5
+    float32 = next(line for line in lines if line.split()[0] == 'float32').split()
+    assert abs(float(float32[-1]) - 88.7228) < 1e-3  # log of float32's largest value
+
+
+def _fake_sweep(folder, flag='hidden'):
+    folder.mkdir(parents=True)
+    (folder / 'summary.md').write_text('# sweep\n\n| hidden | valid acc |\n|---|---|\n'
+                                       '| 64 | 0.840 ± 0.002 |\n| 256 | **0.851 ± 0.001** |\n')
+    (folder / f'{flag}.png').write_bytes(b'\x89PNG\r\n\x1a\n')
+    (folder / 'curves.png').write_bytes(b'\x89PNG\r\n\x1a\n')
+
+
+def test_a_run_answer_prints_only_the_table_and_figure(monkeypatch, capsys, tmp_path):
+    calls = []
+
+    def fake_sweep(argv):
+        calls.append(argv)
+        print('progress the sweep prints')
+        _fake_sweep(tmp_path / 'out')
+    monkeypatch.setattr(exercises, '_run_sweep', fake_sweep)
+    exercises.main(['0.17/mlp-scratch.1', '--out', str(tmp_path / 'out')])
+    out, err = capsys.readouterr()
+    assert calls == [[*exercises.BY_ID['0.17/mlp-scratch.1'].sweep, '--out', str(tmp_path / 'out')]]
+    assert out.splitlines() == ['| hidden | valid acc |', '|---|---|', '| 64 | 0.840 ± 0.002 |',
+                                '| 256 | **0.851 ± 0.001** |', f'figure: {tmp_path / "out" / "hidden.png"}']
+    assert 'progress the sweep prints' in err
+
+
+def test_the_default_results_folder_is_one_per_id():
+    assert str(exercises.default_out(exercises.BY_ID['1.0/dropout.1'])) == 'exercises/1.0-dropout.1'
+
+
+def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
+    root = tmp_path / 'answers'
+    _fake_sweep(exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.1'], root))
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.1', 'Wider is better up to 256 units.')
+    doc = exercises.write_doc(tmp_path / 'docs' / 'exercises.md', root, run=False, small=True,
+                              ids=['0.17/mlp-scratch.1', '1.0/mlp-implementation.1', '1.0/mlp-implementation.7',
+                                   '0.17/dropout.4'])
+    text = doc.read_text()
+    assert text.count('## 0.17/mlp-scratch.1 · 1.0/mlp-implementation.1\n') == 1  # one heading for the pair
+    section = text.split('## 0.17/mlp-scratch.1')[1].split('\n## ')[0]
+    assert exercises.BY_ID['0.17/mlp-scratch.1'].command in section
+    assert '| 256 | **0.851 ± 0.001** |' in section
+    assert '![0.17/mlp-scratch.1](../answers/0.17-mlp-scratch.1/hidden.png)' in section
+    assert 'Wider is better up to 256 units.' in section
+    code = text.split('## 1.0/mlp-implementation.7')[1].split('\n## ')[0]
+    assert 'def matmul_alignment' in code and 'GFLOP/s' in code
+    assert "<!-- notes: NOTES['1.0/mlp-implementation.7']" in code
+    assert '| 0.17/dropout.4 |' in text and 'dropout § Dropout in Practice' in text
+    assert '| 0.17/mlp-scratch.1 | 1.0/mlp-implementation.1 |' in text
+    assert 'Machine: ' in text and ' cores' in text
+    assert not list(doc.parent.glob('*.tmp'))
+
+
+def test_the_answer_key_names_a_missing_sweep_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match='0.17-mlp-scratch.1/summary.md is missing'):
+        exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'none', ids=['0.17/mlp-scratch.1'], run=False)
+    assert not (tmp_path / 'exercises.md').exists()
+
+
+@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
+def test_a_run_answer_end_to_end_through_the_sweep(tmp_path):
+    result = _cli(tmp_path, '0.17/linear-regression-concise.2', '--out', str(tmp_path / 'huber'))
+    assert result.returncode == 0, result.stderr
+    *table, figure = result.stdout.strip().splitlines()
+    assert table[0].startswith('|') and len(table) == 2 + 3  # header, rule, squared/huber/abs
+    assert figure.startswith('figure: ') and (tmp_path / 'huber' / 'results.csv').is_file()
