@@ -146,7 +146,8 @@ CATALOG: list[Exercise] = [
     # ---- d2l-en 0.17.6, chapter_linear-networks --------------------------------------------
     _idea('0.17/linear-regression.1', 'the constant b minimising squared deviations; its link to '
           'the Gaussian',
-              'linear-regression § Analytic Solution; § The Normal Distribution and Squared Loss'),
+              'linear-regression § Analytic Solution; '
+              '§ The Normal Distribution and Squared Loss'),
     _code('0.17/linear-regression.2', 'closed-form least squares via the normal equations; when it '
           'beats SGD, when it fails', 'normal_equations'),
     _idea('0.17/linear-regression.3', 'Laplace noise: its likelihood, closed form, SGD near the '
@@ -202,7 +203,8 @@ CATALOG: list[Exercise] = [
          _SOFTMAX_EPOCHS),
     # ---- d2l-en 0.17.6, chapter_multilayer-perceptrons -------------------------------------
     _idea('0.17/mlp.1', "pReLU's derivative", 'mlp § Activation Functions'),
-    _idea('0.17/mlp.2', 'a ReLU network is continuous and piecewise linear', 'mlp § ReLU Function'),
+    _idea('0.17/mlp.2', 'a ReLU network is continuous and piecewise linear',
+          'mlp § ReLU Function'),
     _code('0.17/mlp.3', 'tanh(x) + 1 = 2 sigmoid(2x)', 'tanh_sigmoid'),
     _idea('0.17/mlp.4', 'a nonlinearity computed per minibatch: the trouble it brings',
           'mlp § From Linear to Nonlinear'),
@@ -595,7 +597,7 @@ def _timed(fn: Callable[[], object], repeat: int) -> float:
 
 
 def normal_equations(small: bool = False) -> pd.DataFrame:
-    """Least squares in closed form, w = (X^T X)^-1 X^T y, on the book's synthetic data (0.17 sec. 3.1)."""
+    """Least squares in closed form, w = (X^T X)^-1 X^T y, on the book's synthetic data (3.1)."""
     import d2l
     torch.manual_seed(0)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
@@ -711,7 +713,7 @@ def softmax_overflow(small: bool = False) -> pd.DataFrame:
 
 
 def log_of_zero(small: bool = False) -> pd.DataFrame:
-    """Cross-entropy as -log(y_hat[y]) is inf once a probability rounds to 0; log-softmax is finite."""
+    """-log(y_hat[y]) is inf once a probability rounds to 0; the fused log-softmax stays finite."""
     logits = torch.tensor([[120.0, 0.0, -5.0]])
     y = torch.tensor([1])
     y_hat = torch.softmax(logits, dim=1)
@@ -729,7 +731,7 @@ def tanh_sigmoid(small: bool = False) -> pd.DataFrame:
 
 
 def _polynomial_data(n: int, degree: int = 20) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features x^i / i! (i < degree) of x ~ N(0, 1), and labels from the book's cubic plus noise."""
+    """Features x^i / i! (i < degree) of x ~ N(0, 1); labels from the book's cubic plus noise."""
     x = torch.randn(n, 1, dtype=torch.float64)
     powers = torch.arange(degree, dtype=torch.float64)
     features = x ** powers / torch.exp(torch.lgamma(powers + 1))  # x^i / i!
@@ -829,7 +831,7 @@ def hyperparameters_kept(small: bool = False) -> pd.DataFrame:
 
 
 def generated_data(small: bool = False) -> pd.DataFrame:
-    """Batches made on the fly: fresh each pass from a running generator, or the same from a fixed seed."""
+    """Batches made on the fly: fresh from a running generator, the same from a reseeded one."""
     def batches(generator: torch.Generator, count: int = 3) -> list[float]:
         return [torch.randn(8, 2, generator=generator).sum().item() for _ in range(count)]
 
@@ -843,7 +845,7 @@ def generated_data(small: bool = False) -> pd.DataFrame:
 
 
 def robust_losses(small: bool = False) -> pd.DataFrame:
-    """Error in w and b after SGD with squared, absolute and Huber loss, clean and with y[5] = 10000."""
+    """Errors in w and b after SGD: squared, absolute and Huber loss; clean, and with y[5] = 1e4."""
     import d2l
     rows = []
     for corrupt in (False, True):
@@ -960,14 +962,14 @@ def _split_sweep(tokens: Sequence[str]) -> tuple[str, list[tuple[str, list[str]]
 
 
 def _axis_values(value: str, search: bool) -> list[str]:
-    """The values one argument stands for: a comma list, or with --search a range lo..hi (its ends)."""
+    """The values one argument stands for: a comma list, or with --search lo..hi (its two ends)."""
     if search and '..' in value:
         return value.split('..')
     return value.split(',')
 
 
 def grid(exercise: Exercise) -> list[list[str]]:
-    """Every script argv (without --seed) a run answer's sweep runs: one per grid point or range end."""
+    """Every script argv (no --seed) a run answer's sweep runs: one per grid point or range end."""
     _, flags, options = _split_sweep(exercise.sweep)
     search = '--search' in options
     choices = []
@@ -1076,7 +1078,7 @@ def _summary_table(folder: Path) -> str:
 
 
 def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool = False) -> str:
-    """Run one answer; return what it prints: the table and figure path, the snippet's table, or the pointer."""
+    """Run one answer; return what it prints: table and figure path, snippet's table, or pointer."""
     if exercise.kind == 'conceptual':
         return f'{exercise.id} is conceptual: no run answers it. Read the page {exercise.pointer}.'
     if exercise.kind == 'code':
@@ -1095,62 +1097,88 @@ def _machine() -> str:
             if line.startswith('model name'):
                 cpu = line.split(':', 1)[1].strip()
                 break
-    return f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}'
+    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, '
+            f'Python {platform.python_version()}')
 
 
-def _heading_ids(exercise: Exercise) -> list[str]:
-    return [exercise.id, *(i for i in exercise.same_as if BY_ID[i].kind == exercise.kind)]
+def same_question(exercise: Exercise) -> list[str]:
+    """The IDs answered together with exercise, in book order: those linked to it through same_as
+    that are answered the same way (same kind, same sweep or snippet)."""
+    group, todo = {exercise.id}, [exercise]
+    while todo:
+        for other in (BY_ID[i] for i in todo.pop().same_as):
+            if other.id not in group and (other.kind, other.sweep, other.snippet) == (
+                    exercise.kind, exercise.sweep, exercise.snippet):
+                group.add(other.id)
+                todo.append(other)
+    return [e.id for e in CATALOG if e.id in group]
+
+
+_INTRO = """# Answers to the books' exercises
+
+`python -m d2l exercises` lists every exercise of d2l-en 0.17.6 (d2l-zh 2.0 numbers them the same
+way) on linear networks and MLPs, and of d2l 1.0 on linear regression, linear classification and
+MLPs, with its kind: `run` (a sweep of the chapter scripts measures the answer), `code` (a snippet
+computes it) or `conceptual` (a derivation or discussion: the page's section to read).
+`python -m d2l exercises ID` runs one answer.
+
+Below, each `run` and `code` answer: its command, its table and figure, and what the numbers show.
+A sweep's table is mean ± std over seeds 0, 1 and 2, from the sweep's summary.md. Answers that
+pick a setting pick it on `--valid 10000`, the last 10,000 training images held out: the test
+set is never used for choosing.
+"""
 
 
 def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
-    ids: Sequence[str] | None = None,
-              run: bool = True, small: bool = False) -> Path:
-    """Write the answer key: per run/code answer its command, table, figure and notes; then the rest."""
-    path = Path(path)
+              ids: Sequence[str] | None = None, run: bool = True, small: bool = False) -> Path:
+    """Write the answer key: each run/code answer's command, table, figure and notes; the rest.
+
+    A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md; a missing one is run first
+    (run=False: an error instead). Code answers run their snippet (small: quick sizes).
+    """
+    path, start = Path(path), time.perf_counter()
     chosen = [BY_ID[i] for i in ids] if ids else CATALOG
     done: set[str] = set()
-    today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
-    lines = ['# Answers to the books\' exercises', '',
-             'Every exercise of d2l-en 0.17.6 (d2l-zh 2.0) on the linear networks and MLPs, and of d2l 1.0 on',
-             'linear regression, linear classification and MLPs, is listed by `python -m d2l exercises`.',
-             'Below: each one a run or a snippet answers, with its numbers; then the ones no run answers.',
-             'Tables are mean ± std over seeds 0, 1 and 2 (from the sweep\'s summary.md); answers that pick',
-             'a setting pick it on `--valid 10000` (held-out training images), never on the test set.', '',
-             f'Machine: {_machine()}. Generated {today} by `python -m d2l exercises --write-doc {path}`.', '']
+    body: list[str] = []
     for e in chosen:
         if e.kind == 'conceptual' or e.id in done:
             continue
-        heading = _heading_ids(e)
+        heading = same_question(e)
         done.update(heading)
-        lines += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
+        body += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
         if e.kind == 'code':
             snippet = SNIPPETS[e.snippet]
-            lines += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
-                      '```', snippet(small=small).to_string(index=False), '```', '']
+            body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
+                     '```', snippet(small=small).to_string(index=False), '```', '']
         else:
             folder = default_out(e, root)
             if not (folder / 'summary.md').is_file():
                 if not run:
-                    raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l exercises '
-                                            f'{e.id} --out {folder}` first, or let --write-doc run it')
+                    raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
+                                            f'exercises {e.id} --out {folder}` first')
                 print(answer(e, folder), file=sys.stderr)
             stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
                                                     datetime.timezone.utc).strftime('%Y-%m-%d')
-            figure = os.path.relpath(_figure(folder, e), path.parent)
-            lines += [_summary_table(folder), '', f'Run {stamp}, results in `{folder}`.', '',
-                      f'![{e.id}]({figure})', '']
+            figure = Path(os.path.relpath(_figure(folder, e), path.parent)).as_posix()
+            body += [_summary_table(folder), '', f'Run on {stamp}; results in `{folder}`.', '',
+                     f'![{e.id}]({figure})', '']
         note = NOTES.get(e.id)
-        lines += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
-    lines += ['## Exercises no run answers', '',
-        'A derivation or a discussion; the page and section to read.', '',
-              '| ID | asks | read |', '|---|---|---|']
-    lines += [f'| {e.id} | {e.gist} | {e.pointer} |' for e in chosen if e.kind == 'conceptual']
-    lines += ['', '## The same question in both editions', '', '| d2l 0.17 | d2l 1.0 |',
-        '|---|---|']
-    lines += [f'| {e.id} | {", ".join(e.same_as)} |' for e in CATALOG if e.edition == '0.17' and e.same_as]
+        body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
+    body += ['## Exercises no run answers', '',
+             'A derivation or a discussion: the page and section to read.', '',
+             '| ID | asks | read |', '|---|---|---|']
+    body += [f'| {e.id} | {e.gist} | {e.pointer} |' for e in chosen if e.kind == 'conceptual']
+    body += ['', '## The same question in both editions', '', '| d2l 0.17 | d2l 1.0 |', '|---|---|']
+    body += [f'| {e.id} | {", ".join(e.same_as)} |'
+             for e in CATALOG if e.edition == '0.17' and e.same_as]
+    minutes = (time.perf_counter() - start) / 60
+    today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    head = [_INTRO, f'Machine: {_machine()}.',
+            f'Generated on {today} by `python -m d2l exercises --write-doc {path.name}`, '
+            f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun).', '']
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text('\n'.join(lines) + '\n')
+    tmp.write_text('\n'.join(head + body) + '\n')
     tmp.replace(path)  # never a half-written answer key
     return path
 
@@ -1159,8 +1187,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """`python -m d2l exercises [ID] [--out DIR] [--write-doc PATH [--root DIR]]`."""
     parser = argparse.ArgumentParser(
         prog='python -m d2l exercises', allow_abbrev=False,
-        description='List the books\' exercises on linear networks and MLPs (both editions) with the '
-                    'command answering each, or run one answer.')
+        description="List the books' exercises on linear networks and MLPs (both editions) "
+                    'with the command answering each, or run one answer.')
     parser.add_argument('id', nargs='?', metavar='ID', help='an exercise, e.g. 0.17/mlp-scratch.1')
     parser.add_argument('--out', metavar='DIR', help='results folder of a run answer '
                         '(default: exercises/EDITION-PAGE.N)')

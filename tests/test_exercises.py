@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,7 +25,9 @@ PAGES = {
         ('softmax-regression-concise', 2), ('mlp', 4), ('mlp-scratch', 6), ('mlp-concise', 3),
         ('underfit-overfit', 4), ('weight-decay', 6), ('dropout', 7), ('backprop', 5),
         ('numerical-stability-and-init', 4), ('environment', 4), ('kaggle-house-price', 6)],
-    '1.0': [  # master: chapter_linear-regression, chapter_linear-classification, chapter_multilayer-perceptrons
+    # master (v1.0.3 counts the same): chapter_linear-regression, chapter_linear-classification,
+    # chapter_multilayer-perceptrons
+    '1.0': [
         ('linear-regression', 8), ('oo-design', 2), ('synthetic-regression-data', 4),
         ('linear-regression-scratch', 9), ('linear-regression-concise', 5), ('generalization', 7),
         ('weight-decay', 6), ('softmax-regression', 7), ('image-classification-dataset', 3),
@@ -99,7 +102,7 @@ def test_grid_expands_list_axes_and_search_ranges():
 
 
 def _parse_problems(path: str, argv: list[str]) -> list[str]:
-    """[] when the script's own parser accepts argv, else the flags it refuses (or argparse's line)."""
+    """[] when the script's own parser accepts argv, else the flags it refuses (or its message)."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
@@ -111,7 +114,7 @@ def _parse_problems(path: str, argv: list[str]) -> list[str]:
             return [f'{path} {" ".join(argv)}: {message}']
         tokens = unknown.group(1).split()
         problems = [t for t in tokens if t.startswith('--')]
-        if not tokens[0].startswith('--') and '--hidden' in argv:  # --hidden 256 256 on a one-layer parser
+        if not tokens[0].startswith('--') and '--hidden' in argv:  # 2 layers asked, 1 taken
             problems.append(f'multi --hidden ({path})')
         return problems
     return []
@@ -148,7 +151,8 @@ def test_snippets_compute_what_they_claim():
     assert last.loc['d2l.data_iter', 'batches'] == 16 and last.loc['d2l.data_iter',
         'last batch'] == 1000 % 64
     assert last.loc['DataLoader(drop_last=True)', 'examples seen'] == 15 * 64
-    overflow = exercises.softmax_overflow().set_index(exercises.softmax_overflow()['logits'].map(str))
+    overflow = exercises.softmax_overflow()
+    overflow = overflow.set_index(overflow['logits'].map(str))
     assert pd.isna(overflow.loc['[50.0, 100.0, 0.0]', 'naive'][1])
     assert overflow.loc['[50.0, 100.0, 0.0]', 'shifted by max'][1] == 1.0
     frob = exercises.frobenius()['value']
@@ -174,8 +178,10 @@ def test_the_listing_has_one_line_per_exercise_in_book_order(tmp_path):
     assert all(matches), [line for line, m in zip(lines, matches) if not m][:3]
     assert [m.group(1) for m in matches] == expected_ids()
     by_id = {m.group(1): m for m in matches}
-    assert by_id['0.17/mlp-scratch.1'].group(3).startswith('python -m d2l sweep ch_mlp/scratch.py --hidden ')
-    assert by_id['1.0/mlp-implementation.7'].group(3) == 'python -m d2l exercises 1.0/mlp-implementation.7'
+    assert by_id['0.17/mlp-scratch.1'].group(3).startswith(
+        'python -m d2l sweep ch_mlp/scratch.py --hidden ')
+    assert by_id['1.0/mlp-implementation.7'].group(3) == (
+        'python -m d2l exercises 1.0/mlp-implementation.7')
 
 
 def test_an_unknown_id_gives_one_line_with_the_nearest_and_exit_2(tmp_path):
@@ -239,7 +245,8 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
                                   '1.0/mlp-implementation.7',
                                    '0.17/dropout.4'])
     text = doc.read_text()
-    assert text.count('## 0.17/mlp-scratch.1 · 1.0/mlp-implementation.1\n') == 1  # one heading for the pair
+    # one heading for the pair
+    assert text.count('## 0.17/mlp-scratch.1 · 1.0/mlp-implementation.1\n') == 1
     section = text.split('## 0.17/mlp-scratch.1')[1].split('\n## ')[0]
     assert exercises.BY_ID['0.17/mlp-scratch.1'].command in section
     assert '| 256 | **0.851 ± 0.001** |' in section
@@ -268,3 +275,25 @@ def test_a_run_answer_end_to_end_through_the_sweep(tmp_path):
     *table, figure = result.stdout.strip().splitlines()
     assert table[0].startswith('|') and len(table) == 2 + 3  # header, rule, squared/huber/abs
     assert figure.startswith('figure: ') and (tmp_path / 'huber' / 'results.csv').is_file()
+
+
+def test_questions_asked_alike_share_one_heading():
+    assert exercises.same_question(exercises.BY_ID['0.17/softmax-regression-scratch.3']) == [
+        '0.17/softmax-regression-scratch.1', '0.17/softmax-regression-scratch.3',
+        '1.0/softmax-regression-scratch.1']
+    # 1.0's joint tuning also covers two 0.17 questions no run answers: they stay out of its heading
+    assert exercises.same_question(exercises.BY_ID['1.0/mlp-implementation.5']) == [
+        '0.17/mlp-scratch.4', '1.0/mlp-implementation.5']
+
+
+def test_the_answer_key_runs_a_missing_answer(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_sweep(argv):
+        ran.append(argv)
+        _fake_sweep(Path(argv[argv.index('--out') + 1]), flag='lr')
+    monkeypatch.setattr(exercises, '_run_sweep', fake_sweep)
+    doc = exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'answers',
+                              ids=['0.17/mlp-scratch.3'])
+    assert len(ran) == 1 and ran[0][0] == 'ch_mlp/scratch.py'
+    assert '(answers/0.17-mlp-scratch.3/lr.png)' in doc.read_text()
