@@ -121,7 +121,7 @@ _SOFTMAX_EPOCHS = _sweep('softmax_concise', '--epochs', '50')
 _HIDDEN = _sweep('mlp', '--hidden', '16,32,64,128,256,512,1024', *VALID)
 _ONE_MORE_LAYER = _sweep('mlp', '--hidden', list_axis([256], [256, 256], [256, 128]), *VALID)
 _MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *VALID)
-_JOINT = _sweep('mlp_concise', '--search', '12', '--lr', '0.01..1', '--hidden', '32..1024',
+_JOINT = _sweep('mlp_concise', '--search', '10', '--lr', '0.01..1', '--hidden', '32..512',
                 '--epochs', '5..15', *VALID)
 _ACTIVATION = _sweep('mlp_concise', '--activation', 'relu,sigmoid,tanh', *VALID)
 _MLP_INIT = _sweep('mlp_concise', '--init', 'normal:0.01,xavier,zero,constant:0.01,normal:1',
@@ -981,9 +981,11 @@ def grid(exercise: Exercise) -> list[list[str]]:
     return [[token for part in combo for token in part] for combo in itertools.product(*choices)]
 
 
-# Seconds per epoch on the full 60,000 images (2 cores, measured with --epochs 3) and per
-# weight of the network; the tiny regression scripts cost per optimisation step.
-_IMAGE_BASE_S, _IMAGE_PER_WEIGHT_S, _TINY_STEP_S, _RUN_OVERHEAD_S = 0.25, 1.5e-6, 2.5e-4, 0.5
+# Seconds per epoch on the full 60,000 images, fitted to runs with --epochs 3 on 2 cores: softmax
+# 0.27 s; MLP 784-64-10 0.27 s, 784-256-10 0.52 s, 784-256-256-10 0.82 s, 784-1024-10 3.35 s (the
+# cost per weight grows once the weights outgrow the caches). The regression scripts cost per step.
+_IMAGE_BASE_S, _IMAGE_PER_WEIGHT_S, _CACHE_WEIGHTS = 0.25, 1.3e-6, 300_000
+_TINY_STEP_S, _RUN_OVERHEAD_S = 2.5e-4, 0.5
 _TINY = {'linreg': (1000, 10, 3), 'linreg_concise': (1000, 10, 3),  # (examples, batch, epochs)
          'polynomial': (100, 10, 400), 'weight_decay': (20, 5, 100)}
 
@@ -1022,7 +1024,8 @@ def estimated_seconds(exercise: Exercise) -> float:
             images = 60000 if '--num-train' not in argv else int(_flag(argv, '--num-train', [])[0])
             batch = int(_flag(argv, '--batch-size', ['256'])[0])
             epochs = int(_flag(argv, '--epochs', ['10'])[0])
-            per_image = (_IMAGE_BASE_S + _IMAGE_PER_WEIGHT_S * weights) / 60000 * (1 + 16 / batch)
+            per_weight = _IMAGE_PER_WEIGHT_S * (1 + weights / _CACHE_WEIGHTS)
+            per_image = (_IMAGE_BASE_S + per_weight * weights) / 60000 * (1 + 16 / batch)
             seconds = epochs * (images * per_image + 10000 * _IMAGE_BASE_S / 60000)  # + evaluation
         total += seconds + _RUN_OVERHEAD_S
     return total / len(points) * trials * seeds
@@ -1077,16 +1080,35 @@ def _summary_table(folder: Path) -> str:
     return '\n'.join(line for line in text.splitlines() if line.startswith('|')) or text.strip()
 
 
-def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool = False) -> str:
-    """Run one answer; return what it prints: table and figure path, snippet's table, or pointer."""
+def with_flags(sweep: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """The sweep's argv with flags added; a flag given replaces the answer's own value(s) of it."""
+    script, own, options = _split_sweep(sweep)
+    extra = _split_sweep(['', *flags])[1:]
+    given = {flag for flag, _ in extra[0]} | set(extra[1])
+    argv = [script]
+    for flag, values in [*own, *((k, v.split(' ')) for k, v in options.items())]:
+        if flag not in given:
+            argv += [flag, *values]
+    return argv + list(flags)
+
+
+def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool = False,
+           flags: Sequence[str] = ()) -> str:
+    """Run one answer; return what it prints: table and figure path, snippet's table, or pointer.
+
+    flags (run answers) go to the sweep, replacing the answer's own value of a flag they name:
+    e.g. ['--epochs', '1'] for a quick try.
+    """
     if exercise.kind == 'conceptual':
         return f'{exercise.id} is conceptual: no run answers it. Read the page {exercise.pointer}.'
+    if flags and exercise.kind != 'run':
+        raise ValueError(f'{exercise.id} is answered by a snippet; it takes no script flags')
     if exercise.kind == 'code':
         table = SNIPPETS[exercise.snippet](small=small)
         return table.to_string(index=False)
     folder = Path(out) if out else default_out(exercise)
     with contextlib.redirect_stdout(sys.stderr):  # the sweep's progress and tables go to stderr
-        _run_sweep([*exercise.sweep, '--out', str(folder)])
+        _run_sweep([*with_flags(exercise.sweep, flags), '--out', str(folder)])
     return f'{_summary_table(folder)}\nfigure: {_figure(folder, exercise)}'
 
 
@@ -1184,19 +1206,27 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m d2l exercises [ID] [--out DIR] [--write-doc PATH [--root DIR]]`."""
+    """`python -m d2l exercises [ID [--out DIR] [flags]] [--write-doc PATH [--root DIR]]`."""
     parser = argparse.ArgumentParser(
         prog='python -m d2l exercises', allow_abbrev=False,
         description="List the books' exercises on linear networks and MLPs (both editions) "
-                    'with the command answering each, or run one answer.')
+                    'with the command answering each, or run one answer.',
+        epilog='Flags after a run answer\'s ID go to its sweep and replace the answer\'s own value '
+               'of that flag, e.g. a quick try:\n  python -m d2l exercises 0.17/mlp-scratch.3 '
+               '--epochs 1 --seeds 0 --out /tmp/try',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('id', nargs='?', metavar='ID', help='an exercise, e.g. 0.17/mlp-scratch.1')
     parser.add_argument('--out', metavar='DIR', help='results folder of a run answer '
                         '(default: exercises/EDITION-PAGE.N)')
     parser.add_argument('--write-doc', metavar='PATH',
-        help='write the answer key (runs missing answers)')
+                        help='write the answer key (runs the answers missing under --root)')
     parser.add_argument('--root', metavar='DIR', default='exercises',
-                        help='where --write-doc finds and puts the answers\' sweep folders')
-    args = parser.parse_args(argv)
+                        help="where --write-doc finds and puts the answers' sweep folders")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, flags = parser.parse_known_args(argv)
+    if flags and (args.id is None or '/' not in args.id or args.write_doc):  # `--epochs 1`: no ID
+        given = ' '.join(a for a in argv if a in flags or a == args.id)
+        parser.error(f"unrecognized arguments: {given} (script flags follow a run answer's ID)")
     if args.write_doc:
         print(write_doc(args.write_doc, args.root))
         return
@@ -1207,7 +1237,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f'no exercise {args.id!r}; nearest: {", ".join(nearest(args.id))} '
               '(`python -m d2l exercises` lists them all)', file=sys.stderr)
         raise SystemExit(2)
-    print(answer(BY_ID[args.id], args.out))
+    exercise = BY_ID[args.id]
+    if flags and exercise.kind != 'run':
+        parser.error(f'{args.id} is {exercise.kind}: it takes no script flags ({" ".join(flags)})')
+    print(answer(exercise, args.out, flags=flags))
 
 
 if __name__ == '__main__':

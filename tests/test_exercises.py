@@ -297,3 +297,30 @@ def test_the_answer_key_runs_a_missing_answer(tmp_path, monkeypatch):
                               ids=['0.17/mlp-scratch.3'])
     assert len(ran) == 1 and ran[0][0] == 'ch_mlp/scratch.py'
     assert '(answers/0.17-mlp-scratch.3/lr.png)' in doc.read_text()
+
+
+def test_flags_after_an_id_replace_the_answers_own_values():
+    sweep = exercises.BY_ID['0.17/mlp-scratch.3'].sweep
+    assert exercises.with_flags(sweep, ['--epochs', '1', '--valid', '10', '--seeds', '0']) == [
+        'ch_mlp/scratch.py', '--lr', '0.01,0.03,0.1,0.3,1', '--epochs', '1', '--valid', '10',
+        '--seeds', '0']
+    joint = exercises.BY_ID['0.17/mlp-scratch.4'].sweep
+    assert exercises.with_flags(joint, ['--search', '2'])[-2:] == ['--search', '2']
+    assert exercises.with_flags(joint, [])[1:] == list(joint[3:]) + ['--search', '10']
+
+
+def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
+    for args in (['1.0/mlp-implementation.7', '--epochs', '1'], ['--epochs', '1']):
+        result = _cli(tmp_path, *args)
+        assert result.returncode == 2 and result.stdout == ''
+        assert result.stderr.strip().splitlines()[-1].startswith('usage:') is False
+        assert '--epochs 1' in result.stderr
+
+
+@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
+def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
+    result = _cli(tmp_path, '0.17/mlp-scratch.3', '--out', str(tmp_path / 'lr'), '--epochs', '1',
+                  '--seeds', '0', '--valid', '10', '--data-root', str(tiny_data))
+    assert result.returncode == 0, result.stderr
+    *table, figure = result.stdout.strip().splitlines()
+    assert len(table) == 2 + 5 and figure.startswith('figure: ')
