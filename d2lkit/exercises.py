@@ -705,7 +705,7 @@ def softmax_overflow(small: bool = False) -> pd.DataFrame:
         return e / e.sum()
 
     rows = []
-    for o in ([1.0, 2.0, 3.0], [50.0, 100.0, 0.0], [-200.0, -150.0, -101.0]):
+    for o in ([1.0, 2.0, 3.0], [50.0, 100.0, 0.0], [-120.0, -110.0, -105.0]):
         t = torch.tensor(o)
         rows.append({'logits': o, 'naive': [round(v, 4) for v in naive(t).tolist()],
                      'shifted by max': [round(v, 4) for v in shifted(t).tolist()]})
@@ -1196,7 +1196,7 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
     minutes = (time.perf_counter() - start) / 60
     today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
     head = [_INTRO, f'Machine: {_machine()}.',
-            f'Generated on {today} by `python -m d2l exercises --write-doc {path.name}`, '
+            f'Generated on {today} by `python -m d2l exercises --write-doc {path} --root {root}`, '
             f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun).', '']
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')

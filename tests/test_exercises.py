@@ -155,6 +155,7 @@ def test_snippets_compute_what_they_claim():
     overflow = overflow.set_index(overflow['logits'].map(str))
     assert pd.isna(overflow.loc['[50.0, 100.0, 0.0]', 'naive'][1])
     assert overflow.loc['[50.0, 100.0, 0.0]', 'shifted by max'][1] == 1.0
+    assert all(pd.isna(v) for v in overflow.loc['[-120.0, -110.0, -105.0]', 'naive'])  # 0 / 0
     frob = exercises.frobenius()['value']
     assert frob.max() - frob.min() < 1e-12
     assert list(exercises.matmul_alignment(small=True)['n']) == [64, 65, 66, 68, 72]
