@@ -588,6 +588,7 @@ NOTES: dict[str, str] = {}
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of fn() over `repeat` calls, in seconds (the best is the least disturbed)."""
+    fn()  # a first call pays for allocations and thread start-up, not for the work timed
     best = float('inf')
     for _ in range(repeat):
         start = time.perf_counter()
