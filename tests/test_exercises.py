@@ -6,12 +6,14 @@ import contextlib
 import importlib.util
 import io
 import re
+import sys
+import types
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import ROOT, program, script
+from conftest import ROOT, program, run_as_script, script
 from d2lkit import exercises
 
 # Facts counted from the books' repositories (d2l-ai/d2l-en): the number of exercises on each page,
@@ -325,3 +327,20 @@ def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
     assert result.returncode == 0, result.stderr
     *table, figure = result.stdout.strip().splitlines()
     assert len(table) == 2 + 5 and figure.startswith('figure: ')
+
+
+def test_run_answers_call_the_sweeps_main(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType('d2lkit.sweep')
+    fake.main = lambda argv: (calls.append(argv), _fake_sweep(tmp_path / 'out', flag='lr'))
+    monkeypatch.setitem(sys.modules, 'd2lkit.sweep', fake)
+    printed = exercises.answer(exercises.BY_ID['1.0/mlp-implementation.4'], tmp_path / 'out')
+    assert calls == [[*exercises.BY_ID['1.0/mlp-implementation.4'].sweep, '--out', str(tmp_path / 'out')]]
+    assert printed.endswith(f'figure: {tmp_path / "out" / "lr.png"}')
+
+
+def test_without_the_sweep_a_run_answer_says_so_in_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, 'd2lkit.sweep', None)  # import fails as for a missing module
+    status, out, err = run_as_script(exercises.main, ['0.17/mlp-scratch.1'], capsys)
+    assert status == 1 and out == ''
+    assert err.strip().splitlines() == [err.strip()] and 'python -m d2l sweep' in err
