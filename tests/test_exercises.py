@@ -335,7 +335,8 @@ def test_run_answers_call_the_sweeps_main(monkeypatch, tmp_path):
     fake.main = lambda argv: (calls.append(argv), _fake_sweep(tmp_path / 'out', flag='lr'))
     monkeypatch.setitem(sys.modules, 'd2lkit.sweep', fake)
     printed = exercises.answer(exercises.BY_ID['1.0/mlp-implementation.4'], tmp_path / 'out')
-    assert calls == [[*exercises.BY_ID['1.0/mlp-implementation.4'].sweep, '--out', str(tmp_path / 'out')]]
+    sweep = exercises.BY_ID['1.0/mlp-implementation.4'].sweep
+    assert calls == [[*sweep, '--out', str(tmp_path / 'out')]]
     assert printed.endswith(f'figure: {tmp_path / "out" / "lr.png"}')
 
 
