@@ -9,6 +9,7 @@ import math
 import re
 import runpy
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -411,7 +412,8 @@ def test_every_script_runs_its_main_when_run_as_a_program(name, monkeypatch, cap
     # from another folder, with another d2l first on PYTHONPATH), test_cli.py and test_manual.py (errors).
     path = ROOT / f'{name}.py'
     monkeypatch.setattr(sys, 'argv', [str(path), '--help'])
-    monkeypatch.setattr(sys, 'path', list(sys.path))  # the script puts its repository first
+    # Without this checkout on sys.path (conftest put it first), so that only the script can put it back.
+    monkeypatch.setattr(sys, 'path', [p for p in sys.path if Path(p or '.').resolve() != ROOT])
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(path), run_name='__main__')
     assert stop.value.code == 0

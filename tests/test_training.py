@@ -69,11 +69,13 @@ def test_newer_book_evaluate_accuracy_order(fashion):
     train_iter, test_iter = fashion
     net = softmax_net()
     net.train()
+    before = {name: p.clone() for name, p in net.named_parameters()}
     acc_new = d2l.evaluate_accuracy(net, test_iter)  # newer book: (net, data_iter)
     acc_old = d2l.evaluate_accuracy(test_iter, net)  # community port: (data_iter, net)
     acc_gpu = d2l.evaluate_accuracy_gpu(net, test_iter)
     assert acc_new == acc_old == acc_gpu and 0 <= acc_new <= 1
-    assert net.training and next(net.parameters()).device.type == 'cpu'
+    assert net.training  # its mode is restored, and evaluating changed no weight
+    assert all(torch.equal(before[name], p) for name, p in net.named_parameters())
 
 
 # ---------------------------------------------------------------------------
