@@ -2093,6 +2093,17 @@ def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
 positive_int = _positive(int)  # an argparse type for sizes such as --hidden
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type for a rate that may be 0, such as --weight-decay: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
+    return value
+
+
 def output_file(suffix: str = '') -> Callable[[str], str]:
     """An argparse type for a file the run will write, refused before training if it cannot be.
 
