@@ -1474,8 +1474,8 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
                      path: str | os.PathLike, title: str) -> str | None:
     """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
     plt = _pyplot()
-    panels = [[k for k in keys if k.endswith('_loss')], [k for k in keys if not k.endswith('_loss')]]
-    panels = [p for p in panels if p]
+    loss_keys = [k for k in keys if k.endswith('_loss')]
+    panels = [p for p in (loss_keys, [k for k in keys if k not in loss_keys]) if p]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
@@ -2501,7 +2501,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
         epilog='Every other flag goes to both scripts, e.g.\n'
                '  python -m d2l compare ch_softmax --epochs 3 --seed 1\n'
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
-    compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
+    compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp, '
+                                'ch_weight_decay or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
     args, flags = parser.parse_known_args(argv)
     compare(args.chapter, flags, args.plot)

@@ -35,18 +35,21 @@ import d2l  # noqa: E402
 def make_loss(name: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The --loss as torch.nn's modules, reduced over the batch by the mean or the sum."""
     if name == 'squared':
-        # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's squared_loss,
-        # so the printed loss and the gradient (hence every step at the same lr) are scratch.py's.
-        # The book's concise version leaves out the 1/2, which doubles its step at the same lr.
+        # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's
+        # squared_loss, so the printed loss and the gradient (hence every step at the same lr)
+        # are scratch.py's. The book's concise version leaves out the 1/2, which doubles its
+        # step at the same lr.
         mse = nn.MSELoss(reduction=reduction)
         return lambda y_hat, y: mse(y_hat, y) / 2
-    # HuberLoss(delta=1) is (y_hat - y)^2 / 2 within 1 and |y_hat - y| - 1/2 beyond (SmoothL1Loss too).
-    return nn.HuberLoss(reduction=reduction, delta=1.0) if name == 'huber' else nn.L1Loss(reduction=reduction)
+    # HuberLoss(delta=1) is (y_hat - y)^2 / 2 up to 1, then |y_hat - y| - 1/2 (SmoothL1Loss too).
+    if name == 'huber':
+        return nn.HuberLoss(reduction=reduction, delta=1.0)
+    return nn.L1Loss(reduction=reduction)
 
 
 def init_weights(layer: nn.Linear, init: tuple[str, float | None]) -> None:
-    """--init on the layer's weight: the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA or xavier;
-    the bias 0."""
+    """--init on the layer's weight (the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA,
+    xavier); the bias 0."""
     name, number = init
     if name in ('default', 'normal'):  # drawn as scratch.py draws w, so the two start alike
         d2l.init_normal(layer, std=0.01 if name == 'default' else number)

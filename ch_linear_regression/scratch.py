@@ -56,7 +56,7 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def huber_loss(y_hat: torch.Tensor, y: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
-    """Huber's loss of each example: (y_hat - y)^2 / 2 within delta, delta (|y_hat - y| - delta / 2) beyond.
+    """Huber's loss per example: (y_hat - y)^2 / 2 up to delta, then delta (|y_hat - y| - delta/2).
 
     Quadratic near 0 like squared_loss, linear for large errors like abs_loss, so an outlier pulls
     with a force of at most delta. delta = 1 is torch's nn.HuberLoss() (= nn.SmoothL1Loss()).
@@ -75,11 +75,11 @@ LOSSES = {'squared': squared_loss, 'huber': huber_loss, 'abs': abs_loss}
 
 def init_weights(init: tuple[str, float | None], shape: tuple[int, int], device: torch.device
                  ) -> torch.Tensor:
-    """The initial w as --init says: the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA or xavier."""
+    """The initial w per --init: the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA, xavier."""
     name, number = init
     if name in ('default', 'normal'):
         return torch.normal(0, 0.01 if name == 'default' else number, size=shape, device=device)
-    if name == 'xavier':  # U(-a, a), a = sqrt(6 / (fan_in + fan_out)): variance 2 / (fan_in + fan_out)
+    if name == 'xavier':  # U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), Glorot's uniform
         a = math.sqrt(6 / sum(shape))
         return torch.empty(shape, device=device).uniform_(-a, a)
     return torch.full(shape, 0.0 if name == 'zero' else number, device=device)
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if args.load:  # evaluate saved weights instead of training
         d2l.restore(args.load, weights, settings)
         with torch.no_grad():
-            print(f'loaded {args.load}: loss {float(loss(linreg(features, w, b), labels).mean()):f}')
+            train_l = loss(linreg(features, w, b), labels).mean()
+            print(f'loaded {args.load}: loss {float(train_l):f}')
     else:
         for epoch in range(args.epochs):
             start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Polynomial regression: underfitting and overfitting, set by the model's degree and the data's size.
+"""Polynomial regression: underfitting and overfitting, by the model's degree and the data's size.
 
 The data: y = 5 + 1.2 x - 3.4 x^2/2! + 5.6 x^3/3! + noise, x from N(0, 1), noise from
 N(0, 0.1^2). Each x becomes the features x^i / i! for i = 0 .. 19 (dividing by i! keeps the
@@ -38,7 +38,7 @@ NUM_TEST = 100
 
 
 def polynomial_data(num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features x^i / i! for i = 0..19, labels TRUE_W . features + noise N(0, 0.1^2)) of fresh x."""
+    """(features x^i / i! for i = 0..19, labels TRUE_W . features + N(0, 0.1^2) noise) of new x."""
     x = torch.normal(0, 1, (num_examples, 1))
     powers = torch.arange(MAX_DEGREE + 1)
     features = x ** powers / torch.exp(torch.lgamma(powers + 1.0))  # i! = Gamma(i + 1)
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
                      ['train', 'test'], figsize=(5, 3.5), path=path)
         return f'train and test loss written to {path}'
 
-    d2l.write_outputs(args, history, weights, settings, f'polynomial of degree {args.degree}', plot=plot)
+    title = f'polynomial of degree {args.degree}'
+    d2l.write_outputs(args, history, weights, settings, title, plot=plot)
     return history
 
 

@@ -41,14 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.003, batch_size=5, num_epochs=100, images=False,
                                  plot_help='write a PNG of the train and test loss (log axis)')
-    parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', type=d2l.non_negative_float,
-                        default=0.0, metavar='LAMBD',
+    parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', default=0.0,
+                        type=d2l.non_negative_float, metavar='LAMBD',
                         help='lambd, the weight of the L2 penalty lambd/2 ||w||^2; 0 is none')
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
-    """Fit the linear model with weight decay by hand (or --load it); return the losses and ||w||."""
+    """Fit the model with weight decay by hand (or --load it); return the losses and ||w||."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     true_w, true_b = torch.ones((NUM_INPUTS, 1)) * 0.01, 0.05

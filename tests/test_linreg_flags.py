@@ -42,16 +42,17 @@ def test_each_loss_gives_the_same_numbers_in_scratch_and_concise(loss):
     scratch, concise = train(SCRATCH, '--loss', loss), train(CONCISE, '--loss', loss)
     assert_same_run(scratch, concise)
     squared = train(SCRATCH)
-    assert scratch['train_loss'][0] != pytest.approx(squared['train_loss'][0], rel=1e-2)  # another loss
+    assert scratch['train_loss'][0] != pytest.approx(squared['train_loss'][0], rel=1e-2)
 
 
 def test_the_hand_written_losses_are_torchs():
     page = script(SCRATCH)
-    y_hat = torch.linspace(-3, 3, 61).reshape(-1, 1)  # errors on both sides of 1, and exactly +-1 and 0
+    y_hat = torch.linspace(-3, 3, 61).reshape(-1, 1)  # errors either side of 1, exactly +-1 and 0
     y = torch.zeros(61)
-    assert torch.allclose(page.huber_loss(y_hat, y), nn.HuberLoss(reduction='none', delta=1.0)(y_hat, y.reshape(-1, 1)))
-    assert torch.allclose(page.huber_loss(y_hat, y), nn.SmoothL1Loss(reduction='none')(y_hat, y.reshape(-1, 1)))
-    assert torch.equal(page.abs_loss(y_hat, y), nn.L1Loss(reduction='none')(y_hat, y.reshape(-1, 1)))
+    huber = page.huber_loss(y_hat, y)
+    assert torch.allclose(huber, nn.HuberLoss(reduction='none', delta=1.0)(y_hat, y.reshape(-1, 1)))
+    assert torch.allclose(huber, nn.SmoothL1Loss(reduction='none')(y_hat, y.reshape(-1, 1)))
+    assert torch.equal(page.abs_loss(y_hat, y), nn.L1Loss(reduction='none')(y_hat, y[:, None]))
     small = y_hat.abs() <= 1  # inside delta Huber is the squared loss, outside it grows linearly
     assert torch.equal(page.huber_loss(y_hat, y)[small], page.squared_loss(y_hat, y)[small])
     assert page.huber_loss(torch.tensor([[3.0]]), torch.zeros(1)).item() == 2.5
@@ -62,7 +63,7 @@ def test_sum_reduction_is_the_mean_at_a_batch_size_times_smaller_lr():
     summed = train(CONCISE, '--reduction', 'sum', '--lr', '0.003')
     assert_same_run(mean, summed, rtol=1e-3)
     assert_same_run(train(SCRATCH), summed, rtol=1e-3)  # scratch's sgd divides the summed gradient
-    faster = train(CONCISE, '--reduction', 'sum', '--epochs', '1')  # the same lr on the sum: 10x the step
+    faster = train(CONCISE, '--reduction', 'sum', '--epochs', '1')  # lr 0.03 on the sum: 10x
     assert faster['train_loss'][0] != pytest.approx(mean['train_loss'][0], rel=0.1)
 
 
@@ -70,20 +71,24 @@ def test_sum_reduction_is_the_mean_at_a_batch_size_times_smaller_lr():
 def test_num_examples_sets_the_size_of_the_data(name, monkeypatch):
     sizes = []
     synthetic_data = d2l.synthetic_data
-    monkeypatch.setattr(d2l, 'synthetic_data', lambda w, b, n: (sizes.append(n), synthetic_data(w, b, n))[1])
+    monkeypatch.setattr(d2l, 'synthetic_data',
+                        lambda w, b, n: (sizes.append(n), synthetic_data(w, b, n))[1])
     history = train(name, '--num-examples', '200', '--epochs', '1')
-    assert sizes == [200] and history['train_loss'][0] > train(name, '--epochs', '1')['train_loss'][0]
+    assert sizes == [200]
+    # 20 steps in the epoch, not 100: further from the fit
+    assert history['train_loss'][0] > train(name, '--epochs', '1')['train_loss'][0]
 
 
-@pytest.mark.parametrize('init', [('default', None), ('zero', None), ('constant', 0.5), ('normal', 2.0),
-                                  ('xavier', None)])
+@pytest.mark.parametrize('init', [('default', None), ('zero', None), ('constant', 0.5),
+                                  ('normal', 2.0), ('xavier', None)])
 def test_each_init_starts_scratch_and_concise_from_the_same_weights(init):
     torch.manual_seed(3)
     w = script(SCRATCH).init_weights(init, (2, 1), torch.device('cpu'))
     layer = nn.Linear(2, 1)
     torch.manual_seed(3)
     script(CONCISE).init_weights(layer, init)
-    assert torch.equal(layer.weight.detach(), w.T) and torch.equal(layer.bias.detach(), torch.zeros(1))
+    assert torch.equal(layer.weight.detach(), w.T)
+    assert torch.equal(layer.bias.detach(), torch.zeros(1))
     name, number = init
     if name == 'zero':
         assert torch.equal(w, torch.zeros(2, 1))
@@ -105,16 +110,18 @@ def test_scripts_agree_under_every_init(init):
     assert_same_run(train(SCRATCH, '--init', init), train(CONCISE, '--init', init))
 
 
-@pytest.mark.parametrize('text, parsed', [('default', ('default', None)), ('zero', ('zero', None)),
-                                          ('xavier', ('xavier', None)), ('constant:0.5', ('constant', 0.5)),
-                                          ('constant:-2', ('constant', -2.0)), ('constant:0', ('constant', 0.0)),
-                                          ('normal:0.01', ('normal', 0.01)), ('normal:1e-3', ('normal', 0.001))])
+@pytest.mark.parametrize('text, parsed', [
+    ('default', ('default', None)), ('zero', ('zero', None)), ('xavier', ('xavier', None)),
+    ('constant:0.5', ('constant', 0.5)), ('constant:-2', ('constant', -2.0)),
+    ('constant:0', ('constant', 0.0)), ('normal:0.01', ('normal', 0.01)),
+    ('normal:1e-3', ('normal', 0.001))])
 def test_init_flag_parses_the_syntax(text, parsed):
     assert d2l.init_flag(text) == parsed
 
 
-@pytest.mark.parametrize('text', ['he', 'normal', 'normal:', 'normal:0', 'normal:-1', 'normal:inf', 'constant',
-                                  'constant:x', 'constant:nan', 'zero:1', 'xavier:2', 'Normal:1', ''])
+@pytest.mark.parametrize('text', ['he', 'normal', 'normal:', 'normal:0', 'normal:-1', 'normal:inf',
+                                  'constant', 'constant:x', 'constant:nan', 'zero:1', 'xavier:2',
+                                  'Normal:1', ''])
 def test_init_flag_refuses_anything_else_in_one_line(text):
     with pytest.raises(argparse.ArgumentTypeError) as err:
         d2l.init_flag(text)
@@ -127,7 +134,7 @@ def test_init_flag_refuses_anything_else_in_one_line(text):
     (CONCISE, ['--init', 'normal:0'], "argument --init: 'normal:0' is not an initialisation"),
     (SCRATCH, ['--loss', 'hinge'], "argument --loss: invalid choice: 'hinge'"),
     (CONCISE, ['--reduction', 'max'], "argument --reduction: invalid choice: 'max'"),
-    (SCRATCH, ['--reduction', 'sum'], 'unrecognized arguments: --reduction sum'),  # sgd divides by hand
+    (SCRATCH, ['--reduction', 'sum'], 'unrecognized arguments: --reduction sum'),  # sgd divides
     (CONCISE, ['--num-examples', '0'], 'argument --num-examples: must be positive, got 0'),
 ])
 def test_bad_flags_are_one_line_and_status_2(name, flags, message, capsys):

@@ -37,7 +37,8 @@ def test_polynomial_data_follow_the_cubic():
     assert features.shape == (500, 20) and labels.shape == (500, 1)
     x = features[:, 1]
     assert torch.allclose(features[:, 0], torch.ones(500))
-    assert torch.allclose(features[:, 3], x ** 3 / 6) and torch.allclose(features[:, 5], x ** 5 / 120)
+    assert torch.allclose(features[:, 3], x ** 3 / 6)
+    assert torch.allclose(features[:, 5], x ** 5 / 120)
     noise = labels.reshape(-1) - (5 + 1.2 * x - 3.4 * x ** 2 / 2 + 5.6 * x ** 3 / 6)
     assert abs(float(noise.std()) - 0.1) < 0.01 and abs(float(noise.mean())) < 0.02
 
@@ -46,11 +47,13 @@ def test_underfitting_normal_and_overfitting_order_the_test_loss():
     under = train(POLYNOMIAL, '--degree', '1', '--epochs', '100')
     normal = train(POLYNOMIAL, '--degree', '3', '--epochs', '100')
     over = train(POLYNOMIAL, '--degree', '19', '--num-train', '15', '--epochs', '100')
-    test = {name: h['test_loss'][-1] for name, h in (('under', under), ('normal', normal), ('over', over))}
-    # The right degree reaches the noise's variance (0.01) on the test set; the others stay far above.
-    assert test['normal'] < 0.02 and test['under'] > 100 * test['normal'] and test['over'] > 100 * test['normal']
+    test = {name: h['test_loss'][-1]
+            for name, h in (('under', under), ('normal', normal), ('over', over))}
+    # The right degree reaches the noise's variance (0.01) on the test set; the others stay above.
+    assert test['normal'] < 0.02
+    assert test['under'] > 100 * test['normal'] and test['over'] > 100 * test['normal']
     assert under['train_loss'][-1] > 1  # a line cannot fit the cubic even on its training set
-    assert over['train_loss'][-1] < test['over'] / 10  # 20 weights, 15 examples: fits them, not the rest
+    assert over['train_loss'][-1] < test['over'] / 10  # 20 weights, 15 examples: fits those only
     assert normal['w'] == pytest.approx([5, 1.2, -3.4, 5.6], abs=0.1)
     assert len(under['w']) == 2 and len(over['w']) == 20
 
@@ -99,7 +102,8 @@ def test_weight_decay_shrinks_w_and_lowers_the_test_loss(name, capsys):
     assert epochs == list(range(5, 101, 5)) * 2  # every 5 epochs, as the book plots them
 
 
-@pytest.mark.parametrize('flags', [['--lambd', '3'], ['--weight-decay', '1', '--batch-size', '3', '--seed', '2']])
+@pytest.mark.parametrize('flags', [['--lambd', '3'],
+                                   ['--weight-decay', '1', '--batch-size', '3', '--seed', '2']])
 def test_weight_decay_scratch_and_concise_agree(flags):
     scratch = train('ch_weight_decay/scratch', *flags)
     concise = train('ch_weight_decay/concise', *flags)
@@ -108,8 +112,8 @@ def test_weight_decay_scratch_and_concise_agree(flags):
 
 
 def test_weight_decay_scripts_agree_without_decay_up_to_float32_rounding():
-    # At lambd 0 the training set is fitted to a loss of 6e-6: there the rounding of y_hat (a sum of 200
-    # products of size 1, about 1e-6) is 1e-4 of the loss, so the train loss agrees to 1e-3 only.
+    # At lambd 0 the training set is fitted to a loss of 6e-6: there the rounding of y_hat (a sum
+    # of 200 products of size 1, about 1e-6) is 1e-4 of the loss: the train loss agrees to 1e-3.
     scratch, concise = train('ch_weight_decay/scratch'), train('ch_weight_decay/concise')
     assert_same_losses(scratch, concise, rtol=1e-3, keys=['train_loss'])
     assert_same_losses(scratch, concise, rtol=1e-5, keys=['test_loss'])
@@ -129,7 +133,7 @@ def test_compare_lines_up_train_and_test_loss(capsys):
     table = out.split('scratch.py vs concise.py', 1)[1].splitlines()
     assert 'train loss' in table[1] and 'test loss' in table[1]
     rows = [line.split() for line in table if re.match(r'^\s+\d+\s', line)]
-    assert [len(row) for row in rows] == [7, 7, 7]  # epoch, then scratch, concise, rel diff for each loss
+    assert [len(row) for row in rows] == [7, 7, 7]  # epoch; scratch, concise, rel diff per loss
     for i, row in enumerate(rows):
         assert float(row[4]) == pytest.approx(result['scratch']['test_loss'][i], rel=1e-5)
         assert float(row[5]) == pytest.approx(result['concise']['test_loss'][i], rel=1e-5)
@@ -139,14 +143,17 @@ def test_compare_lines_up_train_and_test_loss(capsys):
 @pytest.mark.parametrize('name', WEIGHT_DECAY_SCRIPTS)
 def test_weight_decay_save_load_and_plot(name, tmp_path, capsys):
     path, picture = tmp_path / 'wd.pt', tmp_path / 'wd.png'
-    trained = train(name, '--lambd', '3', '--epochs', '10', '--save', str(path), '--plot', str(picture))
+    trained = train(name, '--lambd', '3', '--epochs', '10', '--save', str(path),
+                    '--plot', str(picture))
     assert is_png(picture)
     capsys.readouterr()
     loaded = train(name, '--load', str(path), '--plot', str(tmp_path / 'none.png'))
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f'loaded {path}: train loss {trained["train_loss"][-1]:.6g}, test loss {trained["test_loss"][-1]:.6g}'
+    train_l, test_l = trained['train_loss'][-1], trained['test_loss'][-1]
+    assert out[0] == f'loaded {path}: train loss {train_l:.6g}, test loss {test_l:.6g}'
     assert loaded['w_norm'] == trained['w_norm'] and not (tmp_path / 'none.png').exists()
-    assert out[-1] == f'note: no training curves to plot with --load; {tmp_path / "none.png"} not written'
+    none = tmp_path / 'none.png'
+    assert out[-1] == f'note: no training curves to plot with --load; {none} not written'
 
 
 # ---------------------------------------------------------------------------
@@ -154,11 +161,13 @@ def test_weight_decay_save_load_and_plot(name, tmp_path, capsys):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name, defaults', [
-    (POLYNOMIAL, {'--lr LR': '0.01', '--batch-size BATCH_SIZE': '10', '--epochs EPOCHS': '400', '--degree D': '3',
-                  '--num-train N': '100'}),
-    ('ch_weight_decay/scratch', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5', '--epochs EPOCHS': '100',
+    (POLYNOMIAL, {'--lr LR': '0.01', '--batch-size BATCH_SIZE': '10', '--epochs EPOCHS': '400',
+                  '--degree D': '3', '--num-train N': '100'}),
+    ('ch_weight_decay/scratch', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
+                                 '--epochs EPOCHS': '100',
                                  '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
-    ('ch_weight_decay/concise', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5', '--epochs EPOCHS': '100',
+    ('ch_weight_decay/concise', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
+                                 '--epochs EPOCHS': '100',
                                  '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
 ])
 def test_help_shows_the_docstring_and_book_defaults(name, defaults, capsys):
@@ -167,7 +176,8 @@ def test_help_shows_the_docstring_and_book_defaults(name, defaults, capsys):
         module.main(['--help'])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert module.__doc__.splitlines()[0] in out and 'python ch_' in out  # the examples keep their lines
+    assert module.__doc__.splitlines()[0] in out
+    assert 'python ch_' in out  # the examples keep their lines
     flat = ' '.join(out.split())
     for flag, value in defaults.items():
         assert re.search(f'{re.escape(flag)} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
@@ -177,7 +187,8 @@ def test_help_shows_the_docstring_and_book_defaults(name, defaults, capsys):
     (POLYNOMIAL, ['--degree', '20'], "argument --degree: invalid choice: 20"),
     (POLYNOMIAL, ['--degree', 'three'], "argument --degree: invalid int value: 'three'"),
     (POLYNOMIAL, ['--num-train', '0'], 'argument --num-train: must be positive, got 0'),
-    ('ch_weight_decay/scratch', ['--lambd', '-1'], 'argument --weight-decay/--lambd: must be 0 or more, got -1'),
+    ('ch_weight_decay/scratch', ['--lambd', '-1'],
+     'argument --weight-decay/--lambd: must be 0 or more, got -1'),
     ('ch_weight_decay/concise', ['--weight-decay', 'nan'], 'must be 0 or more, got nan'),
     ('ch_weight_decay/concise', ['--weight-decay', 'lots'], "'lots' is not a number"),
     ('ch_weight_decay/scratch', ['--degree', '3'], 'unrecognized arguments: --degree 3'),
