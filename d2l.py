@@ -1466,15 +1466,16 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
     return _finish(fig, path, 'regression')
 
 
-_COMPARED = {'train_loss': 'train loss', 'train_acc': 'train acc', 'test_acc': 'test acc'}
+_COMPARED = {'train_loss': 'train loss', 'test_loss': 'test loss',  # losses: compared relative
+             'train_acc': 'train acc', 'test_acc': 'test acc'}
 
 
 def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
                      path: str | os.PathLike, title: str) -> str | None:
     """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
     plt = _pyplot()
-    panels = [[k for k in keys if k == 'train_loss'], [k for k in keys if k != 'train_loss']]
-    panels = [p for p in panels if p]
+    loss_keys = [k for k in keys if k.endswith('_loss')]
+    panels = [p for p in (loss_keys, [k for k in keys if k not in loss_keys]) if p]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
@@ -1482,10 +1483,10 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
                 values = histories[kind][key]
                 ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
                         label=f'{_COMPARED[key]}, {kind}')
-        losses = histories['scratch']['train_loss'] + histories['concise']['train_loss']
-        if panel == ['train_loss'] and max(losses) > 100 * min(losses) > 0:
+        losses = [v for key in panel for kind in histories for v in histories[kind][key]]
+        if panel[0].endswith('_loss') and max(losses) > 100 * min(losses) > 0:
             ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
-        ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel == ['train_loss'] else 'accuracy')
+        ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel[0].endswith('_loss') else 'accuracy')
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(True), ax.legend(fontsize=8)
     fig.suptitle(title)
@@ -2092,6 +2093,17 @@ def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
 positive_int = _positive(int)  # an argparse type for sizes such as --hidden
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type for a rate that may be 0, such as --weight-decay: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
+    return value
+
+
 def output_file(suffix: str = '') -> Callable[[str], str]:
     """An argparse type for a file the run will write, refused before training if it cannot be.
 
@@ -2113,6 +2125,25 @@ def output_file(suffix: str = '') -> Callable[[str], str]:
 
 
 png_file = output_file('.png')  # an argparse type for figures such as --plot
+
+
+def init_flag(text: str) -> tuple[str, float | None]:
+    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier.
+
+    Returns (name, number): ('normal', 0.01), ('constant', 0.5), ('zero', None) ...
+    """
+    name, colon, number = text.partition(':')
+    if name in ('default', 'zero', 'xavier') and not colon:
+        return name, None
+    if name in ('constant', 'normal') and colon:
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and (name == 'constant' or value > 0):
+            return name, value
+    raise argparse.ArgumentTypeError(f'{text!r} is not an initialisation; give default, zero, '
+                                     'constant:C, normal:SIGMA (SIGMA > 0) or xavier')
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -2409,16 +2440,16 @@ def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]
 def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys: list[str]
                       ) -> tuple[list[str], float, float]:
     """The per-epoch table of two histories; returns (lines, largest relative loss diff, largest accuracy diff)."""
-    width = {k: 11 if k == 'train_loss' else 10 for k in keys}  # a loss like 0.000143290 takes 11
+    width = {k: 11 if k.endswith('_loss') else 10 for k in keys}  # a loss like 0.000143290 takes 11
     lines = [('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip(),
              'epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
-                               f'{"rel diff" if k == "train_loss" else "diff":>9}' for k in keys)]
+                               f'{"rel diff" if k.endswith("_loss") else "diff":>9}' for k in keys)]
     loss_diff = acc_diff = 0.0
     for i in range(min((len(s[k]) for k in keys), default=0)):
         line = f'{i + 1:>5}'
         for k in keys:
             a, b = s[k][i], c[k][i]
-            if k == 'train_loss':
+            if k.endswith('_loss'):
                 diff = abs(a - b) / max(abs(a), abs(b), 1e-30)
                 loss_diff = max(loss_diff, diff)
                 line += f'  {a:>#11.6g} {b:>#11.6g} {diff:>9.1e}'
@@ -2445,7 +2476,7 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     lines, loss_diff, acc_diff = _comparison_table(s, c, keys)
     print('\n'.join(lines))
     agree = loss_diff <= loss_rtol and acc_diff <= acc_atol
-    has_acc = any(k != 'train_loss' for k in keys)  # linear regression has a loss only
+    has_acc = any(not k.endswith('_loss') for k in keys)  # regression has losses only
     print(f'largest difference: loss {loss_diff:.1e} relative' + (f', accuracy {acc_diff:.4f}' if has_acc else '')
           + f' -> they {"agree within" if agree else "differ by more than"} {loss_rtol:g} relative'
           + (f' and {acc_atol:g}' if has_acc else ''))
@@ -2471,7 +2502,8 @@ def cli(argv: Sequence[str] | None = None) -> None:
         epilog='Every other flag goes to both scripts, e.g.\n'
                '  python -m d2l compare ch_softmax --epochs 3 --seed 1\n'
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
-    compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
+    compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp, '
+                                'ch_weight_decay or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
     # `exercises` is d2lkit.exercises' own command line: its flags and --help are parsed there.
     commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "

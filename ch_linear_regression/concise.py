@@ -8,6 +8,13 @@ the same numbers:
     python ch_linear_regression/concise.py                    # batch 10, lr 0.03, 3 epochs
     python ch_linear_regression/concise.py --plot data.png    # the data and the fitted plane
     python -m d2l compare ch_linear_regression                # scratch.py next to concise.py
+    python ch_linear_regression/concise.py --reduction sum --lr 0.003   # = --lr 0.03 on the mean
+
+The exercises' settings: --loss squared|huber|abs (nn.MSELoss halved, nn.HuberLoss with
+delta 1, nn.L1Loss: the same numbers as scratch.py's hand-written losses), --init (the initial
+weight; the bias starts at 0), --num-examples N, and --reduction mean|sum: with sum the
+optimizer steps on the loss summed over the batch, a step batch-size times larger than on
+the mean at the same lr (the printed loss is the mean per example either way).
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.py, from any folder
 
@@ -24,10 +32,51 @@ from torch import nn  # noqa: E402
 import d2l  # noqa: E402
 
 
+def make_loss(name: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The --loss as torch.nn's modules, reduced over the batch by the mean or the sum."""
+    if name == 'squared':
+        # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's
+        # squared_loss, so the printed loss and the gradient (hence every step at the same lr)
+        # are scratch.py's. The book's concise version leaves out the 1/2, which doubles its
+        # step at the same lr.
+        mse = nn.MSELoss(reduction=reduction)
+        return lambda y_hat, y: mse(y_hat, y) / 2
+    # HuberLoss(delta=1) is (y_hat - y)^2 / 2 up to 1, then |y_hat - y| - 1/2 (SmoothL1Loss too).
+    if name == 'huber':
+        return nn.HuberLoss(reduction=reduction, delta=1.0)
+    return nn.L1Loss(reduction=reduction)
+
+
+def init_weights(layer: nn.Linear, init: tuple[str, float | None]) -> None:
+    """--init on the layer's weight (the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA,
+    xavier); the bias 0."""
+    name, number = init
+    if name in ('default', 'normal'):  # drawn as scratch.py draws w, so the two start alike
+        d2l.init_normal(layer, std=0.01 if name == 'default' else number)
+        return
+    if name == 'xavier':
+        nn.init.xavier_uniform_(layer.weight)  # U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+    else:
+        nn.init.constant_(layer.weight, 0.0 if name == 'zero' else number)
+    nn.init.zeros_(layer.bias)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    return d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
-                               plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
+    parser = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+                                 plot_help='write a PNG of the data and the fitted plane')
+    parser.add_argument('--loss', choices=['squared', 'huber', 'abs'], default='squared',
+                        help='squared: (y_hat - y)^2 / 2 (the book); huber: Huber with delta 1; '
+                             'abs: |y_hat - y|')
+    parser.add_argument('--reduction', choices=['mean', 'sum'], default='mean',
+                        help='step on the mean of the batch\'s losses, or on their sum (a step '
+                             'batch-size times larger)')
+    parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
+                        help='initial weight: default (the book: N(0, 0.01^2)), zero, constant:C, '
+                             'normal:SIGMA or xavier; the bias starts at 0')
+    parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
+                        help='number of synthetic examples')
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
@@ -36,15 +85,13 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     net = nn.Sequential(nn.Linear(2, 1)).to(args.device)
     d2l.set_seed(args.seed)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
-    features, labels = d2l.synthetic_data(true_w, true_b, 1000)
+    features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
     data_iter = d2l.load_array((features, labels), args.batch_size)
-    net.apply(d2l.init_normal)  # w from N(0, 0.01^2), b = 0, as in scratch.py
+    init_weights(net[0], args.init)  # by default w from N(0, 0.01^2), b = 0, as in scratch.py
 
-    # nn.MSELoss is the mean of (y_hat - y)^2. Halved, it is the mean of scratch.py's squared_loss,
-    # so the printed loss and the gradient (hence every step at the same lr) are scratch.py's.
-    # The book's concise version leaves out the 1/2, which doubles its step at the same lr.
-    loss = nn.MSELoss()
+    loss = make_loss(args.loss, args.reduction)  # what the optimizer steps on
+    mean_loss = make_loss(args.loss, 'mean')  # what is printed: the mean per example
     trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
 
     weights, settings = net.state_dict(), {'model': 'ch_linear_regression/concise.py'}
@@ -53,19 +100,19 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if args.load:  # evaluate saved weights instead of training
         d2l.restore(args.load, weights, settings)
         with torch.no_grad():
-            print(f'loaded {args.load}: loss {float(loss(net(features), labels) / 2):f}')
+            print(f'loaded {args.load}: loss {float(mean_loss(net(features), labels)):f}')
     else:
         for epoch in range(args.epochs):
             start = time.perf_counter()
             for i, (X, y) in enumerate(data_iter, start=1):
-                l = loss(net(X), y) / 2
+                l = loss(net(X), y)
                 d2l.check_loss(l, epoch + 1, i)  # stop at once if training diverges
                 trainer.zero_grad()
                 l.backward()
                 trainer.step()
             history['seconds'].append(time.perf_counter() - start)
             with torch.no_grad():
-                train_l = loss(net(features), labels) / 2
+                train_l = mean_loss(net(features), labels)
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
             if on_epoch is not None:

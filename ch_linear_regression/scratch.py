@@ -11,10 +11,19 @@ print the same numbers:
     python ch_linear_regression/scratch.py                    # batch 10, lr 0.03, 3 epochs
     python ch_linear_regression/scratch.py --plot data.png    # the data and the fitted plane
     python -m d2l compare ch_linear_regression                # scratch.py next to concise.py
+    python -m d2l compare ch_linear_regression --loss huber   # Huber's loss in both
+
+The exercises' settings: --loss squared|huber|abs (huber_loss and abs_loss are written below
+beside squared_loss), --init (the initial w; b starts at 0) and --num-examples N.
+The mean or the sum of the loss: sgd steps on the gradient of the summed loss divided by
+the batch size, which is the step of the mean loss, as concise.py's default --reduction mean.
+concise.py --reduction sum steps on the summed loss itself, a step batch-size times larger, so
+`concise.py --reduction sum --lr 0.003` is this script's --lr 0.03 at batch 10.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -46,6 +55,36 @@ def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
 
 
+def huber_loss(y_hat: torch.Tensor, y: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+    """Huber's loss per example: (y_hat - y)^2 / 2 up to delta, then delta (|y_hat - y| - delta/2).
+
+    Quadratic near 0 like squared_loss, linear for large errors like abs_loss, so an outlier pulls
+    with a force of at most delta. delta = 1 is torch's nn.HuberLoss() (= nn.SmoothL1Loss()).
+    """
+    error = (y_hat - y.reshape(y_hat.shape)).abs()
+    return torch.where(error <= delta, error ** 2 / 2, delta * (error - delta / 2))
+
+
+def abs_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The absolute error of each example, |y_hat - y| (torch's nn.L1Loss)."""
+    return (y_hat - y.reshape(y_hat.shape)).abs()
+
+
+LOSSES = {'squared': squared_loss, 'huber': huber_loss, 'abs': abs_loss}
+
+
+def init_weights(init: tuple[str, float | None], shape: tuple[int, int], device: torch.device
+                 ) -> torch.Tensor:
+    """The initial w per --init: the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA, xavier."""
+    name, number = init
+    if name in ('default', 'normal'):
+        return torch.normal(0, 0.01 if name == 'default' else number, size=shape, device=device)
+    if name == 'xavier':  # U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), Glorot's uniform
+        a = math.sqrt(6 / sum(shape))
+        return torch.empty(shape, device=device).uniform_(-a, a)
+    return torch.full(shape, 0.0 if name == 'zero' else number, device=device)
+
+
 def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
     """Minibatch stochastic gradient descent: param -= lr * grad / batch_size, then zero the gradient."""
     # The gradient is that of the loss summed over the batch: dividing by the batch size
@@ -58,8 +97,17 @@ def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    return d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
-                               plot_help='write a PNG of the data and the fitted plane').parse_args(argv)
+    parser = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+                                 plot_help='write a PNG of the data and the fitted plane')
+    parser.add_argument('--loss', choices=list(LOSSES), default='squared',
+                        help='squared: (y_hat - y)^2 / 2 (the book); huber: Huber with delta 1; '
+                             'abs: |y_hat - y|')
+    parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
+                        help='initial w: default (the book: N(0, 0.01^2)), zero, constant:C, '
+                             'normal:SIGMA or xavier; b starts at 0')
+    parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
+                        help='number of synthetic examples')
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
@@ -67,10 +115,11 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
-    features, labels = d2l.synthetic_data(true_w, true_b, 1000)
+    features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
-    w = torch.normal(0, 0.01, size=(2, 1), device=args.device, requires_grad=True)
+    w = init_weights(args.init, (2, 1), args.device).requires_grad_()
     b = torch.zeros(1, device=args.device, requires_grad=True)
+    loss = LOSSES[args.loss]
 
     weights, settings = {'w': w, 'b': b}, {'model': 'ch_linear_regression/scratch.py'}
 
@@ -78,18 +127,19 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if args.load:  # evaluate saved weights instead of training
         d2l.restore(args.load, weights, settings)
         with torch.no_grad():
-            print(f'loaded {args.load}: loss {float(squared_loss(linreg(features, w, b), labels).mean()):f}')
+            train_l = loss(linreg(features, w, b), labels).mean()
+            print(f'loaded {args.load}: loss {float(train_l):f}')
     else:
         for epoch in range(args.epochs):
             start = time.perf_counter()
             for i, (X, y) in enumerate(data_iter(args.batch_size, features, labels), start=1):
-                l = squared_loss(linreg(X, w, b), y)
+                l = loss(linreg(X, w, b), y)
                 d2l.check_loss(l.mean(), epoch + 1, i)  # stop at once if training diverges
                 l.sum().backward()  # the gradient of the summed loss: sgd divides by the batch size
                 sgd([w, b], args.lr, len(y))
             history['seconds'].append(time.perf_counter() - start)
             with torch.no_grad():
-                train_l = squared_loss(linreg(features, w, b), labels).mean()
+                train_l = loss(linreg(features, w, b), labels).mean()
             history['train_loss'].append(float(train_l))
             print(f'epoch {epoch + 1}, loss {float(train_l):f}')
             if on_epoch is not None:

@@ -42,6 +42,11 @@ BEST = 'ch_mlp/best'  # its epoch line adds the elapsed seconds: `epoch 1, loss 
 LINREG_SCRIPTS = ['ch_linear_regression/scratch', 'ch_linear_regression/concise']
 TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL, BEST] + LINREG_SCRIPTS  # the shared flags, --save/--load, the loss check
 FIZZBUZZ = 'ch_mlp/fizzbuzz'
+# The regression scripts of the model-selection pages: synthetic data, train and test loss.
+POLYNOMIAL = 'ch_model_selection/polynomial'
+WEIGHT_DECAY_SCRIPTS = ['ch_weight_decay/scratch', 'ch_weight_decay/concise']  # scratch and concise
+MODEL_SELECTION_SCRIPTS = [POLYNOMIAL] + WEIGHT_DECAY_SCRIPTS
+TRAINING_SCRIPTS += MODEL_SELECTION_SCRIPTS  # they take the shared flags and --save/--load
 
 PNG = b'\x89PNG\r\n\x1a\n'
 EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')

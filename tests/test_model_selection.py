@@ -1,0 +1,201 @@
+"""The model-selection pages as scripts: polynomial regression (underfitting and overfitting by
+the degree and the number of examples) and weight decay on high-dimensional linear regression
+(the penalty by hand in scratch.py, the optimizer's weight_decay in concise.py)."""
+import json
+import re
+
+import pytest
+import torch
+
+import d2l
+from conftest import POLYNOMIAL, WEIGHT_DECAY_SCRIPTS, is_png, run_as_script, script
+
+LOSSES_LINE = re.compile(r'^epoch (\d+), train loss (\S+), test loss (\S+)$')
+
+
+def train(name: str, *flags: str) -> dict:
+    """Run a script's main() with flags; return its history."""
+    return script(name).main(list(flags))
+
+
+def assert_same_losses(a: dict, b: dict, rtol: float, keys=('train_loss', 'test_loss')) -> None:
+    """Equal per-epoch losses within rtol (relative), for each key."""
+    for key in keys:
+        assert len(a[key]) == len(b[key]) > 0
+        for x, y in zip(a[key], b[key]):
+            assert abs(x - y) <= rtol * abs(y), (key, a[key], b[key])
+
+
+# ---------------------------------------------------------------------------
+# Polynomial regression
+# ---------------------------------------------------------------------------
+
+def test_polynomial_data_follow_the_cubic():
+    page = script(POLYNOMIAL)
+    torch.manual_seed(0)
+    features, labels = page.polynomial_data(500)
+    assert features.shape == (500, 20) and labels.shape == (500, 1)
+    x = features[:, 1]
+    assert torch.allclose(features[:, 0], torch.ones(500))
+    assert torch.allclose(features[:, 3], x ** 3 / 6)
+    assert torch.allclose(features[:, 5], x ** 5 / 120)
+    noise = labels.reshape(-1) - (5 + 1.2 * x - 3.4 * x ** 2 / 2 + 5.6 * x ** 3 / 6)
+    assert abs(float(noise.std()) - 0.1) < 0.01 and abs(float(noise.mean())) < 0.02
+
+
+def test_underfitting_normal_and_overfitting_order_the_test_loss():
+    under = train(POLYNOMIAL, '--degree', '1', '--epochs', '100')
+    normal = train(POLYNOMIAL, '--degree', '3', '--epochs', '100')
+    over = train(POLYNOMIAL, '--degree', '19', '--num-train', '15', '--epochs', '100')
+    test = {name: h['test_loss'][-1]
+            for name, h in (('under', under), ('normal', normal), ('over', over))}
+    # The right degree reaches the noise's variance (0.01) on the test set; the others stay above.
+    assert test['normal'] < 0.02
+    assert test['under'] > 100 * test['normal'] and test['over'] > 100 * test['normal']
+    assert under['train_loss'][-1] > 1  # a line cannot fit the cubic even on its training set
+    assert over['train_loss'][-1] < test['over'] / 10  # 20 weights, 15 examples: fits those only
+    assert normal['w'] == pytest.approx([5, 1.2, -3.4, 5.6], abs=0.1)
+    assert len(under['w']) == 2 and len(over['w']) == 20
+
+
+def test_polynomial_prints_the_books_points_and_the_weights(tmp_path, capsys):
+    picture, numbers = tmp_path / 'poly.png', tmp_path / 'poly.json'
+    history = train(POLYNOMIAL, '--epochs', '45', '--plot', str(picture), '--history', str(numbers))
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [int(m.group(1)) for line in lines if (m := LOSSES_LINE.match(line))]
+    assert epochs == [1, 20, 40, 45]  # the first, every 20th and the last
+    for line in lines[:4]:
+        epoch, train_l, test_l = LOSSES_LINE.match(line).groups()
+        assert float(train_l) == pytest.approx(history['train_loss'][int(epoch) - 1], rel=1e-5)
+        assert float(test_l) == pytest.approx(history['test_loss'][int(epoch) - 1], rel=1e-5)
+    assert lines[4] == 'learned w: [' + ' '.join(f'{v:.4f}' for v in history['w']) + ']'
+    assert lines[5] == 'true w:    [5.0000 1.2000 -3.4000 5.6000]'
+    assert is_png(picture) and f'train and test loss written to {picture}' in lines
+    assert json.loads(numbers.read_text()) == history and len(history['test_loss']) == 45
+
+
+def test_polynomial_weights_load_only_at_their_degree(tmp_path, capsys):
+    path = tmp_path / 'poly.pt'
+    trained = train(POLYNOMIAL, '--epochs', '5', '--save', str(path))
+    loaded = train(POLYNOMIAL, '--load', str(path))
+    assert loaded['w'] == trained['w'] and loaded['train_loss'] == []
+    assert f'loaded {path}: train loss ' in capsys.readouterr().out
+    with pytest.raises(d2l.D2LError, match='saved with degree=3, but this run has degree=5'):
+        train(POLYNOMIAL, '--load', str(path), '--degree', '5')
+
+
+# ---------------------------------------------------------------------------
+# Weight decay
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', WEIGHT_DECAY_SCRIPTS)
+def test_weight_decay_shrinks_w_and_lowers_the_test_loss(name, capsys):
+    free = train(name)
+    decayed = train(name, '--lambd', '3')
+    assert decayed['w_norm'] < free['w_norm'] / 10  # about 0.39 against 14.1
+    assert decayed['test_loss'][-1] < free['test_loss'][-1] / 100
+    # Without decay the 20 examples are fitted almost exactly and the test loss does not move.
+    assert free['train_loss'][-1] < 1e-4 < free['test_loss'][-1]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f'L2 norm of w: {decayed["w_norm"]:f}'
+    epochs = [int(m.group(1)) for line in lines if (m := LOSSES_LINE.match(line))]
+    assert epochs == list(range(5, 101, 5)) * 2  # every 5 epochs, as the book plots them
+
+
+@pytest.mark.parametrize('flags', [['--lambd', '3'],
+                                   ['--weight-decay', '1', '--batch-size', '3', '--seed', '2']])
+def test_weight_decay_scratch_and_concise_agree(flags):
+    scratch = train('ch_weight_decay/scratch', *flags)
+    concise = train('ch_weight_decay/concise', *flags)
+    assert_same_losses(scratch, concise, rtol=1e-4)
+    assert scratch['w_norm'] == pytest.approx(concise['w_norm'], rel=1e-5)
+
+
+def test_weight_decay_scripts_agree_without_decay_up_to_float32_rounding():
+    # At lambd 0 the training set is fitted to a loss of 6e-6: there the rounding of y_hat (a sum
+    # of 200 products of size 1, about 1e-6) is 1e-4 of the loss: the train loss agrees to 1e-3.
+    scratch, concise = train('ch_weight_decay/scratch'), train('ch_weight_decay/concise')
+    assert_same_losses(scratch, concise, rtol=1e-3, keys=['train_loss'])
+    assert_same_losses(scratch, concise, rtol=1e-5, keys=['test_loss'])
+    assert scratch['w_norm'] == pytest.approx(concise['w_norm'], rel=1e-6)
+
+
+def test_weight_decay_parity_needs_the_same_seed():
+    scratch = train('ch_weight_decay/scratch', '--lambd', '3', '--epochs', '5')
+    concise = train('ch_weight_decay/concise', '--lambd', '3', '--epochs', '5', '--seed', '1')
+    with pytest.raises(AssertionError):
+        assert_same_losses(scratch, concise, rtol=1e-4)
+
+
+def test_compare_lines_up_train_and_test_loss(capsys):
+    result = d2l.compare('ch_weight_decay', ['--lambd', '3', '--epochs', '3'])
+    out = capsys.readouterr().out
+    table = out.split('scratch.py vs concise.py', 1)[1].splitlines()
+    assert 'train loss' in table[1] and 'test loss' in table[1]
+    rows = [line.split() for line in table if re.match(r'^\s+\d+\s', line)]
+    assert [len(row) for row in rows] == [7, 7, 7]  # epoch; scratch, concise, rel diff per loss
+    for i, row in enumerate(rows):
+        assert float(row[4]) == pytest.approx(result['scratch']['test_loss'][i], rel=1e-5)
+        assert float(row[5]) == pytest.approx(result['concise']['test_loss'][i], rel=1e-5)
+    assert result['agree'] and 'they agree within 0.0001 relative' in out
+
+
+@pytest.mark.parametrize('name', WEIGHT_DECAY_SCRIPTS)
+def test_weight_decay_save_load_and_plot(name, tmp_path, capsys):
+    path, picture = tmp_path / 'wd.pt', tmp_path / 'wd.png'
+    trained = train(name, '--lambd', '3', '--epochs', '10', '--save', str(path),
+                    '--plot', str(picture))
+    assert is_png(picture)
+    capsys.readouterr()
+    loaded = train(name, '--load', str(path), '--plot', str(tmp_path / 'none.png'))
+    out = capsys.readouterr().out.splitlines()
+    train_l, test_l = trained['train_loss'][-1], trained['test_loss'][-1]
+    assert out[0] == f'loaded {path}: train loss {train_l:.6g}, test loss {test_l:.6g}'
+    assert loaded['w_norm'] == trained['w_norm'] and not (tmp_path / 'none.png').exists()
+    none = tmp_path / 'none.png'
+    assert out[-1] == f'note: no training curves to plot with --load; {none} not written'
+
+
+# ---------------------------------------------------------------------------
+# --help and bad flags
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, defaults', [
+    (POLYNOMIAL, {'--lr LR': '0.01', '--batch-size BATCH_SIZE': '10', '--epochs EPOCHS': '400',
+                  '--degree D': '3', '--num-train N': '100'}),
+    ('ch_weight_decay/scratch', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
+                                 '--epochs EPOCHS': '100',
+                                 '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
+    ('ch_weight_decay/concise', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
+                                 '--epochs EPOCHS': '100',
+                                 '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
+])
+def test_help_shows_the_docstring_and_book_defaults(name, defaults, capsys):
+    module = script(name)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(['--help'])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert module.__doc__.splitlines()[0] in out
+    assert 'python ch_' in out  # the examples keep their lines
+    flat = ' '.join(out.split())
+    for flag, value in defaults.items():
+        assert re.search(f'{re.escape(flag)} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
+
+
+@pytest.mark.parametrize('name, flags, message', [
+    (POLYNOMIAL, ['--degree', '20'], "argument --degree: invalid choice: 20"),
+    (POLYNOMIAL, ['--degree', 'three'], "argument --degree: invalid int value: 'three'"),
+    (POLYNOMIAL, ['--num-train', '0'], 'argument --num-train: must be positive, got 0'),
+    ('ch_weight_decay/scratch', ['--lambd', '-1'],
+     'argument --weight-decay/--lambd: must be 0 or more, got -1'),
+    ('ch_weight_decay/concise', ['--weight-decay', 'nan'], 'must be 0 or more, got nan'),
+    ('ch_weight_decay/concise', ['--weight-decay', 'lots'], "'lots' is not a number"),
+    ('ch_weight_decay/scratch', ['--degree', '3'], 'unrecognized arguments: --degree 3'),
+])
+def test_bad_flags_are_one_line_and_status_2(name, flags, message, capsys):
+    status, out, err = run_as_script(script(name).main, flags, capsys)
+    assert status == 2 and out == ''
+    lines = err.strip().splitlines()
+    assert lines[0].startswith('usage: ') and ': error: ' in lines[-1]
+    assert message in lines[-1] and 'Traceback' not in err, err
