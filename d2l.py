@@ -2462,9 +2462,10 @@ def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable, dev
         accuracy = float(matrix.diagonal().sum()) / len(verdicts.labels)
         _draw_matrix(matrix, labels(range(len(matrix))), args.confusion,
                      f'confusion matrix, {len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
-        print(f'confusion matrix written to {args.confusion}; most confused, true -> predicted:')
-        names = labels(range(len(matrix)))
-        for i, j, count in _confused_cells(matrix, 3):
+        names, cells = labels(range(len(matrix))), _confused_cells(matrix, 3)
+        print(f'confusion matrix written to {args.confusion}; '
+              + ('most confused, true -> predicted:' if cells else f'no {what} image was taken for another class'))
+        for i, j, count in cells:
             print(f'  {names[i]} -> {names[j]}  {count} ({count / int(matrix[i].sum()):.1%} of {_plural(names[i])})')
     if args.mistakes:
         _draw_mistakes(verdicts, labels, args.mistakes, what)

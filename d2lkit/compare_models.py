@@ -95,12 +95,13 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
     difference = matrices['B'] - matrices['A']
     only_a, only_b = int((right['A'] & ~right['B']).sum()), int((right['B'] & ~right['A']).sum())
     n = len(labels)
+    accuracy = {name: int(r.sum()) / n for name, r in right.items()}  # as the scripts count it
 
     print()
     for name, path in (('A', a), ('B', b)):
         flags = ' '.join(script_flags(settings[name]))
         print(f'{name}: {path} ({settings[name]["model"]}{" " + flags if flags else ""}): '
-              f'test acc {float(right[name].float().mean()):.4f}')
+              f'test acc {accuracy[name]:.4f}')
     print(f'right in A only: {only_a} images; right in B only: {only_b}; both right: '
           f'{int((right["A"] & right["B"]).sum())}; both wrong: {int((~right["A"] & ~right["B"]).sum())} '
           f'(of {n})')
@@ -120,7 +121,7 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
                          difference=True)
         print(f'difference of the confusion matrices written to {diff_path}')
     return {'confusion_a': matrices['A'], 'confusion_b': matrices['B'], 'difference': difference,
-            'test_acc_a': float(right['A'].float().mean()), 'test_acc_b': float(right['B'].float().mean()),
+            'test_acc_a': accuracy['A'], 'test_acc_b': accuracy['B'],
             'only_a': only_a, 'only_b': only_b}
 
 
