@@ -1118,17 +1118,19 @@ class _Verdicts(NamedTuple):
     worst_images: torch.Tensor  # their images, as the data iterator gave them
 
 
-def _log_probabilities(out: torch.Tensor) -> torch.Tensor:
-    """Log class probabilities from a model's outputs: logits, or probabilities already.
+def _are_probabilities(out: torch.Tensor) -> bool:
+    """Whether a model's outputs are class probabilities already, not logits.
 
     Most nets give logits; the older port's softmax net ends in softmax, so rows of non-negative
     numbers that sum to 1 are taken as probabilities (logits almost never look like that).
     """
+    return bool((out >= 0).all()) and bool(((out.sum(dim=1) - 1).abs() <= 1e-4).all())
+
+
+def _log_probabilities(out: torch.Tensor, probabilities: bool) -> torch.Tensor:
+    """Log class probabilities from a model's outputs: logits, or probabilities already."""
     out = out.float()
-    ones = torch.ones(len(out), device=out.device)
-    if bool((out >= 0).all()) and torch.allclose(out.sum(dim=1), ones, atol=1e-4):
-        return out.clamp_min(torch.finfo(out.dtype).tiny).log()
-    return torch.log_softmax(out, dim=1)
+    return out.clamp_min(torch.finfo(out.dtype).tiny).log() if probabilities else torch.log_softmax(out, dim=1)
 
 
 def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None, keep: int = 16) -> _Verdicts:
@@ -1136,13 +1138,15 @@ def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None, keep: 
     probability and the loss, and the `keep` highest-loss images, gathered batch by batch."""
     labels, predicted, probability, losses = [], [], [], []
     worst_loss = worst_index = worst_images = None
-    seen, num_classes = 0, 0
+    seen, num_classes, probabilities = 0, 0, None
     with _evaluating(net) as predict:
         for X, y in data_iter:
             if device is not None:
                 X, y = X.to(device), y.to(device)
             out = predict(X).reshape(len(y), -1)
-            log_p = _log_probabilities(out)
+            if probabilities is None:  # decided on the first batch: a net gives one kind of output
+                probabilities = _are_probabilities(out)
+            log_p = _log_probabilities(out, probabilities)
             y_hat = out.argmax(dim=1)  # from the outputs themselves: the very classes accuracy() counts
             loss = -log_p.gather(1, y.long().reshape(-1, 1)).reshape(-1)
             labels.append(y), predicted.append(y_hat), losses.append(loss)
