@@ -1108,7 +1108,7 @@ def _is_weights_file(saved: Any) -> bool:
 # need, so a script's --confusion and --mistakes together cost one extra pass over the test set.
 
 class _Verdicts(NamedTuple):
-    """What one evaluation pass says about each example (CPU tensors), and the images of the worst."""
+    """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
     labels: torch.Tensor        # (n,) true classes
     predicted: torch.Tensor     # (n,) the class of the largest output, as accuracy() takes it
     probability: torch.Tensor   # (n,) the probability the model gives its prediction
@@ -1130,10 +1130,13 @@ def _are_probabilities(out: torch.Tensor) -> bool:
 def _log_probabilities(out: torch.Tensor, probabilities: bool) -> torch.Tensor:
     """Log class probabilities from a model's outputs: logits, or probabilities already."""
     out = out.float()
-    return out.clamp_min(torch.finfo(out.dtype).tiny).log() if probabilities else torch.log_softmax(out, dim=1)
+    if probabilities:
+        return out.clamp_min(torch.finfo(out.dtype).tiny).log()
+    return torch.log_softmax(out, dim=1)
 
 
-def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None, keep: int = 16) -> _Verdicts:
+def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
+              keep: int = 16) -> _Verdicts:
     """One pass of net over data_iter (no gradients, dropout off): per example the prediction, its
     probability and the loss, and the `keep` highest-loss images, gathered batch by batch."""
     labels, predicted, probability, losses = [], [], [], []
@@ -1147,7 +1150,7 @@ def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None, keep: 
             if probabilities is None:  # decided on the first batch: a net gives one kind of output
                 probabilities = _are_probabilities(out)
             log_p = _log_probabilities(out, probabilities)
-            y_hat = out.argmax(dim=1)  # from the outputs themselves: the very classes accuracy() counts
+            y_hat = out.argmax(dim=1)  # from the outputs: the very classes accuracy() counts
             loss = -log_p.gather(1, y.long().reshape(-1, 1)).reshape(-1)
             labels.append(y), predicted.append(y_hat), losses.append(loss)
             probability.append(log_p.gather(1, y_hat.reshape(-1, 1)).reshape(-1).exp())
@@ -1164,8 +1167,8 @@ def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None, keep: 
     if not seen:
         raise D2LError('the data iterator gave no examples; pass the test iterator itself')
     empty = torch.zeros(0, dtype=torch.long)
-    return _Verdicts(torch.cat(labels).long().cpu(), torch.cat(predicted).cpu(), torch.cat(probability).cpu(),
-                     torch.cat(losses).cpu(), num_classes,
+    return _Verdicts(torch.cat(labels).long().cpu(), torch.cat(predicted).cpu(),
+                     torch.cat(probability).cpu(), torch.cat(losses).cpu(), num_classes,
                      worst_index.cpu() if worst_index is not None else empty,
                      worst_images.cpu() if worst_images is not None else empty)
 
@@ -1181,8 +1184,9 @@ def _confusion(verdicts: _Verdicts) -> torch.Tensor:
     return _count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
 
 
-def confusion_matrix(net: Any, data_iter: Iterable, device: torch.device | str | None = None) -> torch.Tensor:
-    """Count the examples of data_iter by true class (row) and predicted class (column); an int64 tensor (kit).
+def confusion_matrix(net: Any, data_iter: Iterable,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """Count data_iter's examples by true class (row) and predicted class (column), int64 (kit).
 
     Batches go to `device`, else to the model's; dropout is off and no gradients are kept.
     The diagonal holds the correct predictions, so its sum over the total is the accuracy.
@@ -1196,17 +1200,19 @@ def _plural(name: str) -> str:
 
 
 def _confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
-    """The k largest off-diagonal cells of a confusion matrix, not 0, as (true, predicted, count)."""
+    """The k largest off-diagonal cells of a confusion matrix, not 0: (true, predicted, count)."""
     off = matrix.clone()
     off.fill_diagonal_(0)
     counts, cells = off.flatten().sort(descending=True, stable=True)  # ties: in row order
     n = len(matrix)
-    return [(int(c) // n, int(c) % n, int(count)) for count, c in zip(counts[:k], cells[:k]) if count > 0]
+    return [(int(c) // n, int(c) % n, int(count))
+            for count, c in zip(counts[:k], cells[:k]) if count > 0]
 
 
-def most_confused(net: Any, data_iter: Iterable, k: int = 3, labels: Callable[[Any], list[str]] | None = None,
+def most_confused(net: Any, data_iter: Iterable, k: int = 3,
+                  labels: Callable[[Any], list[str]] | None = None,
                   device: torch.device | str | None = None) -> list[tuple[str, str, int]]:
-    """The k pairs of classes the model mixes up most, as (true name, predicted name, count), largest first (kit).
+    """The k pairs of classes most mixed up: (true, predicted name, count), largest first (kit).
 
     Off-diagonal cells of confusion_matrix(net, data_iter); pairs never confused are left
     out; `labels` turns class indices into names (default Fashion-MNIST's).
@@ -1236,8 +1242,9 @@ def _draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike
     for i in range(n):
         for j in range(n):
             dark = abs(shade[i, j]) > (0.6 * top if difference else 0.55)  # white on a dark cell
-            ax.text(j, i, f'{counts[i, j]:+d}' if difference and counts[i, j] else str(counts[i, j]),
-                    ha='center', va='center', fontsize=8, color='white' if dark else 'black')
+            text = f'{counts[i, j]:+d}' if difference and counts[i, j] else str(counts[i, j])
+            ax.text(j, i, text, ha='center', va='center', fontsize=8,
+                    color='white' if dark else 'black')
     ax.set_xticks(range(n), names, rotation=45, ha='right', rotation_mode='anchor')
     ax.set_yticks(range(n), names)
     ax.set_xlabel('predicted class'), ax.set_ylabel('true class')
@@ -1247,48 +1254,54 @@ def _draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike
 
 
 def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
-                   labels: Callable[[Any], list[str]] | None = None, path: str | os.PathLike | None = None,
-                   title: str | None = None, device: torch.device | str | None = None) -> str | None:
+                   labels: Callable[[Any], list[str]] | None = None,
+                   path: str | os.PathLike | None = None, title: str | None = None,
+                   device: torch.device | str | None = None) -> str | None:
     """Draw a confusion matrix: counts in the cells, coloured by the share of each true class (kit).
 
     Give a model and its data iterator (computed with confusion_matrix), or a matrix already
     computed. Shown inline in a notebook; in a script saved to `path` (else confusion-N.png);
     returns the file written, or None. `labels` names the classes (default Fashion-MNIST's).
     """
-    matrix = net_or_matrix if data_iter is None else confusion_matrix(net_or_matrix, data_iter, device)
-    if not isinstance(matrix, torch.Tensor) or matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+    matrix = net_or_matrix
+    if data_iter is not None:
+        matrix = confusion_matrix(net_or_matrix, data_iter, device)
+    if not isinstance(matrix, torch.Tensor) or matrix.dim() != 2 or len(set(matrix.shape)) != 1:
         raise D2LError('show_confusion takes (net, data_iter) or a square matrix of counts, '
                        'e.g. d2l.confusion_matrix(net, test_iter)')
     total = int(matrix.sum())
     accuracy = float(matrix.diagonal().sum()) / max(total, 1)
     title = title or f'confusion matrix: {total} examples, accuracy {accuracy:.3f}'
-    return _draw_matrix(matrix, (labels or get_fashion_mnist_labels)(range(len(matrix))), path, title)
+    names = (labels or get_fashion_mnist_labels)(range(len(matrix)))
+    return _draw_matrix(matrix, names, path, title)
 
 
-def _draw_mistakes(verdicts: _Verdicts, labels: Callable[[Any], list[str]], path: str | os.PathLike | None,
-                   what: str = 'test') -> None:
-    """The worst examples in a grid, each titled with its true class, the prediction and its probability."""
+def _draw_mistakes(verdicts: _Verdicts, labels: Callable[[Any], list[str]],
+                   path: str | os.PathLike | None, what: str = 'test') -> None:
+    """The worst examples in a grid, titled with the true class, the prediction, its probability."""
     index, X = verdicts.worst, verdicts.worst_images
     trues, preds = labels(verdicts.labels[index]), labels(verdicts.predicted[index])
     probs = verdicts.probability[index].tolist()
     titles = [f'{t}\n-> {p} {q:.2f}' for t, p, q in zip(trues, preds, probs)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
     cols = math.ceil(math.sqrt(len(X))) if len(X) else 1
-    show_images(X.reshape(len(X), *X.shape[-2:]), math.ceil(len(X) / cols), cols, titles=titles, scale=1.7,
-                path=path, title_colors=colors,
+    show_images(X.reshape(len(X), *X.shape[-2:]), math.ceil(len(X) / cols), cols, titles=titles,
+                scale=1.7, path=path, title_colors=colors,
                 suptitle=f'the {len(X)} {what} images with the highest loss, highest first:\n'
                          'true class, then -> prediction and its probability')
 
 
-def show_mistakes(net: Any, data_iter: Iterable, n: int = 16, labels: Callable[[Any], list[str]] | None = None,
-                  path: str | os.PathLike | None = None, device: torch.device | str | None = None) -> None:
-    """Draw the n examples of data_iter with the highest loss, titled true class, prediction, probability (kit).
+def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
+                  labels: Callable[[Any], list[str]] | None = None,
+                  path: str | os.PathLike | None = None,
+                  device: torch.device | str | None = None) -> None:
+    """Draw the n examples with the highest loss, titled true class, prediction, probability (kit).
 
     The loss is the cross-entropy of the net's outputs (logits, or probabilities when its rows
     already sum to 1); wrong predictions are titled in red. Shown or saved as predict_ch3.
     """
-    _draw_mistakes(_verdicts(net, data_iter, _device_for(net, device), keep=n), labels or get_fashion_mnist_labels,
-                   path)
+    verdicts = _verdicts(net, data_iter, _device_for(net, device), keep=n)
+    _draw_mistakes(verdicts, labels or get_fashion_mnist_labels, path)
 
 
 # ============================================================================
@@ -2340,8 +2353,8 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
         parser.add_argument('--predict', metavar='PATH', type=png_file,
                             help='write a PNG of test images with true and predicted labels')
         parser.add_argument('--confusion', metavar='PATH', type=png_file,
-                            help='write the confusion matrix of the test images to this PNG and print '
-                                 'the three most-confused pairs of classes')
+                            help='write the confusion matrix of the test images to this PNG '
+                                 'and print the three most-confused pairs of classes')
         parser.add_argument('--mistakes', metavar='PATH', type=png_file,
                             help='write the 16 test images with the highest loss to this PNG')
         parser.add_argument('--valid', type=_positive(int), metavar='N',
@@ -2441,55 +2454,64 @@ def write_outputs(args: argparse.Namespace, history: dict[str, Any], weights: di
 
 def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device,
                      verdicts: _Verdicts | None = None) -> None:
-    """--predict: draw the first 24 test images titled with true and predicted labels, and count the wrong ones;
-    then --confusion and --mistakes (show_inspection, given the evaluation pass `verdicts` if one was made)."""
+    """--predict: draw the first 24 test images titled with true and predicted labels, and count
+    the wrong ones; then --confusion and --mistakes (show_inspection, given `verdicts`, the
+    evaluation pass, if one was made)."""
     if getattr(args, 'predict', None):
         X, y, y_hat = _predictions(net, test_iter, 24, device)
         labels = text_labels(args.dataset)
         trues, preds = labels(y), labels(y_hat)
         _draw_predictions(X, trues, preds, 3, args.predict)
         wrong = sum(true != predicted for true, predicted in zip(trues, preds))
-        print(f'predictions written to {args.predict} ({wrong} of {len(trues)} wrong, titled in red)')
+        print(f'predictions written to {args.predict} '
+              f'({wrong} of {len(trues)} wrong, titled in red)')
     show_inspection(args, net, test_iter, device, verdicts)
 
 
-def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device | None,
-                    verdicts: _Verdicts | None = None) -> None:
-    """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes: draw the
-    16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made here if None)."""
+def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
+                    device: torch.device | None, verdicts: _Verdicts | None = None) -> None:
+    """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes:
+    draw the 16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made
+    here if None)."""
     if not (getattr(args, 'confusion', None) or getattr(args, 'mistakes', None)):
         return
     verdicts = verdicts or _verdicts(net, test_iter, device)
-    labels, what = text_labels(args.dataset), eval_name(args).split()[0]  # 'test', or 'valid' with --valid
+    labels = text_labels(args.dataset)
+    what = eval_name(args).split()[0]  # 'test', or 'valid' with --valid
     if args.confusion:
         matrix = _confusion(verdicts)
         accuracy = float(matrix.diagonal().sum()) / len(verdicts.labels)
-        _draw_matrix(matrix, labels(range(len(matrix))), args.confusion,
-                     f'confusion matrix, {len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
         names, cells = labels(range(len(matrix))), _confused_cells(matrix, 3)
-        print(f'confusion matrix written to {args.confusion}; '
-              + ('most confused, true -> predicted:' if cells else f'no {what} image was taken for another class'))
+        _draw_matrix(matrix, names, args.confusion, f'confusion matrix, '
+                     f'{len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
+        print(f'confusion matrix written to {args.confusion}; ' + (
+            'most confused, true -> predicted:' if cells
+            else f'no {what} image was taken for another class'))
         for i, j, count in cells:
-            print(f'  {names[i]} -> {names[j]}  {count} ({count / int(matrix[i].sum()):.1%} of {_plural(names[i])})')
+            share = count / int(matrix[i].sum())
+            print(f'  {names[i]} -> {names[j]}  {count} ({share:.1%} of {_plural(names[i])})')
     if args.mistakes:
         _draw_mistakes(verdicts, labels, args.mistakes, what)
-        print(f'mistakes written to {args.mistakes} (the {len(verdicts.worst)} {what} images with the highest loss)')
+        print(f'mistakes written to {args.mistakes} '
+              f'(the {len(verdicts.worst)} {what} images with the highest loss)')
 
 
 def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor], settings: dict[str, Any],
                    test_iter: Iterable) -> dict[str, list[float]]:
-    """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and --mistakes;
-    return that one number as a history, with each test image's true class and prediction (labels, predicted)."""
+    """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
+    --mistakes; return that one number as a history, with each test image's true class and
+    prediction (labels, predicted)."""
     restore(args.load, weights, settings)
     device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
-    verdicts = _verdicts(net, test_iter, device)  # one pass: the accuracy, and what the figures need
+    verdicts = _verdicts(net, test_iter, device)  # one pass: the accuracy and what figures need
     test_acc = int((verdicts.predicted == verdicts.labels).sum()) / len(verdicts.labels)
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
         print(f'note: no training curves to plot with --load; {args.plot} not written')
     show_predictions(args, net, test_iter, device, verdicts)
-    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc], 'seconds': [],
-            'labels': verdicts.labels.tolist(), 'predicted': verdicts.predicted.tolist()}
+    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc],
+            'seconds': [], 'labels': verdicts.labels.tolist(),
+            'predicted': verdicts.predicted.tolist()}
 
 
 def _reader_path() -> list[str]:
@@ -2679,8 +2701,8 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]` and
-    `python -m d2l compare-models A.pt B.pt [--confusion-diff PATH]` (d2lkit.compare_models)."""
+    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`
+    and `python -m d2l compare-models A.pt B.pt [--confusion-diff PATH]` (d2lkit.compare_models)."""
     parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
                                      allow_abbrev=False)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -2696,8 +2718,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
     # Listed here for --help; d2lkit.compare_models reads its own line.
     commands.add_parser('compare-models', add_help=False,
-                        help='two saved classifiers on the same test images: accuracies, the images one gets '
-                             'right and the other wrong, the difference of their confusion matrices')
+                        help='two saved classifiers on the same test images: accuracies, the '
+                             'images one gets right and the other wrong, the difference of '
+                             'their confusion matrices')
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['compare-models']:
         from d2lkit import compare_models

@@ -13,7 +13,7 @@ then times, on the 10,000 test images:
 The number reported is the median over the timed rounds (default 5, after 1 warm-up round).
 
     python benchmarks/inspect_cost.py                         # 1 warm-up + 5 timed rounds
-    python benchmarks/inspect_cost.py --threads 1             # steadier on a machine shared with other jobs
+    python benchmarks/inspect_cost.py --threads 1             # steadier on a shared machine
     python benchmarks/inspect_cost.py --out benchmarks/results_inspect.md
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ GOAL = 0.10  # inspect / one training epoch
 
 
 def inspect_once(net: nn.Module, test_iter: Any, device: torch.device) -> torch.Tensor:
-    """What --confusion and --mistakes compute before drawing: one pass, the matrix, the top pairs."""
+    """What --confusion and --mistakes compute before drawing: one pass, the matrix, top pairs."""
     verdicts = d2l._verdicts(net, test_iter, device)
     matrix = d2l._confusion(verdicts)
     d2l._confused_cells(matrix, 3)
@@ -48,7 +48,7 @@ def inspect_once(net: nn.Module, test_iter: Any, device: torch.device) -> torch.
 
 def time_rounds(rounds: int, warmup: int, batch_size: int, data_root: str | None, device: str,
                 seed: int = 0) -> dict[str, Any]:
-    """Train one epoch, then time inspect and accuracy, `warmup + rounds` times; return the timed seconds."""
+    """Train an epoch, then time inspect and accuracy, `warmup + rounds` times; return the times."""
     d2l.set_seed(seed)
     device = torch.device(device)
     train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size, root=data_root)
@@ -57,7 +57,8 @@ def time_rounds(rounds: int, warmup: int, batch_size: int, data_root: str | None
     loss, optimizer = nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.1)
     seconds: dict[str, list[float]] = {'epoch': [], 'inspect': [], 'accuracy': []}
     for _ in range(warmup + rounds):
-        history = d2l.train_classifier(net, train_iter, test_iter, loss, 1, optimizer, verbose=False)
+        history = d2l.train_classifier(net, train_iter, test_iter, loss, 1, optimizer,
+                                       verbose=False)
         seconds['epoch'] += history['seconds']
         start = time.perf_counter()
         matrix = inspect_once(net, test_iter, device)
@@ -67,22 +68,25 @@ def time_rounds(rounds: int, warmup: int, batch_size: int, data_root: str | None
         seconds['accuracy'].append(time.perf_counter() - start)
     timed = {k: v[warmup:] for k, v in seconds.items()}
     return {'seconds': timed, 'median': {k: statistics.median(v) for k, v in timed.items()},
-            'test_images': int(matrix.sum()), 'train_images': train_iter.num_examples, 'test_acc': test_acc}
+            'test_images': int(matrix.sum()), 'train_images': train_iter.num_examples,
+            'test_acc': test_acc}
 
 
 def report(result: dict[str, Any], rounds: int, warmup: int, batch_size: int) -> list[str]:
-    """The markdown lines of the result: the three medians, each as a share of the epoch, and the goal."""
+    """The report's markdown lines: the three medians, each as a share of the epoch, the goal."""
     median, epoch = result['median'], result['median']['epoch']
     names = {'epoch': f'one training epoch ({result["train_images"]} images, batch {batch_size})',
-             'inspect': f'--confusion and --mistakes, drawing excluded ({result["test_images"]} test images)',
+             'inspect': f'--confusion and --mistakes, drawing excluded '
+                        f'({result["test_images"]} test images)',
              'accuracy': f'evaluate_accuracy, for scale ({result["test_images"]} test images)'}
     rows = [[names[k], f'{median[k]:.4f}', f'{median[k] / epoch:.1%}',
              ' '.join(f'{s:.4f}' for s in result['seconds'][k])] for k in names]
     ratio = median['inspect'] / epoch
     return ['### Seconds, median of the timed rounds',
             '',
-            f'Softmax regression 784-10 (ch_softmax), SGD lr 0.1; median of {rounds} timed round(s) after '
-            f'{warmup} warm-up round(s); test accuracy after the last epoch {result["test_acc"]:.3f}.',
+            f'Softmax regression 784-10 (ch_softmax), SGD lr 0.1; median of {rounds} timed '
+            f'round(s) after {warmup} warm-up round(s); test accuracy after the last epoch '
+            f'{result["test_acc"]:.3f}.',
             '',
             markdown_table(['what', 'median s', 'of one epoch', 'each timed round (s)'], rows),
             '',
@@ -94,10 +98,13 @@ def report(result: dict[str, Any], rounds: int, warmup: int, batch_size: int) ->
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--rounds', type=d2l.positive_int, default=5, help='timed rounds (the median is reported)')
+    parser.add_argument('--rounds', type=d2l.positive_int, default=5,
+                        help='timed rounds (the median is reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
-    parser.add_argument('--batch-size', type=d2l.positive_int, default=256, help="ch_softmax's batch size")
-    parser.add_argument('--threads', type=d2l.positive_int, help='torch threads (default: torch\'s own)')
+    parser.add_argument('--batch-size', type=d2l.positive_int, default=256,
+                        help="ch_softmax's batch size")
+    parser.add_argument('--threads', type=d2l.positive_int,
+                        help="torch threads (default: torch's own)")
     parser.add_argument('--data-root', metavar='DIR', help='folder holding the IDX files')
     parser.add_argument('--device', default='cpu', help='cpu, cuda ...')
     parser.add_argument('--out', metavar='PATH', help='also write the report to this markdown file')
