@@ -69,6 +69,7 @@ __all__ = [
     # training and evaluation
     'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu', 'evaluate_loss',
     'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    'confusion_matrix', 'show_confusion', 'most_confused', 'show_mistakes',
     # plotting
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
     'plot_history', 'plot_regression', 'Animator', 'semilogy',
@@ -1102,6 +1103,207 @@ def _is_weights_file(saved: Any) -> bool:
     return isinstance(saved, dict) and set(saved) == {'weights', 'settings'} and isinstance(saved['weights'], dict)
 
 
+# Looking inside a trained classifier (kit): which classes it mixes up, and its worst mistakes.
+# One evaluation pass (_verdicts) yields everything both the confusion matrix and the mistakes
+# need, so a script's --confusion and --mistakes together cost one extra pass over the test set.
+
+class _Verdicts(NamedTuple):
+    """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
+    labels: torch.Tensor        # (n,) true classes
+    predicted: torch.Tensor     # (n,) the class of the largest output, as accuracy() takes it
+    probability: torch.Tensor   # (n,) the probability the model gives its prediction
+    loss: torch.Tensor          # (n,) cross-entropy: -log of the probability of the true class
+    num_classes: int
+    worst: torch.Tensor         # indices of the examples with the highest loss, highest first
+    worst_images: torch.Tensor  # their images, as the data iterator gave them
+
+
+def _are_probabilities(out: torch.Tensor) -> bool:
+    """Whether a model's outputs are class probabilities already, not logits.
+
+    Most nets give logits; the older port's softmax net ends in softmax, so rows of non-negative
+    numbers that sum to 1 are taken as probabilities (logits almost never look like that).
+    """
+    return bool((out >= 0).all()) and bool(((out.sum(dim=1) - 1).abs() <= 1e-4).all())
+
+
+def _log_probabilities(out: torch.Tensor, probabilities: bool) -> torch.Tensor:
+    """Log class probabilities from a model's outputs: logits, or probabilities already."""
+    out = out.float()
+    if probabilities:
+        return out.clamp_min(torch.finfo(out.dtype).tiny).log()
+    return torch.log_softmax(out, dim=1)
+
+
+def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
+              keep: int = 16) -> _Verdicts:
+    """One pass of net over data_iter (no gradients, dropout off): per example the prediction, its
+    probability and the loss, and the `keep` highest-loss images, gathered batch by batch."""
+    labels, predicted, probability, losses = [], [], [], []
+    worst_loss = worst_index = worst_images = None
+    seen, num_classes, probabilities = 0, 0, None
+    with _evaluating(net) as predict:
+        for X, y in data_iter:
+            if device is not None:
+                X, y = X.to(device), y.to(device)
+            out = predict(X).reshape(len(y), -1)
+            if probabilities is None:  # decided on the first batch: a net gives one kind of output
+                probabilities = _are_probabilities(out)
+            log_p = _log_probabilities(out, probabilities)
+            y_hat = out.argmax(dim=1)  # from the outputs: the very classes accuracy() counts
+            loss = -log_p.gather(1, y.long().reshape(-1, 1)).reshape(-1)
+            labels.append(y), predicted.append(y_hat), losses.append(loss)
+            probability.append(log_p.gather(1, y_hat.reshape(-1, 1)).reshape(-1).exp())
+            num_classes = out.shape[1]
+            if keep:  # the running top `keep`: this batch's worst against the worst so far
+                top = loss.topk(min(keep, len(loss))).indices
+                candidates = (loss[top], top + seen, X[top])
+                if worst_loss is not None:
+                    candidates = tuple(torch.cat([old, new]) for old, new in
+                                       zip((worst_loss, worst_index, worst_images), candidates))
+                order = candidates[0].topk(min(keep, len(candidates[0]))).indices
+                worst_loss, worst_index, worst_images = (c[order] for c in candidates)
+            seen += len(y)
+    if not seen:
+        raise D2LError('the data iterator gave no examples; pass the test iterator itself')
+    empty = torch.zeros(0, dtype=torch.long)
+    return _Verdicts(torch.cat(labels).long().cpu(), torch.cat(predicted).cpu(),
+                     torch.cat(probability).cpu(), torch.cat(losses).cpu(), num_classes,
+                     worst_index.cpu() if worst_index is not None else empty,
+                     worst_images.cpu() if worst_images is not None else empty)
+
+
+def _count_pairs(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The (classes, classes) counts of (true, predicted) pairs: rows true, columns predicted."""
+    k = max(num_classes, int(labels.max()) + 1, int(predicted.max()) + 1)
+    return torch.bincount(labels.long() * k + predicted.long(), minlength=k * k).reshape(k, k)
+
+
+def _confusion(verdicts: _Verdicts) -> torch.Tensor:
+    """The confusion matrix of one evaluation pass."""
+    return _count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
+
+
+def confusion_matrix(net: Any, data_iter: Iterable,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """Count data_iter's examples by true class (row) and predicted class (column), int64 (kit).
+
+    Batches go to `device`, else to the model's; dropout is off and no gradients are kept.
+    The diagonal holds the correct predictions, so its sum over the total is the accuracy.
+    """
+    return _confusion(_verdicts(net, data_iter, _device_for(net, device), keep=0))
+
+
+def _plural(name: str) -> str:
+    """'shirts', 'dresses', '3s': the class name for 'n% of ...'."""
+    return name + ('es' if name.endswith('s') else 's')
+
+
+def _confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
+    """The k largest off-diagonal cells of a confusion matrix, not 0: (true, predicted, count)."""
+    off = matrix.clone()
+    off.fill_diagonal_(0)
+    counts, cells = off.flatten().sort(descending=True, stable=True)  # ties: in row order
+    n = len(matrix)
+    return [(int(c) // n, int(c) % n, int(count))
+            for count, c in zip(counts[:k], cells[:k]) if count > 0]
+
+
+def most_confused(net: Any, data_iter: Iterable, k: int = 3,
+                  labels: Callable[[Any], list[str]] | None = None,
+                  device: torch.device | str | None = None) -> list[tuple[str, str, int]]:
+    """The k pairs of classes most mixed up: (true, predicted name, count), largest first (kit).
+
+    Off-diagonal cells of confusion_matrix(net, data_iter); pairs never confused are left
+    out; `labels` turns class indices into names (default Fashion-MNIST's).
+    """
+    matrix = confusion_matrix(net, data_iter, device)
+    names = (labels or get_fashion_mnist_labels)(range(len(matrix)))
+    return [(names[i], names[j], count) for i, j, count in _confused_cells(matrix, k)]
+
+
+def _draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike | None, title: str,
+                 difference: bool = False) -> str | None:
+    """Counts in the cells, class names on both axes. A confusion matrix is coloured by the share of
+    its row (the true class); a difference of two by its sign, on a colour map centred at 0."""
+    plt = _pyplot()
+    counts = matrix.detach().cpu().to(torch.int64).numpy()
+    if difference:
+        top = max(int(np.abs(counts).max()), 1)
+        shade, cmap, vmin, vmax, label = counts, 'RdBu', -top, top, 'count difference'
+    else:
+        rows = counts.sum(axis=1, keepdims=True)
+        shade = counts / np.maximum(rows, 1)
+        cmap, vmin, vmax, label = 'Blues', 0, 1, 'share of the true class (row)'
+    n = len(counts)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.62 * n, 0.8 + 0.55 * n))
+    image = ax.imshow(shade, cmap=cmap, vmin=vmin, vmax=vmax)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
+    for i in range(n):
+        for j in range(n):
+            dark = abs(shade[i, j]) > (0.6 * top if difference else 0.55)  # white on a dark cell
+            text = f'{counts[i, j]:+d}' if difference and counts[i, j] else str(counts[i, j])
+            ax.text(j, i, text, ha='center', va='center', fontsize=8,
+                    color='white' if dark else 'black')
+    ax.set_xticks(range(n), names, rotation=45, ha='right', rotation_mode='anchor')
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel('predicted class'), ax.set_ylabel('true class')
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, path, 'confusion')
+
+
+def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
+                   labels: Callable[[Any], list[str]] | None = None,
+                   path: str | os.PathLike | None = None, title: str | None = None,
+                   device: torch.device | str | None = None) -> str | None:
+    """Draw a confusion matrix: counts in the cells, coloured by the share of each true class (kit).
+
+    Give a model and its data iterator (computed with confusion_matrix), or a matrix already
+    computed. Shown inline in a notebook; in a script saved to `path` (else confusion-N.png);
+    returns the file written, or None. `labels` names the classes (default Fashion-MNIST's).
+    """
+    matrix = net_or_matrix
+    if data_iter is not None:
+        matrix = confusion_matrix(net_or_matrix, data_iter, device)
+    if not isinstance(matrix, torch.Tensor) or matrix.dim() != 2 or len(set(matrix.shape)) != 1:
+        raise D2LError('show_confusion takes (net, data_iter) or a square matrix of counts, '
+                       'e.g. d2l.confusion_matrix(net, test_iter)')
+    total = int(matrix.sum())
+    accuracy = float(matrix.diagonal().sum()) / max(total, 1)
+    title = title or f'confusion matrix: {total} examples, accuracy {accuracy:.3f}'
+    names = (labels or get_fashion_mnist_labels)(range(len(matrix)))
+    return _draw_matrix(matrix, names, path, title)
+
+
+def _draw_mistakes(verdicts: _Verdicts, labels: Callable[[Any], list[str]],
+                   path: str | os.PathLike | None, what: str = 'test') -> None:
+    """The worst examples in a grid, titled with the true class, the prediction, its probability."""
+    index, X = verdicts.worst, verdicts.worst_images
+    trues, preds = labels(verdicts.labels[index]), labels(verdicts.predicted[index])
+    probs = verdicts.probability[index].tolist()
+    titles = [f'{t}\n-> {p} {q:.2f}' for t, p, q in zip(trues, preds, probs)]
+    colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
+    cols = math.ceil(math.sqrt(len(X))) if len(X) else 1
+    show_images(X.reshape(len(X), *X.shape[-2:]), math.ceil(len(X) / cols), cols, titles=titles,
+                scale=1.7, path=path, title_colors=colors,
+                suptitle=f'the {len(X)} {what} images with the highest loss, highest first:\n'
+                         'true class, then -> prediction and its probability')
+
+
+def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
+                  labels: Callable[[Any], list[str]] | None = None,
+                  path: str | os.PathLike | None = None,
+                  device: torch.device | str | None = None) -> None:
+    """Draw the n examples with the highest loss, titled true class, prediction, probability (kit).
+
+    The loss is the cross-entropy of the net's outputs (logits, or probabilities when its rows
+    already sum to 1); wrong predictions are titled in red. Shown or saved as predict_ch3.
+    """
+    verdicts = _verdicts(net, data_iter, _device_for(net, device), keep=n)
+    _draw_mistakes(verdicts, labels or get_fashion_mnist_labels, path)
+
+
 # ============================================================================
 # Plotting (matplotlib is imported only here, when a figure is asked for)
 # ============================================================================
@@ -1191,9 +1393,8 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
-    with _writing(out):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100, bbox_inches='tight')
+    with _writing(out), _atomic_file(out) as f:  # the file appears whole or not at all
+        fig.savefig(f, format=out.suffix[1:].lower(), dpi=100, bbox_inches='tight')
     _FIGURE_FILES[fig] = out
     if path is None and known is None:  # a file we chose: say where it went (pass path= to choose)
         print(f'figure written to {out}{note}', flush=True)
@@ -2182,6 +2383,11 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                             help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
         parser.add_argument('--predict', metavar='PATH', type=png_file,
                             help='write a PNG of test images with true and predicted labels')
+        parser.add_argument('--confusion', metavar='PATH', type=png_file,
+                            help='write the confusion matrix of the test images to this PNG '
+                                 'and print the three most-confused pairs of classes')
+        parser.add_argument('--mistakes', metavar='PATH', type=png_file,
+                            help='write the 16 test images with the highest loss to this PNG')
         parser.add_argument('--valid', type=_positive(int), metavar='N',
                             help='hold out the last N training images and report accuracy on them instead of test')
         parser.add_argument('--num-train', type=_positive(int), metavar='N',
@@ -2277,29 +2483,66 @@ def write_outputs(args: argparse.Namespace, history: dict[str, Any], weights: di
         print(plot(args.plot) if plot else f'training curves written to {plot_history(history, args.plot, title)}')
 
 
-def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device) -> None:
-    """--predict: draw the first 24 test images titled with true and predicted labels, and count the wrong ones."""
-    if not getattr(args, 'predict', None):
+def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device,
+                     verdicts: _Verdicts | None = None) -> None:
+    """--predict: draw the first 24 test images titled with true and predicted labels, and count
+    the wrong ones; then --confusion and --mistakes (show_inspection, given `verdicts`, the
+    evaluation pass, if one was made)."""
+    if getattr(args, 'predict', None):
+        X, y, y_hat = _predictions(net, test_iter, 24, device)
+        labels = text_labels(args.dataset)
+        trues, preds = labels(y), labels(y_hat)
+        _draw_predictions(X, trues, preds, 3, args.predict)
+        wrong = sum(true != predicted for true, predicted in zip(trues, preds))
+        print(f'predictions written to {args.predict} '
+              f'({wrong} of {len(trues)} wrong, titled in red)')
+    show_inspection(args, net, test_iter, device, verdicts)
+
+
+def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
+                    device: torch.device | None, verdicts: _Verdicts | None = None) -> None:
+    """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes:
+    draw the 16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made
+    here if None)."""
+    if not (getattr(args, 'confusion', None) or getattr(args, 'mistakes', None)):
         return
-    X, y, y_hat = _predictions(net, test_iter, 24, device)
+    verdicts = verdicts or _verdicts(net, test_iter, device)
     labels = text_labels(args.dataset)
-    trues, preds = labels(y), labels(y_hat)
-    _draw_predictions(X, trues, preds, 3, args.predict)
-    wrong = sum(true != predicted for true, predicted in zip(trues, preds))
-    print(f'predictions written to {args.predict} ({wrong} of {len(trues)} wrong, titled in red)')
+    what = eval_name(args).split()[0]  # 'test', or 'valid' with --valid
+    if args.confusion:
+        matrix = _confusion(verdicts)
+        accuracy = float(matrix.diagonal().sum()) / len(verdicts.labels)
+        names, cells = labels(range(len(matrix))), _confused_cells(matrix, 3)
+        _draw_matrix(matrix, names, args.confusion, f'confusion matrix, '
+                     f'{len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
+        print(f'confusion matrix written to {args.confusion}; ' + (
+            'most confused, true -> predicted:' if cells
+            else f'no {what} image was taken for another class'))
+        for i, j, count in cells:
+            share = count / int(matrix[i].sum())
+            print(f'  {names[i]} -> {names[j]}  {count} ({share:.1%} of {_plural(names[i])})')
+    if args.mistakes:
+        _draw_mistakes(verdicts, labels, args.mistakes, what)
+        print(f'mistakes written to {args.mistakes} '
+              f'(the {len(verdicts.worst)} {what} images with the highest loss)')
 
 
 def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor], settings: dict[str, Any],
                    test_iter: Iterable) -> dict[str, list[float]]:
-    """--load: restore the saved weights, print the test accuracy, draw --predict; return that one number as a history."""
+    """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
+    --mistakes; return that one number as a history, with each test image's true class and
+    prediction (labels, predicted)."""
     restore(args.load, weights, settings)
     device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
-    test_acc = evaluate_accuracy(net, test_iter, device)
+    verdicts = _verdicts(net, test_iter, device)  # one pass: the accuracy and what figures need
+    test_acc = int((verdicts.predicted == verdicts.labels).sum()) / len(verdicts.labels)
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
         print(f'note: no training curves to plot with --load; {args.plot} not written')
-    show_predictions(args, net, test_iter, device)
-    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc], 'seconds': []}
+    show_predictions(args, net, test_iter, device, verdicts)
+    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc],
+            'seconds': [], 'labels': verdicts.labels.tolist(),
+            'predicted': verdicts.predicted.tolist()}
 
 
 def _reader_path() -> list[str]:
@@ -2489,8 +2732,8 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
 
 
 def cli(argv: Sequence[str] | None = None) -> None:
-    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`,
-    `python -m d2l exercises [ID]`."""
+    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`;
+    `exercises` and `compare-models` are d2lkit's (d2lkit.exercises, d2lkit.compare_models)."""
     parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
                                      allow_abbrev=False)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -2505,13 +2748,22 @@ def cli(argv: Sequence[str] | None = None) -> None:
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp, '
                                 'ch_weight_decay or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
-    # `exercises` is d2lkit.exercises' own command line: its flags and --help are parsed there.
+    # The kit's other commands read their own flags (and --help) in their d2lkit module,
+    # imported only when asked for; they are listed here for `python -m d2l --help`.
     commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "
                         'answering each; run one answer (python -m d2l exercises --help)')
+    commands.add_parser('compare-models', add_help=False,
+                        help='two saved classifiers on the same test images: accuracies, the '
+                             'images one gets right and the other wrong, the difference of '
+                             'their confusion matrices')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['exercises']:
+        from d2lkit import exercises
+        return exercises.main(argv[1:])
+    if argv[:1] == ['compare-models']:
+        from d2lkit import compare_models
+        return compare_models.cli(argv[1:])
     args, flags = parser.parse_known_args(argv)
-    if args.command == 'exercises':
-        from d2lkit import exercises  # the kit's machinery, imported only when asked for
-        return exercises.main(flags)
     compare(args.chapter, flags, args.plot)
 
 

@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
 
     weights = net.state_dict()
     settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args), 'batchnorm': args.batchnorm,
-                'standardize': args.standardize, 'dataset': args.dataset}
+                'dropout': args.dropout, 'standardize': args.standardize, 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, eval_iter)
     key = eval_name.replace(' ', '_')
