@@ -2207,12 +2207,13 @@ class Init(NamedTuple):
         return f'{self.kind}:{self.value:g}' if self.kind in ('constant', 'normal') else self.kind
 
 
-INIT_HELP = ('initial weights: default (the book\'s N(0, 0.01^2)), zero, constant:C, normal:SIGMA '
-             '(N(0, SIGMA^2)) or xavier (Xavier/Glorot normal, N(0, 2/(inputs+outputs))); biases start at 0')
+INIT_HELP = ("initial weights: default (the book's N(0, 0.01^2)), zero, constant:C, "
+             'normal:SIGMA (N(0, SIGMA^2)) or xavier (Xavier/Glorot normal, '
+             'N(0, 2/(inputs+outputs))); biases start at 0')
 
 
 def init_flag(text: str) -> Init:
-    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier, else one clear line."""
+    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier."""
     kind, colon, value = text.partition(':')
     if kind in ('default', 'zero', 'xavier') and not colon:
         return Init(kind)
@@ -2223,14 +2224,16 @@ def init_flag(text: str) -> Init:
             number = math.nan
         if math.isfinite(number) and (kind == 'constant' or number > 0):
             return Init(kind, number)
-        want = 'a number, e.g. constant:0.5' if kind == 'constant' else 'a positive number, e.g. normal:1'
+        want = ('a number, e.g. constant:0.5' if kind == 'constant'
+                else 'a positive number, e.g. normal:1')
         raise argparse.ArgumentTypeError(f'{text!r}: the value after {kind}: must be {want}')
-    raise argparse.ArgumentTypeError(f'{text!r} is not an init; use default, zero, constant:C, normal:SIGMA '
-                                     'or xavier')
+    raise argparse.ArgumentTypeError(f'{text!r} is not an init; use default, zero, constant:C, '
+                                     'normal:SIGMA or xavier')
 
 
-def init_weight(init: Init, shape: tuple[int, int], device: torch.device | str | None = None) -> torch.Tensor:
-    """A scratch weight matrix W of shape (inputs, outputs) as --init says, with requires_grad (kit).
+def init_weight(init: Init, shape: tuple[int, int],
+                device: torch.device | str | None = None) -> torch.Tensor:
+    """A scratch weight matrix W, shape (inputs, outputs), as --init says, with requires_grad (kit).
 
     The book's default is N(0, 0.01^2) (0.17 sec. 3.6); Xavier's normal form has variance
     2 / (inputs + outputs), which keeps the variance of activations and gradients steady from
@@ -2248,7 +2251,7 @@ def init_weight(init: Init, shape: tuple[int, int], device: torch.device | str |
 
 
 def linear_init(init: Init) -> Callable[[nn.Module], None]:
-    """A function for net.apply: each nn.Linear's weight set with nn.init as --init says, its bias zeroed (kit).
+    """A function for net.apply: each nn.Linear's weight set by nn.init per --init, bias 0 (kit).
 
     The weight is drawn as a scratch (inputs, outputs) matrix and stored transposed (nn.Linear
     keeps W.T), so a concise net starts from init_weight's numbers under the same seed.
@@ -2278,7 +2281,7 @@ def _rate(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
     if not 0 <= p < 1:
-        raise argparse.ArgumentTypeError(f'a dropout rate must be at least 0 and below 1, got {text}')
+        raise argparse.ArgumentTypeError(f'a dropout rate must be at least 0 and below 1: {text}')
     return p
 
 
@@ -2294,33 +2297,37 @@ def _non_negative(text: str) -> float:
 
 
 def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False) -> None:
-    """Add --init and --weight-decay (and with hidden_layers, --dropout and --layer-stats) to a script's parser.
+    """Add --init, --weight-decay (hidden_layers: --dropout, --layer-stats) to a script's parser.
 
     Parse with parse_model_args, which checks --dropout against --hidden.
     """
-    parser.add_argument('--init', type=init_flag, default=Init('default'), metavar='INIT', help=INIT_HELP)
+    parser.add_argument('--init', type=init_flag, default=Init('default'), metavar='INIT',
+                        help=INIT_HELP)
     parser.add_argument('--weight-decay', type=_non_negative, default=0.0, metavar='LAMBDA',
-                        help='L2 penalty LAMBDA/2 * sum of ||W||^2 over the weight matrices (not the biases); '
-                        'the printed loss includes it, in scratch.py and concise.py alike')
+                        help='L2 penalty LAMBDA/2 * sum of ||W||^2 over the weight matrices '
+                        '(not the biases); the printed loss includes it, in scratch.py and '
+                        'concise.py alike')
     if hidden_layers:
         parser.add_argument('--dropout', type=_rate, nargs='+', default=[0.0], metavar='P',
-                            help='dropout rate after each hidden layer\'s activation, one per --hidden size '
-                            '(one value: the same for every layer); off at evaluation')
+                            help="dropout rate after each hidden layer's activation, one per "
+                            '--hidden size (one value: the same for all layers); off at evaluation')
         parser.add_argument('--layer-stats', metavar='PATH', type=output_file('.json'),
-                            help='record per hidden layer and epoch the mean and variance of its activations '
-                            'and the mean norm of its weight gradient: JSON here, a PNG beside it')
+                            help='record per hidden layer and epoch the mean and variance of its '
+                            'activations and the mean norm of its weight gradient: JSON here, '
+                            'a PNG beside it')
 
 
-def parse_model_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
-    """parser.parse_args(argv), with --dropout made one rate per --hidden layer (exit 2 on a wrong count)."""
+def parse_model_args(parser: argparse.ArgumentParser,
+                     argv: list[str] | None = None) -> argparse.Namespace:
+    """parser.parse_args(argv), --dropout made one rate per --hidden layer (exit 2: wrong count)."""
     args = parser.parse_args(argv)
     if hasattr(args, 'dropout'):
         hidden = args.hidden if isinstance(args.hidden, list) else [args.hidden]
         if len(args.dropout) == 1:
             args.dropout = args.dropout * len(hidden)
         elif len(args.dropout) != len(hidden):
-            parser.error(f'--dropout gives {len(args.dropout)} rates for {len(hidden)} hidden layers; '
-                         'give one rate per --hidden size, or one for all')
+            parser.error(f'--dropout gives {len(args.dropout)} rates for {len(hidden)} hidden '
+                         'layers; give one rate per --hidden size, or one for all')
     return args
 
 
@@ -2329,9 +2336,10 @@ def l2_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
     return sum((W ** 2).sum() for W in weights) / 2
 
 
-def with_penalty(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], weights: Sequence[torch.Tensor],
+def with_penalty(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 weights: Sequence[torch.Tensor],
                  lambd: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """loss(y_hat, y) (a mean over the batch) plus lambd * l2_penalty(weights), the penalty without a gradient (kit).
+    """loss(y_hat, y), a batch mean, plus lambd * l2_penalty(weights) without a gradient (kit).
 
     For concise code whose optimizer applies the weight decay (weight_decay=lambd adds
     lambd W to the gradient): the printed loss is then the objective scratch code minimises.
@@ -2344,8 +2352,8 @@ def with_penalty(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], wei
 
 
 class LayerStats:
-    """--layer-stats: per hidden layer and epoch, the mean and variance of its activations over the epoch's
-    training batches, and the mean over those batches of the norm of its weight gradient (kit).
+    """--layer-stats: per hidden layer and epoch, the mean and variance of its activations over
+    the epoch's training batches, and the mean over those batches of its weight gradient norm (kit).
 
     Scratch code calls activation(i, H) in its net and watch(weights); concise code calls
     watch_modules(activations) and watch(weights). Only forward passes with gradients count
@@ -2357,8 +2365,9 @@ class LayerStats:
         self.path, self.summed_loss, self.num_layers = path, summed_loss, num_layers
         self._batch = 1
         self._sums = np.zeros((num_layers, 3))  # per layer: sum of H, sum of H^2, number of values
-        self._grads = np.zeros((num_layers, 2))  # per layer: sum of gradient norms, number of batches
-        self.epochs: dict[str, list[list[float]]] = {'activation_mean': [], 'activation_var': [], 'grad_norm': []}
+        self._grads = np.zeros((num_layers, 2))  # per layer: sum of gradient norms, batches
+        self.epochs: dict[str, list[list[float]]] = {
+            'activation_mean': [], 'activation_var': [], 'grad_norm': []}
 
     def activation(self, layer: int, H: torch.Tensor) -> None:
         """Record hidden layer `layer`'s (1 = first) activations H of a training batch."""
@@ -2369,7 +2378,7 @@ class LayerStats:
         self._batch = H.shape[0]
 
     def watch(self, weights: Sequence[torch.Tensor]) -> None:
-        """Record the norm of each hidden layer's weight gradient (weights[0]: the first layer's) as it arrives."""
+        """Record each hidden layer's weight gradient norm (weights[0]: the first's) in backward."""
         if self.path is None:
             return
         for i, W in enumerate(weights):
@@ -2393,11 +2402,12 @@ class LayerStats:
         mean = total / count
         self.epochs['activation_mean'].append(mean.tolist())
         self.epochs['activation_var'].append(np.maximum(squares / count - mean ** 2, 0).tolist())
-        self.epochs['grad_norm'].append((self._grads[:, 0] / np.maximum(self._grads[:, 1], 1)).tolist())
+        batches = np.maximum(self._grads[:, 1], 1)
+        self.epochs['grad_norm'].append((self._grads[:, 0] / batches).tolist())
         self._sums[:], self._grads[:] = 0, 0
 
     def after_epochs(self, on_epoch: EpochCallback | None) -> EpochCallback | None:
-        """on_epoch for the training loop: close each epoch's statistics, then call on_epoch (if any)."""
+        """on_epoch for the training loop: close the epoch's numbers, then call on_epoch, if any."""
         if self.path is None:
             return on_epoch
 
@@ -2408,7 +2418,7 @@ class LayerStats:
         return callback
 
     def as_dict(self) -> dict[str, Any]:
-        """The numbers as written: per key, one list per epoch holding one value per hidden layer."""
+        """The numbers as written: per key, one list per epoch of one value per hidden layer."""
         return {'layers': [f'hidden {i}' for i in range(1, self.num_layers + 1)],
                 'epoch': list(range(1, len(self.epochs['grad_norm']) + 1)), **self.epochs}
 
@@ -2425,11 +2435,12 @@ class LayerStats:
 
 
 def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = False) -> LayerStats:
-    """The --layer-stats recorder of a script's hidden layers; it records nothing without the flag."""
+    """The --layer-stats recorder of a script's hidden layers; without the flag, a no-op."""
     return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
 
 
-def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike, title: str | None = None) -> str | None:
+def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike,
+                     title: str | None = None) -> str | None:
     """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
     gradient norms per layer on a log axis, against the epoch (kit)."""
     plt = _pyplot()
@@ -2437,8 +2448,10 @@ def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike, title: str 
     epochs = stats['epoch']
     for i, name in enumerate(stats['layers']):
         color = f'C{i}'
-        ax_act.plot(epochs, [e[i] for e in stats['activation_mean']], 'o-', color=color, label=f'{name} mean')
-        ax_act.plot(epochs, [e[i] for e in stats['activation_var']], 's--', color=color, label=f'{name} variance')
+        ax_act.plot(epochs, [e[i] for e in stats['activation_mean']], 'o-', color=color,
+                    label=f'{name} mean')
+        ax_act.plot(epochs, [e[i] for e in stats['activation_var']], 's--', color=color,
+                    label=f'{name} variance')
         ax_grad.plot(epochs, [e[i] for e in stats['grad_norm']], 'o-', color=color, label=name)
     ax_act.set_ylabel('activations (training batches)')
     ax_grad.set_ylabel('mean ||dL/dW|| per batch')

@@ -40,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='nonlinearity of the hidden layers')
     parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',
                         help='sgd (the book) or adam (try --lr 0.001 --batch-size 64)')
-    d2l.add_model_flags(parser, hidden_layers=True)  # --init, --weight-decay, --dropout, --layer-stats
+    d2l.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
     return d2l.parse_model_args(parser, argv)
 
 
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     loss = nn.CrossEntropyLoss()
     # Weight decay on the weights, not the biases: the optimizer adds lambda W to each W's gradient.
     Ws, bs = [m.weight for m in linears], [m.bias for m in linears]
-    trainer = OPTIMIZERS[args.optimizer]([{'params': Ws, 'weight_decay': args.weight_decay}, {'params': bs}],
-                                         lr=args.lr)
-    if args.weight_decay:  # print the penalised loss, as scratch.py does; its gradient is the optimizer's
+    groups = [{'params': Ws, 'weight_decay': args.weight_decay}, {'params': bs}]
+    trainer = OPTIMIZERS[args.optimizer](groups, lr=args.lr)
+    if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
         loss = d2l.with_penalty(loss, Ws, args.weight_decay)
 
     weights = net.state_dict()
@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
     history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
-                                   on_epoch=stats.after_epochs(on_epoch), eval_name=d2l.eval_name(args))
-    title = f'MLP {"-".join(map(str, [*sizes, NUM_OUTPUTS]))} ({args.activation}, {args.optimizer}), concise, {args.dataset}'
+                                   on_epoch=stats.after_epochs(on_epoch),
+                                   eval_name=d2l.eval_name(args))
+    layout = '-'.join(map(str, [*sizes, NUM_OUTPUTS]))
+    title = (f'MLP {layout} ({args.activation}, {args.optimizer}), '
+             f'concise, {args.dataset}')
     d2l.write_outputs(args, history, weights, settings, title)
     stats.write(title)
     d2l.show_predictions(args, net, test_iter, args.device)

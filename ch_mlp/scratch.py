@@ -5,8 +5,8 @@ with 256 units, the output layer gives logits o = hW2 + b2, and autograd supplie
 gradients for minibatch SGD. --hidden 256 128 stacks hidden layers, h2 = activation(h1W2 + b2)
 and so on. --dropout p zeroes each hidden unit with probability p during training and scales
 the others by 1/(1-p) (dropout_layer); --weight-decay adds the L2 penalty to the loss.
-Defaults, initial weights and batch order are those of
-concise.py, so the two print the same numbers, up to a last digit after a few epochs:
+Defaults, initial weights and batch order are those of concise.py, so the two print
+the same numbers, up to a last digit after a few epochs:
 nn.Linear adds its bias inside the matrix product and torch.optim steps on the mean
 loss rather than on the sum divided by the batch size, so rounding differs by about
 1e-7 per step, and a ReLU network, unlike a linear model, amplifies such differences.
@@ -57,7 +57,7 @@ ACTIVATIONS = {'relu': relu, 'sigmoid': sigmoid, 'tanh': tanh}
 
 
 def dropout_layer(H: torch.Tensor, p: float) -> torch.Tensor:
-    """Dropout: zero each element of H with probability p, scale the rest by 1/(1-p), so E[output] = H."""
+    """Dropout: zero each element of H with probability p, scale the rest by 1/(1-p); E[out] = H."""
     if p == 0:
         return H
     # mask = 1 keeps a unit, with probability 1 - p. The book compares torch.rand(H.shape) > p, the
@@ -71,10 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[256], metavar='N',
-                        help='hidden layer sizes, first to last (--hidden 128 256 gives 784-128-256-10)')
+                        help='hidden layer sizes, first to last (--hidden 128 256: 784-128-256-10)')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layers')
-    d2l.add_model_flags(parser, hidden_layers=True)  # --init, --weight-decay, --dropout, --layer-stats
+    d2l.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
     return d2l.parse_model_args(parser, argv)
 
 
@@ -85,19 +85,20 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     device = args.device
     train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
-    # One weight matrix and bias per layer, W1 (784 x hidden) first: the book's W ~ N(0, 0.01^2) or what
-    # --init asks for (d2l.init_weight draws it as torch.normal would), and b = 0.
+    # One weight matrix and bias per layer, W1 (784 x hidden) first: the book's W ~ N(0, 0.01^2)
+    # or what --init asks for (d2l.init_weight draws it as torch.normal would), and b = 0.
     sizes = [NUM_INPUTS, *args.hidden, NUM_OUTPUTS]
-    Ws = [d2l.init_weight(args.init, (num_in, num_out), device) for num_in, num_out in zip(sizes, sizes[1:])]
-    bs = [torch.zeros(num_out, device=device, requires_grad=True) for num_out in sizes[1:]]
+    Ws = [d2l.init_weight(args.init, (n_in, n_out), device)
+          for n_in, n_out in zip(sizes, sizes[1:])]
+    bs = [torch.zeros(n_out, device=device, requires_grad=True) for n_out in sizes[1:]]
     params = [p for W, b in zip(Ws, bs) for p in (W, b)]
     activation = ACTIVATIONS[args.activation]
-    stats = d2l.layer_stats(args, len(args.hidden), summed_loss=True)  # --layer-stats; else records nothing
-    stats.watch(Ws[:-1])  # the gradient norm of each hidden layer's weights, as backward computes it
+    stats = d2l.layer_stats(args, len(args.hidden), summed_loss=True)  # records only if asked
+    stats.watch(Ws[:-1])  # --layer-stats: each hidden layer's weight gradient norm, in backward
 
     def net(X: torch.Tensor, is_training: bool = True) -> torch.Tensor:
-        """Logits HW + b of the last hidden layer H; each hidden layer is H = activation(H_before W + b),
-        then dropout while training (evaluation calls net(X, is_training=False))."""
+        """Logits HW + b of the last hidden layer H; each hidden layer is H = activation(HW + b) of
+        the one before, then dropout while training (evaluation calls net(X, is_training=False))."""
         H = X.reshape(-1, NUM_INPUTS)
         for i, (W, b, p) in enumerate(zip(Ws, bs, args.dropout), start=1):
             H = activation(H @ W + b)
@@ -111,18 +112,20 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     cross_entropy = nn.CrossEntropyLoss(reduction='none')
 
     def loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy per example, plus the L2 penalty lambda/2 sum ||W||^2 with --weight-decay lambda."""
+        """Cross-entropy per example, plus lambda/2 sum ||W||^2 with --weight-decay lambda."""
         l = cross_entropy(y_hat, y)
-        # Added to every example's loss: sgd's division of the summed loss by the batch size n then
-        # leaves lambda W in each W's gradient (weight decay, 0.17 sec. 4.5). Biases are not penalised.
+        # Added to every example's loss: sgd's division of the summed loss by the batch size n
+        # then leaves lambda W in each W's gradient (weight decay, 0.17 sec. 4.5). Not on biases.
         return l + args.weight_decay * d2l.l2_penalty(Ws) if args.weight_decay else l
 
     # The update: minibatch SGD on the parameters, as in the softmax chapter.
     def updater(batch_size: int) -> None:
         d2l.sgd(params, args.lr, batch_size)
 
-    weights = {name: p for i, (W, b) in enumerate(zip(Ws, bs), start=1) for name, p in ((f'W{i}', W), (f'b{i}', b))}
-    # One hidden layer is saved as its size alone, as before several were possible: old files still load.
+    weights = {}
+    for i, (W, b) in enumerate(zip(Ws, bs), start=1):
+        weights[f'W{i}'], weights[f'b{i}'] = W, b
+    # One hidden layer is saved as its size alone, as before there could be more: old files load.
     hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
     settings = {'model': 'ch_mlp/scratch.py', 'hidden': hidden, 'activation': args.activation,
                 'dataset': args.dataset}
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls
     # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the numbers).
     history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device,
-                                   on_epoch=stats.after_epochs(on_epoch), eval_name=d2l.eval_name(args))
+                                   on_epoch=stats.after_epochs(on_epoch),
+                                   eval_name=d2l.eval_name(args))
     title = f'MLP {"-".join(map(str, sizes))} ({args.activation}) from scratch, {args.dataset}'
     d2l.write_outputs(args, history, weights, settings, title)
     stats.write(title)

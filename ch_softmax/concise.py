@@ -51,15 +51,16 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
 
     net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
-    net.apply(d2l.linear_init(args.init))  # W from N(0, 0.01^2) or as --init says, b = 0, as in scratch.py
+    net.apply(d2l.linear_init(args.init))  # W from N(0, 0.01^2) or --init, b = 0, as in scratch.py
 
     # Softmax and cross-entropy in one: it works from log-softmax, so a probability that
     # underflows to 0 never reaches log(0).
     loss = nn.CrossEntropyLoss()
-    # Weight decay on W only: the optimizer adds lambda W to its gradient, as scratch.py's penalty does.
+    # Weight decay on W only: the optimizer adds lambda W to its gradient, as scratch.py's penalty.
     W, b = net[1].weight, net[1].bias
-    trainer = torch.optim.SGD([{'params': [W], 'weight_decay': args.weight_decay}, {'params': [b]}], lr=args.lr)
-    if args.weight_decay:  # print the penalised loss, as scratch.py does; its gradient is the optimizer's
+    groups = [{'params': [W], 'weight_decay': args.weight_decay}, {'params': [b]}]
+    trainer = torch.optim.SGD(groups, lr=args.lr)
+    if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
         loss = d2l.with_penalty(loss, [W], args.weight_decay)
 
     weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py', 'dataset': args.dataset}

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     device = args.device
     train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
-    # The book's W ~ N(0, 0.01^2), or what --init asks for: d2l.init_weight draws it as torch.normal would.
+    # The book's W ~ N(0, 0.01^2), or what --init asks for (drawn as torch.normal would).
     W = d2l.init_weight(args.init, (NUM_INPUTS, NUM_OUTPUTS), device)
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         return X.reshape(-1, NUM_INPUTS) @ W + b
 
     def loss(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy per example, plus the L2 penalty lambda/2 ||W||^2 with --weight-decay lambda."""
+        """Cross-entropy per example, plus lambda/2 ||W||^2 with --weight-decay lambda."""
         l = cross_entropy(O, y)
         # Added to every example's loss: the summed loss then carries n times the penalty, and sgd's
-        # division by the batch size n leaves lambda W in W's gradient (weight decay, 0.17 sec. 4.5).
+        # division by the batch size n leaves lambda W in W's gradient (weight decay, 0.17 4.5).
         return l + args.weight_decay * d2l.l2_penalty([W]) if args.weight_decay else l
 
     weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
