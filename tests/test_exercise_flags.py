@@ -60,11 +60,12 @@ def trained_nets(monkeypatch, name: str, data, *flags: str) -> list:
 ])
 def test_init_flag_parses_each_form(text, expected):
     assert d2l.init_flag(text) == expected
-    assert str(d2l.init_flag(text)) == (text if ':' not in text else f'{expected.kind}:{expected.value:g}')
+    spelled = text if ':' not in text else f'{expected.kind}:{expected.value:g}'
+    assert str(d2l.init_flag(text)) == spelled
 
 
-@pytest.mark.parametrize('text', ['uniform', 'normal', 'normal:0', 'normal:-1', 'constant:x', 'zero:1',
-                                  'constant:inf', 'xavier:2', ''])
+@pytest.mark.parametrize('text', ['uniform', 'normal', 'normal:0', 'normal:-1', 'constant:x',
+                                  'zero:1', 'constant:inf', 'xavier:2', ''])
 def test_init_flag_refuses_anything_else(text):
     with pytest.raises(argparse.ArgumentTypeError):
         d2l.init_flag(text)
@@ -72,7 +73,7 @@ def test_init_flag_refuses_anything_else(text):
 
 @pytest.mark.parametrize('init', ['default', 'zero', 'constant:0.3', 'normal:0.5', 'xavier'])
 def test_scratch_and_concise_initial_weights_are_identical(init):
-    """init_weight (scratch) and linear_init (concise, nn.init) give the same numbers, layer after layer."""
+    """init_weight (scratch) and linear_init (concise, nn.init): the same numbers."""
     spec, sizes = d2l.init_flag(init), [784, 64, 32, 10]
     torch.manual_seed(3)
     scratch = [d2l.init_weight(spec, (a, b)) for a, b in zip(sizes, sizes[1:])]
@@ -101,7 +102,8 @@ def test_xavier_std_and_constant_values():
     W = d2l.init_weight(d2l.init_flag('xavier'), (784, 256)).detach()
     assert float(W.std()) == pytest.approx(math.sqrt(2 / (784 + 256)), rel=0.01)
     assert abs(float(W.mean())) < 1e-3
-    assert torch.equal(d2l.init_weight(d2l.init_flag('constant:0.25'), (3, 4)).detach(), torch.full((3, 4), 0.25))
+    constant = d2l.init_weight(d2l.init_flag('constant:0.25'), (3, 4)).detach()
+    assert torch.equal(constant, torch.full((3, 4), 0.25))
     assert not d2l.init_weight(d2l.init_flag('zero'), (3, 4)).any()
     W = d2l.init_weight(d2l.init_flag('normal:2'), (784, 256)).detach()
     assert float(W.std()) == pytest.approx(2, rel=0.01)
@@ -110,9 +112,10 @@ def test_xavier_std_and_constant_values():
 @pytest.mark.parametrize('name', MLPS)
 @pytest.mark.parametrize('init', ['zero', 'constant:0.01'])
 def test_symmetric_init_leaves_an_mlps_hidden_units_identical(name, init, tiny_data, tmp_path):
-    """Every hidden unit starts with the same weights, so gets the same gradient: they stay copies."""
-    W1 = hidden_weights(name, saved_weights(name, tiny_data, tmp_path, '--epochs', '2', '--init', init))
-    assert torch.allclose(W1, W1[:, :1].expand_as(W1), atol=1e-6)  # each unit's column equals the first's
+    """Every hidden unit starts with the same weights, gets the same gradient: they stay copies."""
+    weights = saved_weights(name, tiny_data, tmp_path, '--epochs', '2', '--init', init)
+    W1 = hidden_weights(name, weights)
+    assert torch.allclose(W1, W1[:, :1].expand_as(W1), atol=1e-6)  # every column: the first
     if init != 'zero':  # they did train (zero weights give the hidden layer no gradient at all)
         assert not torch.allclose(W1, torch.full_like(W1, 0.01))
     # the default init breaks the symmetry
@@ -131,7 +134,8 @@ def test_softmax_regression_learns_from_zero_weights(name, tiny_data):
 # ---------------------------------------------------------------------------
 
 def test_scratch_mlp_takes_several_hidden_layers(tiny_data, tmp_path):
-    weights = saved_weights('ch_mlp/scratch', tiny_data, tmp_path, '--epochs', '1', '--hidden', '64', '32')
+    weights = saved_weights('ch_mlp/scratch', tiny_data, tmp_path,
+                            '--epochs', '1', '--hidden', '64', '32')
     assert {k: tuple(v.shape) for k, v in weights.items()} == {
         'W1': (784, 64), 'b1': (64,), 'W2': (64, 32), 'b2': (32,), 'W3': (32, 10), 'b3': (10,)}
 
@@ -182,7 +186,8 @@ def test_mlp_scratch_and_concise_agree_under_the_flags(flags, tiny_data):
     assert result['agree'], (result['max_loss_rel_diff'], result['max_acc_diff'])
 
 
-@pytest.mark.parametrize('flags', [['--weight-decay', '0.05'], ['--init', 'xavier'], ['--init', 'zero']])
+@pytest.mark.parametrize('flags', [['--weight-decay', '0.05'], ['--init', 'xavier'],
+                                   ['--init', 'zero']])
 def test_softmax_scratch_and_concise_agree_under_the_flags(flags, tiny_data):
     result = d2l.compare('ch_softmax', ['--epochs', '2', '--data-root', str(tiny_data), *flags])
     assert result['agree'], (result['max_loss_rel_diff'], result['max_acc_diff'])
@@ -192,13 +197,15 @@ def test_one_dropout_rate_applies_to_every_layer():
     args = script('ch_mlp/concise').parse_args(['--hidden', '64', '32', '16', '--dropout', '0.2'])
     assert args.dropout == [0.2, 0.2, 0.2]
     assert script('ch_mlp/scratch').parse_args([]).dropout == [0.0]
-    assert script('ch_mlp/scratch').parse_args(['--hidden', '8', '4', '--dropout', '0.1', '0.2']).dropout == [0.1, 0.2]
+    args = script('ch_mlp/scratch').parse_args(['--hidden', '8', '4', '--dropout', '0.1', '0.2'])
+    assert args.dropout == [0.1, 0.2]
 
 
 def test_concise_puts_an_nn_dropout_after_each_activation_that_has_a_rate(tiny_data, monkeypatch):
-    [net] = trained_nets(monkeypatch, 'ch_mlp/concise', tiny_data, '--hidden', '16', '8', '--dropout', '0.2', '0')
-    assert [type(m).__name__ for m in net] == ['FlattenLayer', 'Linear', 'ReLU', 'Dropout', 'Linear', 'ReLU',
-                                                'Linear']
+    [net] = trained_nets(monkeypatch, 'ch_mlp/concise', tiny_data,
+                         '--hidden', '16', '8', '--dropout', '0.2', '0')
+    assert [type(m).__name__ for m in net] == ['FlattenLayer', 'Linear', 'ReLU', 'Dropout',
+                                                'Linear', 'ReLU', 'Linear']
     assert net[3].p == 0.2
 
 
@@ -209,15 +216,17 @@ def test_concise_puts_an_nn_dropout_after_each_activation_that_has_a_rate(tiny_d
 @pytest.mark.parametrize('name', MLPS + SOFTMAX)
 def test_weight_decay_lowers_the_weight_norm(name, tiny_data, tmp_path):
     def norm(weights: dict[str, torch.Tensor]) -> float:
-        return sum(float((W ** 2).sum()) for k, W in weights.items() if 'W' in k or k.endswith('weight'))
+        return sum(float((W ** 2).sum()) for k, W in weights.items()
+                   if 'W' in k or k.endswith('weight'))
     plain = norm(saved_weights(name, tiny_data, tmp_path, '--epochs', '3'))
-    decayed = norm(saved_weights(name, tiny_data, tmp_path, '--epochs', '3', '--weight-decay', '0.5'))
+    decayed = norm(saved_weights(name, tiny_data, tmp_path,
+                                 '--epochs', '3', '--weight-decay', '0.5'))
     assert decayed < 0.8 * plain, (plain, decayed)
 
 
 @pytest.mark.parametrize('name', SOFTMAX)
 def test_the_printed_loss_includes_the_penalty(name, tiny_data):
-    """At a learning rate too small to move the weights, the printed losses differ by lambda/2 ||W||^2.
+    """At a learning rate too small to move the weights, printed losses differ by lambda/2 ||W||^2.
 
     With --init constant:1 the softmax weights are all 1: ||W||^2 = 784 * 10, so 0.01 adds 39.2.
     """
@@ -228,7 +237,7 @@ def test_the_printed_loss_includes_the_penalty(name, tiny_data):
 
 
 def test_weight_decay_leaves_the_biases_alone(tiny_data, monkeypatch):
-    """concise passes weight_decay to the optimizer for the weights only (a param group of their own)."""
+    """concise passes weight_decay to the optimizer for the weights only (a param group)."""
     trainers = []
     original = d2l.train_classifier
 
@@ -236,7 +245,8 @@ def test_weight_decay_leaves_the_biases_alone(tiny_data, monkeypatch):
         trainers.append(updater)
         return original(net, train_iter, test_iter, loss, num_epochs, updater, *args, **kwargs)
     monkeypatch.setattr(d2l, 'train_classifier', spy)
-    train('ch_mlp/concise', tiny_data, '--epochs', '1', '--weight-decay', '0.1', '--hidden', '8', '4')
+    train('ch_mlp/concise', tiny_data,
+          '--epochs', '1', '--weight-decay', '0.1', '--hidden', '8', '4')
     weights, biases = trainers[0].param_groups
     assert weights['weight_decay'] == 0.1 and [p.dim() for p in weights['params']] == [2, 2, 2]
     assert biases['weight_decay'] == 0 and [p.dim() for p in biases['params']] == [1, 1, 1]
@@ -252,26 +262,30 @@ def test_layer_stats_json_and_png_without_changing_the_numbers(name, tiny_data, 
     plain = train(name, tiny_data, *flags)
     path = tmp_path / 'stats.json'
     recorded = train(name, tiny_data, *flags, '--layer-stats', str(path))
-    assert {k: v for k, v in recorded.items() if k != 'seconds'} == {k: v for k, v in plain.items() if k != 'seconds'}
-    assert f'layer statistics written to {path} and {path.with_suffix(".png")}' in capsys.readouterr().out
+    del recorded['seconds'], plain['seconds']
+    assert recorded == plain
+    png = path.with_suffix('.png')
+    assert f'layer statistics written to {path} and {png}' in capsys.readouterr().out
     stats = json.loads(path.read_text())
     assert stats['layers'] == ['hidden 1', 'hidden 2', 'hidden 3'] and stats['epoch'] == [1, 2]
     for key in ('activation_mean', 'activation_var', 'grad_norm'):
         assert [len(epoch) for epoch in stats[key]] == [3, 3], key
     assert all(0 < m < 1 for epoch in stats['activation_mean'] for m in epoch)  # sigmoid outputs
-    assert all(0 < v < 0.25 for epoch in stats['activation_var'] for v in epoch)  # variance within (0, 1)
+    assert all(0 < v < 0.25 for epoch in stats['activation_var'] for v in epoch)  # values in (0, 1)
     assert all(g > 0 for epoch in stats['grad_norm'] for g in epoch)
-    assert is_png(path.with_suffix('.png'))
+    assert is_png(png)
 
 
 def test_layer_stats_agree_between_scratch_and_concise(tiny_data, tmp_path):
     flags = ['--epochs', '1', '--hidden', '16', '8', '--dropout', '0.3', '--weight-decay', '0']
     for name in MLPS:
         train(name, tiny_data, *flags, '--layer-stats', str(tmp_path / f'{name[7:]}.json'))
-    scratch, concise = (json.loads((tmp_path / f'{kind}.json').read_text()) for kind in ('scratch', 'concise'))
+    scratch, concise = (json.loads((tmp_path / f'{kind}.json').read_text())
+                        for kind in ('scratch', 'concise'))
     for key in ('activation_mean', 'activation_var', 'grad_norm'):
         flat = [value for epoch in concise[key] for value in epoch]
-        assert [value for epoch in scratch[key] for value in epoch] == pytest.approx(flat, rel=1e-4), key
+        mine = [value for epoch in scratch[key] for value in epoch]
+        assert mine == pytest.approx(flat, rel=1e-4), key
 
 
 def test_layer_stats_mean_and_variance_are_of_the_activations():
@@ -299,7 +313,8 @@ def test_layer_stats_mean_and_variance_are_of_the_activations():
     ('ch_softmax/scratch', ['--weight-decay', 'nan'], 'must be 0 or more'),
     ('ch_mlp/scratch', ['--dropout', '1'], 'below 1'),
     ('ch_mlp/concise', ['--dropout', '-0.1'], 'at least 0'),
-    ('ch_mlp/scratch', ['--hidden', '64', '32', '16', '--dropout', '0.1', '0.2'], '2 rates for 3 hidden layers'),
+    ('ch_mlp/scratch', ['--hidden', '64', '32', '16', '--dropout', '0.1', '0.2'],
+     '2 rates for 3 hidden layers'),
     ('ch_mlp/concise', ['--dropout', '0.1', '0.2'], '2 rates for 1 hidden layers'),
 ])
 def test_bad_exercise_flags_exit_2_with_one_line(name, flags, message, tmp_path, capsys):
@@ -317,5 +332,6 @@ def test_help_names_the_new_flags(name, capsys):
     with pytest.raises(SystemExit):
         script(name).main(['--help'])
     out = ' '.join(capsys.readouterr().out.split())  # argparse wraps the lines
-    assert '--init' in out and 'xavier' in out and '--weight-decay' in out and 'the printed loss includes it' in out
+    assert '--init' in out and 'xavier' in out and '--weight-decay' in out
+    assert 'the printed loss includes it' in out
     assert ('--dropout' in out and '--layer-stats' in out) == name.startswith('ch_mlp')
