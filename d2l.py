@@ -2539,6 +2539,8 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
         print(f'note: no training curves to plot with --load; {args.plot} not written')
+    if getattr(args, 'layer_stats', None):
+        print(f'note: no training to record with --load; {args.layer_stats} not written')
     show_predictions(args, net, test_iter, device)
     return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc], 'seconds': []}
 

@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     hidden = args.hidden[0] if len(args.hidden) == 1 else args.hidden
     settings = {'model': 'ch_mlp/scratch.py', 'hidden': hidden, 'activation': args.activation,
                 'dataset': args.dataset}
+    if any(args.dropout):  # --load then asks for the same --dropout (concise's layers depend on it)
+        settings['dropout'] = args.dropout
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls

@@ -335,3 +335,14 @@ def test_help_names_the_new_flags(name, capsys):
     assert '--init' in out and 'xavier' in out and '--weight-decay' in out
     assert 'the printed loss includes it' in out
     assert ('--dropout' in out and '--layer-stats' in out) == name.startswith('ch_mlp')
+
+
+@pytest.mark.parametrize('name', MLPS)
+def test_a_dropout_model_loads_under_its_own_dropout(name, tiny_data, tmp_path, capsys):
+    path = tmp_path / 'dropout.pt'
+    train(name, tiny_data, '--epochs', '1', '--dropout', '0.5', '--save', str(path))
+    with pytest.raises(d2l.D2LError, match=r'saved with dropout=\[0.5\]'):
+        train(name, tiny_data, '--load', str(path))
+    capsys.readouterr()
+    train(name, tiny_data, '--load', str(path), '--dropout', '0.5')
+    assert capsys.readouterr().out.startswith(f'loaded {path}: test acc ')
