@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     weights = net.state_dict()
     settings = {'model': 'ch_mlp/concise.py', 'hidden': args.hidden, 'activation': args.activation,
                 'dataset': args.dataset}
+    if any(args.dropout):  # --load then asks for the same --dropout (its layers shift the names)
+        settings['dropout'] = args.dropout
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
     # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
