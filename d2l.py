@@ -2328,25 +2328,6 @@ def output_file(suffix: str = '') -> Callable[[str], str]:
 png_file = output_file('.png')  # an argparse type for figures such as --plot
 
 
-def init_flag(text: str) -> tuple[str, float | None]:
-    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier.
-
-    Returns (name, number): ('normal', 0.01), ('constant', 0.5), ('zero', None) ...
-    """
-    name, colon, number = text.partition(':')
-    if name in ('default', 'zero', 'xavier') and not colon:
-        return name, None
-    if name in ('constant', 'normal') and colon:
-        try:
-            value = float(number)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and (name == 'constant' or value > 0):
-            return name, value
-    raise argparse.ArgumentTypeError(f'{text!r} is not an initialisation; give default, zero, '
-                                     'constant:C, normal:SIGMA (SIGMA > 0) or xavier')
-
-
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults (but not "None"), and keep a script docstring's line breaks (its examples) in --help."""
 
@@ -2429,6 +2410,267 @@ def load_script_data(args: argparse.Namespace) -> tuple[ArrayLoader, ArrayLoader
 def eval_name(args: argparse.Namespace) -> str:
     """What an image script's evaluation split is called in its lines: 'valid acc' with --valid, else 'test acc'."""
     return 'valid acc' if getattr(args, 'valid', None) else 'test acc'
+
+
+# --init, --weight-decay, --dropout and --layer-stats: the settings the books' exercises ask about,
+# with one meaning in a chapter's scratch.py and concise.py, so `compare` lines them up.
+
+class Init(NamedTuple):
+    """An --init setting: 'default' (the book's N(0, 0.01^2)), 'zero', 'constant' (value C),
+    'normal' (value SIGMA) or 'xavier' (Xavier/Glorot normal); biases always start at 0."""
+    kind: str
+    value: float = 0.01
+
+    def __str__(self) -> str:
+        return f'{self.kind}:{self.value:g}' if self.kind in ('constant', 'normal') else self.kind
+
+
+INIT_HELP = ("initial weights: default (the book's N(0, 0.01^2)), zero, constant:C, "
+             'normal:SIGMA (N(0, SIGMA^2)) or xavier (Xavier/Glorot normal, '
+             'N(0, 2/(inputs+outputs))); biases start at 0')
+
+
+def init_flag(text: str) -> Init:
+    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier."""
+    kind, colon, value = text.partition(':')
+    if kind in ('default', 'zero', 'xavier') and not colon:
+        return Init(kind)
+    if kind in ('constant', 'normal') and colon:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and (kind == 'constant' or number > 0):
+            return Init(kind, number)
+        want = ('a number, e.g. constant:0.5' if kind == 'constant'
+                else 'a positive number, e.g. normal:1')
+        raise argparse.ArgumentTypeError(f'{text!r}: the value after {kind}: must be {want}')
+    raise argparse.ArgumentTypeError(f'{text!r} is not an init; use default, zero, constant:C, '
+                                     'normal:SIGMA or xavier')
+
+
+def init_weight(init: Init, shape: tuple[int, int],
+                device: torch.device | str | None = None) -> torch.Tensor:
+    """A scratch weight matrix W, shape (inputs, outputs), as --init says, with requires_grad (kit).
+
+    The book's default is N(0, 0.01^2) (0.17 sec. 3.6); Xavier's normal form has variance
+    2 / (inputs + outputs), which keeps the variance of activations and gradients steady from
+    layer to layer (0.17 sec. 4.8). Zero and constant weights make every hidden unit the same.
+    """
+    num_in, num_out = shape
+    if init.kind == 'zero':
+        W = torch.zeros(shape, device=device)
+    elif init.kind == 'constant':
+        W = torch.full(shape, init.value, device=device)
+    else:
+        sigma = math.sqrt(2 / (num_in + num_out)) if init.kind == 'xavier' else init.value
+        W = torch.normal(0, sigma, size=shape, device=device)
+    return W.requires_grad_()
+
+
+def linear_init(init: Init) -> Callable[[nn.Module], None]:
+    """A function for net.apply: each nn.Linear's weight set by nn.init per --init, bias 0 (kit).
+
+    The weight is drawn as a scratch (inputs, outputs) matrix and stored transposed (nn.Linear
+    keeps W.T), so a concise net starts from init_weight's numbers under the same seed.
+    """
+    def apply(module: nn.Module) -> None:
+        if not isinstance(module, nn.Linear):
+            return
+        W = torch.empty(module.weight.shape[::-1], device=module.weight.device)  # (inputs, outputs)
+        if init.kind == 'zero':
+            nn.init.zeros_(W)
+        elif init.kind == 'constant':
+            nn.init.constant_(W, init.value)
+        elif init.kind == 'xavier':
+            nn.init.xavier_normal_(W)
+        else:
+            nn.init.normal_(W, 0, init.value)
+        with torch.no_grad():
+            module.weight.copy_(W.T)
+            module.bias.zero_()
+    return apply
+
+
+def _rate(text: str) -> float:
+    """An argparse type for a dropout rate p, 0 <= p < 1."""
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not 0 <= p < 1:
+        raise argparse.ArgumentTypeError(f'a dropout rate must be at least 0 and below 1: {text}')
+    return p
+
+
+def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False) -> None:
+    """Add --init, --weight-decay (hidden_layers: --dropout, --layer-stats) to a script's parser.
+
+    Parse with parse_model_args, which checks --dropout against --hidden.
+    """
+    parser.add_argument('--init', type=init_flag, default=Init('default'), metavar='INIT',
+                        help=INIT_HELP)
+    parser.add_argument('--weight-decay', type=non_negative_float, default=0.0, metavar='LAMBDA',
+                        help='L2 penalty LAMBDA/2 * sum of ||W||^2 over the weight matrices '
+                        '(not the biases); the printed loss includes it, in scratch.py and '
+                        'concise.py alike')
+    if hidden_layers:
+        parser.add_argument('--dropout', type=_rate, nargs='+', default=[0.0], metavar='P',
+                            help="dropout rate after each hidden layer's activation, one per "
+                            '--hidden size (one value: the same for all layers); off at evaluation')
+        parser.add_argument('--layer-stats', metavar='PATH', type=output_file('.json'),
+                            help='record per hidden layer and epoch the mean and variance of its '
+                            'activations and the mean norm of its weight gradient: JSON here, '
+                            'a PNG beside it')
+
+
+def parse_model_args(parser: argparse.ArgumentParser,
+                     argv: list[str] | None = None) -> argparse.Namespace:
+    """parser.parse_args(argv), --dropout made one rate per --hidden layer (exit 2: wrong count)."""
+    args = parser.parse_args(argv)
+    if hasattr(args, 'dropout'):
+        hidden = args.hidden if isinstance(args.hidden, list) else [args.hidden]
+        if len(args.dropout) == 1:
+            args.dropout = args.dropout * len(hidden)
+        elif len(args.dropout) != len(hidden):
+            parser.error(f'--dropout gives {len(args.dropout)} rates for {len(hidden)} hidden '
+                         'layers; give one rate per --hidden size, or one for all')
+    return args
+
+
+def l2_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The L2 penalty sum of ||W||^2 / 2 over the given weight matrices (0.17 sec. 4.5)."""
+    return sum((W ** 2).sum() for W in weights) / 2
+
+
+def with_penalty(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 weights: Sequence[torch.Tensor],
+                 lambd: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """loss(y_hat, y), a batch mean, plus lambd * l2_penalty(weights) without a gradient (kit).
+
+    For concise code whose optimizer applies the weight decay (weight_decay=lambd adds
+    lambd W to the gradient): the printed loss is then the objective scratch code minimises.
+    """
+    def penalised(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            penalty = lambd * l2_penalty(weights)
+        return loss(y_hat, y) + penalty
+    return penalised
+
+
+class LayerStats:
+    """--layer-stats: per hidden layer and epoch, the mean and variance of its activations over
+    the epoch's training batches, and the mean over those batches of its weight gradient norm (kit).
+
+    Scratch code calls activation(i, H) in its net and watch(weights); concise code calls
+    watch_modules(activations) and watch(weights). Only forward passes with gradients count
+    (training, not evaluation). Gradient norms are of the mean loss over the batch: with
+    summed_loss=True (scratch: backward on the summed loss) they are divided by the batch size.
+    """
+
+    def __init__(self, num_layers: int, path: str | None, summed_loss: bool = False) -> None:
+        self.path, self.summed_loss, self.num_layers = path, summed_loss, num_layers
+        self._batch = 1
+        self._sums = np.zeros((num_layers, 3))  # per layer: sum of H, sum of H^2, number of values
+        self._grads = np.zeros((num_layers, 2))  # per layer: sum of gradient norms, batches
+        self.epochs: dict[str, list[list[float]]] = {
+            'activation_mean': [], 'activation_var': [], 'grad_norm': []}
+
+    def activation(self, layer: int, H: torch.Tensor) -> None:
+        """Record hidden layer `layer`'s (1 = first) activations H of a training batch."""
+        if self.path is None or not torch.is_grad_enabled():
+            return
+        H = H.detach().double()
+        self._sums[layer - 1] += (float(H.sum()), float((H ** 2).sum()), H.numel())
+        self._batch = H.shape[0]
+
+    def watch(self, weights: Sequence[torch.Tensor]) -> None:
+        """Record each hidden layer's weight gradient norm (weights[0]: the first's) in backward."""
+        if self.path is None:
+            return
+        for i, W in enumerate(weights):
+            W.register_hook(functools.partial(self._gradient, i))
+
+    def watch_modules(self, activations: Sequence[nn.Module]) -> None:
+        """Record the outputs of these activation modules, one per hidden layer, first to last."""
+        if self.path is None:
+            return
+        for i, module in enumerate(activations, start=1):
+            module.register_forward_hook(lambda _module, _inputs, H, i=i: self.activation(i, H))
+
+    def _gradient(self, i: int, grad: torch.Tensor) -> None:
+        norm = float(grad.detach().norm()) / (self._batch if self.summed_loss else 1)
+        self._grads[i] += (norm, 1)
+
+    def end_epoch(self) -> None:
+        """Turn the batches recorded since the last call into this epoch's numbers."""
+        total, squares, count = self._sums.T.copy()
+        count = np.maximum(count, 1)
+        mean = total / count
+        self.epochs['activation_mean'].append(mean.tolist())
+        self.epochs['activation_var'].append(np.maximum(squares / count - mean ** 2, 0).tolist())
+        batches = np.maximum(self._grads[:, 1], 1)
+        self.epochs['grad_norm'].append((self._grads[:, 0] / batches).tolist())
+        self._sums[:], self._grads[:] = 0, 0
+
+    def after_epochs(self, on_epoch: EpochCallback | None) -> EpochCallback | None:
+        """on_epoch for the training loop: close the epoch's numbers, then call on_epoch, if any."""
+        if self.path is None:
+            return on_epoch
+
+        def callback(epoch: int, numbers: dict[str, float]) -> None:
+            self.end_epoch()
+            if on_epoch is not None:
+                on_epoch(epoch, numbers)
+        return callback
+
+    def as_dict(self) -> dict[str, Any]:
+        """The numbers as written: per key, one list per epoch of one value per hidden layer."""
+        return {'layers': [f'hidden {i}' for i in range(1, self.num_layers + 1)],
+                'epoch': list(range(1, len(self.epochs['grad_norm']) + 1)), **self.epochs}
+
+    def write(self, title: str) -> None:
+        """Write the JSON to the --layer-stats path and its PNG beside it, and say where."""
+        if self.path is None:
+            return
+        path, png = Path(self.path), Path(self.path).with_suffix('.png')
+        with _writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.as_dict(), indent=1) + '\n')
+        plot_layer_stats(self.as_dict(), png, title)
+        print(f'layer statistics written to {path} and {png}')
+
+
+def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = False) -> LayerStats:
+    """The --layer-stats recorder of a script's hidden layers; without the flag, a no-op."""
+    return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
+
+
+def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike,
+                     title: str | None = None) -> str | None:
+    """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
+    gradient norms per layer on a log axis, against the epoch (kit)."""
+    plt = _pyplot()
+    fig, (ax_act, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = stats['epoch']
+    for i, name in enumerate(stats['layers']):
+        color = f'C{i}'
+        ax_act.plot(epochs, [e[i] for e in stats['activation_mean']], 'o-', color=color,
+                    label=f'{name} mean')
+        ax_act.plot(epochs, [e[i] for e in stats['activation_var']], 's--', color=color,
+                    label=f'{name} variance')
+        ax_grad.plot(epochs, [e[i] for e in stats['grad_norm']], 'o-', color=color, label=name)
+    ax_act.set_ylabel('activations (training batches)')
+    ax_grad.set_ylabel('mean ||dL/dW|| per batch')
+    ax_grad.set_yscale('log')
+    for ax in (ax_act, ax_grad):
+        ax.set_xlabel('epoch')
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(True), ax.legend(fontsize='small')
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _finish(fig, path, 'layer-stats')
 
 
 def resolve_device(name: str) -> torch.device:
@@ -2539,6 +2781,8 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
         print(f'note: no training curves to plot with --load; {args.plot} not written')
+    if getattr(args, 'layer_stats', None):
+        print(f'note: no training to record with --load; {args.layer_stats} not written')
     show_predictions(args, net, test_iter, device, verdicts)
     return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc],
             'seconds': [], 'labels': verdicts.labels.tolist(),

@@ -47,20 +47,6 @@ def make_loss(name: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor
     return nn.L1Loss(reduction=reduction)
 
 
-def init_weights(layer: nn.Linear, init: tuple[str, float | None]) -> None:
-    """--init on the layer's weight (the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA,
-    xavier); the bias 0."""
-    name, number = init
-    if name in ('default', 'normal'):  # drawn as scratch.py draws w, so the two start alike
-        d2l.init_normal(layer, std=0.01 if name == 'default' else number)
-        return
-    if name == 'xavier':
-        nn.init.xavier_uniform_(layer.weight)  # U(-a, a), a = sqrt(6 / (fan_in + fan_out))
-    else:
-        nn.init.constant_(layer.weight, 0.0 if name == 'zero' else number)
-    nn.init.zeros_(layer.bias)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
@@ -72,8 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='step on the mean of the batch\'s losses, or on their sum (a step '
                              'batch-size times larger)')
     parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
-                        help='initial weight: default (the book: N(0, 0.01^2)), zero, constant:C, '
-                             'normal:SIGMA or xavier; the bias starts at 0')
+                        help=d2l.INIT_HELP)
     parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
                         help='number of synthetic examples')
     return parser.parse_args(argv)
@@ -88,7 +73,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
     data_iter = d2l.load_array((features, labels), args.batch_size)
-    init_weights(net[0], args.init)  # by default w from N(0, 0.01^2), b = 0, as in scratch.py
+    net.apply(d2l.linear_init(args.init))  # by default w from N(0, 0.01^2), b = 0, as in scratch.py
 
     loss = make_loss(args.loss, args.reduction)  # what the optimizer steps on
     mean_loss = make_loss(args.loss, 'mean')  # what is printed: the mean per example

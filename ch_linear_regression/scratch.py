@@ -23,7 +23,6 @@ concise.py --reduction sum steps on the summed loss itself, a step batch-size ti
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -73,18 +72,6 @@ def abs_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 LOSSES = {'squared': squared_loss, 'huber': huber_loss, 'abs': abs_loss}
 
 
-def init_weights(init: tuple[str, float | None], shape: tuple[int, int], device: torch.device
-                 ) -> torch.Tensor:
-    """The initial w per --init: the book's N(0, 0.01^2), zero, constant:C, normal:SIGMA, xavier."""
-    name, number = init
-    if name in ('default', 'normal'):
-        return torch.normal(0, 0.01 if name == 'default' else number, size=shape, device=device)
-    if name == 'xavier':  # U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), Glorot's uniform
-        a = math.sqrt(6 / sum(shape))
-        return torch.empty(shape, device=device).uniform_(-a, a)
-    return torch.full(shape, 0.0 if name == 'zero' else number, device=device)
-
-
 def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
     """Minibatch stochastic gradient descent: param -= lr * grad / batch_size, then zero the gradient."""
     # The gradient is that of the loss summed over the batch: dividing by the batch size
@@ -103,8 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='squared: (y_hat - y)^2 / 2 (the book); huber: Huber with delta 1; '
                              'abs: |y_hat - y|')
     parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
-                        help='initial w: default (the book: N(0, 0.01^2)), zero, constant:C, '
-                             'normal:SIGMA or xavier; b starts at 0')
+                        help=d2l.INIT_HELP)
     parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
                         help='number of synthetic examples')
     return parser.parse_args(argv)
@@ -117,7 +103,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
-    w = init_weights(args.init, (2, 1), args.device).requires_grad_()
+    w = d2l.init_weight(args.init, (2, 1), args.device)  # the book's: N(0, 0.01^2)
     b = torch.zeros(1, device=args.device, requires_grad=True)
     loss = LOSSES[args.loss]
 

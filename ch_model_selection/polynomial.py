@@ -19,7 +19,6 @@ min(10, --num-train), lr 0.01, 400 epochs; every 20 epochs the train and test lo
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

@@ -8,6 +8,7 @@ what the linear classifier learned: one 28x28 template per class.
     python ch_softmax/concise.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/concise.py --show-weights w.png --predict pred.png
     python ch_softmax/concise.py --save softmax.pt && python ch_softmax/concise.py --load softmax.pt
+    python ch_softmax/concise.py --init zero --weight-decay 0.001   # the exercises' settings
     python -m d2l compare ch_softmax                      # scratch.py next to concise.py
 """
 from __future__ import annotations
@@ -39,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--show-weights', metavar='PATH', type=d2l.png_file,
                         help='write the learned weights as ten 28x28 templates to this PNG')
-    return parser.parse_args(argv)
+    d2l.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in scratch.py
+    return d2l.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
@@ -49,12 +51,17 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
 
     net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
-    net.apply(d2l.init_normal)  # W from N(0, 0.01^2), b = 0, as in scratch.py
+    net.apply(d2l.linear_init(args.init))  # W from N(0, 0.01^2) or --init, b = 0, as in scratch.py
 
     # Softmax and cross-entropy in one: it works from log-softmax, so a probability that
     # underflows to 0 never reaches log(0).
     loss = nn.CrossEntropyLoss()
-    trainer = torch.optim.SGD(net.parameters(), lr=args.lr)
+    # Weight decay on W only: the optimizer adds lambda W to its gradient, as scratch.py's penalty.
+    W, b = net[1].weight, net[1].bias
+    groups = [{'params': [W], 'weight_decay': args.weight_decay}, {'params': [b]}]
+    trainer = torch.optim.SGD(groups, lr=args.lr)
+    if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
+        loss = d2l.with_penalty(loss, [W], args.weight_decay)
 
     weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training

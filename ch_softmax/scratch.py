@@ -13,6 +13,7 @@ of concise.py, so the two print the same numbers:
     python ch_softmax/scratch.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/scratch.py --predict pred.png --save softmax.pt
     python ch_softmax/scratch.py --load softmax.pt        # evaluate saved weights, no training
+    python ch_softmax/scratch.py --init zero --weight-decay 0.001   # the exercises' settings
     python -m d2l compare ch_softmax                      # scratch.py next to concise.py
 """
 from __future__ import annotations
@@ -94,7 +95,9 @@ def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callab
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    return d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10).parse_args(argv)
+    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    d2l.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in concise.py
+    return d2l.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
@@ -104,17 +107,25 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     device = args.device
     train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
 
-    W = torch.normal(0, 0.01, size=(NUM_INPUTS, NUM_OUTPUTS), device=device, requires_grad=True)
+    # The book's W ~ N(0, 0.01^2), or what --init asks for (drawn as torch.normal would).
+    W = d2l.init_weight(args.init, (NUM_INPUTS, NUM_OUTPUTS), device)
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
     def net(X: torch.Tensor) -> torch.Tensor:
         """Logits XW + b, each image flattened to a row of 784 pixels; softmax of a row gives its probabilities."""
         return X.reshape(-1, NUM_INPUTS) @ W + b
 
+    def loss(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy per example, plus lambda/2 ||W||^2 with --weight-decay lambda."""
+        l = cross_entropy(O, y)
+        # Added to every example's loss: the summed loss then carries n times the penalty, and sgd's
+        # division by the batch size n leaves lambda W in W's gradient (weight decay, 0.17 4.5).
+        return l + args.weight_decay * d2l.l2_penalty([W]) if args.weight_decay else l
+
     weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return d2l.evaluate_saved(args, net, weights, settings, test_iter)
-    history = train(net, train_iter, test_iter, cross_entropy, args.epochs, [W, b], args.lr,
+    history = train(net, train_iter, test_iter, loss, args.epochs, [W, b], args.lr,
                     on_epoch, d2l.eval_name(args))
     d2l.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
     d2l.show_predictions(args, net, test_iter, device)
