@@ -46,7 +46,10 @@ SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage')
 FILE_FLAGS = ('--plot', '--history', '--save', '--predict')  # plus any flag of type d2l.output_file
 STATUSES = ('ok', 'diverged', 'pruned', 'failed')
 HOST = socket.gethostname()
-DEFAULT_WORKERS = 1  # measured on 2 cores: see the report of benchmarks/ and docs/sweep.md
+# 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took 25-29 s,
+# against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever another
+# program takes a core (measured on a shared 2-core machine).
+DEFAULT_WORKERS = 2
 
 HELP = """\
 usage: python -m d2l sweep SCRIPT [sweep options] [the script's own flags]
@@ -148,7 +151,7 @@ class Plan:
         """What makes this sweep this sweep (stored in the study; another one in --out is refused)."""
         return {'script': str(self.script), 'fixed': self.fixed,
                 'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
-                'seeds': self.seeds, 'search': self.search}
+                'seeds': self.seeds, 'search': self.search, 'files': self.file_flags}
 
     @property
     def study_name(self) -> str:
@@ -270,6 +273,12 @@ def make_plan(argv: Sequence[str]) -> Plan:
         if flag == '--seed':
             raise SweepError('--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)')
         action = actions.get(flag)
+        if action is None and flag.startswith('--'):  # argparse would take a prefix for the flag it starts
+            matches = sorted(o for o in actions if o.startswith(flag))
+            if '--seed' in matches:
+                raise SweepError(f'{flag} would be the script\'s --seed, which the sweep sets: give --seeds 0,1,2')
+            if matches:
+                raise SweepError(f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)')
         if action is not None and _writes_file(action):
             file_flags.append(flag)  # one file per run under --out, whatever path was given
             continue
@@ -405,7 +414,8 @@ def check_runs(plan: Plan, module) -> list[argparse.Namespace]:
     parsed = []
     for setting in settings:
         for seed in plan.seeds:
-            what = ' '.join(f'{k}={v}' for k, v in setting.items()) or 'the runs'
+            what = f'{plan.script.parent.name}/{plan.script.name}' + \
+                (' with ' + ' '.join(f'{k}={v}' for k, v in setting.items()) if setting else '')
             parsed.append(check_argv(module, run_argv(plan, setting, seed, 'check'), what))
     return parsed
 
@@ -863,7 +873,10 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _worker_main(plan: Plan, module, number: int, threads: int, parent: int) -> None:
+_MODULES: dict[Path, object] = {}  # the scripts this process imported: a forked worker reuses them
+
+
+def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     """A worker process: torch threads = its share of the cores, stdout silenced, then work()."""
     _die_with_parent(parent)
     import torch
@@ -872,7 +885,9 @@ def _worker_main(plan: Plan, module, number: int, threads: int, parent: int) -> 
     os.dup2(devnull, 1)  # the sweep's stdout is the final table only
     signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C: the parent says how to resume
     try:
-        work(plan, module, f'{HOST}/{os.getpid()}')
+        module = _MODULES.get(plan.script) or load_module(plan.script)  # spawned: imported here, once
+        with cached_data():
+            work(plan, module, f'{HOST}/{os.getpid()}')
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
@@ -925,18 +940,29 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: Progress) -> None:
-    """Start plan.workers processes (forked after the data is read, so they share it) and wait."""
-    method = 'fork' if sys.platform.startswith('linux') else 'spawn'
+def _fresh_process() -> bool:
+    """True in `python -m d2l sweep` itself, which has run no torch computation before its workers
+    start: forking it is safe. Elsewhere (a notebook, a test) torch may have started its OpenMP
+    threads, and a forked child that computes would hang on them: workers are spawned instead."""
+    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
+    return main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
+
+
+def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: Progress, todo: int) -> None:
+    """Start plan.workers processes (at most todo) and wait. Forked (Linux, `python -m d2l sweep`), they
+    share the data read here; spawned, each imports the script and reads the data once."""
+    method = 'fork' if sys.platform.startswith('linux') and _fresh_process() else 'spawn'
     context = multiprocessing.get_context(method)
-    threads = max(1, _cores() // plan.workers)
+    _MODULES[plan.script] = module
+    workers = min(plan.workers, todo)  # no idle process for a sweep that is nearly done
+    threads = max(1, _cores() // workers)
     with cached_data():
         if method == 'fork':  # read once here; the forked workers inherit the tensors
             for args in loaded:
                 if getattr(args, 'dataset', None):
                     d2l.load_mnist_arrays(args.dataset, root=args.data_root)
-        processes = [context.Process(target=_worker_main, args=(plan, module, n, threads, os.getpid()),
-                                     daemon=True) for n in range(plan.workers)]
+        processes = [context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()),
+                                     daemon=True) for n in range(workers)]
         for p in processes:
             p.start()
         try:
@@ -971,8 +997,9 @@ def _final_run(plan: Plan, module) -> str:
         status, history, message = run_once(module, argv, None)
     test = row_metrics(Plan(**{**plan.__dict__, 'fixed': _without_valid(plan.fixed)}), history).get('test_acc')
     result = f'test acc {test:.4f}' if status == 'ok' and test is not None else f'the final run {status} {message}'
-    return (f'best of {plan.search} trials: {flags} (valid acc {best.value:.4f}, mean of {len(plan.seeds)} '
-            f'seeds, trial {best.number}); one more run on the full training set, seed {seed}: {result}')
+    seeds = f'mean of {len(plan.seeds)} seeds' if len(plan.seeds) > 1 else f'seed {plan.seeds[0]}'
+    return (f'best of {plan.search} trials: {flags} (valid acc {best.value:.4f}, {seeds}, trial {best.number}); '
+            f'one more run without --valid (all the training images), seed {seed}: {result}')
 
 
 def _without_valid(fixed: list[str]) -> list[str]:
@@ -1011,13 +1038,15 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
                          'or rerun that sweep\'s own command')
     plan.out.mkdir(parents=True, exist_ok=True)
     already, total = prepare_study(plan)
-    if already:
+    if already == total:
+        print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
+    elif already:
         print(f'sweep: {already} of {total} runs already done in {plan.out}; running the other {total - already}',
               file=sys.stderr)
     progress = Progress(plan, already, total)
     try:
         if already < total:
-            run_workers(plan, module, loaded, progress)
+            run_workers(plan, module, loaded, progress, total - already)
         progress.update(final=True)
     except KeyboardInterrupt:
         done = min(len(read_rows(plan.out)), total)
