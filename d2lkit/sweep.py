@@ -758,6 +758,7 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
     sampler = optuna.samplers.TPESampler(seed=None) if plan.search else None
     pruner = optuna.pruners.SuccessiveHalvingPruner() if plan.search else None
     study = optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner)
+    storage = study._storage  # the study's own (a database's is wrapped in a cache that must see each claim)
     study_id = storage.get_study_id_from_name(plan.study_name)
     while True:
         optuna.storages.fail_stale_trials(study)
@@ -873,6 +874,10 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 _MODULES: dict[Path, object] = {}  # the scripts this process imported: a forked worker reuses them
 
 
@@ -883,11 +888,16 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     torch.set_num_threads(threads)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the sweep's stdout is the final table only
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C: the parent says how to resume
+    # Ctrl-C reaches the parent, which stops its workers with SIGTERM: raised here as KeyboardInterrupt,
+    # it unwinds the run and releases the journal's lock on its way out.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         module = _MODULES.get(plan.script) or load_module(plan.script)  # spawned: imported here, once
         with cached_data():
             work(plan, module, f'{HOST}/{os.getpid()}')
+    except KeyboardInterrupt:
+        os._exit(130)  # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
@@ -972,7 +982,11 @@ def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: 
                 progress.update()
         except KeyboardInterrupt:
             for p in processes:
-                p.join(timeout=2)
+                p.terminate()
+            for p in processes:
+                p.join(timeout=10)
+                if p.is_alive():
+                    p.kill()
             raise
 
 
