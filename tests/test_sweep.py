@@ -18,7 +18,7 @@ import pytest
 import d2l
 import d2lkit
 from conftest import ROOT, program
-from d2lkit import sweep
+from d2lkit import sweep, sweep_runs
 
 LINREG = str(ROOT / 'ch_linear_regression' / 'scratch.py')
 SOFTMAX = str(ROOT / 'ch_softmax' / 'scratch.py')
@@ -129,7 +129,7 @@ def trials_per_key(out) -> dict[str, int]:
     study = optuna.load_study(study_name='sweep', storage=storage)
     counts: dict[str, int] = {}
     for t in study.get_trials():
-        if sweep._done(t):
+        if sweep_runs._done(t):
             counts[t.user_attrs['key']] = counts.get(t.user_attrs['key'], 0) + 1
     return counts
 
