@@ -2457,10 +2457,11 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     return {**histories, 'max_loss_rel_diff': loss_diff, 'max_acc_diff': acc_diff, 'agree': agree}
 
 
-def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike | None = None,
-          workers: int | None = None, search: int | None = None, storage: str | None = None,
+def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
+          out: str | os.PathLike | None = None, workers: int | None = None,
+          search: int | None = None, storage: str | None = None,
           **flags: Any) -> 'pandas.DataFrame':
-    """Run a chapter script over settings and seeds (`python -m d2l sweep`); return one row per run (kit).
+    """Run a chapter script over settings and seeds (python -m d2l sweep); one row per run (kit).
 
     A list value is an axis: d2l.sweep('ch_softmax/scratch.py', lr=[0.03, 0.1], epochs=2); a tuple
     is one multi-value setting (hidden=(128, 256)), a list of tuples an axis of them; True gives a
@@ -2469,7 +2470,8 @@ def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2), out: str 
     """
     from d2lkit import sweep as sweeping  # optuna loads only for a sweep
     argv = [str(script), *sweeping.flags_argv(flags), '--seeds', ','.join(map(str, seeds))]
-    for option, value in (('--out', out), ('--workers', workers), ('--search', search), ('--storage', storage)):
+    options = {'--out': out, '--workers': workers, '--search': search, '--storage': storage}
+    for option, value in options.items():
         if value is not None:
             argv += [option, str(value)]
     try:
@@ -2494,9 +2496,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
-    # Listed here for --help; its line is read by d2lkit.sweep (its options stand anywhere, among the script's).
+    # Listed for --help; d2lkit.sweep reads its line (options stand anywhere among the script's).
     commands.add_parser('sweep', add_help=False,
-                        help='run a chapter script over settings and seeds (python -m d2l sweep --help)')
+                        help='run a chapter script over settings and seeds '
+                             '(python -m d2l sweep --help)')
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['sweep']:
         from d2lkit import sweep as sweeping  # optuna loads only for a sweep

@@ -13,8 +13,9 @@ popped it first), so two commands on one sweep split the work and none runs twic
 of the same command runs only what is missing. Results: --out/results.csv (one row per run,
 appended whole), --out/histories/<run>.json, and the report (d2lkit.sweep_report).
 
-This module reads and checks the line; d2lkit.sweep_runs holds the study, the claims and the workers.
+This module reads and checks the line; d2lkit.sweep_runs holds the study, claims and workers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,9 @@ if TYPE_CHECKING:  # pandas (and optuna, in d2lkit.sweep_runs) load only when a 
 
 SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage')
 FILE_FLAGS = ('--plot', '--history', '--save', '--predict')  # plus any flag of type d2l.output_file
-# 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took 25-29 s,
-# against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever another
-# program takes a core (measured on a shared 2-core machine).
+# 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
+# 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
+# another program takes a core (measured on a shared 2-core machine).
 DEFAULT_WORKERS = 2
 
 HELP = """\
@@ -85,9 +86,11 @@ class SweepError(Exception):
 # The command line: sweep options, the script, its fixed flags and its axes
 # ---------------------------------------------------------------------------
 
+
 @dataclass
 class Axis:
     """One swept flag: its grid values (text as typed, one setting each) or a search range."""
+
     flag: str
     values: list[str] = field(default_factory=list)
     low: float | None = None  # a range lo..hi (--search only)
@@ -96,7 +99,7 @@ class Axis:
 
     @property
     def column(self) -> str:
-        """The flag without its dashes, '-' -> '_': the results.csv column (--batch-size -> batch_size)."""
+        """The flag without its dashes, '-' -> '_': its results.csv column (batch_size)."""
         return self.flag.lstrip('-').replace('-', '_')
 
     @property
@@ -107,6 +110,7 @@ class Axis:
 @dataclass
 class Plan:
     """Everything a sweep needs to know, checked before the first run."""
+
     script: Path
     fixed: list[str]  # the script's flags that every run gets, as argv tokens
     axes: list[Axis]
@@ -130,17 +134,34 @@ class Plan:
 
     @property
     def metrics(self) -> list[str]:
-        return ['train_loss', 'train_acc', self.metric] if self.classifier else ['train_loss', 'w_error', 'b_error']
+        return (
+            ['train_loss', 'train_acc', self.metric]
+            if self.classifier
+            else ['train_loss', 'w_error', 'b_error']
+        )
 
     @property
     def columns(self) -> list[str]:
-        return ['run', *(a.column for a in self.axes), 'seed', *self.metrics, 'seconds', 'status', 'worker']
+        return [
+            'run',
+            *(a.column for a in self.axes),
+            'seed',
+            *self.metrics,
+            'seconds',
+            'status',
+            'worker',
+        ]
 
     def config(self) -> dict:
-        """What makes this sweep this sweep (stored in the study; another one in --out is refused)."""
-        return {'script': str(self.script), 'fixed': self.fixed,
-                'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
-                'seeds': self.seeds, 'search': self.search, 'files': self.file_flags}
+        """What makes this sweep this one (kept in the study; another in --out is refused)."""
+        return {
+            'script': str(self.script),
+            'fixed': self.fixed,
+            'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
+            'seeds': self.seeds,
+            'search': self.search,
+            'files': self.file_flags,
+        }
 
     @property
     def study_name(self) -> str:
@@ -155,7 +176,7 @@ class Plan:
 
 
 def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """Take the sweep's own options out of the line, wherever they stand; return them and the rest."""
+    """Take the sweep's own options out of the line, wherever they stand; return them, the rest."""
     options: dict[str, str] = {}
     rest: list[str] = []
     tokens = list(argv)
@@ -178,8 +199,13 @@ def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     return options, rest
 
 
-_EXAMPLES = {'--seeds': '0,1,2', '--out': 'sweeps/lr', '--workers': '2', '--search': '20',
-             '--storage': 'sqlite:///sweep.db'}
+_EXAMPLES = {
+    '--seeds': '0,1,2',
+    '--out': 'sweeps/lr',
+    '--workers': '2',
+    '--search': '20',
+    '--storage': 'sqlite:///sweep.db',
+}
 
 
 def _is_flag(token: str) -> bool:
@@ -201,14 +227,16 @@ def script_flags(tokens: Sequence[str]) -> list[tuple[str, list[str]]]:
             name, eq, value = token.partition('=')
             groups.append((name, [value] if eq else []))
         elif not groups:
-            raise SweepError(f'{token!r} is not a flag; give the script first, then flags such as --lr 0.1,0.3')
+            raise SweepError(
+                f'{token!r} is not a flag; give the script first, then flags such as --lr 0.1,0.3'
+            )
         else:
             groups[-1][1].append(token)
     return groups
 
 
 def _captured_parser(module) -> argparse.ArgumentParser:
-    """The script's own parser, caught as its parse_args([]) uses it (the scripts build it inside)."""
+    """The script's own parser, caught as its parse_args([]) uses it (built inside it)."""
     if hasattr(module, 'build_parser'):
         return module.build_parser()
     seen: list[argparse.ArgumentParser] = []
@@ -218,15 +246,20 @@ def _captured_parser(module) -> argparse.ArgumentParser:
         seen.append(self)
         return real(self, args, namespace)
 
-    with mock.patch.object(argparse.ArgumentParser, 'parse_known_args', spy), \
-            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        mock.patch.object(argparse.ArgumentParser, 'parse_known_args', spy),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         try:
             module.parse_args([])
         except SystemExit:
             pass
     if not seen:
-        raise SweepError(f'{module.__file__} has no parse_args(argv) to check its flags with; '
-                         'sweep a chapter script that has main(argv)')
+        raise SweepError(
+            f'{module.__file__} has no parse_args(argv) to check its flags with; '
+            'sweep a chapter script that has main(argv)'
+        )
     return seen[0]
 
 
@@ -236,22 +269,30 @@ def _is_integer_flag(action: argparse.Action | None) -> bool:
 
 
 def _writes_file(action: argparse.Action) -> bool:
-    return any(o in FILE_FLAGS for o in action.option_strings) or \
-        getattr(action.type, '__name__', '') == 'output file'
+    return (
+        any(o in FILE_FLAGS for o in action.option_strings)
+        or getattr(action.type, '__name__', '') == 'output file'
+    )
 
 
 def make_plan(argv: Sequence[str]) -> Plan:
-    """Read a sweep's command line (without the word sweep) into a Plan; SweepError for a bad one."""
+    """Read a sweep's command line (without the word sweep) into a Plan; SweepError if bad."""
     options, rest = split_line(argv)
     if not rest or _is_flag(rest[0]):
-        raise SweepError('give the script to sweep first, e.g. python -m d2l sweep ch_softmax/scratch.py '
-                         '--lr 0.03,0.1')
+        raise SweepError(
+            'give the script to sweep first, e.g. python -m d2l sweep ch_softmax/scratch.py '
+            '--lr 0.03,0.1'
+        )
     script = Path(rest[0])
     if not script.is_file():
-        raise SweepError(f'no script {rest[0]}; give a chapter script such as ch_softmax/scratch.py')
+        raise SweepError(
+            f'no script {rest[0]}; give a chapter script such as ch_softmax/scratch.py'
+        )
     module = load_module(script)
     if not hasattr(module, 'main') or not hasattr(module, 'parse_args'):
-        raise SweepError(f'{rest[0]} has no main(argv) and parse_args(argv); sweep a chapter script')
+        raise SweepError(
+            f'{rest[0]} has no main(argv) and parse_args(argv); sweep a chapter script'
+        )
     parser = _captured_parser(module)
     actions = {o: a for a in parser._actions for o in a.option_strings}
     search = _count(options, '--search') if '--search' in options else None
@@ -260,14 +301,23 @@ def make_plan(argv: Sequence[str]) -> Plan:
     file_flags = []
     for flag, values in script_flags(rest[1:]):
         if flag == '--seed':
-            raise SweepError('--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)')
+            raise SweepError(
+                '--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)'
+            )
         action = actions.get(flag)
-        if action is None and flag.startswith('--'):  # argparse would take a prefix for the flag it starts
+        if action is None and flag.startswith(
+            '--'
+        ):  # argparse would take a prefix for the flag it starts
             matches = sorted(o for o in actions if o.startswith(flag))
             if '--seed' in matches:
-                raise SweepError(f'{flag} would be the script\'s --seed, which the sweep sets: give --seeds 0,1,2')
+                raise SweepError(
+                    f'{flag} would be the script\'s --seed, which the sweep sets: give --seeds'
+                    ' 0,1,2'
+                )
             if matches:
-                raise SweepError(f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)')
+                raise SweepError(
+                    f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)'
+                )
         if action is not None and _writes_file(action):
             file_flags.append(flag)  # one file per run under --out, whatever path was given
             continue
@@ -277,24 +327,39 @@ def make_plan(argv: Sequence[str]) -> Plan:
         else:
             axes.append(axis)
     if search is not None and '--valid' not in fixed:
-        raise SweepError('--search chooses on a validation split: give --valid N too (e.g. --valid 10000), '
-                         'never the test set')
+        raise SweepError(
+            '--search chooses on a validation split: give --valid N too (e.g. --valid 10000), '
+            'never the test set'
+        )
     if search is not None and not any(a.is_range or len(a.values) > 1 for a in axes):
         raise SweepError('--search needs something to search: a range such as --lr 0.01..1')
     seeds = _seeds(options.get('--seeds', '0,1,2'))
     workers = _count(options, '--workers') if '--workers' in options else DEFAULT_WORKERS
-    plan = Plan(script=script.resolve(), fixed=fixed, axes=axes, seeds=seeds, out=Path('.'), workers=workers,
-                search=search, storage=options.get('--storage'), file_flags=file_flags,
-                classifier='--valid' in actions)
+    plan = Plan(
+        script=script.resolve(),
+        fixed=fixed,
+        axes=axes,
+        seeds=seeds,
+        out=Path('.'),
+        workers=workers,
+        search=search,
+        storage=options.get('--storage'),
+        file_flags=file_flags,
+        classifier='--valid' in actions,
+    )
     digest = hashlib.sha1(json.dumps(plan.config(), sort_keys=True).encode()).hexdigest()[:8]
-    plan.out = Path(options.get('--out') or f'sweeps/{script.resolve().parent.name}-{script.stem}-{digest}')
+    plan.out = Path(
+        options.get('--out') or f'sweeps/{script.resolve().parent.name}-{script.stem}-{digest}'
+    )
     return plan
 
 
 def _count(options: dict[str, str], name: str) -> int:
     text = options[name]
     if not text.isdigit() or int(text) < 1:
-        raise SweepError(f'{name} takes a positive whole number, got {text!r}; e.g. {name} {_EXAMPLES[name]}')
+        raise SweepError(
+            f'{name} takes a positive whole number, got {text!r}; e.g. {name} {_EXAMPLES[name]}'
+        )
     return int(text)
 
 
@@ -302,7 +367,9 @@ def _seeds(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(',')]
     except ValueError:
-        raise SweepError(f'--seeds takes whole numbers separated by commas, got {text!r}; e.g. --seeds 0,1,2') from None
+        raise SweepError(
+            f'--seeds takes whole numbers separated by commas, got {text!r}; e.g. --seeds 0,1,2'
+        ) from None
     if len(set(seeds)) != len(seeds):
         raise SweepError(f'--seeds {text} names a seed twice; give each once')
     return seeds
@@ -313,26 +380,36 @@ def _axis(flag: str, values: list[str], search: bool, integer: bool) -> Axis | N
     text = ' '.join(values)
     if any('..' in v for v in values):
         if not search:
-            raise SweepError(f'{flag} {text}: a range lo..hi needs --search N; for a grid give values '
-                             f'separated by commas, e.g. {flag} 0.01,0.1,1')
+            raise SweepError(
+                f'{flag} {text}: a range lo..hi needs --search N; for a grid give values '
+                f'separated by commas, e.g. {flag} 0.01,0.1,1'
+            )
         low, _, high = text.partition('..')
         try:
             lo, hi = float(low), float(high)
         except ValueError:
-            raise SweepError(f'{flag} {text}: a range is two numbers lo..hi, e.g. {flag} 0.01..1') from None
+            raise SweepError(
+                f'{flag} {text}: a range is two numbers lo..hi, e.g. {flag} 0.01..1'
+            ) from None
         if not lo < hi:
-            raise SweepError(f'{flag} {text}: the range is empty; give lo < hi, e.g. {flag} {hi}..{lo}')
+            raise SweepError(
+                f'{flag} {text}: the range is empty; give lo < hi, e.g. {flag} {hi}..{lo}'
+            )
         if integer and not (lo.is_integer() and hi.is_integer()):
             raise SweepError(f'{flag} takes whole numbers: give a range such as {flag} 32..512')
         return Axis(flag, low=lo, high=hi, integer=integer)
     if not any(',' in v for v in values):
         return None
     if len(values) > 1:
-        raise SweepError(f'{flag} {text}: to sweep a flag that takes several values, quote the whole axis, '
-                         f'spaces inside a setting and commas between settings, e.g. {flag} "128 256,512 512"')
+        raise SweepError(
+            f'{flag} {text}: to sweep a flag that takes several values, quote the whole axis, '
+            f'spaces inside a setting and commas between settings, e.g. {flag} "128 256,512 512"'
+        )
     settings = [' '.join(v.split()) for v in values[0].split(',')]
     if any(not s for s in settings):
-        raise SweepError(f'{flag} {text}: an empty value in the axis; give values such as {flag} 0.03,0.1')
+        raise SweepError(
+            f'{flag} {text}: an empty value in the axis; give values such as {flag} 0.03,0.1'
+        )
     if len(set(settings)) != len(settings):
         raise SweepError(f'{flag} {text} names a value twice; give each once')
     return Axis(flag, values=settings)
@@ -351,17 +428,20 @@ def load_module(script: Path):
 # Each run's argv, and checking them all before the first run
 # ---------------------------------------------------------------------------
 
+
 def run_id(plan: Plan, index: int, seed: int) -> str:
-    """A run's short unique id, the stem of its history file: g003-s1 (grid setting 3, seed 1), t003-s1 (trial)."""
+    """A run's short unique id, its history file's stem: g003-s1 (setting 3, seed 1), t003-s1."""
     return f'{"t" if plan.search else "g"}{index:03d}-s{seed}'
 
 
-def run_argv(plan: Plan, setting: dict[str, str], seed: int, run: str, valid: bool = True) -> list[str]:
-    """The script's argv of one run: fixed flags, the setting's values, --seed, one file per file flag."""
+def run_argv(
+    plan: Plan, setting: dict[str, str], seed: int, run: str, valid: bool = True
+) -> list[str]:
+    """One run's argv: fixed flags, the setting's values, --seed, its own file per file flag."""
     argv = list(plan.fixed)
     if not valid and '--valid' in argv:  # the final run of a search: the full training set
         i = argv.index('--valid')
-        del argv[i:i + 2]
+        del argv[i : i + 2]
     for axis in plan.axes:
         argv += [axis.flag, *setting[axis.column].split()]
     argv += ['--seed', str(seed)]
@@ -403,8 +483,9 @@ def check_runs(plan: Plan, module) -> list[argparse.Namespace]:
     parsed = []
     for setting in settings:
         for seed in plan.seeds:
-            what = f'{plan.script.parent.name}/{plan.script.name}' + \
-                (' with ' + ' '.join(f'{k}={v}' for k, v in setting.items()) if setting else '')
+            what = f'{plan.script.parent.name}/{plan.script.name}' + (
+                ' with ' + ' '.join(f'{k}={v}' for k, v in setting.items()) if setting else ''
+            )
             parsed.append(check_argv(module, run_argv(plan, setting, seed, 'check'), what))
     return parsed
 
@@ -413,29 +494,42 @@ def check_runs(plan: Plan, module) -> list[argparse.Namespace]:
 # The sweep: check, prepare, run the workers, report
 # ---------------------------------------------------------------------------
 
+
 def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
-    """Run a sweep from its command line (without the word sweep); return results.csv as a DataFrame.
+    """Run a sweep from its command line (without the word sweep); return results.csv (DataFrame).
 
     Raises SweepError for a bad line (before anything is written), d2l.D2LError for a bad file.
     """
     import pandas as pd
 
-    from d2lkit.sweep_runs import (Progress, existing_config, final_run, prepare_study, read_rows,
-                                   run_workers)
+    from d2lkit.sweep_runs import (
+        Progress,
+        existing_config,
+        final_run,
+        prepare_study,
+        read_rows,
+        run_workers,
+    )
+
     plan = make_plan(argv)
     module = load_module(plan.script)
     loaded = check_runs(plan, module)
     config = existing_config(plan)
     if config is not None and config != json.loads(json.dumps(plan.config())):
-        raise SweepError(f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
-                         'or rerun that sweep\'s own command')
+        raise SweepError(
+            f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
+            'or rerun that sweep\'s own command'
+        )
     plan.out.mkdir(parents=True, exist_ok=True)
     already, total = prepare_study(plan)
     if already == total:
         print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
     elif already:
-        print(f'sweep: {already} of {total} runs already done in {plan.out}; running the other {total - already}',
-              file=sys.stderr)
+        print(
+            f'sweep: {already} of {total} runs already done in {plan.out}; running the other'
+            f' {total - already}',
+            file=sys.stderr,
+        )
     progress = Progress(plan, already, total)
     try:
         if already < total:
@@ -443,13 +537,19 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
         progress.update(final=True)
     except KeyboardInterrupt:
         done = min(len(read_rows(plan.out)), total)
-        print(f'\ninterrupted: {done} of {total} runs done, kept in {plan.out}; run the same command again '
-              'to run the rest', file=sys.stderr)
+        print(
+            f'\ninterrupted: {done} of {total} runs done, kept in {plan.out}; run the same command'
+            ' again to run the rest',
+            file=sys.stderr,
+        )
         raise
     rows = read_rows(plan.out)
     if len(rows) < total:
-        print(f'sweep: {total - len(rows)} runs still running elsewhere (or lost); rerun the same command '
-              'to finish them', file=sys.stderr)
+        print(
+            f'sweep: {total - len(rows)} runs still running elsewhere (or lost); rerun the same'
+            ' command to finish them',
+            file=sys.stderr,
+        )
     if plan.search:
         print(final_run(plan, module))
     report(plan, show)
@@ -457,27 +557,35 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
 
 
 def report(plan: Plan, show: bool) -> None:
-    """The report's files and the printed table (d2lkit.sweep_report), or a note where it is missing."""
+    """The report's files and printed table (d2lkit.sweep_report), or a note where it is missing."""
     try:
         from d2lkit import sweep_report
     except ImportError:
-        print(f'note: the report (d2lkit.sweep_report) is not here; the runs are in {plan.out / "results.csv"}',
-              file=sys.stderr)
+        print(
+            'note: the report (d2lkit.sweep_report) is not here; the runs are in'
+            f' {plan.out / "results.csv"}',
+            file=sys.stderr,
+        )
         return
-    table = sweep_report.report(plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better,
-                                show=show)
+    table = sweep_report.report(
+        plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better, show=show
+    )
     print(sweep_report.format_table(table))
 
 
 def _config_text(config: dict) -> str:
     script = Path(config.get('script', '?'))
-    flags = ' '.join(config.get('fixed', [])) + ' ' + ' '.join(
-        f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
+    flags = (
+        ' '.join(config.get('fixed', []))
+        + ' '
+        + ' '.join(f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
+    )
     return f'{script.parent.name}/{script.name} {flags.strip()}, seeds {config.get("seeds")}'
 
 
 def flags_argv(flags: dict) -> list[str]:
-    """d2l.sweep's keywords as a command line: lr=[0.03, 0.1] -> --lr 0.03,0.1; hidden=[[128, 256], [512]]
+    """d2l.sweep's keywords as a command line: lr=[0.03, 0.1] -> --lr 0.03,0.1;
+    hidden=[[128, 256], [512]]
     -> --hidden '128 256,512'; a tuple is one multi-value setting; True -> the bare flag."""
     argv: list[str] = []
     for name, value in flags.items():
@@ -487,8 +595,12 @@ def flags_argv(flags: dict) -> list[str]:
         if value is True:
             argv.append(flag)
         elif isinstance(value, list):
-            argv += [flag, ','.join(' '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-                                    for v in value)]
+            argv += [
+                flag,
+                ','.join(
+                    ' '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value
+                ),
+            ]
         elif isinstance(value, tuple):
             argv += [flag, *map(str, value)]
         else:

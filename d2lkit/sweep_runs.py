@@ -10,6 +10,7 @@ trials of dead pids into FAIL and enqueues them again (a database uses Optuna's 
 instead, across machines). A run's row is appended to results.csv in one write before the
 study is told, and a rerun completes a trial from its row when the worker died in between.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,24 +42,33 @@ HOST = socket.gethostname()
 # The study: open it, refuse another sweep's, plan the trials
 # ---------------------------------------------------------------------------
 
+
 def _quiet_optuna() -> None:
     import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings('ignore', category=FutureWarning, module='optuna')
 
 
 def open_storage(plan: Plan, heartbeat: bool = False):
-    """The study's storage: the journal file out/study.log, or --storage URL (with Optuna's heartbeat)."""
+    """The study's storage: the journal file out/study.log, or --storage URL (with a heartbeat)."""
     import optuna
+
     _quiet_optuna()
     if plan.storage is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
+
         return JournalStorage(JournalFileBackend(str(plan.out / 'study.log')))
     kwargs = {}
-    if heartbeat:  # a worker on a machine that died: its trial fails after the grace period and is retried
-        kwargs = dict(heartbeat_interval=HEARTBEAT_S, grace_period=3 * HEARTBEAT_S,
-                      heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+    if (
+        heartbeat
+    ):  # a worker on a machine that died: its trial fails after the grace period and is retried
+        kwargs = dict(
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=3 * HEARTBEAT_S,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
+        )
     try:
         return optuna.storages.RDBStorage(plan.storage, **kwargs)
     except Exception as e:  # a bad URL or an unreachable server
@@ -69,8 +79,9 @@ HEARTBEAT_S = 30
 
 
 def existing_config(plan: Plan) -> dict | None:
-    """The config of the sweep already in --out (or in the database under this name), None if none."""
+    """The config of the sweep already in --out (or in the database by this name), else None."""
     import optuna
+
     if plan.storage is None and not (plan.out / 'study.log').exists():
         return None
     storage = open_storage(plan)
@@ -98,13 +109,16 @@ def _key(trial) -> str | None:
 def _ignored(trial) -> bool:
     """A trial that does not count: abandoned by a dead worker, or a second copy of a key."""
     from optuna.trial import TrialState
+
     return trial.state == TrialState.FAIL and 'status' not in trial.user_attrs
 
 
 def _done(trial) -> bool:
     from optuna.trial import TrialState
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or \
-        (trial.state == TrialState.FAIL and 'status' in trial.user_attrs)
+
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and 'status' in trial.user_attrs
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -118,12 +132,17 @@ def _alive(pid: int) -> bool:
 
 
 def _dead_here(trial) -> bool:
-    """A RUNNING trial whose worker was on this host and is gone (the journal file has no heartbeat)."""
+    """A RUNNING trial whose worker was on this host and is gone (a journal has no heartbeat)."""
     attrs = trial.system_attrs
     if attrs.get('d2l_host') != HOST:
         return False
-    return not _alive(int(attrs.get('d2l_pid', 0))) if attrs.get('d2l_pid') else \
-        (trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60)
+    return (
+        not _alive(int(attrs.get('d2l_pid', 0)))
+        if attrs.get('d2l_pid')
+        else (
+            trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
+        )
+    )
 
 
 def prepare_study(plan: Plan) -> tuple[int, int]:
@@ -134,16 +153,20 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
     """
     import optuna
     from optuna.trial import TrialState
+
     storage = open_storage(plan)
     direction = 'maximize' if plan.higher_is_better else 'minimize'
-    study = optuna.create_study(study_name=plan.study_name, storage=storage, direction=direction,
-                                load_if_exists=True)
+    study = optuna.create_study(
+        study_name=plan.study_name, storage=storage, direction=direction, load_if_exists=True
+    )
     if 'config' not in study.user_attrs:
         study.set_user_attr('config', plan.config())
         study.set_user_attr('columns', plan.columns)
     rows = {r['run']: r for r in read_rows(plan.out)}
     trials = study.get_trials(deepcopy=False)
-    for t in trials:  # a worker killed with its run: rerun it, unless its row made it to results.csv
+    for (
+        t
+    ) in trials:  # a worker killed with its run: rerun it, unless its row made it to results.csv
         if t.state == TrialState.RUNNING and _key(t) and _dead_here(t):
             finish_from_rows(study, t, plan, rows)
     trials = study.get_trials(deepcopy=False)
@@ -153,8 +176,9 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
         if key in live:
             continue
         old = [t for t in trials if _key(t) == key and t.params]  # a search slot keeps its settings
-        study.enqueue_trial(params or (old[-1].params if old else {}), user_attrs={'key': key},
-                            skip_if_exists=False)
+        study.enqueue_trial(
+            params or (old[-1].params if old else {}), user_attrs={'key': key}, skip_if_exists=False
+        )
     trials = study.get_trials(deepcopy=False)
     done = {_key(t) for t in trials if _key(t) and _done(t)}
     _close(storage)
@@ -163,16 +187,20 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
 
 
 def plan_keys(plan: Plan) -> dict[str, dict]:
-    """Each trial's key and fixed params: a grid (setting, seed), or a search slot (params sampled later)."""
+    """Each trial's key and fixed params: a grid (setting, seed), or a search slot."""
     if plan.search:
         return {f't{slot:03d}': {} for slot in range(plan.search)}
-    return {run_id(plan, i, seed): {**setting, 'seed': seed}
-            for i, setting in enumerate(plan.settings()) for seed in plan.seeds}
+    return {
+        run_id(plan, i, seed): {**setting, 'seed': seed}
+        for i, setting in enumerate(plan.settings())
+        for seed in plan.seeds
+    }
 
 
 def finish_from_rows(study, trial, plan: Plan, rows: dict[str, dict]) -> None:
-    """A dead worker's trial: complete it from its rows if they were written, else mark it abandoned."""
+    """A dead worker's trial: complete it from its rows if written, else mark it abandoned."""
     from optuna.trial import TrialState
+
     key = _key(trial)
     runs = [f'{key}-s{s}' for s in plan.seeds] if plan.search else [key]
     storage = study._storage
@@ -188,7 +216,9 @@ def finish_from_rows(study, trial, plan: Plan, rows: dict[str, dict]) -> None:
             else:
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         else:
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # no 'status': ignored, re-enqueued
+            storage.set_trial_state_values(
+                trial._trial_id, TrialState.FAIL
+            )  # no 'status': ignored, re-enqueued
     except Exception:  # another process finished it first
         pass
 
@@ -202,6 +232,7 @@ def _mean(values: Sequence) -> float | None:
 # ---------------------------------------------------------------------------
 # Files: results.csv appended a whole row at a time, histories written atomically
 # ---------------------------------------------------------------------------
+
 
 def read_rows(out: Path) -> list[dict[str, str]]:
     path = out / 'results.csv'
@@ -258,6 +289,7 @@ def write_json(path: Path, obj: dict) -> None:
 
 def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
     """The final numbers of a run from its history (its last finished epoch)."""
+
     def last(key: str) -> float | None:
         values = history.get(key)
         if isinstance(values, list):
@@ -267,18 +299,21 @@ def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
     if plan.classifier:
         return {k: last(k) for k in plan.metrics}
     w_error, b_error = history.get('w_error'), history.get('b_error')
-    return {'train_loss': last('train_loss'),
-            'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
-            'b_error': abs(b_error) if b_error is not None else None}
+    return {
+        'train_loss': last('train_loss'),
+        'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
+        'b_error': abs(b_error) if b_error is not None else None,
+    }
 
 
 # ---------------------------------------------------------------------------
 # Workers: claim a trial, run it, write its row, tell the study
 # ---------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def cached_data() -> Iterator[None]:
-    """d2l.load_mnist_arrays answered from memory after its first call: a worker reads the data once."""
+    """d2l.load_mnist_arrays answered from memory after its first call: data read once a worker."""
     real = d2l.load_mnist_arrays
 
     @functools.lru_cache(maxsize=None)
@@ -296,13 +331,14 @@ def cached_data() -> Iterator[None]:
 
 
 def claim(study, storage, study_id: int):
-    """Pop one WAITING trial: the storage lets exactly one process turn it RUNNING. None when none is left.
+    """Pop one WAITING trial: the storage lets exactly one process turn it RUNNING; None if none is.
 
     A second trial of the same key (two commands enqueued it at once) is marked and skipped:
     only the lowest-numbered live trial of a key ever runs.
     """
     import optuna
     from optuna.trial import TrialState
+
     while True:
         waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
@@ -316,8 +352,11 @@ def claim(study, storage, study_id: int):
             storage.set_trial_system_attr(frozen._trial_id, 'd2l_host', HOST)
             storage.set_trial_system_attr(frozen._trial_id, 'd2l_pid', os.getpid())
             key = _key(frozen)
-            first = min(t.number for t in storage.get_all_trials(study_id, deepcopy=False)
-                        if _key(t) == key and not _ignored(t))
+            first = min(
+                t.number
+                for t in storage.get_all_trials(study_id, deepcopy=False)
+                if _key(t) == key and not _ignored(t)
+            )
             if first != frozen.number:  # a copy: the first one runs
                 storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
                 continue
@@ -330,6 +369,7 @@ class _Heartbeat:
 
     def __init__(self, storage, trial_id: int):
         from optuna.storages._heartbeat import is_heartbeat_enabled
+
         self.stop = threading.Event()
         if is_heartbeat_enabled(storage):
             storage.record_heartbeat(trial_id)
@@ -344,6 +384,7 @@ def run_once(module, argv: list[str], on_epoch: Callable | None) -> tuple[str, d
     """main(argv) with stdout silenced; returns (status, history, message). The pruner's exception
     and a NaN loss end the run as 'pruned' and 'diverged' with the epochs finished so far."""
     import optuna
+
     partial: dict[str, list] = {}
 
     def record(epoch: int, numbers: dict[str, float]) -> None:
@@ -371,11 +412,16 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
     """One worker's loop: claim a trial, run its seeds, write rows and histories, tell the study."""
     import optuna
     from optuna.trial import TrialState
+
     storage = open_storage(plan, heartbeat=True)
     sampler = optuna.samplers.TPESampler(seed=None) if plan.search else None
     pruner = optuna.pruners.SuccessiveHalvingPruner() if plan.search else None
-    study = optuna.load_study(study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner)
-    storage = study._storage  # the study's own (a database's is wrapped in a cache that must see each claim)
+    study = optuna.load_study(
+        study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
+    )
+    storage = (
+        study._storage
+    )  # the study's own (a database's is wrapped in a cache that must see each claim)
     study_id = storage.get_study_id_from_name(plan.study_name)
     while True:
         optuna.storages.fail_stale_trials(study)
@@ -388,23 +434,29 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
         finally:
             beat.stop.set()
         trial.set_user_attr('status', status)
-        state = {'ok': TrialState.COMPLETE, 'pruned': TrialState.PRUNED}.get(status, TrialState.FAIL)
+        state = {'ok': TrialState.COMPLETE, 'pruned': TrialState.PRUNED}.get(
+            status, TrialState.FAIL
+        )
         if state == TrialState.COMPLETE and value is None:
             state = TrialState.FAIL
-        study.tell(trial, state=state, values=[value] if state == TrialState.COMPLETE else None,
-                   skip_if_finished=True)
+        study.tell(
+            trial,
+            state=state,
+            values=[value] if state == TrialState.COMPLETE else None,
+            skip_if_finished=True,
+        )
         progress()
 
 
 def run_trial(plan: Plan, module, study, trial, worker: str) -> tuple[str, float | None]:
-    """Run a trial's runs (a grid point: one seed; a search trial: each seed); return (status, value)."""
+    """Run a trial's runs (a grid point: one seed; a search trial: each); return (status, value)."""
     key = _key(trial)
     if plan.search:
         setting = suggest(plan, trial)
         seeds = plan.seeds
         index = int(key[1:])
     else:
-        # The enqueued params come back from suggest: the trial records them (optuna-dashboard shows them).
+        # The enqueued params come back from suggest: the trial records them (for optuna-dashboard).
         setting = {a.column: trial.suggest_categorical(a.column, a.values) for a in plan.axes}
         seeds = [trial.suggest_categorical('seed', plan.seeds)]
         index = int(key[1:4])
@@ -426,7 +478,9 @@ def run_trial(plan: Plan, module, study, trial, worker: str) -> tuple[str, float
         status, history, message = run_once(module, run_argv(plan, setting, seed, run), on_epoch)
         seconds = time.perf_counter() - start
         if message and status == 'failed':
-            print(f'run {run} ({_describe(setting)}, seed {seed}) failed: {message}', file=sys.stderr)
+            print(
+                f'run {run} ({_describe(setting)}, seed {seed}) failed: {message}', file=sys.stderr
+            )
         metrics = record(plan, run, setting, seed, status, history, seconds, worker)
         statuses.append(status)
         values.append(metrics.get(plan.metric))
@@ -434,18 +488,37 @@ def run_trial(plan: Plan, module, study, trial, worker: str) -> tuple[str, float
     return status, _mean(values)
 
 
-def record(plan: Plan, run: str, setting: dict, seed: int, status: str, history: dict, seconds: float,
-           worker: str) -> dict:
+def record(
+    plan: Plan,
+    run: str,
+    setting: dict,
+    seed: int,
+    status: str,
+    history: dict,
+    seconds: float,
+    worker: str,
+) -> dict:
     """Write a run's history (atomically) and then its row; return its metrics."""
     write_json(plan.out / 'histories' / f'{run}.json', history)
     metrics = row_metrics(plan, history)
-    append_row(plan.out, plan.columns, {'run': run, **setting, 'seed': seed, **metrics,
-                                        'seconds': seconds, 'status': status, 'worker': worker})
+    append_row(
+        plan.out,
+        plan.columns,
+        {
+            'run': run,
+            **setting,
+            'seed': seed,
+            **metrics,
+            'seconds': seconds,
+            'status': status,
+            'worker': worker,
+        },
+    )
     return metrics
 
 
 def suggest(plan: Plan, trial) -> dict[str, str]:
-    """A search trial's setting from Optuna's sampler: ranges (log where lo > 0 and hi/lo >= 10), lists."""
+    """A search trial's setting from Optuna's sampler: ranges (log if hi/lo >= 10), lists."""
     setting = {}
     for a in plan.axes:
         if a.is_range:
@@ -468,6 +541,7 @@ def pruning(plan: Plan, trial) -> Callable[[int, dict], None]:
         trial.report(numbers[plan.metric], epoch)
         if trial.should_prune():
             raise optuna.TrialPruned(f'pruned at epoch {epoch}')
+
     return on_epoch
 
 
@@ -479,6 +553,7 @@ def _die_with_parent(parent: int) -> None:
     """A worker ends when the sweep's process does (kill -9 included): none runs on unseen."""
     if sys.platform.startswith('linux'):
         import ctypes
+
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
@@ -488,6 +563,7 @@ def _die_with_parent(parent: int) -> None:
         while os.getppid() == parent:
             time.sleep(1)
         os._exit(1)
+
     threading.Thread(target=watch, daemon=True).start()
 
 
@@ -502,19 +578,24 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     """A worker process: torch threads = its share of the cores, stdout silenced, then work()."""
     _die_with_parent(parent)
     import torch
+
     torch.set_num_threads(threads)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the sweep's stdout is the final table only
-    # Ctrl-C reaches the parent, which stops its workers with SIGTERM: raised here as KeyboardInterrupt,
+    # Ctrl-C reaches the parent, which stops its workers with SIGTERM: raised as KeyboardInterrupt,
     # it unwinds the run and releases the journal's lock on its way out.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        module = _MODULES.get(plan.script) or load_module(plan.script)  # spawned: imported here, once
+        module = _MODULES.get(plan.script) or load_module(
+            plan.script
+        )  # spawned: imported here, once
         with cached_data():
             work(plan, module, f'{HOST}/{os.getpid()}')
     except KeyboardInterrupt:
-        os._exit(130)  # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
+        os._exit(
+            130
+        )  # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
@@ -523,6 +604,7 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
 # ---------------------------------------------------------------------------
 # The sweep's process: the workers, the progress line, a search's final run
 # ---------------------------------------------------------------------------
+
 
 class Progress:
     """The live line on stderr: runs done of total, elapsed, ETA, best so far."""
@@ -542,7 +624,9 @@ class Progress:
         elapsed = now - self.start
         new = done - self.already
         eta = f'{elapsed / new * (self.total - done):.0f} s' if new > 0 else '?'
-        line = f'sweep: {done}/{self.total} runs, {elapsed:.0f} s elapsed, ETA {eta}{self._best(rows)}'
+        line = (
+            f'sweep: {done}/{self.total} runs, {elapsed:.0f} s elapsed, ETA {eta}{self._best(rows)}'
+        )
         if self.tty:
             sys.stderr.write('\r' + line.ljust(len(self.last_line)) + ('\n' if final else ''))
         else:
@@ -575,9 +659,11 @@ def _fresh_process() -> bool:
     return main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
 
 
-def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: Progress, todo: int) -> None:
-    """Start plan.workers processes (at most todo) and wait. Forked (Linux, `python -m d2l sweep`), they
-    share the data read here; spawned, each imports the script and reads the data once."""
+def run_workers(
+    plan: Plan, module, loaded: list[argparse.Namespace], progress: Progress, todo: int
+) -> None:
+    """Start plan.workers processes (at most todo) and wait. Forked (on Linux, from the command),
+    they share the data read here; spawned, each imports the script and reads the data once."""
     method = 'fork' if sys.platform.startswith('linux') and _fresh_process() else 'spawn'
     context = multiprocessing.get_context(method)
     _MODULES[plan.script] = module
@@ -588,8 +674,10 @@ def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: 
             for args in loaded:
                 if getattr(args, 'dataset', None):
                     d2l.load_mnist_arrays(args.dataset, root=args.data_root)
-        processes = [context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()),
-                                     daemon=True) for n in range(workers)]
+        processes = [
+            context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()), daemon=True)
+            for n in range(workers)
+        ]
         for p in processes:
             p.start()
         try:
@@ -608,8 +696,9 @@ def run_workers(plan: Plan, module, loaded: list[argparse.Namespace], progress: 
 
 
 def final_run(plan: Plan, module) -> str:
-    """--search: the best trial's settings, and its test accuracy from one run on the full training set."""
+    """--search: the best trial's settings, and its test accuracy from one run without --valid."""
     import optuna
+
     storage = open_storage(plan)
     study = optuna.load_study(study_name=plan.study_name, storage=storage)
     try:
@@ -618,26 +707,41 @@ def final_run(plan: Plan, module) -> str:
         return 'search: no trial finished (all pruned, diverged or failed); widen the ranges'
     finally:
         _close(storage)
-    setting = {a.column: (str(best.params[a.column]) if not isinstance(best.params[a.column], float)
-                          else f'{best.params[a.column]:.4g}') for a in plan.axes}
+    setting = {
+        a.column: (
+            str(best.params[a.column])
+            if not isinstance(best.params[a.column], float)
+            else f'{best.params[a.column]:.4g}'
+        )
+        for a in plan.axes
+    }
     flags = ' '.join(f'{a.flag} {setting[a.column]}' for a in plan.axes)
     seed = plan.seeds[0]
     argv = [t for t in run_argv(plan, setting, seed, 'best', valid=False)]
     argv = _without_files(plan, argv)
     with cached_data():
         status, history, message = run_once(module, argv, None)
-    test = row_metrics(Plan(**{**plan.__dict__, 'fixed': _without_valid(plan.fixed)}), history).get('test_acc')
-    result = f'test acc {test:.4f}' if status == 'ok' and test is not None else f'the final run {status} {message}'
+    test = row_metrics(Plan(**{**plan.__dict__, 'fixed': _without_valid(plan.fixed)}), history).get(
+        'test_acc'
+    )
+    result = (
+        f'test acc {test:.4f}'
+        if status == 'ok' and test is not None
+        else f'the final run {status} {message}'
+    )
     seeds = f'mean of {len(plan.seeds)} seeds' if len(plan.seeds) > 1 else f'seed {plan.seeds[0]}'
-    return (f'best of {plan.search} trials: {flags} (valid acc {best.value:.4f}, {seeds}, trial {best.number}); '
-            f'one more run without --valid (all the training images), seed {seed}: {result}')
+    return (
+        f'best of {plan.search} trials: {flags} (valid acc {best.value:.4f}, {seeds}, trial'
+        f' {best.number}); one more run without --valid (all the training images), seed {seed}:'
+        f' {result}'
+    )
 
 
 def _without_valid(fixed: list[str]) -> list[str]:
     if '--valid' not in fixed:
         return fixed
     i = fixed.index('--valid')
-    return fixed[:i] + fixed[i + 2:]
+    return fixed[:i] + fixed[i + 2 :]
 
 
 def _without_files(plan: Plan, argv: list[str]) -> list[str]:
