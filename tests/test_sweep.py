@@ -433,3 +433,21 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     best_valid = max(float(r['valid_acc']) for r in finished)
     assert f'valid acc {best_valid:.4f}' in best_line  # chosen on the validation split
     assert stdout.splitlines()[1:] == ['THE TABLE']
+
+
+def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
+    """pyproject.toml lists d2lkit beside d2l: pip installs both (no dependencies fetched here)."""
+    import shutil
+    source = tmp_path / 'source'
+    source.mkdir()
+    for name in ('pyproject.toml', 'README.md', 'd2l.py'):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit', ignore=shutil.ignore_patterns('__pycache__'))
+    site = tmp_path / 'site'
+    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--no-index',
+                         '--target', str(site), str(source)], tmp_path, tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    done = program(['-c', 'import d2lkit.sweep, d2lkit.sweep_runs; print(d2lkit.sweep.__file__)'],
+                   tmp_path, tmp_path, PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(site / 'd2lkit' / 'sweep.py')
