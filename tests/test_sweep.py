@@ -451,3 +451,13 @@ def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
                    tmp_path, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(site / 'd2lkit' / 'sweep.py')
+
+
+def test_a_results_csv_of_no_sweep_is_never_appended_to(tmp_path, capsys):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'results.csv').write_text('mine\n')
+    status, _, stderr = sweep_cli([LINREG, '--lr', '0.01,0.03', '--out', out], capsys)
+    assert status == 2 and 'holds a results.csv of no sweep here' in stderr
+    assert sorted(p.name for p in out.iterdir()) == ['results.csv']
+    assert (out / 'results.csv').read_text() == 'mine\n'
