@@ -3,7 +3,6 @@ processes; rows and files in --out, each (setting, seed) run once even by two co
 killed sweep resumed, bad lines refused before anything is written, a search with pruning.
 Runs are tiny (linear regression, or softmax on the tiny IDX data, 1-4 epochs). The report
 (d2lkit.sweep_report) is another module's; here a stand-in takes its place."""
-
 import csv
 import json
 import os
@@ -15,6 +14,7 @@ import types
 
 import pandas as pd
 import pytest
+import torch
 
 import d2l
 import d2lkit
@@ -34,9 +34,8 @@ def report_stand_in(monkeypatch):
         calls.append((out, axes, metric, higher_is_better, show))
         return pd.DataFrame({'setting': ['x'], metric: [1.0]})
 
-    stand_in = types.SimpleNamespace(
-        report=report, format_table=lambda table: 'THE TABLE', calls=calls
-    )
+    stand_in = types.SimpleNamespace(report=report, format_table=lambda table: 'THE TABLE',
+                                     calls=calls)
     monkeypatch.setitem(sys.modules, 'd2lkit.sweep_report', stand_in)
     monkeypatch.setattr(d2lkit, 'sweep_report', stand_in, raising=False)
     return stand_in
@@ -68,98 +67,54 @@ def cli_program(argv, tmp_path) -> list[str]:
 # A grid: its rows and files
 # ---------------------------------------------------------------------------
 
-
 def test_a_grid_gives_one_row_and_one_history_per_run_and_one_file_per_run(
-    tiny_data, tmp_path, capsys, report_stand_in
-):
+        tiny_data, tmp_path, capsys, report_stand_in):
     out = tmp_path / 'out'
-    status, stdout, stderr = sweep_cli(
-        [
-            SOFTMAX,
-            '--lr',
-            '0.03,0.1',
-            '--epochs',
-            '2',
-            '--seeds',
-            '0,1',
-            '--data-root',
-            tiny_data,
-            '--history',
-            'h.json',
-            '--workers',
-            '1',
-            '--out',
-            out,
-        ],
-        capsys,
-    )
+    status, stdout, stderr = sweep_cli([SOFTMAX, '--lr', '0.03,0.1', '--epochs', '2',
+                                        '--seeds', '0,1',
+                                        '--data-root', tiny_data, '--history', 'h.json',
+                                        '--workers', '1', '--out', out], capsys)
     assert status == 0, stderr
     assert stdout == 'THE TABLE\n'  # the sweep's stdout is the report's table only
     table = rows(out)
-    assert list(table[0]) == [
-        'run',
-        'lr',
-        'seed',
-        'train_loss',
-        'train_acc',
-        'test_acc',
-        'seconds',
-        'status',
-        'worker',
-    ]
+    assert list(table[0]) == ['run', 'lr', 'seed', 'train_loss', 'train_acc', 'test_acc', 'seconds',
+                              'status', 'worker']
     assert sorted((r['lr'], r['seed']) for r in table) == [
-        ('0.03', '0'),
-        ('0.03', '1'),
-        ('0.1', '0'),
-        ('0.1', '1'),
-    ]
+        ('0.03', '0'), ('0.03', '1'), ('0.1', '0'), ('0.1', '1')]
     assert {r['status'] for r in table} == {'ok'}
     for r in table:
         history = json.loads((out / 'histories' / f'{r["run"]}.json').read_text())
-        assert len(history['test_acc']) == 2 and float(r['test_acc']) == pytest.approx(
-            history['test_acc'][-1], abs=1e-6
-        )
+        assert len(history['test_acc']) == 2
+        assert float(r['test_acc']) == pytest.approx(history['test_acc'][-1], abs=1e-6)
         assert (out / 'files' / f'{r["run"]}-history.json').is_file()  # --history: one file per run
     assert not (tmp_path / 'h.json').exists()
     assert (out / 'study.log').is_file()
     assert report_stand_in.calls == [(out, ['lr'], 'test_acc', True, False)]
     # The same seed gives the same numbers as the script run alone.
-    alone = d2l.load_script(SOFTMAX).main(
-        ['--lr', '0.1', '--epochs', '2', '--seed', '1', '--data-root', str(tiny_data)]
-    )
+    alone = d2l.load_script(SOFTMAX).main(['--lr', '0.1', '--epochs', '2', '--seed', '1',
+                                            '--data-root', str(tiny_data)])
     row = next(r for r in table if (r['lr'], r['seed']) == ('0.1', '1'))
     assert float(row['train_loss']) == pytest.approx(alone['train_loss'][-1], rel=1e-5)
 
 
 def test_a_multi_value_flag_is_one_axis_value(tiny_data, tmp_path, capsys):
     out = tmp_path / 'out'
-    status, _, stderr = sweep_cli(
-        [
-            ROOT / 'ch_mlp' / 'concise.py',
-            '--hidden',
-            '8 4,16',
-            '--epochs',
-            '1',
-            '--workers',
-            '1',
-            '--seeds',
-            '0',
-            '--data-root',
-            tiny_data,
-            '--out',
-            out,
-        ],
-        capsys,
-    )
+    status, _, stderr = sweep_cli([ROOT / 'ch_mlp' / 'concise.py', '--hidden', '8 4,16',
+                                   '--epochs', '1',
+                                   '--workers', '1', '--seeds', '0', '--data-root', tiny_data,
+                                   '--save', 'w.pt', '--out', out], capsys)
     assert status == 0, stderr
     assert sorted(r['hidden'] for r in rows(out)) == ['16', '8 4']
+    for r in rows(out):  # '8 4' is two hidden layers: 3 weight matrices; '16' is one: 2
+        saved = torch.load(out / 'files' / f'{r["run"]}-save', weights_only=True)
+        matrices = [t for t in saved['weights'].values() if t.dim() == 2]
+        assert len(matrices) == len(r['hidden'].split()) + 1, saved.keys()
 
 
 def test_a_diverging_learning_rate_is_an_answer_and_the_sweep_goes_on(tmp_path, capsys):
     out = tmp_path / 'out'
-    status, _, stderr = sweep_cli(
-        [LINREG, '--lr', '0.03,100', '--seeds', '0', '--workers', '1', '--out', out], capsys
-    )
+    status, _, stderr = sweep_cli([LINREG, '--lr', '0.03,100', '--seeds', '0', '--workers', '1',
+                                   '--out', out], capsys)
     assert status == 0, stderr
     by_lr = {r['lr']: r for r in rows(out)}
     assert by_lr['100']['status'] == 'diverged' and by_lr['0.03']['status'] == 'ok'
@@ -179,14 +134,11 @@ def test_rerunning_the_same_command_runs_nothing_and_says_so(tmp_path, capsys):
 # Each (setting, seed) exactly once: two workers, two commands, a killed sweep
 # ---------------------------------------------------------------------------
 
-
 def trials_per_key(out) -> dict[str, int]:
     """How many finished trials of each key the study holds (each key must have exactly one)."""
     import optuna
-
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(out / 'study.log'))
-    )
+    backend = optuna.storages.journal.JournalFileBackend(str(out / 'study.log'))
+    storage = optuna.storages.JournalStorage(backend)
     study = optuna.load_study(study_name='sweep', storage=storage)
     counts: dict[str, int] = {}
     for t in study.get_trials():
@@ -197,71 +149,29 @@ def trials_per_key(out) -> dict[str, int]:
 
 def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
     out = tmp_path / 'out'
-    argv = cli_program(
-        [
-            LINREG,
-            '--lr',
-            '0.01,0.02,0.03,0.04,0.05,0.06',
-            '--epochs',
-            '2',
-            '--seeds',
-            '0,1',
-            '--workers',
-            '2',
-            '--out',
-            out,
-        ],
-        tmp_path,
-    )
+    argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04,0.05,0.06', '--epochs', '2',
+                        '--seeds', '0,1',
+                        '--workers', '2', '--out', out], tmp_path)
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
-    both = [
-        subprocess.Popen(
-            [sys.executable, *argv],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
+    both = [subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=120) for p in both]
     assert [p.returncode for p in both] == [0, 0], results
     table = rows(out)
     assert sorted(r['run'] for r in table) == sorted({r['run'] for r in table}) and len(table) == 12
     assert sorted((r['lr'], r['seed']) for r in table) == sorted(
-        (lr, s) for lr in ('0.01', '0.02', '0.03', '0.04', '0.05', '0.06') for s in '01'
-    )
+        (lr, s) for lr in ('0.01', '0.02', '0.03', '0.04', '0.05', '0.06') for s in '01')
     assert set(trials_per_key(out).values()) == {1} and len(trials_per_key(out)) == 12
     assert len({r['worker'] for r in table}) >= 2  # the work was split
 
 
 def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     out = tmp_path / 'out'
-    argv = cli_program(
-        [
-            LINREG,
-            '--lr',
-            '0.01,0.02,0.03,0.04',
-            '--epochs',
-            '40',
-            '--seeds',
-            '0,1',
-            '--workers',
-            '1',
-            '--out',
-            out,
-        ],
-        tmp_path,
-    )
+    argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04', '--epochs', '40', '--seeds', '0,1',
+                        '--workers', '1', '--out', out], tmp_path)
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
-    first = subprocess.Popen(
-        [sys.executable, *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not (out / 'results.csv').exists() or len(rows(out)) < 1:
         time.sleep(0.05)
@@ -276,10 +186,7 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     assert f'{len(before)} of 8 runs already done' in done.stderr
     table = rows(out)
     assert len(table) == 8 and len({r['run'] for r in table}) == 8
-    for (
-        run,
-        row,
-    ) in before.items():  # finished runs were not rerun: their rows are the first worker's
+    for run, row in before.items():  # finished runs were not rerun: their rows are the first's
         assert [r for r in table if r['run'] == run] == [row]
     assert not list(out.rglob('*.tmp'))
     assert set(trials_per_key(out).values()) == {1}
@@ -289,22 +196,18 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
 # Bad lines: one line, exit 2, nothing written
 # ---------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    'flags, says',
-    [
-        (['--lrr', '0.1'], 'unrecognized arguments: --lrr'),
-        (['--lr', '0.1,x'], "lr=x: argument --lr: 'x' is not a number"),
-        (['--lr', '0.1,'], 'an empty value in the axis'),
-        (['--lr', ','], 'an empty value in the axis'),
-        (['--seed', '1'], 'give --seeds 0,1,2'),
-        (['--lr', '0.1..1'], 'a range lo..hi needs --search N'),
-        (['--search', '3', '--lr', '0.01..1'], 'give --valid N too'),
-        (['--seeds', '0,x'], '--seeds takes whole numbers'),
-        (['--workers', '0'], '--workers takes a positive whole number'),
-        (['--hidden', '64,128', '256'], 'quote the whole axis'),
-    ],
-)
+@pytest.mark.parametrize('flags, says', [
+    (['--lrr', '0.1'], 'unrecognized arguments: --lrr'),
+    (['--lr', '0.1,x'], "lr=x: argument --lr: 'x' is not a number"),
+    (['--lr', '0.1,'], 'an empty value in the axis'),
+    (['--lr', ','], 'an empty value in the axis'),
+    (['--seed', '1'], 'give --seeds 0,1,2'),
+    (['--lr', '0.1..1'], 'a range lo..hi needs --search N'),
+    (['--search', '3', '--lr', '0.01..1'], 'give --valid N too'),
+    (['--seeds', '0,x'], '--seeds takes whole numbers'),
+    (['--workers', '0'], '--workers takes a positive whole number'),
+    (['--hidden', '64,128', '256'], 'quote the whole axis'),
+])
 def test_a_bad_line_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys, flags, says):
     script = ROOT / 'ch_mlp' / 'concise.py' if '--hidden' in flags else LINREG
     status, stdout, stderr = sweep_cli([script, *flags, '--out', tmp_path / 'out'], capsys)
@@ -315,16 +218,12 @@ def test_a_bad_line_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys
 
 def test_another_sweep_in_the_same_out_is_refused_and_nothing_changes(tmp_path, capsys):
     out = tmp_path / 'out'
-    assert (
-        sweep_cli(
-            [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--seeds', '0', '--out', out], capsys
-        )[0]
-        == 0
-    )
+    argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--seeds', '0', '--out', out]
+    assert sweep_cli(argv, capsys)[0] == 0
     before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
-    status, stdout, stderr = sweep_cli(
-        [LINREG, '--lr', '0.01,0.03', '--epochs', '2', '--seeds', '0', '--out', out], capsys
-    )
+    status, stdout, stderr = sweep_cli([LINREG, '--lr', '0.01,0.03', '--epochs', '2',
+                                        '--seeds', '0',
+                                        '--out', out], capsys)
     assert status == 2 and stdout == '' and stderr.count('\n') == 1
     assert f'{out} holds another sweep' in stderr and '--epochs 1' in stderr
     assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
@@ -332,16 +231,10 @@ def test_another_sweep_in_the_same_out_is_refused_and_nothing_changes(tmp_path, 
 
 def test_the_sweep_options_are_never_abbreviated_nor_taken_for_the_script_s(tmp_path, capsys):
     assert sweep.split_line(['s.py', '--seeds', '1,2', '--lr', '0.1', '--out=o']) == (
-        {'--seeds': '1,2', '--out': 'o'},
-        ['s.py', '--lr', '0.1'],
-    )
-    assert (
-        sweep.split_line(['s.py', '--see', '1'])[0] == {}
-    )  # not --seeds: the script's parser judges it
+        {'--seeds': '1,2', '--out': 'o'}, ['s.py', '--lr', '0.1'])
+    assert sweep.split_line(['s.py', '--see', '1'])[0] == {}  # not --seeds: the script's flag
     status, _, stderr = sweep_cli([LINREG, '--see', '1', '--out', tmp_path / 'out'], capsys)
-    assert (
-        status == 2 and "--see would be the script's --seed" in stderr
-    )  # argparse would take it as --seed
+    assert status == 2 and "--see would be the script's --seed" in stderr  # argparse: --seed
     status, _, stderr = sweep_cli([LINREG, '--epoch', '1', '--out', tmp_path / 'out'], capsys)
     assert status == 2 and 'write flags in full in a sweep (did you mean --epochs?)' in stderr
 
@@ -355,11 +248,9 @@ def test_help_says_how_to_sweep_a_multi_value_flag(capsys):
 # d2l.sweep, and the command through d2l's own command line
 # ---------------------------------------------------------------------------
 
-
 def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path):
-    table = d2l.sweep(
-        LINREG, seeds=(0, 1), out=tmp_path / 'out', lr=[0.01, 0.03], epochs=1, workers=1
-    )
+    table = d2l.sweep(LINREG, seeds=(0, 1), out=tmp_path / 'out', lr=[0.01, 0.03], epochs=1,
+                      workers=1)
     assert isinstance(table, pd.DataFrame) and len(table) == 4
     assert sorted(zip(table['lr'], table['seed'])) == [(0.01, 0), (0.01, 1), (0.03, 0), (0.03, 1)]
     with pytest.raises(d2l.D2LError, match='unrecognized arguments: --lrr'):
@@ -369,24 +260,9 @@ def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path)
 
 
 def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
-    done = program(
-        cli_program(
-            [
-                LINREG,
-                '--epochs',
-                '1',
-                '--lr',
-                '0.01,0.03',
-                '--seeds',
-                '0',
-                '--out',
-                tmp_path / 'out',
-            ],
-            tmp_path,
-        ),
-        ROOT,
-        tmp_path,
-    )
+    done = program(cli_program([LINREG, '--epochs', '1', '--lr', '0.01,0.03', '--seeds', '0',
+                                '--out',
+                                tmp_path / 'out'], tmp_path), ROOT, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(rows(tmp_path / 'out')) == 2
     assert 'sweep: 2/2 runs' in done.stderr
@@ -398,31 +274,12 @@ def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
 # --search: Optuna's sampler over ranges, pruned on validation accuracy
 # ---------------------------------------------------------------------------
 
-
 def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_path, capsys):
     out = tmp_path / 'out'
-    status, stdout, stderr = sweep_cli(
-        [
-            SOFTMAX,
-            '--valid',
-            '10',
-            '--search',
-            '8',
-            '--lr',
-            '0.001..3',
-            '--epochs',
-            '4',
-            '--seeds',
-            '0',
-            '--data-root',
-            tiny_data,
-            '--workers',
-            '1',
-            '--out',
-            out,
-        ],
-        capsys,
-    )
+    status, stdout, stderr = sweep_cli([SOFTMAX, '--valid', '10', '--search', '8',
+                                        '--lr', '0.001..3',
+                                        '--epochs', '4', '--seeds', '0', '--data-root', tiny_data,
+                                        '--workers', '1', '--out', out], capsys)
     assert status == 0, stderr
     table = rows(out)
     assert len(table) == 8 and 'valid_acc' in table[0] and 'test_acc' not in table[0]
@@ -442,9 +299,11 @@ def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
     source.mkdir()
     for name in ('pyproject.toml', 'README.md', 'd2l.py'):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit',
+                    ignore=shutil.ignore_patterns('__pycache__'))
     site = tmp_path / 'site'
-    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--no-index',
+    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
+                         '--no-index',
                          '--target', str(site), str(source)], tmp_path, tmp_path)
     assert installed.returncode == 0, installed.stderr
     done = program(['-c', 'import d2lkit.sweep, d2lkit.sweep_runs; print(d2lkit.sweep.__file__)'],
