@@ -67,7 +67,9 @@ sweep options (anywhere on the line, never abbreviated):
   --search N         N trials of Optuna's TPE sampler over ranges written lo..hi (log-uniform
                      where lo > 0 and hi/lo >= 10, integer for integer flags); needs --valid N;
                      poor trials are stopped early (successive halving on each epoch's
-                     validation accuracy); prints the best trial's test accuracy at the end
+                     validation accuracy); prints the best trial's test accuracy at the end.
+                     A trial runs each seed in turn and scores their mean; the pruner watches
+                     its first seed, and a trial it stops gets 'pruned' rows for the others
   --storage URL      keep the study in a database (sqlite:///sweep.db, postgresql://...)
                      instead of DIR/study.log; the same command on several machines splits the
                      work, and a machine's runs lost mid-way are retried (Optuna's heartbeat)
