@@ -2975,9 +2975,32 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     return {**histories, 'max_loss_rel_diff': loss_diff, 'max_acc_diff': acc_diff, 'agree': agree}
 
 
+def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
+          out: str | os.PathLike | None = None, workers: int | None = None,
+          search: int | None = None, storage: str | None = None,
+          **flags: Any) -> 'pandas.DataFrame':
+    """Run a chapter script over settings and seeds (python -m d2l sweep); one row per run (kit).
+
+    A list value is an axis: d2l.sweep('ch_softmax/scratch.py', lr=[0.03, 0.1], epochs=2); a tuple
+    is one multi-value setting (hidden=(128, 256)), a list of tuples an axis of them; True gives a
+    bare flag. The results and figures go to `out` (shown inline in a notebook); rerunning the
+    same call runs only what is missing. A bad flag raises D2LError before any run.
+    """
+    from d2lkit import sweep as sweeping  # optuna loads only for a sweep
+    argv = [str(script), *sweeping.flags_argv(flags), '--seeds', ','.join(map(str, seeds))]
+    options = {'--out': out, '--workers': workers, '--search': search, '--storage': storage}
+    for option, value in options.items():
+        if value is not None:
+            argv += [option, str(value)]
+    try:
+        return sweeping.sweep(argv, show=_figure_mode() == 'notebook')
+    except sweeping.SweepError as e:
+        raise D2LError(str(e)) from None
+
+
 def cli(argv: Sequence[str] | None = None) -> None:
     """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`;
-    `exercises` and `compare-models` are d2lkit's (d2lkit.exercises, d2lkit.compare_models)."""
+    `sweep`, `exercises` and `compare-models` are d2lkit's (d2lkit.sweep, .exercises, .compare_models)."""
     parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
                                      allow_abbrev=False)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -2993,7 +3016,10 @@ def cli(argv: Sequence[str] | None = None) -> None:
                                 'ch_weight_decay or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
     # The kit's other commands read their own flags (and --help) in their d2lkit module,
-    # imported only when asked for; they are listed here for `python -m d2l --help`.
+    # imported only when asked for (optuna only for a sweep); listed here for `python -m d2l --help`.
+    commands.add_parser('sweep', add_help=False,
+                        help='run a chapter script over settings and seeds '
+                             '(python -m d2l sweep --help)')
     commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "
                         'answering each; run one answer (python -m d2l exercises --help)')
     commands.add_parser('compare-models', add_help=False,
@@ -3001,6 +3027,9 @@ def cli(argv: Sequence[str] | None = None) -> None:
                              'images one gets right and the other wrong, the difference of '
                              'their confusion matrices')
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['sweep']:
+        from d2lkit import sweep as sweeping
+        return sweeping.cli(argv[1:])
     if argv[:1] == ['exercises']:
         from d2lkit import exercises
         return exercises.main(argv[1:])

@@ -1,0 +1,322 @@
+"""python -m d2l sweep and d2l.sweep: a grid of settings and seeds on an Optuna study, run by worker
+processes; rows and files in --out, each (setting, seed) run once even by two commands at once, a
+killed sweep resumed, bad lines refused before anything is written, a search with pruning.
+Runs are tiny (linear regression, or softmax on the tiny IDX data, 1-4 epochs). The report
+(d2lkit.sweep_report) is another module's; here a stand-in takes its place."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pandas as pd
+import pytest
+import torch
+
+import d2l
+import d2lkit
+from conftest import ROOT, program
+from d2lkit import sweep, sweep_runs
+
+LINREG = str(ROOT / 'ch_linear_regression' / 'scratch.py')
+SOFTMAX = str(ROOT / 'ch_softmax' / 'scratch.py')
+
+
+@pytest.fixture(autouse=True)
+def report_stand_in(monkeypatch):
+    """A stand-in for d2lkit.sweep_report: records its call, returns a one-line table."""
+    calls = []
+
+    def report(out, axes, metric, higher_is_better, show=False):
+        calls.append((out, axes, metric, higher_is_better, show))
+        return pd.DataFrame({'setting': ['x'], metric: [1.0]})
+
+    stand_in = types.SimpleNamespace(report=report, format_table=lambda table: 'THE TABLE',
+                                     calls=calls)
+    monkeypatch.setitem(sys.modules, 'd2lkit.sweep_report', stand_in)
+    monkeypatch.setattr(d2lkit, 'sweep_report', stand_in, raising=False)
+    return stand_in
+
+
+def rows(out) -> list[dict]:
+    with open(out / 'results.csv', newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def sweep_cli(argv, capsys) -> tuple[int, str, str]:
+    """sweep.cli(argv) in this process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        sweep.cli([str(a) for a in argv])
+        status = 0
+    except SystemExit as stop:
+        status = stop.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def cli_program(argv, tmp_path) -> list[str]:
+    """`python -m d2l sweep ARGV` as a user types it, from the repository folder."""
+    return ['-m', 'd2l', 'sweep', *map(str, argv)]
+
+
+# ---------------------------------------------------------------------------
+# A grid: its rows and files
+# ---------------------------------------------------------------------------
+
+def test_a_grid_gives_one_row_and_one_history_per_run_and_one_file_per_run(
+        tiny_data, tmp_path, capsys, report_stand_in):
+    out = tmp_path / 'out'
+    status, stdout, stderr = sweep_cli([SOFTMAX, '--lr', '0.03,0.1', '--epochs', '2',
+                                        '--seeds', '0,1',
+                                        '--data-root', tiny_data, '--history', 'h.json',
+                                        '--workers', '1', '--out', out], capsys)
+    assert status == 0, stderr
+    assert stdout == 'THE TABLE\n'  # the sweep's stdout is the report's table only
+    table = rows(out)
+    assert list(table[0]) == ['run', 'lr', 'seed', 'train_loss', 'train_acc', 'test_acc', 'seconds',
+                              'status', 'worker']
+    assert sorted((r['lr'], r['seed']) for r in table) == [
+        ('0.03', '0'), ('0.03', '1'), ('0.1', '0'), ('0.1', '1')]
+    assert {r['status'] for r in table} == {'ok'}
+    for r in table:
+        history = json.loads((out / 'histories' / f'{r["run"]}.json').read_text())
+        assert len(history['test_acc']) == 2
+        assert float(r['test_acc']) == pytest.approx(history['test_acc'][-1], abs=1e-6)
+        assert (out / 'files' / f'{r["run"]}-history.json').is_file()  # --history: one file per run
+    assert not (tmp_path / 'h.json').exists()
+    assert (out / 'study.log').is_file()
+    assert report_stand_in.calls == [(out, ['lr'], 'test_acc', True, False)]
+    # The same seed gives the same numbers as the script run alone.
+    alone = d2l.load_script(SOFTMAX).main(['--lr', '0.1', '--epochs', '2', '--seed', '1',
+                                            '--data-root', str(tiny_data)])
+    row = next(r for r in table if (r['lr'], r['seed']) == ('0.1', '1'))
+    assert float(row['train_loss']) == pytest.approx(alone['train_loss'][-1], rel=1e-5)
+
+
+def test_a_multi_value_flag_is_one_axis_value(tiny_data, tmp_path, capsys):
+    out = tmp_path / 'out'
+    status, _, stderr = sweep_cli([ROOT / 'ch_mlp' / 'concise.py', '--hidden', '8 4,16',
+                                   '--epochs', '1',
+                                   '--workers', '1', '--seeds', '0', '--data-root', tiny_data,
+                                   '--save', 'w.pt', '--out', out], capsys)
+    assert status == 0, stderr
+    assert sorted(r['hidden'] for r in rows(out)) == ['16', '8 4']
+    for r in rows(out):  # '8 4' is two hidden layers: 3 weight matrices; '16' is one: 2
+        saved = torch.load(out / 'files' / f'{r["run"]}-save', weights_only=True)
+        matrices = [t for t in saved['weights'].values() if t.dim() == 2]
+        assert len(matrices) == len(r['hidden'].split()) + 1, saved.keys()
+
+
+def test_a_diverging_learning_rate_is_an_answer_and_the_sweep_goes_on(tmp_path, capsys):
+    out = tmp_path / 'out'
+    status, _, stderr = sweep_cli([LINREG, '--lr', '0.03,100', '--seeds', '0', '--workers', '1',
+                                   '--out', out], capsys)
+    assert status == 0, stderr
+    by_lr = {r['lr']: r for r in rows(out)}
+    assert by_lr['100']['status'] == 'diverged' and by_lr['0.03']['status'] == 'ok'
+    assert float(by_lr['0.03']['w_error']) < 0.01 and float(by_lr['0.03']['b_error']) < 0.01
+
+
+def test_rerunning_the_same_command_runs_nothing_and_says_so(tmp_path, capsys):
+    argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--seeds', '0', '--out', tmp_path / 'out']
+    assert sweep_cli(argv, capsys)[0] == 0
+    before = (tmp_path / 'out' / 'results.csv').read_text()
+    status, _, stderr = sweep_cli(argv, capsys)
+    assert status == 0 and 'all 2 runs already done' in stderr
+    assert (tmp_path / 'out' / 'results.csv').read_text() == before
+
+
+# ---------------------------------------------------------------------------
+# Each (setting, seed) exactly once: two workers, two commands, a killed sweep
+# ---------------------------------------------------------------------------
+
+def trials_per_key(out) -> dict[str, int]:
+    """How many finished trials of each key the study holds (each key must have exactly one)."""
+    import optuna
+    backend = optuna.storages.journal.JournalFileBackend(str(out / 'study.log'))
+    storage = optuna.storages.JournalStorage(backend)
+    study = optuna.load_study(study_name='sweep', storage=storage)
+    counts: dict[str, int] = {}
+    for t in study.get_trials():
+        if sweep_runs._done(t):
+            counts[t.user_attrs['key']] = counts.get(t.user_attrs['key'], 0) + 1
+    return counts
+
+
+def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
+    out = tmp_path / 'out'
+    argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04,0.05,0.06', '--epochs', '2',
+                        '--seeds', '0,1',
+                        '--workers', '2', '--out', out], tmp_path)
+    env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+    both = [subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], results
+    table = rows(out)
+    assert sorted(r['run'] for r in table) == sorted({r['run'] for r in table}) and len(table) == 12
+    assert sorted((r['lr'], r['seed']) for r in table) == sorted(
+        (lr, s) for lr in ('0.01', '0.02', '0.03', '0.04', '0.05', '0.06') for s in '01')
+    assert set(trials_per_key(out).values()) == {1} and len(trials_per_key(out)) == 12
+    assert len({r['worker'] for r in table}) >= 2  # the work was split
+
+
+def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
+    out = tmp_path / 'out'
+    argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04', '--epochs', '40', '--seeds', '0,1',
+                        '--workers', '1', '--out', out], tmp_path)
+    env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+    first = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / 'results.csv').exists() or len(rows(out)) < 1:
+        time.sleep(0.05)
+        assert first.poll() is None, 'the sweep ended before it could be killed'
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(0.5)  # its worker dies with it (PR_SET_PDEATHSIG)
+    before = {r['run']: r for r in rows(out)}
+    assert 1 <= len(before) < 8
+    done = program(argv, ROOT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f'{len(before)} of 8 runs already done' in done.stderr
+    table = rows(out)
+    assert len(table) == 8 and len({r['run'] for r in table}) == 8
+    for run, row in before.items():  # finished runs were not rerun: their rows are the first's
+        assert [r for r in table if r['run'] == run] == [row]
+    assert not list(out.rglob('*.tmp'))
+    assert set(trials_per_key(out).values()) == {1}
+
+
+# ---------------------------------------------------------------------------
+# Bad lines: one line, exit 2, nothing written
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('flags, says', [
+    (['--lrr', '0.1'], 'unrecognized arguments: --lrr'),
+    (['--lr', '0.1,x'], "lr=x: argument --lr: 'x' is not a number"),
+    (['--lr', '0.1,'], 'an empty value in the axis'),
+    (['--lr', ','], 'an empty value in the axis'),
+    (['--seed', '1'], 'give --seeds 0,1,2'),
+    (['--lr', '0.1..1'], 'a range lo..hi needs --search N'),
+    (['--search', '3', '--lr', '0.01..1'], 'give --valid N too'),
+    (['--seeds', '0,x'], '--seeds takes whole numbers'),
+    (['--workers', '0'], '--workers takes a positive whole number'),
+    (['--hidden', '64,128', '256'], 'quote the whole axis'),
+])
+def test_a_bad_line_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys, flags, says):
+    script = ROOT / 'ch_mlp' / 'concise.py' if '--hidden' in flags else LINREG
+    status, stdout, stderr = sweep_cli([script, *flags, '--out', tmp_path / 'out'], capsys)
+    assert status == 2 and stdout == ''
+    assert stderr.startswith('error: ') and stderr.count('\n') == 1 and says in stderr, stderr
+    assert not (tmp_path / 'out').exists()
+
+
+def test_another_sweep_in_the_same_out_is_refused_and_nothing_changes(tmp_path, capsys):
+    out = tmp_path / 'out'
+    argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--seeds', '0', '--out', out]
+    assert sweep_cli(argv, capsys)[0] == 0
+    before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    status, stdout, stderr = sweep_cli([LINREG, '--lr', '0.01,0.03', '--epochs', '2',
+                                        '--seeds', '0',
+                                        '--out', out], capsys)
+    assert status == 2 and stdout == '' and stderr.count('\n') == 1
+    assert f'{out} holds another sweep' in stderr and '--epochs 1' in stderr
+    assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
+
+
+def test_the_sweep_options_are_never_abbreviated_nor_taken_for_the_script_s(tmp_path, capsys):
+    assert sweep.split_line(['s.py', '--seeds', '1,2', '--lr', '0.1', '--out=o']) == (
+        {'--seeds': '1,2', '--out': 'o'}, ['s.py', '--lr', '0.1'])
+    assert sweep.split_line(['s.py', '--see', '1'])[0] == {}  # not --seeds: the script's flag
+    status, _, stderr = sweep_cli([LINREG, '--see', '1', '--out', tmp_path / 'out'], capsys)
+    assert status == 2 and "--see would be the script's --seed" in stderr  # argparse: --seed
+    status, _, stderr = sweep_cli([LINREG, '--epoch', '1', '--out', tmp_path / 'out'], capsys)
+    assert status == 2 and 'write flags in full in a sweep (did you mean --epochs?)' in stderr
+
+
+def test_help_says_how_to_sweep_a_multi_value_flag(capsys):
+    status, stdout, _ = sweep_cli(['--help'], capsys)
+    assert status == 0 and '--hidden "128 256,512 512"' in stdout and '--seeds 0,1,2' in stdout
+
+
+# ---------------------------------------------------------------------------
+# d2l.sweep, and the command through d2l's own command line
+# ---------------------------------------------------------------------------
+
+def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path):
+    table = d2l.sweep(LINREG, seeds=(0, 1), out=tmp_path / 'out', lr=[0.01, 0.03], epochs=1,
+                      workers=1)
+    assert isinstance(table, pd.DataFrame) and len(table) == 4
+    assert sorted(zip(table['lr'], table['seed'])) == [(0.01, 0), (0.01, 1), (0.03, 0), (0.03, 1)]
+    with pytest.raises(d2l.D2LError, match='unrecognized arguments: --lrr'):
+        d2l.sweep(LINREG, out=tmp_path / 'bad', lrr=[0.1, 0.2])
+    done = program(['-c', 'import d2l, sys; print("optuna" in sys.modules)'], ROOT, tmp_path)
+    assert done.stdout == 'False\n'
+
+
+def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
+    done = program(cli_program([LINREG, '--epochs', '1', '--lr', '0.01,0.03', '--seeds', '0',
+                                '--out',
+                                tmp_path / 'out'], tmp_path), ROOT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(rows(tmp_path / 'out')) == 2
+    assert 'sweep: 2/2 runs' in done.stderr
+    bad = program(cli_program([LINREG, '--seed', '3'], tmp_path), ROOT, tmp_path)
+    assert bad.returncode == 2 and bad.stderr.count('\n') == 1
+
+
+# ---------------------------------------------------------------------------
+# --search: Optuna's sampler over ranges, pruned on validation accuracy
+# ---------------------------------------------------------------------------
+
+def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_path, capsys):
+    out = tmp_path / 'out'
+    status, stdout, stderr = sweep_cli([SOFTMAX, '--valid', '10', '--search', '8',
+                                        '--lr', '0.001..3',
+                                        '--epochs', '4', '--seeds', '0', '--data-root', tiny_data,
+                                        '--workers', '1', '--out', out], capsys)
+    assert status == 0, stderr
+    table = rows(out)
+    assert len(table) == 8 and 'valid_acc' in table[0] and 'test_acc' not in table[0]
+    assert 'pruned' in {r['status'] for r in table}
+    best_line = stdout.splitlines()[0]
+    assert best_line.startswith('best of 8 trials: --lr ') and 'test acc ' in best_line
+    finished = [r for r in table if r['status'] == 'ok']
+    best_valid = max(float(r['valid_acc']) for r in finished)
+    assert f'valid acc {best_valid:.4f}' in best_line  # chosen on the validation split
+    assert stdout.splitlines()[1:] == ['THE TABLE']
+
+
+def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
+    """pyproject.toml lists d2lkit beside d2l: pip installs both (no dependencies fetched here)."""
+    import shutil
+    source = tmp_path / 'source'
+    source.mkdir()
+    for name in ('pyproject.toml', 'README.md', 'd2l.py'):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    site = tmp_path / 'site'
+    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
+                         '--no-index',
+                         '--target', str(site), str(source)], tmp_path, tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    done = program(['-c', 'import d2lkit.sweep, d2lkit.sweep_runs; print(d2lkit.sweep.__file__)'],
+                   tmp_path, tmp_path, PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(site / 'd2lkit' / 'sweep.py')
+
+
+def test_a_results_csv_of_no_sweep_is_never_appended_to(tmp_path, capsys):
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'results.csv').write_text('mine\n')
+    status, _, stderr = sweep_cli([LINREG, '--lr', '0.01,0.03', '--out', out], capsys)
+    assert status == 2 and 'holds a results.csv of no sweep here' in stderr
+    assert sorted(p.name for p in out.iterdir()) == ['results.csv']
+    assert (out / 'results.csv').read_text() == 'mine\n'
