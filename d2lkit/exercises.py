@@ -1061,7 +1061,7 @@ def _run_sweep(argv: list[str]) -> None:
             raise
         raise d2l.D2LError('running a run answer needs `python -m d2l sweep` (d2lkit/sweep.py), '
                            'which this checkout lacks; the listing shows the command') from None
-    sweep.main(argv)
+    sweep.cli(argv)
 
 
 def _figure(folder: Path, exercise: Exercise) -> Path:

@@ -286,6 +286,8 @@ def make_plan(argv: Sequence[str]) -> Plan:
             '--lr 0.03,0.1'
         )
     script = Path(rest[0])
+    if not script.is_file():  # a chapter script named from another folder: ch_mlp/scratch.py
+        script = Path(d2l.__file__).resolve().parent / rest[0]
     if not script.is_file():
         raise SweepError(
             f'no script {rest[0]}; give a chapter script such as ch_softmax/scratch.py'

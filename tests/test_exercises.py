@@ -39,12 +39,6 @@ PAGES = {
         ('generalization-deep', 5), ('dropout', 7), ('kaggle-house-price', 5)],
 }
 TOTALS = {'0.17': 75, '1.0': 113}
-# Flags the answers use that the chapter scripts gain on other branches; until they are merged the
-# parse check skips, naming them.
-PENDING = {'--init', '--dropout', '--weight-decay', '--loss', '--reduction', '--num-examples',
-    '--degree',
-           'multi --hidden (ch_mlp/scratch.py)', 'ch_model_selection/polynomial.py',
-               'ch_weight_decay/scratch.py'}
 LINE = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+) +(run|code|conceptual) +(\S.*)$')
 HAS_SWEEP = importlib.util.find_spec('d2lkit.sweep') is not None
 
@@ -134,11 +128,7 @@ def test_every_command_uses_the_scripts_own_flags():
         for argv in exercises.grid(e):
             for problem in _parse_problems(path, argv):
                 problems.setdefault(problem, set()).add(e.id)
-    unexpected = {p: ids for p, ids in problems.items() if p not in PENDING}
-    assert not unexpected, unexpected
-    if problems:
-        pytest.skip('flags or scripts from other branches not merged yet: '
-                    + '; '.join(f'{p} ({len(ids)} answers)' for p, ids in sorted(problems.items())))
+    assert not problems, problems
 
 
 @pytest.mark.parametrize('name', sorted(exercises.SNIPPETS))
@@ -329,10 +319,10 @@ def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
     assert len(table) == 2 + 5 and figure.startswith('figure: ')
 
 
-def test_run_answers_call_the_sweeps_main(monkeypatch, tmp_path):
+def test_run_answers_call_the_sweeps_cli(monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType('d2lkit.sweep')
-    fake.main = lambda argv: (calls.append(argv), _fake_sweep(tmp_path / 'out', flag='lr'))
+    fake.cli = lambda argv: (calls.append(argv), _fake_sweep(tmp_path / 'out', flag='lr'))
     monkeypatch.setitem(sys.modules, 'd2lkit.sweep', fake)
     printed = exercises.answer(exercises.BY_ID['1.0/mlp-implementation.4'], tmp_path / 'out')
     sweep = exercises.BY_ID['1.0/mlp-implementation.4'].sweep
