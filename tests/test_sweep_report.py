@@ -168,3 +168,45 @@ def test_no_results_is_one_clear_error(tmp_path):
     with pytest.raises(d2l.D2LError, match='is empty'):
         sweep_report.report(tmp_path, ['lr'], 'test_acc', higher_is_better=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['results.csv']
+
+
+def test_linear_regression_reports_its_own_quantities(tmp_path):
+    """Metrics train_loss, w_error, b_error; w_error in a history is not per epoch (one per weight)."""
+    out = tmp_path / 'sweep'
+    (out / 'histories').mkdir(parents=True)
+    lines = ['run,lr,seed,train_loss,w_error,b_error,seconds,status,worker']
+    for lr in (0.003, 0.03):
+        for seed in (0, 1):
+            run, w_error = f'lr{lr}-seed{seed}', round(0.1 / (lr * 100) + 0.001 * seed, 5)
+            lines.append(f'{run},{lr},{seed},{w_error / 10},{w_error},0.001,0.5,ok,0')
+            history = {'train_loss': [1.0, w_error / 10], 'seconds': [0.1, 0.1], 'w': [2.0, -3.4],
+                       'b': 4.2, 'w_error': [w_error, -w_error], 'b_error': 0.001}
+            (out / 'histories' / f'{run}.json').write_text(json.dumps(history))
+    (out / 'results.csv').write_text('\n'.join(lines) + '\n')
+    table = sweep_report.report(out, ['lr'], 'w_error', higher_is_better=False)
+    assert table.loc[table['best'], 'lr'].item() == 0.03
+    assert table['w_error_mean'].tolist() == pytest.approx([(0.3333 + 0.3343) / 2, (0.0333 + 0.0343) / 2],
+                                                           abs=1e-4)
+    assert is_png(out / 'curves.png') and is_png(out / 'lr.png') and not (out / 'heatmap.png').exists()
+    assert '| * | 0.03 |' in (out / 'summary.md').read_text()
+
+
+def test_no_swept_flag_summarises_the_seeds(tmp_path):
+    out = tmp_path / 'sweep'
+    make_sweep(out, lrs=[0.1], hiddens=[256])
+    table = sweep_report.report(out, [], 'test_acc', higher_is_better=True)
+    assert len(table) == 1 and table['n'].item() == 3 and table['best'].item()
+    assert sorted(p.name for p in out.glob('*.png')) == ['curves.png']
+
+
+@pytest.mark.parametrize('mode, show, shown', [('notebook', True, 4), ('notebook', False, 0), ('file', True, 0)])
+def test_show_displays_the_figures_inline_in_a_notebook_only(sweep, monkeypatch, mode, show, shown):
+    from IPython import display
+    out, _ = sweep
+    displayed = []
+    monkeypatch.setattr(d2l, '_FIGURE_MODE', mode)
+    monkeypatch.setattr(display, 'display', lambda *objs, **kw: displayed.extend(objs))
+    sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True, show=show)
+    assert len(displayed) == shown and is_png(out / 'heatmap.png')  # the files in every mode
+    import matplotlib.pyplot as plt
+    assert plt.get_fignums() == []  # closed: not shown a second time at the end of the cell
