@@ -208,5 +208,6 @@ def test_show_displays_the_figures_inline_in_a_notebook_only(sweep, monkeypatch,
     monkeypatch.setattr(display, 'display', lambda *objs, **kw: displayed.extend(objs))
     sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True, show=show)
     assert len(displayed) == shown and is_png(out / 'heatmap.png')  # the files in every mode
+    assert list(Path.cwd().glob('*.png')) == []  # in a script, display() would write figure-N.png
     import matplotlib.pyplot as plt
     assert plt.get_fignums() == []  # closed: not shown a second time at the end of the cell
