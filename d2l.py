@@ -2457,8 +2457,30 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     return {**histories, 'max_loss_rel_diff': loss_diff, 'max_acc_diff': acc_diff, 'agree': agree}
 
 
+def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike | None = None,
+          workers: int | None = None, search: int | None = None, storage: str | None = None,
+          **flags: Any) -> 'pandas.DataFrame':
+    """Run a chapter script over settings and seeds (`python -m d2l sweep`); return one row per run (kit).
+
+    A list value is an axis: d2l.sweep('ch_softmax/scratch.py', lr=[0.03, 0.1], epochs=2); a tuple
+    is one multi-value setting (hidden=(128, 256)), a list of tuples an axis of them; True gives a
+    bare flag. The results and figures go to `out` (shown inline in a notebook); rerunning the
+    same call runs only what is missing. A bad flag raises D2LError before any run.
+    """
+    from d2lkit import sweep as sweeping  # optuna loads only for a sweep
+    argv = [str(script), *sweeping.flags_argv(flags), '--seeds', ','.join(map(str, seeds))]
+    for option, value in (('--out', out), ('--workers', workers), ('--search', search), ('--storage', storage)):
+        if value is not None:
+            argv += [option, str(value)]
+    try:
+        return sweeping.sweep(argv, show=_figure_mode() == 'notebook')
+    except sweeping.SweepError as e:
+        raise D2LError(str(e)) from None
+
+
 def cli(argv: Sequence[str] | None = None) -> None:
-    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`."""
+    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`
+    and `python -m d2l sweep SCRIPT [sweep options] [script flags]` (d2lkit.sweep)."""
     parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
                                      allow_abbrev=False)
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
@@ -2472,6 +2494,14 @@ def cli(argv: Sequence[str] | None = None) -> None:
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp or a folder path')
     compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
+    # Listed here for --help; its line is read by d2lkit.sweep (its options stand anywhere, among the script's).
+    commands.add_parser('sweep', add_help=False,
+                        help='run a chapter script over settings and seeds (python -m d2l sweep --help)')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['sweep']:
+        from d2lkit import sweep as sweeping  # optuna loads only for a sweep
+        sweeping.cli(argv[1:])
+        return
     args, flags = parser.parse_known_args(argv)
     compare(args.chapter, flags, args.plot)
 
