@@ -132,8 +132,8 @@ def _display_frame(table: pd.DataFrame) -> pd.DataFrame:
             if c not in {f'{m}_{s}' for m in numbers for s in ('mean', 'std')}
             and c not in ('best', 'n', *STATUSES)]
     shown = pd.DataFrame({'': ['*' if b else '' for b in table['best']]})
-    for a in axes:
-        shown[a] = [str(v) for v in table[a]]
+    for a in axes:  # a searched float to 4 digits; grid values as typed (0.03, 1, '128 256')
+        shown[a] = [_value(v) for v in table[a]]
     for m in numbers:
         shown[m] = _mean_pm_std(table, m)
     for c in ('n', 'diverged', 'pruned', 'failed'):
@@ -180,9 +180,14 @@ def summary_markdown(table: pd.DataFrame, metric: str, higher_is_better: bool) -
 # The figures
 # ---------------------------------------------------------------------------
 
+def _value(v: object) -> str:
+    """A setting's value for a label: floats as _number writes them, anything else as it is."""
+    return _number(v) if isinstance(v, float) else str(v)
+
+
 def _label(row: pd.Series, axes: Sequence[str]) -> str:
     """'lr=0.1, hidden=256' for a setting; 'all runs' with no swept flag."""
-    return ', '.join(f'{a}={row[a]}' for a in axes) or 'all runs'
+    return ', '.join(f'{a}={_value(row[a])}' for a in axes) or 'all runs'
 
 
 def _read_history(out: Path, run: str) -> dict | None:
@@ -281,8 +286,8 @@ def _log_axis(flag: str, values: pd.Series) -> bool:
 
 
 def _number(v: float) -> str:
-    """A flag's value as the user wrote it: 0.03, 256, 1e-05."""
-    return f'{v:g}'
+    """A flag's value as the user wrote it (0.03, 256, 1e-05); a searched one to 4 digits."""
+    return f'{v:.4g}'
 
 
 def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
@@ -310,7 +315,7 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
             key = key if isinstance(key, tuple) else (key,)
             rows = rows.dropna(subset=[f'{metric}_mean'])
             rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _natural_key(rows[flag].iloc[i]))]
-            label = ', '.join(f'{a}={v}' for a, v in zip(others, key)) or None
+            label = ', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)) or None
             ax.errorbar([position[v] for v in rows[flag]], rows[f'{metric}_mean'],
                         yerr=rows[f'{metric}_std'].fillna(0), fmt='o-', capsize=4, label=label)
         n = table['n']
@@ -321,17 +326,19 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
             ax.legend(fontsize='small')
     if _log_axis(flag, table[flag]):
         ax.set_xscale('log')
-    ax.set_xticks([position[v] for v in values], [_number(v) if numeric else str(v) for v in values])
-    ax.minorticks_off()
+    if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's own
+        ax.set_xticks([position[v] for v in values], [_number(v) if numeric else str(v) for v in values])
+        ax.minorticks_off()
     if not numeric:
         ax.set_xlim(-0.5, len(values) - 0.5)
     ax.set_xlabel(f'--{flag.replace("_", "-")}')
     ax.set_ylabel(f'final {metric.replace("_", " ")}')
     ax.set_title(title, fontsize='medium')
     ax.grid(True, alpha=0.4)
-    missing = table.loc[table[f'{metric}_mean'].isna(), flag].tolist()
+    missing = [_value(v) for v in table.loc[table[f'{metric}_mean'].isna(), flag]]
     if missing:
-        ax.annotate(f'no ok run at {flag}=' + ', '.join(map(str, missing)), (0.01, 0.01),
+        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more' if len(missing) > 4 else '')
+        ax.annotate(f'no ok run at {flag}={listed}', (0.01, 0.01),
                     xycoords='axes fraction', fontsize='small', color='gray')
     fig.tight_layout()
     return fig

@@ -90,7 +90,7 @@ def test_the_best_setting_is_marked_once(sweep, metric, higher, best):
     assert table['best'].sum() == 1
     assert tuple(table.loc[table['best'], ['lr', 'hidden']].iloc[0]) == best
     marked = [line for line in (out / 'summary.md').read_text().splitlines() if line.startswith('| * |')]
-    assert len(marked) == 1 and marked[0].startswith(f'| * | {best[0]} | {best[1]} |')
+    assert len(marked) == 1 and marked[0].startswith(f'| * | {best[0]:g} | {best[1]} |')
 
 
 def test_summary_md_and_format_table_show_every_setting_with_mean_pm_std(sweep):
@@ -109,7 +109,7 @@ def test_summary_md_and_format_table_show_every_setting_with_mean_pm_std(sweep):
     assert len(terminal.splitlines()) == 1 + len(LRS) * len(HIDDENS)
     for lr in LRS:
         for hidden in HIDDENS:
-            assert any(line.split()[:2] == [str(lr), str(hidden)] or line.split()[1:3] == [str(lr), str(hidden)]
+            assert any(line.split()[:2] == [f'{lr:g}', str(hidden)] or line.split()[1:3] == [f'{lr:g}', str(hidden)]
                        for line in terminal.splitlines())
 
 
