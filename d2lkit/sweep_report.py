@@ -43,7 +43,8 @@ def read_results(out: Path) -> pd.DataFrame:
     try:
         results = pd.read_csv(path)
     except FileNotFoundError:
-        raise d2l.D2LError(f'{path} not found: run the sweep first (python -m d2l sweep ...)') from None
+        raise d2l.D2LError(f'{path} not found: run the sweep first (python -m d2l sweep ...)'
+                           ) from None
     except pd.errors.EmptyDataError:
         raise d2l.D2LError(f'{path} is empty: no run has finished yet') from None
     if results.empty:
@@ -79,14 +80,18 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
     stats = ok.groupby(keys, sort=False, dropna=False)[numbers].agg(['mean', 'std'])  # std: n - 1
     stats.columns = [f'{m}_{s}' for m, s in stats.columns]
     counts = results.groupby(keys + ['status'] if axes else 'status', dropna=False).size()
-    counts = counts.unstack('status', fill_value=0) if axes else counts.to_frame().T.rename(index={0: 'all'})
+    if axes:
+        counts = counts.unstack('status', fill_value=0)
+    else:
+        counts = counts.to_frame().T.rename(index={0: 'all'})
     counts = counts.reindex(columns=list(STATUSES), fill_value=0).rename(columns={'ok': 'n'})
     table = stats.reindex(settings).join(counts.reindex(settings).fillna(0).astype(int))
     if not axes:
         table.index = pd.RangeIndex(1)
     table = table.reset_index(drop=not axes)
     if axes:
-        order = sorted(range(len(table)), key=lambda i: [_natural_key(table[a].iloc[i]) for a in axes])
+        order = sorted(range(len(table)),
+                       key=lambda i: [_natural_key(table[a].iloc[i]) for a in axes])
         table = table.iloc[order].reset_index(drop=True)
     table['best'] = False
     means = table[f'{metric}_mean']
@@ -96,7 +101,7 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
 
 
 def _decimals(column: str, values: pd.Series) -> int:
-    """Decimals that show a column's differences: 1 for seconds, 4 for numbers near 1, more below."""
+    """Decimals that show a column's differences: 1 for seconds, 4 near 1, more below."""
     if column == 'seconds':
         return 1
     finite = values.abs()[values.abs() > 0].dropna()
@@ -110,16 +115,16 @@ def _mean_pm_std(table: pd.DataFrame, column: str) -> list[str]:
     d = _decimals(column, table[f'{column}_mean'])
     cells = []
     for mean, std in zip(table[f'{column}_mean'], table[f'{column}_std']):
-        if pd_isna(mean):
+        if _missing(mean):
             cells.append('-')
-        elif pd_isna(std):
+        elif _missing(std):
             cells.append(f'{mean:.{d}f}')
         else:
             cells.append(f'{mean:.{d}f} ± {std:.{d}f}')
     return cells
 
 
-def pd_isna(x: object) -> bool:
+def _missing(x: object) -> bool:
     """True for NaN and None (a float NaN or a missing cell)."""
     return x is None or (isinstance(x, float) and math.isnan(x))
 
@@ -146,7 +151,8 @@ def _markdown(shown: pd.DataFrame) -> str:
     escape = lambda s: str(s).replace('|', '\\|')  # noqa: E731
     lines = ['| ' + ' | '.join(escape(c) for c in shown.columns) + ' |',
              '|' + '|'.join(' --- ' for _ in shown.columns) + '|']
-    lines += ['| ' + ' | '.join(escape(c) for c in row) + ' |' for row in shown.itertuples(index=False)]
+    lines += ['| ' + ' | '.join(escape(c) for c in row) + ' |'
+              for row in shown.itertuples(index=False)]
     return '\n'.join(lines)
 
 
@@ -154,11 +160,11 @@ def _notes(table: pd.DataFrame, metric: str, higher_is_better: bool) -> list[str
     """What the mark, the ± and the counts mean, and how to read two means."""
     n = table['n']
     seeds = f'{n.min()}' if n.min() == n.max() else f'{n.min()} to {n.max()}'
-    return [f'`*` marks the best setting by mean {metric} ({"higher" if higher_is_better else "lower"} '
-            'is better).',
-            f'Each cell is mean ± sample standard deviation (n - 1 in the denominator) over the n seeds '
-            f'of that setting that finished ok ({seeds} here); runs that diverged, were pruned or '
-            'failed are counted in their own columns and left out of the means.',
+    better = 'higher' if higher_is_better else 'lower'
+    return [f'`*` marks the best setting by mean {metric} ({better} is better).',
+            'Each cell is mean ± sample standard deviation (n - 1 in the denominator) over the '
+            f'n seeds of that setting that finished ok ({seeds} here); runs that diverged, '
+            'were pruned or failed are counted in their own columns and left out of the means.',
             'How to read it: the standard error of a mean is std / √n. Two settings whose means '
             'differ by less than about two standard errors (with 3 seeds, about 1.2 std) are not '
             'distinguishable with this many seeds; run more seeds before choosing between them.']
@@ -214,7 +220,8 @@ def curves_figure(out: Path, results: pd.DataFrame, table: pd.DataFrame, axes: S
     their min-max as a band; pruned runs as thin shorter lines, diverged ones left out (counted)."""
     import numpy as np
     plt = d2l._pyplot()
-    histories = {r: _read_history(out, r) for r in results.loc[results['status'].isin(['ok', 'pruned']), 'run']}
+    drawn = results.loc[results['status'].isin(['ok', 'pruned']), 'run']
+    histories = {r: _read_history(out, r) for r in drawn}
     # A panel for the metric when the runs recorded it per epoch (linear regression's w_error is
     # not), and one for the train loss.
     keys = [k for k in dict.fromkeys([metric, 'train_loss'])
@@ -279,7 +286,7 @@ def _is_numeric(values: pd.Series) -> bool:
 
 
 def _log_axis(flag: str, values: pd.Series) -> bool:
-    """A log x axis for a learning rate and for any positive numbers spanning a factor of 10 or more."""
+    """A log x axis for a learning rate and for positive numbers spanning a factor of 10 or more."""
     if not _is_numeric(values) or (values <= 0).any():
         return False
     return flag == 'lr' or values.max() / values.min() >= 10
@@ -306,28 +313,31 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
         ok = results[results['status'] == 'ok']
         pooled = ok.groupby(flag)[metric].agg(['mean', 'std', 'size'])
         pooled = pooled.reindex([v for v in values if v in pooled.index])
-        ax.errorbar([position[v] for v in pooled.index], pooled['mean'], yerr=pooled['std'].fillna(0),
-                    fmt='o', capsize=4)
+        ax.errorbar([position[v] for v in pooled.index], pooled['mean'],
+                    yerr=pooled['std'].fillna(0), fmt='o', capsize=4)
         title = f'{metric} against {flag}, averaged over {", ".join(others)}\n' \
                 '(each point: all ok runs at that value; bars: their std)'
     else:
         for key, rows in groups:
             key = key if isinstance(key, tuple) else (key,)
             rows = rows.dropna(subset=[f'{metric}_mean'])
-            rows = rows.iloc[sorted(range(len(rows)), key=lambda i: _natural_key(rows[flag].iloc[i]))]
+            rows = rows.iloc[sorted(range(len(rows)),
+                                    key=lambda i: _natural_key(rows[flag].iloc[i]))]
             label = ', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)) or None
             ax.errorbar([position[v] for v in rows[flag]], rows[f'{metric}_mean'],
                         yerr=rows[f'{metric}_std'].fillna(0), fmt='o-', capsize=4, label=label)
         n = table['n']
         seeds = f'{n.min()}' if n.min() == n.max() else f'{n.min()}-{n.max()}'
-        title = f'final {metric} against {flag}' + (', one line per ' + ', '.join(others) if others else '') \
-            + f'\n(mean over {seeds} seeds; bars: std over seeds)'
+        lines = ', one line per ' + ', '.join(others) if others else ''
+        title = (f'final {metric} against {flag}{lines}\n'
+                 f'(mean over {seeds} seeds; bars: std over seeds)')
         if others:
             ax.legend(fontsize='small')
     if _log_axis(flag, table[flag]):
         ax.set_xscale('log')
-    if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's own
-        ax.set_xticks([position[v] for v in values], [_number(v) if numeric else str(v) for v in values])
+    if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's
+        ax.set_xticks([position[v] for v in values],
+                      [_number(v) if numeric else str(v) for v in values])
         ax.minorticks_off()
     if not numeric:
         ax.set_xlim(-0.5, len(values) - 0.5)
@@ -337,15 +347,17 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
     ax.grid(True, alpha=0.4)
     missing = [_value(v) for v in table.loc[table[f'{metric}_mean'].isna(), flag]]
     if missing:
-        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more' if len(missing) > 4 else '')
+        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more'
+                                           if len(missing) > 4 else '')
         ax.annotate(f'no ok run at {flag}={listed}', (0.01, 0.01),
                     xycoords='axes fraction', fontsize='small', color='gray')
     fig.tight_layout()
     return fig
 
 
-def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str, higher_is_better: bool) -> Figure:
-    """The mean metric of each cell of a two-flag grid, annotated with mean ± std; the best framed."""
+def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
+                   higher_is_better: bool) -> Figure:
+    """The mean metric of each cell of a two-flag grid, annotated mean ± std; the best framed."""
     import numpy as np
     plt = d2l._pyplot()
     rows_flag, cols_flag = axes
@@ -357,10 +369,11 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str, higher
     for _, row in table.iterrows():
         i, j = row_values.index(row[rows_flag]), col_values.index(row[cols_flag])
         grid[i, j] = row[f'{metric}_mean']
-        if not pd_isna(row[f'{metric}_mean']):
+        if not _missing(row[f'{metric}_mean']):
             text[i][j] = cells[(row[rows_flag], row[cols_flag])].replace(' ± ', '\n± ')
     fig, ax = plt.subplots(figsize=(1.5 * len(col_values) + 2.5, 0.9 * len(row_values) + 1.8))
-    cmap = plt.get_cmap('viridis' if higher_is_better else 'viridis_r').with_extremes(bad='lightgray')
+    cmap = plt.get_cmap('viridis' if higher_is_better else 'viridis_r')
+    cmap = cmap.with_extremes(bad='lightgray')  # a cell without an ok run
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect='auto')
     fig.colorbar(image, ax=ax, label=f'mean {metric}')
     finite = grid[np.isfinite(grid)]
@@ -375,9 +388,8 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str, higher
         i = row_values.index(best[rows_flag].iloc[0])
         j = col_values.index(best[cols_flag].iloc[0])
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec='red', lw=2.5))
-    show = lambda values, flag: [_number(v) if _is_numeric(table[flag]) else str(v) for v in values]  # noqa: E731
-    ax.set_xticks(range(len(col_values)), show(col_values, cols_flag))
-    ax.set_yticks(range(len(row_values)), show(row_values, rows_flag))
+    ax.set_xticks(range(len(col_values)), [_value(v) for v in col_values])
+    ax.set_yticks(range(len(row_values)), [_value(v) for v in row_values])
     ax.set_xlabel(f'--{cols_flag.replace("_", "-")}')
     ax.set_ylabel(f'--{rows_flag.replace("_", "-")}')
     ax.set_title(f'mean {metric} ± std over seeds (best framed in red)', fontsize='medium')
@@ -409,7 +421,8 @@ def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
     show=True also displays the figures in a notebook (the kit's figure mode decides)."""
     out = Path(out)
     results = read_results(out)
-    missing = [c for c in [*axes, 'run', 'seed', 'seconds', 'status', metric] if c not in results.columns]
+    needed = [*axes, 'run', 'seed', 'seconds', 'status', metric]
+    missing = [c for c in needed if c not in results.columns]
     if missing:
         raise d2l.D2LError(f'{out / "results.csv"} has no column {", ".join(missing)}; '
                            'is it the results of this sweep?')
