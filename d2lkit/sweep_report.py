@@ -178,8 +178,8 @@ def format_table(table: pd.DataFrame) -> str:
 
 def summary_markdown(table: pd.DataFrame, metric: str, higher_is_better: bool) -> str:
     """summary.md's text: a heading, the markdown table and the notes on reading it."""
-    return '\n'.join(['# Sweep summary', '', _markdown(_display_frame(table)), '',
-                      *_notes(table, metric, higher_is_better), ''])
+    notes = '\n\n'.join(_notes(table, metric, higher_is_better))  # a paragraph each
+    return '\n'.join(['# Sweep summary', '', _markdown(_display_frame(table)), '', notes, ''])
 
 
 # ---------------------------------------------------------------------------
