@@ -1,4 +1,4 @@
-"""`python -m d2l sweep` against the same runs as separate processes, and a pruned search against a grid.
+"""`python -m d2l sweep` against the same runs as separate processes; a pruned search vs a grid.
 
 One run on the current machine prints a markdown report:
 
@@ -67,9 +67,10 @@ def separate_runs(script: str, lrs: Sequence[str], seeds: Sequence[int], flags: 
             done = command([str(REPO / script), '--lr', lr, '--seed', str(seed), *flags,
                             '--history', str(history)], folder)
             accs = json.loads(history.read_text()).get('test_acc') or [float('nan')]
-            runs.append({'how': 'separate', 'lr': lr, 'seed': seed, 'test_acc': accs[-1], 'wall': done['wall']})
-            print(f'{script} separate lr {lr} seed {seed}: test acc {accs[-1]:.4f}, wall {done["wall"]:.1f} s',
-                  flush=True)
+            runs.append({'how': 'separate', 'lr': lr, 'seed': seed, 'test_acc': accs[-1],
+                         'wall': done['wall']})
+            print(f'{script} separate lr {lr} seed {seed}: test acc {accs[-1]:.4f}, '
+                  f'wall {done["wall"]:.1f} s', flush=True)
     return runs
 
 
@@ -80,27 +81,31 @@ def read_results(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Sequence[str], workers: int,
-              folder: Path, name: str) -> dict[str, Any]:
-    """One whole `python -m d2l sweep SCRIPT AXES FLAGS --seeds .. --workers W --out DIR` command."""
+def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Sequence[str],
+              workers: int, folder: Path, name: str) -> dict[str, Any]:
+    """One whole `python -m d2l sweep SCRIPT AXES FLAGS --seeds .. --workers W --out DIR`."""
     out = folder / name
-    done = command(['-m', 'd2l', 'sweep', script, *axes, *flags, '--seeds', ','.join(map(str, seeds)),
-                    '--workers', str(workers), '--out', str(out)], REPO)
+    done = command(['-m', 'd2l', 'sweep', script, *axes, *flags,
+                    '--seeds', ','.join(map(str, seeds)), '--workers', str(workers),
+                    '--out', str(out)], REPO)
     rows = read_results(out)
     histories = [out / 'histories' / f'{r["run"]}.json' for r in rows]
-    epochs = sum(len(json.loads(h.read_text()).get('train_loss', [])) for h in histories if h.is_file())
-    print(f'{script} sweep --workers {workers} ({name}): {len(rows)} runs, wall {done["wall"]:.1f} s', flush=True)
-    return {'wall': done['wall'], 'rows': rows, 'stdout': done['stdout'], 'epochs': epochs, 'workers': workers}
+    epochs = sum(len(json.loads(h.read_text()).get('train_loss', []))
+                 for h in histories if h.is_file())
+    print(f'{script} sweep --workers {workers} ({name}): {len(rows)} runs, '
+          f'wall {done["wall"]:.1f} s', flush=True)
+    return {'wall': done['wall'], 'rows': rows, 'stdout': done['stdout'], 'epochs': epochs,
+            'workers': workers}
 
 
-def ratio_part(name: str, lrs: Sequence[str], seeds: Sequence[int], epochs: int, workers: Sequence[int],
-               extra: Sequence[str], folder: Path) -> dict[str, Any]:
+def ratio_part(name: str, lrs: Sequence[str], seeds: Sequence[int], epochs: int,
+               workers: Sequence[int], extra: Sequence[str], folder: Path) -> dict[str, Any]:
     """Separate processes, then the sweep with each worker count, for one script."""
     script = SCRIPTS[name]
     flags = ['--epochs', str(epochs), *extra]
     separate = separate_runs(script, lrs, seeds, flags, folder)
-    sweeps = [sweep_run(script, ['--lr', ','.join(lrs)], seeds, flags, w, folder, f'{name}-workers{w}')
-              for w in workers]
+    sweeps = [sweep_run(script, ['--lr', ','.join(lrs)], seeds, flags, w, folder,
+                        f'{name}-workers{w}') for w in workers]
     return {'name': name, 'script': script, 'separate': separate, 'sweeps': sweeps,
             'command': f'python -m d2l sweep {script} --lr {",".join(lrs)} {" ".join(flags)} '
                        f'--seeds {",".join(map(str, seeds))} --workers W --out DIR'}
@@ -114,8 +119,9 @@ def ratio_rows(parts: Sequence[dict[str, Any]]) -> list[list[str]]:
         for s in part['sweeps']:
             ratio = s['wall'] / total
             verdict = 'met' if ratio <= GOAL else 'MISSED'
-            rows.append([part['script'], str(len(part['separate'])), f'{total:.1f}', str(s['workers']),
-                         f'{s["wall"]:.1f}', f'{ratio:.2f}', f'{verdict} (goal <= {GOAL}, aim {AIM})'])
+            rows.append([part['script'], str(len(part['separate'])), f'{total:.1f}',
+                         str(s['workers']), f'{s["wall"]:.1f}', f'{ratio:.2f}',
+                         f'{verdict} (goal <= {GOAL}, aim {AIM})'])
     return rows
 
 
@@ -125,7 +131,8 @@ def every_run_rows(parts: Sequence[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for part in parts:
         for r in part['separate']:
-            cells = [part['script'], r['lr'], str(r['seed']), f'{r["test_acc"]:.4f}', f'{r["wall"]:.1f}']
+            cells = [part['script'], r['lr'], str(r['seed']), f'{r["test_acc"]:.4f}',
+                     f'{r["wall"]:.1f}']
             for s in part['sweeps']:
                 row = next((x for x in s['rows'] if float(x['lr']) == float(r['lr'])
                             and int(x['seed']) == r['seed']), None)
@@ -146,40 +153,49 @@ def search_part(args: argparse.Namespace, extra: Sequence[str], folder: Path) ->
     fixed = ['--valid', str(args.valid), *extra]
     grid = {'--lr': args.grid_lr, '--hidden': args.grid_hidden, '--epochs': args.grid_epochs}
     grid_axes = [t for kv in grid.items() for t in kv]
-    # The search's range of a flag is its grid values' lowest..highest; a flag with one value is fixed.
+    # The search's range of a flag: its grid values' lowest..highest; one value: a fixed flag.
     search_axes = ['--search', str(args.search)]
     for flag, values in grid.items():
         values = values.split(',')
         low, high = min(values, key=float), max(values, key=float)
         search_axes += [flag, f'{low}..{high}' if len(set(values)) > 1 else low]
-    grid = sweep_run(SEARCHED, grid_axes, args.search_seeds, fixed, args.search_workers, folder, 'grid')
-    search = sweep_run(SEARCHED, search_axes, args.search_seeds, fixed, args.search_workers, folder, 'search')
-    final = [line for line in search['stdout'].splitlines() if line.startswith(('best of', 'search:'))]
-    return {'grid': grid, 'search': search, 'final': final[-1] if final else '(no final line printed)',
-            'grid_command': f'python -m d2l sweep {SEARCHED} {" ".join(grid_axes)} {" ".join(fixed)} '
-                            f'--seeds {",".join(map(str, args.search_seeds))} --workers {args.search_workers}',
-            'search_command': f'python -m d2l sweep {SEARCHED} {" ".join(search_axes)} {" ".join(fixed)} '
-                              f'--seeds {",".join(map(str, args.search_seeds))} --workers {args.search_workers}'}
+    seeds, workers = args.search_seeds, args.search_workers
+    grid = sweep_run(SEARCHED, grid_axes, seeds, fixed, workers, folder, 'grid')
+    search = sweep_run(SEARCHED, search_axes, seeds, fixed, workers, folder, 'search')
+    final = [line for line in search['stdout'].splitlines()
+             if line.startswith(('best of', 'search:'))]
+    tail = f'--seeds {",".join(map(str, seeds))} --workers {workers}'
+    return {'grid': grid, 'search': search,
+            'final': final[-1] if final else '(no final line printed)',
+            'grid_command': f'python -m d2l sweep {SEARCHED} {" ".join([*grid_axes, *fixed])} '
+                            f'{tail}',
+            'search_command': f'python -m d2l sweep {SEARCHED} {" ".join([*search_axes, *fixed])} '
+                              f'{tail}'}
 
 
 def search_rows(part: dict[str, Any]) -> list[list[str]]:
-    """Grid and search side by side: runs, how many were pruned, the best validation accuracy, where."""
+    """Grid and search side by side: runs, pruned, the best validation accuracy and where."""
     rows = []
     grid_best = best_row(part['grid']['rows'])
     for name in ('grid', 'search'):
         s = part[name]
         best = best_row(s['rows'])
         statuses = [r['status'] for r in s['rows']]
-        setting = ', '.join(f'{k} {best[k]}' for k in ('lr', 'hidden', 'epochs') if k in best) if best else '-'
-        gap = f'{float(best["valid_acc"]) - float(grid_best["valid_acc"]):+.4f}' if best and grid_best else '-'
+        setting = '-'
+        if best:
+            setting = ', '.join(f'{k} {best[k]}' for k in ('lr', 'hidden', 'epochs') if k in best)
+        gap = '-'
+        if best and grid_best:
+            gap = f'{float(best["valid_acc"]) - float(grid_best["valid_acc"]):+.4f}'
         rows.append([name, str(len(statuses)), str(statuses.count('pruned')), str(s['epochs']),
-                     f'{float(best["valid_acc"]):.4f}' if best else '-', gap, setting, f'{s["wall"]:.1f}',
+                     f'{float(best["valid_acc"]):.4f}' if best else '-', gap, setting,
+                     f'{s["wall"]:.1f}',
                      f'{s["wall"] / part["grid"]["wall"]:.2f}'])
     return rows
 
 
 def run_table(rows: Sequence[dict[str, str]]) -> str:
-    """A sweep's runs as a markdown table: the run, its swept flags, seed, valid acc, status, seconds."""
+    """A sweep's runs as a markdown table: run, swept flags, seed, valid acc, status, seconds."""
     if not rows:
         return '(no run)'
     columns = list(rows[0])
@@ -191,32 +207,39 @@ def run_table(rows: Sequence[dict[str, str]]) -> str:
         except (TypeError, ValueError):
             return v or '-'  # '128 256' (--hidden 128 256), or no value
     return markdown_table(['run', *flags, 'seed', 'valid acc', 'status', 'run s'],
-                          [[r['run'], *[number(r[f]) for f in flags], r['seed'], number(r.get('valid_acc')),
-                            r['status'], f'{float(r["seconds"]):.1f}'] for r in rows])
+                          [[r['run'], *[number(r[f]) for f in flags], r['seed'],
+                            number(r.get('valid_acc')), r['status'], f'{float(r["seconds"]):.1f}']
+                           for r in rows])
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--parts', nargs='+', choices=['softmax', 'mlp', 'search'],
-                        default=['softmax', 'mlp', 'search'], help='what to measure (default: all three)')
+                        default=['softmax', 'mlp', 'search'],
+                        help='what to measure (default: all three)')
     parser.add_argument('--lrs', default='0.03,0.1,0.3,1', help='learning rates of the ratio parts')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1], help='seeds of the ratio parts')
-    parser.add_argument('--epochs', type=d2l.positive_int, default=2, help='epochs of each run (ratio parts)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1],
+                        help='seeds of the ratio parts')
+    parser.add_argument('--epochs', type=d2l.positive_int, default=2,
+                        help='epochs of each run (ratio parts)')
     parser.add_argument('--workers', type=d2l.positive_int, nargs='+', default=[1, 2],
                         help='worker counts of the sweep, each timed (default: 1 2)')
     parser.add_argument('--valid', type=d2l.positive_int, default=10000,
-                        help='validation images held out for the search and the grid (default: 10000)')
+                        help='validation images held out for search and grid (default: 10000)')
     parser.add_argument('--grid-lr', default='0.03,0.1,0.3,1', help='the grid\'s learning rates')
     parser.add_argument('--grid-hidden', default='64,256,1024', help='the grid\'s hidden units')
     parser.add_argument('--grid-epochs', default='2,5,10', help='the grid\'s epochs')
     parser.add_argument('--search', type=d2l.positive_int, default=12,
-                        help='trials of the search over the grid\'s ranges (default: 12, a third of the grid)')
-    parser.add_argument('--search-seeds', type=int, nargs='+', default=[0], help='seeds of grid and search')
-    parser.add_argument('--search-workers', type=d2l.positive_int, default=1, help='workers of grid and search')
+                        help="trials of the search over the grid's ranges (default: 12, a third)")
+    parser.add_argument('--search-seeds', type=int, nargs='+', default=[0],
+                        help='seeds of grid and search')
+    parser.add_argument('--search-workers', type=d2l.positive_int, default=1,
+                        help='workers of grid and search')
     parser.add_argument('--data-root', metavar='DIR',
-                        help="folder with the IDX files (default: d2l's lookup, e.g. the system copy)")
-    parser.add_argument('--out', metavar='PATH', help='also write the report (markdown) to this file')
+                        help="folder with the IDX files (default: d2l's lookup)")
+    parser.add_argument('--out', metavar='PATH',
+                        help='also write the report (markdown) to this file')
     return parser
 
 
@@ -240,29 +263,35 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
     info['load average at the end'] = load_average()
     parts[-1] = markdown_table(['machine', ''], list(info.items()))
     if ratios:
-        n = len(lrs) * len(args.seeds)
         parts += ['', '### Wall time: one sweep against separate processes', '',
-                  f'{n} runs per script ({len(lrs)} learning rates x {len(args.seeds)} seeds, {args.epochs} '
-                  'epochs each). Separate: the sum of the wall times of the separate processes, run one after '
-                  'another. Sweep: the wall time of the one command, start-up, data, training, summary table '
-                  'and figures included. Ratio: sweep / separate.', '',
+                  f'{len(lrs) * len(args.seeds)} runs per script ({len(lrs)} learning rates x '
+                  f'{len(args.seeds)} seeds, {args.epochs} epochs each). Separate: the sum of the '
+                  'wall times of the separate processes, run one after another. Sweep: the wall '
+                  'time of the one command, start-up, data, training, summary table and figures '
+                  'included. '
+                  'Ratio: sweep / separate.', '',
                   *[f'- `{p["command"]}`' for p in ratios], '',
-                  markdown_table(['script', 'runs', 'separate s', 'workers', 'sweep s', 'ratio', 'goal'],
-                                 ratio_rows(ratios)),
-                  '', 'Every run: test accuracy and wall seconds of the separate process; in each sweep the '
-                  "same (lr, seed)'s test accuracy (status) and its own seconds inside the worker.", '',
+                  markdown_table(['script', 'runs', 'separate s', 'workers', 'sweep s', 'ratio',
+                                  'goal'], ratio_rows(ratios)),
+                  '', 'Every run: test accuracy and wall seconds of the separate process; in each '
+                  "sweep the same (lr, seed)'s test accuracy (status) and its own seconds inside "
+                  'the worker.', '',
                   markdown_table(['script', 'lr', 'seed', 'separate test acc', 'separate wall s',
-                                  *[h for s in ratios[0]['sweeps'] for h in
-                                    (f'sweep W={s["workers"]} test acc', f'sweep W={s["workers"]} run s')]],
+                                  *[h for s in ratios[0]['sweeps']
+                                    for h in (f'sweep W={s["workers"]} test acc',
+                                              f'sweep W={s["workers"]} run s')]],
                                  every_run_rows(ratios))]
     if searched:
         parts += ['', '### A pruned search against the full grid (ch_mlp/concise.py)', '',
-                  'Both choose on the validation split (`--valid`); the gap is the best validation accuracy '
-                  "minus the grid's. Epochs: the epochs trained by all runs together (a pruned run stops "
-                  "early). Time: the whole command's wall time, and its fraction of the grid's.", '',
-                  f'- grid: `{searched["grid_command"]}`', f'- search: `{searched["search_command"]}`', '',
-                  markdown_table(['', 'runs', 'pruned', 'epochs trained', 'best valid acc', 'gap to grid',
-                                  'best setting', 'wall s', 'fraction of grid time'], search_rows(searched)),
+                  'Both choose on the validation split (`--valid`); the gap is the best validation '
+                  "accuracy minus the grid's. Epochs: the epochs trained by all runs together (a "
+                  "pruned run stops early). Time: the whole command's wall time, and its fraction "
+                  "of the grid's.", '',
+                  f'- grid: `{searched["grid_command"]}`',
+                  f'- search: `{searched["search_command"]}`', '',
+                  markdown_table(['', 'runs', 'pruned', 'epochs trained', 'best valid acc',
+                                  'gap to grid', 'best setting', 'wall s', 'fraction of grid time'],
+                                 search_rows(searched)),
                   '', f'The search\'s last line: {searched["final"]}', '',
                   'Every run of the search:', '', run_table(searched['search']['rows']),
                   '', 'Every run of the grid:', '', run_table(searched['grid']['rows'])]
