@@ -43,7 +43,8 @@ def make_sweep(out, lrs=LRS, hiddens=HIDDENS, seeds=SEEDS):
                            'test_acc': [acc - 0.03 * (EPOCHS - e) for e in range(1, epochs + 1)],
                            'seconds': [1.0] * epochs}
                 (out / 'histories' / f'{run}.json').write_text(json.dumps(history))
-                rows.append({'run': run, 'lr': lr, 'hidden': hidden, 'seed': seed, 'train_loss': loss,
+                rows.append({'run': run, 'lr': lr, 'hidden': hidden, 'seed': seed,
+                             'train_loss': loss,
                              'train_acc': acc - 0.01, 'test_acc': acc, 'seconds': 2.0 + seed + lr,
                              'status': status, 'worker': seed % 2})
     with open(out / 'results.csv', 'w', newline='') as f:
@@ -89,7 +90,8 @@ def test_the_best_setting_is_marked_once(sweep, metric, higher, best):
     table = sweep_report.report(out, ['lr', 'hidden'], metric, higher_is_better=higher)
     assert table['best'].sum() == 1
     assert tuple(table.loc[table['best'], ['lr', 'hidden']].iloc[0]) == best
-    marked = [line for line in (out / 'summary.md').read_text().splitlines() if line.startswith('| * |')]
+    marked = [line for line in (out / 'summary.md').read_text().splitlines()
+              if line.startswith('| * |')]
     assert len(marked) == 1 and marked[0].startswith(f'| * | {best[0]:g} | {best[1]} |')
 
 
@@ -104,12 +106,14 @@ def test_summary_md_and_format_table_show_every_setting_with_mean_pm_std(sweep):
     assert 'sample standard deviation' in text and 'two standard errors' in text
     table_lines = [line for line in text.splitlines() if line.startswith('| ')]
     assert len(table_lines) == 2 + len(LRS) * len(HIDDENS)  # header, rule, one line per setting
-    assert table_lines[0] == ('|  | lr | hidden | train_loss | train_acc | test_acc | seconds | n | diverged '
+    assert table_lines[0] == ('|  | lr | hidden | train_loss | train_acc | test_acc | seconds | n '
+                              '| diverged '
                               '| pruned | failed |')
     assert len(terminal.splitlines()) == 1 + len(LRS) * len(HIDDENS)
     for lr in LRS:
         for hidden in HIDDENS:
-            assert any(line.split()[:2] == [f'{lr:g}', str(hidden)] or line.split()[1:3] == [f'{lr:g}', str(hidden)]
+            cells = [f'{lr:g}', str(hidden)]
+            assert any(line.split()[:2] == cells or line.split()[1:3] == cells
                        for line in terminal.splitlines())
 
 
@@ -119,7 +123,8 @@ def test_every_figure_is_written_and_nothing_is_left_half_written(sweep):
     for name in ('curves', 'lr', 'hidden', 'heatmap'):
         assert is_png(out / f'{name}.png'), name
     assert leftovers(out) == [] and not list(out.glob('.*'))
-    assert sorted(p.name for p in out.iterdir()) == ['curves.png', 'heatmap.png', 'hidden.png', 'histories',
+    assert sorted(p.name for p in out.iterdir()) == ['curves.png', 'heatmap.png', 'hidden.png',
+                                                     'histories',
                                                      'lr.png', 'results.csv', 'summary.md']
 
 
@@ -136,7 +141,8 @@ def test_one_axis_gives_no_heatmap(tmp_path):
 def test_text_axes_and_a_multi_value_flag_are_categories(tmp_path):
     out = tmp_path / 'sweep'
     make_sweep(out, hiddens=[64, 256])
-    text = (out / 'results.csv').read_text().replace(',64,', ',128 256,')  # --hidden 128 256 is one value
+    # --hidden 128 256 is one value
+    text = (out / 'results.csv').read_text().replace(',64,', ',128 256,')
     (out / 'results.csv').write_text(text)
     table = sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True)
     assert list(table['hidden'][:2]) == ['128 256', '256']  # number by number, as tuples
@@ -150,7 +156,7 @@ def test_a_failed_write_leaves_no_partial_file(sweep, monkeypatch):
 
     def disk_full_on_the_fourth_figure(fig, fname, *args, **kwargs):
         calls.append(fname)
-        if len(calls) == 4:  # curves, lr, hidden, then the heatmap: half written, then the disk is full
+        if len(calls) == 4:  # curves, lr, hidden, then the heatmap: half written, then disk full
             (open(fname, 'wb') if isinstance(fname, (str, Path)) else fname).write(b'\x89PNG half')
             raise OSError(28, 'No space left on device')
         return real(fig, fname, *args, **kwargs)
@@ -171,7 +177,7 @@ def test_no_results_is_one_clear_error(tmp_path):
 
 
 def test_linear_regression_reports_its_own_quantities(tmp_path):
-    """Metrics train_loss, w_error, b_error; w_error in a history is not per epoch (one per weight)."""
+    """Metrics train_loss, w_error, b_error; a history's w_error has one value per weight."""
     out = tmp_path / 'sweep'
     (out / 'histories').mkdir(parents=True)
     lines = ['run,lr,seed,train_loss,w_error,b_error,seconds,status,worker']
@@ -185,9 +191,11 @@ def test_linear_regression_reports_its_own_quantities(tmp_path):
     (out / 'results.csv').write_text('\n'.join(lines) + '\n')
     table = sweep_report.report(out, ['lr'], 'w_error', higher_is_better=False)
     assert table.loc[table['best'], 'lr'].item() == 0.03
-    assert table['w_error_mean'].tolist() == pytest.approx([(0.3333 + 0.3343) / 2, (0.0333 + 0.0343) / 2],
+    assert table['w_error_mean'].tolist() == pytest.approx([(0.3333 + 0.3343) / 2,
+                                                            (0.0333 + 0.0343) / 2],
                                                            abs=1e-4)
-    assert is_png(out / 'curves.png') and is_png(out / 'lr.png') and not (out / 'heatmap.png').exists()
+    assert is_png(out / 'curves.png') and is_png(out / 'lr.png')
+    assert not (out / 'heatmap.png').exists()
     assert '| * | 0.03 |' in (out / 'summary.md').read_text()
 
 
@@ -199,7 +207,8 @@ def test_no_swept_flag_summarises_the_seeds(tmp_path):
     assert sorted(p.name for p in out.glob('*.png')) == ['curves.png']
 
 
-@pytest.mark.parametrize('mode, show, shown', [('notebook', True, 4), ('notebook', False, 0), ('file', True, 0)])
+@pytest.mark.parametrize('mode, show, shown',
+                         [('notebook', True, 4), ('notebook', False, 0), ('file', True, 0)])
 def test_show_displays_the_figures_inline_in_a_notebook_only(sweep, monkeypatch, mode, show, shown):
     from IPython import display
     out, _ = sweep
