@@ -1,0 +1,447 @@
+"""The report of a sweep: what `python -m d2l sweep` writes into its --out folder after the runs.
+
+The sweep engine (d2lkit/sweep.py) leaves in the folder
+- results.csv: one row per finished run; columns `run`, each swept flag, `seed`, the run's final
+  metrics, `seconds`, `status` (ok, diverged, pruned or failed) and `worker`;
+- histories/<run>.json: the dict the chapter script's main() returned, per-epoch lists.
+
+From them report() makes, each file written whole or not at all:
+- summary.md: one row per setting, mean ± std over the seeds that finished, the best marked;
+- curves.png: every setting's curves overlaid, the seed mean as a line with its min-max band;
+- <flag>.png per swept flag: the final metric against the flag's values, with error bars;
+- heatmap.png for a grid of two flags: the mean metric of every cell.
+The means and standard deviations are over the runs that finished ('ok'); a run that diverged,
+was pruned or failed is counted in its own column, never averaged in.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import d2l
+
+if TYPE_CHECKING:  # pandas and matplotlib are imported when a report is made, not with d2lkit
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+STATUSES = ('ok', 'diverged', 'pruned', 'failed')
+BAND = 'min-max over seeds'  # what the band around each mean curve spans, said in the figure
+MAX_LINES = 8  # more combinations of the other flags than this: a flag's plot averages over them
+
+
+# ---------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------
+
+def read_results(out: Path) -> pd.DataFrame:
+    """out/results.csv as a DataFrame; one line (D2LError) when it is missing or holds no run."""
+    import pandas as pd
+    path = Path(out) / 'results.csv'
+    try:
+        results = pd.read_csv(path)
+    except FileNotFoundError:
+        raise d2l.D2LError(f'{path} not found: run the sweep first (python -m d2l sweep ...)'
+                           ) from None
+    except pd.errors.EmptyDataError:
+        raise d2l.D2LError(f'{path} is empty: no run has finished yet') from None
+    if results.empty:
+        raise d2l.D2LError(f'{path} holds no finished run yet')
+    return results
+
+
+def metric_columns(results: pd.DataFrame) -> list[str]:
+    """The metrics of results.csv: the columns between `seed` and `seconds` (the engine's order)."""
+    columns = list(results.columns)
+    return columns[columns.index('seed') + 1:columns.index('seconds')]
+
+
+def _natural_key(value: object) -> tuple:
+    """Sort '64' before '128 256', 0.03 before 0.1: numbers by value, text as text after them."""
+    parts = str(value).split()
+    try:
+        return (0, *[float(p) for p in parts])
+    except ValueError:
+        return (1, str(value))
+
+
+def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
+              higher_is_better: bool) -> pd.DataFrame:
+    """One row per setting: the axes' values, `<m>_mean` and `<m>_std` of each metric and of
+    seconds over the seeds that finished ok, the count of each status, and `best` (one True)."""
+    import pandas as pd
+    axes = list(axes)
+    numbers = metric_columns(results) + ['seconds']
+    ok = results[results['status'] == 'ok']
+    keys = axes or (lambda _: 'all')  # no swept flag: the seeds of one setting
+    settings = results.groupby(keys, sort=False, dropna=False).size().index
+    stats = ok.groupby(keys, sort=False, dropna=False)[numbers].agg(['mean', 'std'])  # std: n - 1
+    stats.columns = [f'{m}_{s}' for m, s in stats.columns]
+    counts = results.groupby(keys + ['status'] if axes else 'status', dropna=False).size()
+    if axes:
+        counts = counts.unstack('status', fill_value=0)
+    else:
+        counts = counts.to_frame().T.rename(index={0: 'all'})
+    counts = counts.reindex(columns=list(STATUSES), fill_value=0).rename(columns={'ok': 'n'})
+    table = stats.reindex(settings).join(counts.reindex(settings).fillna(0).astype(int))
+    if not axes:
+        table.index = pd.RangeIndex(1)
+    table = table.reset_index(drop=not axes)
+    if axes:
+        order = sorted(range(len(table)),
+                       key=lambda i: [_natural_key(table[a].iloc[i]) for a in axes])
+        table = table.iloc[order].reset_index(drop=True)
+    table['best'] = False
+    means = table[f'{metric}_mean']
+    if means.notna().any():
+        table.loc[means.idxmax() if higher_is_better else means.idxmin(), 'best'] = True
+    return table
+
+
+def _decimals(column: str, values: pd.Series) -> int:
+    """Decimals that show a column's differences: 1 for seconds, 4 near 1, more below."""
+    if column == 'seconds':
+        return 1
+    finite = values.abs()[values.abs() > 0].dropna()
+    if finite.empty or finite.max() >= 0.01:
+        return 4
+    return min(10, 2 - math.floor(math.log10(finite.max())) + 1)  # three significant digits
+
+
+def _mean_pm_std(table: pd.DataFrame, column: str) -> list[str]:
+    """'0.8123 ± 0.0041' per row; the mean alone with one run, '-' with none."""
+    d = _decimals(column, table[f'{column}_mean'])
+    cells = []
+    for mean, std in zip(table[f'{column}_mean'], table[f'{column}_std']):
+        if _missing(mean):
+            cells.append('-')
+        elif _missing(std):
+            cells.append(f'{mean:.{d}f}')
+        else:
+            cells.append(f'{mean:.{d}f} ± {std:.{d}f}')
+    return cells
+
+
+def _missing(x: object) -> bool:
+    """True for NaN and None (a float NaN or a missing cell)."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text cells: a 'best' mark, the axes, 'mean ± std' per metric, the counts."""
+    import pandas as pd
+    numbers = [c[:-len('_mean')] for c in table.columns if c.endswith('_mean')]
+    axes = [c for c in table.columns
+            if c not in {f'{m}_{s}' for m in numbers for s in ('mean', 'std')}
+            and c not in ('best', 'n', *STATUSES)]
+    shown = pd.DataFrame({'': ['*' if b else '' for b in table['best']]})
+    for a in axes:  # a searched float to 4 digits; grid values as typed (0.03, 1, '128 256')
+        shown[a] = [_value(v) for v in table[a]]
+    for m in numbers:
+        shown[m] = _mean_pm_std(table, m)
+    for c in ('n', 'diverged', 'pruned', 'failed'):
+        shown[c] = table[c].astype(int).astype(str)
+    return shown
+
+
+def _markdown(shown: pd.DataFrame) -> str:
+    """A GitHub markdown table of text cells (pandas' to_markdown would need tabulate)."""
+    escape = lambda s: str(s).replace('|', '\\|')  # noqa: E731
+    lines = ['| ' + ' | '.join(escape(c) for c in shown.columns) + ' |',
+             '|' + '|'.join(' --- ' for _ in shown.columns) + '|']
+    lines += ['| ' + ' | '.join(escape(c) for c in row) + ' |'
+              for row in shown.itertuples(index=False)]
+    return '\n'.join(lines)
+
+
+def _notes(table: pd.DataFrame, metric: str, higher_is_better: bool) -> list[str]:
+    """What the mark, the ± and the counts mean, and how to read two means."""
+    n = table['n']
+    seeds = f'{n.min()}' if n.min() == n.max() else f'{n.min()} to {n.max()}'
+    better = 'higher' if higher_is_better else 'lower'
+    return [f'`*` marks the best setting by mean {metric} ({better} is better).',
+            'Each cell is mean ± sample standard deviation (n - 1 in the denominator) over the '
+            f'n seeds of that setting that finished ok ({seeds} here); runs that diverged, '
+            'were pruned or failed are counted in their own columns and left out of the means.',
+            'How to read it: the standard error of a mean is std / √n. Two settings whose means '
+            'differ by less than about two standard errors (with 3 seeds, about 1.2 std) are not '
+            'distinguishable with this many seeds; run more seeds before choosing between them.']
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The summary table (summarize's or report's DataFrame) as text for the terminal."""
+    shown = _display_frame(table)
+    return shown.to_string(index=False)
+
+
+def summary_markdown(table: pd.DataFrame, metric: str, higher_is_better: bool) -> str:
+    """summary.md's text: a heading, the markdown table and the notes on reading it."""
+    notes = '\n\n'.join(_notes(table, metric, higher_is_better))  # a paragraph each
+    return '\n'.join(['# Sweep summary', '', _markdown(_display_frame(table)), '', notes, ''])
+
+
+# ---------------------------------------------------------------------------
+# The figures
+# ---------------------------------------------------------------------------
+
+def _value(v: object) -> str:
+    """A setting's value for a label: floats as _number writes them, anything else as it is."""
+    return _number(v) if isinstance(v, float) else str(v)
+
+
+def _label(row: pd.Series, axes: Sequence[str]) -> str:
+    """'lr=0.1, hidden=256' for a setting; 'all runs' with no swept flag."""
+    return ', '.join(f'{a}={_value(row[a])}' for a in axes) or 'all runs'
+
+
+def _read_history(out: Path, run: str) -> dict | None:
+    """histories/<run>.json, or None where the run left none (a failed run)."""
+    try:
+        return json.loads((out / 'histories' / f'{run}.json').read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _per_epoch(history: dict, key: str) -> list[float] | None:
+    """history[key] when it is a per-epoch list of numbers (as long as train_loss), else None."""
+    values = history.get(key)
+    if not isinstance(values, list) or len(values) != len(history.get('train_loss', [])):
+        return None
+    if not all(isinstance(v, (int, float)) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def curves_figure(out: Path, results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
+                  metric: str) -> Figure:
+    """The per-epoch metric and train loss of every setting: the mean of its ok seeds as a line,
+    their min-max as a band; pruned runs as thin shorter lines, diverged ones left out (counted)."""
+    import numpy as np
+    plt = d2l._pyplot()
+    drawn = results.loc[results['status'].isin(['ok', 'pruned']), 'run']
+    histories = {r: _read_history(out, r) for r in drawn}
+    # A panel for the metric when the runs recorded it per epoch (linear regression's w_error is
+    # not), and one for the train loss.
+    keys = [k for k in dict.fromkeys([metric, 'train_loss'])
+            if any(h and _per_epoch(h, k) for h in histories.values())] or ['train_loss']
+    fig, panels = plt.subplots(1, len(keys), figsize=(5.2 * len(keys) + 2.2, 4), squeeze=False)
+    panels = panels[0]
+    colors = plt.get_cmap('tab10' if len(table) <= 10 else 'viridis')
+    drawn_any = {k: False for k in keys}
+    left_out = 0
+    for i, setting in table.iterrows():
+        color = colors(i if len(table) <= 10 else i / max(1, len(table) - 1))
+        mask = np.ones(len(results), dtype=bool)
+        for a in axes:
+            mask &= (results[a] == setting[a]).to_numpy()
+        runs = results[mask]
+        by_status = {status: [histories[r] for r in runs.loc[runs['status'] == status, 'run']
+                              if histories.get(r)] for status in ('ok', 'pruned')}
+        left_out += int((runs['status'] == 'diverged').sum())
+        for key, ax in zip(keys, panels):
+            curves = [c for c in (_per_epoch(h, key) for h in by_status['ok']) if c]
+            if curves:
+                length = max(len(c) for c in curves)
+                grid = np.full((len(curves), length), np.nan)
+                for j, c in enumerate(curves):
+                    grid[j, :len(c)] = c
+                epochs = np.arange(1, length + 1)
+                ax.plot(epochs, np.nanmean(grid, axis=0), '-', color=color, lw=1.8,
+                        marker='o' if length <= 20 else None, ms=3,
+                        label=f'{_label(setting, axes)} (n={len(curves)})')
+                if len(curves) > 1:
+                    ax.fill_between(epochs, np.nanmin(grid, axis=0), np.nanmax(grid, axis=0),
+                                    color=color, alpha=0.2, lw=0)
+                drawn_any[key] = True
+            for c in (_per_epoch(h, key) for h in by_status['pruned']):
+                if c:
+                    ax.plot(np.arange(1, len(c) + 1), c, ':x', color=color, lw=1, ms=6, alpha=0.9)
+    for key, ax in zip(keys, panels):
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(key.replace('_', ' '))
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(True, alpha=0.4)
+        if not drawn_any[key]:
+            ax.text(0.5, 0.5, f'no run finished with a per-epoch {key}', ha='center', va='center',
+                    transform=ax.transAxes)
+    if any(drawn_any.values()):
+        panels[-1].legend(loc='upper left', bbox_to_anchor=(1.02, 1), fontsize='small',
+                          title='setting (seeds ok)', title_fontsize='small', frameon=False)
+    notes = [f'line: mean over seeds, band: {BAND}']
+    if (results['status'] == 'pruned').any():
+        notes.append('dotted with x: pruned runs')
+    if left_out:
+        notes.append(f'{left_out} diverged run{"s" * (left_out > 1)} left out')
+    fig.suptitle('; '.join(notes), fontsize='medium')
+    fig.tight_layout()
+    return fig
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    """True when a flag's values are numbers (lr, hidden 256), False for text ('128 256', relu)."""
+    import pandas as pd
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _log_axis(flag: str, values: pd.Series) -> bool:
+    """A log x axis for a learning rate and for positive numbers spanning a factor of 10 or more."""
+    if not _is_numeric(values) or (values <= 0).any():
+        return False
+    return flag == 'lr' or values.max() / values.min() >= 10
+
+
+def _number(v: float) -> str:
+    """A flag's value as the user wrote it (0.03, 256, 1e-05); a searched one to 4 digits."""
+    return f'{v:.4g}'
+
+
+def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
+                metric: str) -> Figure:
+    """The final metric against one flag's values, mean ± std over seeds (error bars); one line per
+    combination of the other flags, or averaged over them when there are more than MAX_LINES."""
+    import numpy as np
+    plt = d2l._pyplot()
+    others = [a for a in axes if a != flag]
+    values = sorted(table[flag].unique(), key=_natural_key)
+    numeric = _is_numeric(table[flag])
+    position = {v: (float(v) if numeric else k) for k, v in enumerate(values)}
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    groups = table.groupby(others, sort=False) if others else [((), table)]
+    if others and len(table[others].drop_duplicates()) > MAX_LINES:
+        ok = results[results['status'] == 'ok']
+        pooled = ok.groupby(flag)[metric].agg(['mean', 'std', 'size'])
+        pooled = pooled.reindex([v for v in values if v in pooled.index])
+        ax.errorbar([position[v] for v in pooled.index], pooled['mean'],
+                    yerr=pooled['std'].fillna(0), fmt='o', capsize=4)
+        title = f'{metric} against {flag}, averaged over {", ".join(others)}\n' \
+                '(each point: all ok runs at that value; bars: their std)'
+    else:
+        for key, rows in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            rows = rows.dropna(subset=[f'{metric}_mean'])
+            rows = rows.iloc[sorted(range(len(rows)),
+                                    key=lambda i: _natural_key(rows[flag].iloc[i]))]
+            label = ', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)) or None
+            ax.errorbar([position[v] for v in rows[flag]], rows[f'{metric}_mean'],
+                        yerr=rows[f'{metric}_std'].fillna(0), fmt='o-', capsize=4, label=label)
+        n = table['n']
+        seeds = f'{n.min()}' if n.min() == n.max() else f'{n.min()}-{n.max()}'
+        lines = ', one line per ' + ', '.join(others) if others else ''
+        title = (f'final {metric} against {flag}{lines}\n'
+                 f'(mean over {seeds} seeds; bars: std over seeds)')
+        if others:
+            ax.legend(fontsize='small')
+    if _log_axis(flag, table[flag]):
+        ax.set_xscale('log')
+    if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's
+        ax.set_xticks([position[v] for v in values],
+                      [_number(v) if numeric else str(v) for v in values])
+        ax.minorticks_off()
+    if not numeric:
+        ax.set_xlim(-0.5, len(values) - 0.5)
+    ax.set_xlabel(f'--{flag.replace("_", "-")}')
+    ax.set_ylabel(f'final {metric.replace("_", " ")}')
+    ax.set_title(title, fontsize='medium')
+    ax.grid(True, alpha=0.4)
+    missing = [_value(v) for v in table.loc[table[f'{metric}_mean'].isna(), flag]]
+    if missing:
+        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more'
+                                           if len(missing) > 4 else '')
+        ax.annotate(f'no ok run at {flag}={listed}', (0.01, 0.01),
+                    xycoords='axes fraction', fontsize='small', color='gray')
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
+                   higher_is_better: bool) -> Figure:
+    """The mean metric of each cell of a two-flag grid, annotated mean ± std; the best framed."""
+    import numpy as np
+    plt = d2l._pyplot()
+    rows_flag, cols_flag = axes
+    row_values = sorted(table[rows_flag].unique(), key=_natural_key)
+    col_values = sorted(table[cols_flag].unique(), key=_natural_key)
+    grid = np.full((len(row_values), len(col_values)), np.nan)
+    text = [['no ok run'] * len(col_values) for _ in row_values]
+    cells = dict(zip(zip(table[rows_flag], table[cols_flag]), _mean_pm_std(table, metric)))
+    for _, row in table.iterrows():
+        i, j = row_values.index(row[rows_flag]), col_values.index(row[cols_flag])
+        grid[i, j] = row[f'{metric}_mean']
+        if not _missing(row[f'{metric}_mean']):
+            text[i][j] = cells[(row[rows_flag], row[cols_flag])].replace(' ± ', '\n± ')
+    fig, ax = plt.subplots(figsize=(1.5 * len(col_values) + 2.5, 0.9 * len(row_values) + 1.8))
+    cmap = plt.get_cmap('viridis' if higher_is_better else 'viridis_r')
+    cmap = cmap.with_extremes(bad='lightgray')  # a cell without an ok run
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect='auto')
+    fig.colorbar(image, ax=ax, label=f'mean {metric}')
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i in range(len(row_values)):
+        for j in range(len(col_values)):
+            light = np.isfinite(grid[i, j]) and ((grid[i, j] < middle) == higher_is_better)
+            ax.text(j, i, text[i][j], ha='center', va='center', fontsize='small',
+                    color='white' if light else 'black')
+    best = table[table['best']]
+    if not best.empty:
+        i = row_values.index(best[rows_flag].iloc[0])
+        j = col_values.index(best[cols_flag].iloc[0])
+        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec='red', lw=2.5))
+    ax.set_xticks(range(len(col_values)), [_value(v) for v in col_values])
+    ax.set_yticks(range(len(row_values)), [_value(v) for v in row_values])
+    ax.set_xlabel(f'--{cols_flag.replace("_", "-")}')
+    ax.set_ylabel(f'--{rows_flag.replace("_", "-")}')
+    ax.set_title(f'mean {metric} ± std over seeds (best framed in red)', fontsize='medium')
+    fig.tight_layout()
+    return fig
+
+
+def _write_png(fig: Figure, path: Path) -> None:
+    """Write a figure to path whole or not at all (a temporary file renamed into place)."""
+    with d2l._writing(path), d2l._atomic_file(path) as f:
+        fig.savefig(f, format='png', dpi=100, bbox_inches='tight')
+
+
+def _write_text(text: str, path: Path) -> None:
+    """Write a text file whole or not at all."""
+    with d2l._writing(path), d2l._atomic_file(path) as f:
+        f.write(text.encode())
+
+
+# ---------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------
+
+def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
+           show: bool = False) -> pd.DataFrame:
+    """Write summary.md, curves.png, one <flag>.png per swept flag and, for two flags, heatmap.png
+    into out from its results.csv and histories; return the summary table (one row per setting).
+
+    show=True also displays the figures in a notebook (the kit's figure mode decides)."""
+    out = Path(out)
+    results = read_results(out)
+    needed = [*axes, 'run', 'seed', 'seconds', 'status', metric]
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise d2l.D2LError(f'{out / "results.csv"} has no column {", ".join(missing)}; '
+                           'is it the results of this sweep?')
+    table = summarize(results, axes, metric, higher_is_better)
+    plt = d2l._pyplot()
+    figures = {'curves': curves_figure(out, results, table, axes, metric)}
+    for flag in axes:
+        figures[flag] = flag_figure(flag, results, table, axes, metric)
+    if len(axes) == 2:
+        figures['heatmap'] = heatmap_figure(table, axes, metric, higher_is_better)
+    try:
+        _write_text(summary_markdown(table, metric, higher_is_better), out / 'summary.md')
+        for name, fig in figures.items():
+            _write_png(fig, out / f'{name}.png')
+        if show and d2l._figure_mode() == 'notebook':
+            from IPython import display
+            for fig in figures.values():
+                display.display(fig)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)  # neither shown again at the end of a cell nor saved at exit
+    return table
