@@ -37,6 +37,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+# Two or three sentences per answer, written from the numbers of its run, printed under its
+# table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
+from d2lkit.exercise_notes import NOTES
+
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
 SCRIPTS = {
     'linreg': 'ch_linear_regression/scratch.py',
@@ -135,7 +139,7 @@ _DROPOUT_RATES = _sweep('mlp', *_DROPOUT, '--dropout',
 _DROPOUT_EPOCHS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]), '--epochs',
     '30')
 _DROPOUT_STATS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
-                        '--history', 'stats.json')
+                        '--layer-stats', 'stats.json')
 _DROPOUT_DECAY = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
                         '--weight-decay', '0,0.0001,0.001', *VALID)
 _SAME_INIT = _sweep('softmax', '--init', 'normal:0.01,zero,constant:0.5')
@@ -576,9 +580,6 @@ def _symmetric(catalog: list[Exercise]) -> list[Exercise]:
 CATALOG = _symmetric(CATALOG)
 BY_ID = {e.id: e for e in CATALOG}
 
-# Two or three sentences per answer, written from the numbers of its run: docs/exercises.md prints
-# them under the table. Keyed by ID (the first ID of a pair's heading).
-NOTES: dict[str, str] = {}
 
 
 # ============================================================================
@@ -1064,15 +1065,18 @@ def _run_sweep(argv: list[str]) -> None:
     sweep.cli(argv)
 
 
-def _figure(folder: Path, exercise: Exercise) -> Path:
-    """The figure that answers: the first swept flag's PNG, else the curves."""
+def _figures(folder: Path, exercise: Exercise) -> list[Path]:
+    """The figures that answer: with --layer-stats, each setting's statistics (seed 0); else the
+    first swept flag's PNG, else the curves."""
+    if '--layer-stats' in exercise.sweep:
+        return sorted(folder.glob('files/*-s0-layer-stats.png')) or [folder / 'curves.png']
     _, flags, options = _split_sweep(exercise.sweep)
     for flag, values in flags:
         if len(values) == 1 and (',' in values[0] or ('--search' in options and '..' in values[0])):
             candidate = folder / f'{flag.lstrip("-").replace("-", "_")}.png'
             if candidate.is_file():
-                return candidate
-    return folder / 'curves.png'
+                return [candidate]
+    return [folder / 'curves.png']
 
 
 def _summary_table(folder: Path) -> str:
@@ -1110,7 +1114,8 @@ def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool
     folder = Path(out) if out else default_out(exercise)
     with contextlib.redirect_stdout(sys.stderr):  # the sweep's progress and tables go to stderr
         _run_sweep([*with_flags(exercise.sweep, flags), '--out', str(folder)])
-    return f'{_summary_table(folder)}\nfigure: {_figure(folder, exercise)}'
+    figures = [f'figure: {f}' for f in _figures(folder, exercise)]
+    return '\n'.join([_summary_table(folder), *figures])
 
 
 def _machine() -> str:
@@ -1182,9 +1187,9 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
                 print(answer(e, folder), file=sys.stderr)
             stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
                                                     datetime.timezone.utc).strftime('%Y-%m-%d')
-            figure = Path(os.path.relpath(_figure(folder, e), path.parent)).as_posix()
+            figures = [Path(os.path.relpath(f, path.parent)).as_posix() for f in _figures(folder, e)]
             body += [_summary_table(folder), '', f'Run on {stamp}; results in `{folder}`.', '',
-                     f'![{e.id}]({figure})', '']
+                     *(f'![{e.id}]({figure})' for figure in figures), '']
         note = NOTES.get(e.id)
         body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
     body += ['## Exercises no run answers', '',
