@@ -1067,9 +1067,11 @@ def _run_sweep(argv: list[str]) -> None:
 
 def _figures(folder: Path, exercise: Exercise) -> list[Path]:
     """The figures that answer: with --layer-stats, each setting's statistics (seed 0); else the
-    first swept flag's PNG, else the curves."""
+    heatmap of two swept flags, the one swept flag's PNG, or the curves."""
     if '--layer-stats' in exercise.sweep:
         return sorted(folder.glob('files/*-s0-layer-stats.png')) or [folder / 'curves.png']
+    if (folder / 'heatmap.png').is_file():  # two swept flags: both at once
+        return [folder / 'heatmap.png']
     _, flags, options = _split_sweep(exercise.sweep)
     for flag, values in flags:
         if len(values) == 1 and (',' in values[0] or ('--search' in options and '..' in values[0])):
