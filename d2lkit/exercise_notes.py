@@ -6,4 +6,42 @@ Where two editions ask the same question, the note sits under the first ID of th
 """
 
 NOTES: dict[str, str] = {
+    '0.17/linear-regression-scratch.1': (
+        'All three starts end at the same loss, about 4.9e-5: half the noise variance (0.01² / 2), '
+        'the floor no fit can beat. Zero weights are fine for linear regression: the gradient of '
+        'each weight depends on the data, not on the other weights, so there is no symmetry to '
+        'break. Even a start with variance 1000 (weights around ±30) converges within the three '
+        'epochs, only with w a little further off (0.0029 ± 0.0019 against 0.0006): a convex '
+        'quadratic loss forgets its starting point geometrically fast.'),
+    '0.17/linear-regression-scratch.6': (
+        'For small learning rates what counts is the product of learning rate and epochs: lr 0.003 '
+        'for 10 epochs and lr 0.01 for 3 epochs (both 0.03) end at the same loss, 0.036. From '
+        'lr 0.03 on, three epochs reach the noise floor (about 5e-5); at lr 0.1 the error in w '
+        'grows again slightly (0.0008-0.0009 against 0.0005), the larger steps jittering around '
+        'the minimum.'),
+    '0.17/linear-regression-concise.1': (
+        'With reduction sum the gradient is batch-size (10) times that of the mean, so sum at '
+        'lr 0.003 gives exactly the numbers of mean at lr 0.03, and sum at 0.03 those of mean at '
+        '0.3: the matching learning rate is the mean\'s divided by the batch size. Sum at lr 0.3 '
+        '(the mean\'s lr 3) diverged for every seed, a row of the table too.'),
+    '0.17/linear-regression-concise.2': (
+        'The train_loss column is each run\'s own loss, so it does not compare across rows (the '
+        'best mark only says the squared loss has the smallest numbers); the errors in w and b do. '
+        'After the book\'s 3 epochs the squared loss recovers w to 0.0006, the absolute loss to '
+        '0.010 and Huber\'s to 0.036. Huber\'s loss caps each example\'s gradient at 1, so while '
+        'the residuals are large it creeps like the absolute loss and has not yet closed the gap; '
+        'the absolute loss keeps steps of one size and ends jittering around the fit. With '
+        'Gaussian noise and no outliers the squared loss, the maximum-likelihood choice, is best.'),
+    '0.17/softmax-regression-concise.1': (
+        'On the validation split the best pair is lr 0.03 with batch 64 (0.8405 ± 0.0018), close '
+        'to the book\'s lr 0.1 with batch 256 (0.8350 ± 0.0044). At a fixed 10 epochs a larger '
+        'batch takes fewer steps and wants a larger learning rate (lr 0.03 with batch 1024: '
+        '0.790), while lr 0.3 is unsteady at every batch size: its seeds disagree by 2 to 4 '
+        'points. Batch 64 costs about twice the time of batch 256.'),
+    '0.17/softmax-regression-concise.2': (
+        'After 50 epochs the test accuracy is 0.8404 ± 0.0030, higher than the 0.833 after the '
+        'default 10, and it does not fall: the training loss still creeps down (0.394) and the '
+        'test accuracy levels off near 0.84, jumping by about ±0.01 from epoch to epoch at the '
+        'constant lr 0.1. A linear model of 7,850 parameters on 60,000 images has too little '
+        'capacity to overfit much (train accuracy 0.8645 against 0.840 on test).'),
 }
