@@ -521,7 +521,8 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     config = existing_config(plan)
     if config is None and (plan.out / 'results.csv').exists():
         raise SweepError(f'{plan.out} holds a results.csv of no sweep here; give another --out')
-    if config is not None and config != json.loads(json.dumps(plan.config())):
+    # {}: another command created the study a moment ago and has not written its config yet
+    if config and config != json.loads(json.dumps(plan.config())):
         raise SweepError(
             f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
             'or rerun that sweep\'s own command'

@@ -341,11 +341,13 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
 
 
 def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, tmp_path):
-    from matplotlib.figure import Figure
     saves = []
-    real_savefig = Figure.savefig
-    monkeypatch.setattr(Figure, 'savefig', lambda fig, path, **kw: (saves.append(str(path)),
-                                                                     real_savefig(fig, path, **kw)))
+    real_save = d2l._save_figure  # every figure file is written here (whole, under a temporary name)
+
+    def save(*args, **kwargs):
+        saves.append(str(out := real_save(*args, **kwargs)))
+        return out
+    monkeypatch.setattr(d2l, '_save_figure', save)
     data = d2l.SyntheticRegressionData(torch.tensor([1.0, 2.0]), 0.5, num_train=64, num_val=32, batch_size=4)
     trainer = d2l.Trainer(max_epochs=3)
     for _ in range(2):
