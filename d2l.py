@@ -912,8 +912,8 @@ def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, nu
                             legend=['train loss', 'train acc', 'test acc']) if newer_book else None
         log = _EpochLog(num_epochs, _model_device(net, params), animator=animator)
     for epoch in range(1, num_epochs + 1):
-        train_metrics = train_epoch_ch3(net, log.timed(train_iter), loss, updater,
-                                        device=log.device, epoch=epoch)
+        batches = log.timed(train_iter)  # the kit times the pass and counts its examples
+        train_metrics = train_epoch_ch3(net, batches, loss, updater, device=log.device, epoch=epoch)
         test_acc = _evaluate_accuracy(net, test_iter, log.device)
         log.add(epoch, *train_metrics, test_acc)
     log.finish()
