@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
         train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler, args, epoch)
-        eval_acc = d2l.evaluate_accuracy(net, eval_iter)  # eval mode: running BatchNorm statistics, no dropout
+        eval_acc = d2l.evaluate_accuracy(net, eval_iter)  # eval mode: running BatchNorm statistics
         now = time.perf_counter()
         elapsed = now - started
         for k, value in zip(history, (train_loss, train_acc, eval_acc, now - epoch_start, elapsed)):

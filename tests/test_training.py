@@ -258,7 +258,7 @@ def test_train_epoch_ch3_returns_mean_loss_and_accuracy(fashion):
 # Every way of calling train_ch3 (the arguments after num_epochs, as the books pass them).
 CALL_FORMS = {
     'newer book, optimizer': lambda net: (torch.optim.SGD(net.parameters(), lr=0.1),),
-    'newer book, function updater': lambda net: (lambda n: d2l.sgd(list(net.parameters()), 0.1, n),),
+    'newer book, function updater': lambda net: (lambda n: d2l.sgd(net.parameters(), 0.1, n),),
     'port, params and lr': lambda net: (4, list(net.parameters()), 0.1),
     'port, optimizer': lambda net: (4, None, None, torch.optim.SGD(net.parameters(), lr=0.1)),
 }
@@ -283,7 +283,8 @@ def test_train_ch3_calls_train_epoch_ch3_which_calls_backward(train, form, monke
     batches = [(X[:4], y[:4]), (X[4:], y[4:])]
     getattr(d2l, train)(net, batches, batches, nn.CrossEntropyLoss(reduction='none'), 2,
                         *CALL_FORMS[form](net))
-    caller = (train, 'd2l') if train == 'train_classifier' else (inspect.stack()[0].function, __name__)
+    test = (inspect.stack(context=0)[0].function, __name__)
+    caller = (train, 'd2l') if train == 'train_classifier' else test
     expected = [('train_epoch_ch3', 'd2l'), ('train_ch3', 'd2l'), caller]
     assert callers == [expected] * 4, callers[0]  # two batches in each of two epochs
 
