@@ -853,73 +853,141 @@ def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> No
                        'lower the learning rate (--lr) and try again')
 
 
-# How the loss of one batch updates the model, per book and call form. Each of these
-# returns step(l, n): l is the loss as the loss function gave it (per example, or already
-# reduced), n the number of examples in the batch; step runs backward and the update.
+def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any, *,
+                    device: torch.device | str | None = None, epoch: int | None = None
+                    ) -> tuple[float, float]:
+    """Train one epoch; return (mean loss per example, training accuracy) (0.17 sec. 3.6).
 
-def _optimizer_step(optimizer: torch.optim.Optimizer, objective: Callable[[torch.Tensor], torch.Tensor]
-                    ) -> Callable[[torch.Tensor, int], None]:
-    """An optimizer's step on objective(l), the batch's loss made one number: torch.mean in the
-    newer book, torch.sum in the port."""
-    def step(l: torch.Tensor, n: int) -> None:
-        optimizer.zero_grad()
-        objective(l).backward()
-        optimizer.step()
-    return step
-
-
-def _updater_after_sum(updater: Callable[[int], Any]) -> Callable[[torch.Tensor, int], None]:
-    """Both books' function updaters: backward on the summed loss, then updater(n), e.g. sgd(params, lr, n).
-
-    A loss that is already a mean is thereby divided by the batch size twice, as in the books.
+    `updater` is a torch optimizer, stepped on the mean of the loss, or a function
+    updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after backward
+    on the summed loss. The kit's extras: batches go to `device` (default: the model's),
+    and a NaN or infinite loss stops training with one line naming `epoch` and the batch.
     """
-    def step(l: torch.Tensor, n: int) -> None:
-        l.sum().backward()
-        updater(n)
-    return step
-
-
-def _newer_book_step(updater: Any) -> Callable[[torch.Tensor, int], None]:
-    """The step of the newer book's `updater`: a torch optimizer, or a function updater(batch_size)."""
-    if isinstance(updater, torch.optim.Optimizer):
-        return _optimizer_step(updater, objective=torch.mean)
-    return _updater_after_sum(updater)
-
-
-def _train_epoch(net: Any, train_iter: Iterable, loss: Any, step: Callable[[torch.Tensor, int], None],
-                 device: torch.device | None, epoch: int | None) -> tuple[float, float, int]:
-    """One pass over train_iter, step(l, n) after each batch; returns (mean loss per example, accuracy, examples)."""
     if isinstance(net, nn.Module):
         net.train()
-    metric = Accumulator(3)
-    for i, (X, y) in enumerate(train_iter):
+    device = _device_for(net, device)
+    metric = Accumulator(3)  # loss sum, correct predictions, examples
+    for i, (X, y) in enumerate(train_iter, start=1):
         if device is not None:
             X, y = X.to(device), y.to(device)
         y_hat = net(X)
-        n = y.shape[0]
         l = loss(y_hat, y)
-        step(l, n)
-        l_sum = float(_loss_sum(l.detach(), loss, n))  # printed as a true mean, whatever the reduction
-        check_loss(l_sum, epoch, i + 1)
-        metric.add(l_sum, accuracy(y_hat.detach(), y), n)
-    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
+        if isinstance(updater, torch.optim.Optimizer):
+            updater.zero_grad()
+            l.mean().backward()
+            updater.step()
+        else:
+            l.sum().backward()
+            updater(X.shape[0])
+        l_sum = float(_loss_sum(l.detach(), loss, y.shape[0]))  # whatever the loss's reduction
+        check_loss(l_sum, epoch, i)
+        metric.add(l_sum, accuracy(y_hat.detach(), y), y.shape[0])
+    return metric[0] / metric[2], metric[1] / metric[2]
 
 
-def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any) -> tuple[float, float]:
-    """Train one epoch and return (mean loss per example, training accuracy) (0.17 sec. 3.6).
+def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
+              updater_or_batch_size: Any = None, params: Iterable[torch.Tensor] | None = None,
+              lr: float | None = None, optimizer: torch.optim.Optimizer | None = None, *,
+              log: _EpochLog | None = None) -> None:
+    """Train, test after each epoch and print the classic lines; returns nothing, as in the books
+    (0.17 sec. 3.6; port sec. 3.6).
 
-    `updater` is a torch optimizer (it steps on the mean of the loss) or a function
-    updater(batch_size) such as lambda n: d2l.sgd(params, lr, n), called after
-    backward on the summed loss.
+    The newer book: train_ch3(..., num_epochs, updater), an optimizer (stepping on the mean
+    loss) or a function updater(batch_size) called after backward on the summed loss; it
+    also draws the book's Animator of the curves. The older port: train_ch3(..., num_epochs,
+    batch_size, params, lr) updates with sgd(params, lr, batch_size) after backward on the
+    summed loss, and train_ch3(..., batch_size, None, None, optimizer) steps the optimizer
+    on that sum. The printed loss is the mean per example whatever the loss's reduction.
+    `log` is the kit's bookkeeping (train_classifier passes its own to get the history).
     """
-    train_loss, train_acc, _ = _train_epoch(net, train_iter, loss, _newer_book_step(updater), _model_device(net), None)
-    return train_loss, train_acc
+    updater = updater_or_batch_size
+    newer_book = isinstance(updater, torch.optim.Optimizer) or callable(updater)
+    if not newer_book:  # the port's: batch_size, then params and lr, or None, None, optimizer
+        # A list: params is read for the device below and by sgd after every batch, and a
+        # generator such as net.parameters() would be spent by its first reading.
+        params = None if params is None else list(params)
+        updater = _port_updater(updater_or_batch_size, params, lr, optimizer)
+    if log is None:  # the book's own call: the classic lines, and the newer book's Animator
+        animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
+                            legend=['train loss', 'train acc', 'test acc']) if newer_book else None
+        log = _EpochLog(num_epochs, _model_device(net, params), animator=animator)
+    for epoch in range(1, num_epochs + 1):
+        batches = log.timed(train_iter)  # the kit times the pass and counts its examples
+        train_metrics = train_epoch_ch3(net, batches, loss, updater, device=log.device, epoch=epoch)
+        test_acc = _evaluate_accuracy(net, test_iter, log.device)
+        log.add(epoch, *train_metrics, test_acc)
+    log.finish()
 
 
-def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-                     updater: Any, device: torch.device | str | None = None, verbose: bool = True,
-                     animator: Animator | None = None, on_epoch: EpochCallback | None = None,
-                     eval_name: str = 'test acc') -> dict[str, list[float]]:
+class _EpochLog:
+    """The kit's side of an epoch loop, train_ch3's and train_epochs': it times the training
+    passes, keeps the per-epoch history, prints the classic line (every `print_every` epochs
+    and the last) and at the end examples/sec and the device, and hands each epoch's numbers
+    to an `animator` and to on_epoch(epoch, numbers) (an exception it raises stops training).
+    eval_name labels what the test data holds: 'valid acc' names the line's last number and
+    the history key valid_acc.
+    """
+
+    def __init__(self, num_epochs: int, device: torch.device | None, *, verbose: bool = True,
+                 print_every: int = 1, animator: Animator | None = None,
+                 on_epoch: EpochCallback | None = None, eval_name: str = 'test acc') -> None:
+        self.num_epochs, self.device, self.verbose = num_epochs, device, verbose
+        self.print_every, self.animator, self.on_epoch = print_every, animator, on_epoch
+        self.eval_name = eval_name
+        self.history: dict[str, list[float]] = {
+            'train_loss': [], 'train_acc': [], eval_name.replace(' ', '_'): [], 'seconds': []}
+        self.timer, self.examples = Timer(), 0
+
+    def timed(self, batches: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Pass the batches through, timing the whole pass and counting its examples."""
+        self.timer.start()
+        for X, y in batches:
+            self.examples += y.shape[0]
+            yield X, y
+        self.timer.stop()
+
+    def add(self, epoch: int, train_loss: float, train_acc: float, test_acc: float) -> None:
+        """Record an epoch's numbers and its training seconds; print, draw, call on_epoch."""
+        numbers = (train_loss, train_acc, test_acc, self.timer.times[-1])
+        for values, value in zip(self.history.values(), numbers):
+            values.append(value)
+        if self.verbose and (epoch % self.print_every == 0 or epoch == self.num_epochs):
+            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, '
+                  f'{self.eval_name} {test_acc:.3f}')
+        if self.animator is not None:
+            self.animator.add(epoch, (train_loss, train_acc, test_acc))
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, {key: values[-1] for key, values in self.history.items()})
+
+    def finish(self) -> dict[str, list[float]]:
+        """Print examples/sec over all the training passes; return the history."""
+        if self.verbose and self.num_epochs > 0:
+            print(f'{self.examples / self.timer.sum():.1f} examples/sec on {self.device or "cpu"}')
+        return self.history
+
+
+def _port_updater(batch_size: int | None, params: list[torch.Tensor] | None, lr: float | None,
+                  optimizer: torch.optim.Optimizer | None) -> Callable[[int], None]:
+    """The older port's update as a function updater(n), which train_epoch_ch3 calls after
+    backward on the summed loss: a step of its optimizer, or sgd(params, lr, batch_size)."""
+    if optimizer is not None:
+        def step_and_zero(n: int) -> None:
+            optimizer.step()
+            optimizer.zero_grad()  # the next backward starts from no gradient, as in the port
+        optimizer.zero_grad()  # the port zeroes before every backward, the first one too
+        return step_and_zero
+    if params is not None and lr is not None:
+        # The port divides by its batch_size argument, also on the last, partial batch: with a loss
+        # that is already a mean, dividing by the real size n would kick that batch 2.7x harder.
+        return lambda n: sgd(params, lr, batch_size if batch_size is not None else n)
+    raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
+
+
+def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any,
+                     num_epochs: int, updater: Any, device: torch.device | str | None = None,
+                     verbose: bool = True, animator: Animator | None = None,
+                     on_epoch: EpochCallback | None = None, eval_name: str = 'test acc'
+                     ) -> dict[str, list[float]]:
     """The newer book's train_ch3 loop, returning the per-epoch history (kit).
 
     `updater` as in train_ch3: a torch optimizer (stepping on the mean loss) or a function
@@ -928,91 +996,38 @@ def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: 
     `animator`, adds each epoch's three numbers to it; history keys: train_loss, train_acc,
     test_acc, seconds. on_epoch and eval_name: as in train_epochs.
     """
-    device, step = _device_for(net, device), _newer_book_step(updater)
-    return train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
-                        net, test_iter, num_epochs, device, verbose=verbose, animator=animator,
-                        on_epoch=on_epoch, eval_name=eval_name)
+    log = _EpochLog(num_epochs, _device_for(net, device), verbose=verbose, animator=animator,
+                    on_epoch=on_epoch, eval_name=eval_name)
+    train_ch3(net, train_iter, test_iter, loss, num_epochs, updater, log=log)
+    return log.history
 
 
-def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-              updater_or_batch_size: Any = None, params: Sequence[torch.Tensor] | None = None,
-              lr: float | None = None, optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Train, test after each epoch and print the classic lines; returns nothing, as in the books (0.17 sec. 3.6; port sec. 3.6).
+def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any,
+                 test_iter: Iterable, num_epochs: int, device: torch.device | None = None,
+                 print_every: int = 1, verbose: bool = True, animator: Animator | None = None,
+                 on_epoch: EpochCallback | None = None, eval_name: str = 'test acc'
+                 ) -> dict[str, list[float]]:
+    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each;
+    return the history (kit).
 
-    The newer book: train_ch3(..., num_epochs, updater), an optimizer (stepping on the mean
-    loss) or a function updater(batch_size) called after backward on the summed loss; it
-    also draws the book's Animator of the curves. The older port: train_ch3(..., num_epochs,
-    batch_size, params, lr) updates with sgd(params, lr, batch_size) after backward on the
-    summed loss, and train_ch3(..., batch_size, None, None, optimizer) steps the optimizer
-    on that sum. The printed loss is the mean per example whatever the loss's reduction.
-    For the per-epoch numbers, call train_classifier.
+    train_ch3's epoch loop for training code of its own (ch_mlp/manual.py's hand-written
+    backward). train_epoch returns one number more than train_epoch_ch3, the examples it
+    trained on: examples/sec needs them, and train_ch3 counts them as its batches pass,
+    which it cannot do here. It times the epochs, prints the classic line every
+    `print_every` epochs and the last, then examples/sec and the device; an `animator` gets
+    (train loss, train acc, test acc) after every epoch, and on_epoch(epoch, numbers) that
+    epoch's numbers (an exception it raises stops training). eval_name labels what test_iter
+    holds: 'valid acc' names the line's last number and the history key valid_acc.
     """
-    if isinstance(updater_or_batch_size, torch.optim.Optimizer) or callable(updater_or_batch_size):
-        _train_ch3_newer_book(net, train_iter, test_iter, loss, num_epochs, updater=updater_or_batch_size)
-    else:
-        _train_ch3_port(net, train_iter, test_iter, loss, num_epochs, batch_size=updater_or_batch_size,
-                        params=params, lr=lr, optimizer=optimizer)
-
-
-def _train_ch3_newer_book(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-                          updater: Any) -> None:
-    """train_ch3 of d2l 0.17 / d2l-zh 2.0: the classic lines and the book's Animator of the three curves."""
-    animator = Animator(xlabel='epoch', xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
-                        legend=['train loss', 'train acc', 'test acc'])
-    train_classifier(net, train_iter, test_iter, loss, num_epochs, updater, animator=animator)
-
-
-def _train_ch3_port(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-                    batch_size: int | None, params: Sequence[torch.Tensor] | None, lr: float | None,
-                    optimizer: torch.optim.Optimizer | None) -> None:
-    """train_ch3 of the older port: its optimizer, or sgd(params, lr, batch_size), after backward on the summed loss."""
-    if optimizer is not None:
-        step = _optimizer_step(optimizer, objective=torch.sum)
-    elif params is not None and lr is not None:
-        params = list(params)
-        # The port divides by its batch_size argument, also on the last, partial batch: with a loss
-        # that is already a mean, dividing by the real size would kick that batch 2.7x harder.
-        step = _updater_after_sum(lambda n: sgd(params, lr, batch_size if batch_size is not None else n))
-    else:
-        raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
-    device = _model_device(net, params)
-    train_epochs(lambda epoch: _train_epoch(net, train_iter, loss, step, device, epoch),
-                 net, test_iter, num_epochs, device)
-
-
-def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any, test_iter: Iterable,
-                 num_epochs: int, device: torch.device | None = None, print_every: int = 1,
-                 verbose: bool = True, animator: Animator | None = None,
-                 on_epoch: EpochCallback | None = None, eval_name: str = 'test acc') -> dict[str, list[float]]:
-    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each; return the history (kit).
-
-    The loop under train_ch3 and train_classifier, for training code of its own
-    (ch_mlp/manual.py's hand-written backward): it times the epochs, prints the classic
-    line every `print_every` epochs and the last, then examples/sec and the device; an
-    `animator` gets (train loss, train acc, test acc) after every epoch, and on_epoch(epoch,
-    numbers) that epoch's numbers (an exception it raises stops training). eval_name labels
-    what test_iter holds: 'valid acc' names the line's last number and the history key valid_acc.
-    """
-    eval_key = eval_name.replace(' ', '_')
-    history: dict[str, list[float]] = {'train_loss': [], 'train_acc': [], eval_key: [], 'seconds': []}
-    examples, timer = 0, Timer()
+    log = _EpochLog(num_epochs, device, verbose=verbose, print_every=print_every,
+                    animator=animator, on_epoch=on_epoch, eval_name=eval_name)
     for epoch in range(1, num_epochs + 1):
-        timer.start()
-        train_loss, train_acc, n = train_epoch(epoch)
-        seconds = timer.stop()
-        examples += n
-        test_acc = _evaluate_accuracy(net, test_iter, device)
-        for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
-            history[key].append(value)
-        if verbose and (epoch % print_every == 0 or epoch == num_epochs):
-            print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {test_acc:.3f}')
-        if animator is not None:
-            animator.add(epoch, (train_loss, train_acc, test_acc))
-        if on_epoch is not None:
-            on_epoch(epoch, {key: values[-1] for key, values in history.items()})
-    if verbose and num_epochs > 0:
-        print(f'{examples / timer.sum():.1f} examples/sec on {device or "cpu"}')
-    return history
+        log.timer.start()
+        train_loss, train_acc, examples = train_epoch(epoch)
+        log.timer.stop()
+        log.examples += examples
+        log.add(epoch, train_loss, train_acc, _evaluate_accuracy(net, test_iter, device))
+    return log.finish()
 
 
 def _predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | None

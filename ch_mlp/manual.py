@@ -14,7 +14,7 @@ The network runs its layers in order, then backwards in reverse. The optimizer
 stands apart from the layers: SGD moves every parameter against its gradient,
 W -= lr * dW. The step size starts at --lr and falls along a half cosine over the
 epochs (--schedule constant keeps it fixed). The epoch loop around it (timing,
-testing, the printed lines) is d2l.train_epochs, the one under d2l.train_ch3.
+testing, the printed lines) is d2l.train_epochs, train_ch3's loop for code of its own.
 
     python ch_mlp/manual.py                      # Fashion-MNIST, 784-128-128-128-64-10
     python ch_mlp/manual.py --dataset mnist      # handwritten digits
@@ -295,7 +295,7 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
     progress, and small final steps stop SGD from jittering around the minimum.
-    The epoch loop itself (timing, testing, printing) is d2l.train_epochs, as under train_ch3.
+    The epoch loop itself (timing, testing, printing) is d2l.train_epochs, train_ch3's loop.
     """
     loss, optimizer = SoftmaxCrossEntropy(), SGD(lr)
 

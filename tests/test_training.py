@@ -1,5 +1,6 @@
 """Training and evaluation: accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3, predict_ch3,
 save_weights; each call form of both books (the newer book's and the community port's) on small data."""
+import inspect
 import math
 import re
 
@@ -252,6 +253,40 @@ def test_train_epoch_ch3_returns_mean_loss_and_accuracy(fashion):
                                     torch.optim.SGD(net.parameters(), lr=0.1))
     assert 2.0 < loss < 2.4 and 0 <= acc <= 1  # about log 10 from N(0, 0.01^2) weights
     assert net.training  # train_epoch_ch3 switches to training mode, as the book's does
+
+
+# Every way of calling train_ch3 (the arguments after num_epochs, as the books pass them).
+CALL_FORMS = {
+    'newer book, optimizer': lambda net: (torch.optim.SGD(net.parameters(), lr=0.1),),
+    'newer book, function updater': lambda net: (lambda n: d2l.sgd(net.parameters(), 0.1, n),),
+    'port, params and lr': lambda net: (4, list(net.parameters()), 0.1),
+    'port, optimizer': lambda net: (4, None, None, torch.optim.SGD(net.parameters(), lr=0.1)),
+}
+
+
+@pytest.mark.parametrize('train, form', [('train_ch3', form) for form in CALL_FORMS] + [
+    ('train_classifier', form) for form in CALL_FORMS if form.startswith('newer book')])
+def test_train_ch3_calls_train_epoch_ch3_which_calls_backward(train, form, monkeypatch, capsys):
+    """The book's shape: from train_ch3 a reader reaches backward() in one call, train_epoch_ch3,
+    in every call form; train_classifier is train_ch3's loop, one frame above it."""
+    callers = []  # per backward(): the three frames under it, innermost first
+    backward = torch.Tensor.backward
+
+    def recording_backward(self, *args, **kwargs):
+        frames = inspect.stack(context=0)[1:4]  # [0] is this function
+        callers.append([(f.function, f.frame.f_globals['__name__']) for f in frames])
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, 'backward', recording_backward)
+    X, y = tiny_classification(n=8)
+    net = nn.Linear(8, 4)
+    batches = [(X[:4], y[:4]), (X[4:], y[4:])]
+    getattr(d2l, train)(net, batches, batches, nn.CrossEntropyLoss(reduction='none'), 2,
+                        *CALL_FORMS[form](net))
+    test = (inspect.stack(context=0)[0].function, __name__)
+    caller = (train, 'd2l') if train == 'train_classifier' else test
+    expected = [('train_epoch_ch3', 'd2l'), ('train_ch3', 'd2l'), caller]
+    assert callers == [expected] * 4, callers[0]  # two batches in each of two epochs
 
 
 # ---------------------------------------------------------------------------
