@@ -1190,7 +1190,12 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
             stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
                                                     datetime.timezone.utc).strftime('%Y-%m-%d')
             figures = [Path(os.path.relpath(f, path.parent)).as_posix() for f in _figures(folder, e)]
-            body += [_summary_table(folder), '', f'Run on {stamp}; results in `{folder}`.', '',
+            best = folder / 'best.txt'  # a search: its best trial, tested once on the test set
+            if best.is_file():
+                body += [_summary_table(folder), '', best.read_text().strip() + '.', '']
+            else:
+                body += [_summary_table(folder), '']
+            body += [f'Run on {stamp}; results in `{folder}`.', '',
                      *(f'![{e.id}]({figure})' for figure in figures), '']
         note = NOTES.get(e.id)
         body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']

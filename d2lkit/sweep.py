@@ -558,7 +558,10 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
             file=sys.stderr,
         )
     if plan.search:
-        print(final_run(plan, module))
+        best = final_run(plan, module)
+        with d2l._writing(plan.out / 'best.txt'), d2l._atomic_file(plan.out / 'best.txt') as f:
+            f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
+        print(best)
     report(plan, show)
     return pd.read_csv(plan.out / 'results.csv') if rows else pd.DataFrame(columns=plan.columns)
 

@@ -290,6 +290,7 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     best_valid = max(float(r['valid_acc']) for r in finished)
     assert f'valid acc {best_valid:.4f}' in best_line  # chosen on the validation split
     assert stdout.splitlines()[1:] == ['THE TABLE']
+    assert (out / 'best.txt').read_text() == best_line + '\n'  # kept beside the summary
 
 
 def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
