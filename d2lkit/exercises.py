@@ -1160,16 +1160,19 @@ set is never used for choosing.
 
 
 def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
-              ids: Sequence[str] | None = None, run: bool = True, small: bool = False) -> Path:
+              ids: Sequence[str] | None = None, run: bool = True, small: bool = False,
+              pending: bool = False) -> Path:
     """Write the answer key: each run/code answer's command, table, figure and notes; the rest.
 
     A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md; a missing one is run first
-    (run=False: an error instead). Code answers run their snippet (small: quick sizes).
+    (run=False: an error instead; pending=True: the key says it is not run yet, and lists it at
+    the end). Code answers run their snippet (small: quick sizes).
     """
     path, start = Path(path), time.perf_counter()
     chosen = [BY_ID[i] for i in ids] if ids else CATALOG
     done: set[str] = set()
     body: list[str] = []
+    not_run: list[str] = []
     for e in chosen:
         if e.kind == 'conceptual' or e.id in done:
             continue
@@ -1182,6 +1185,10 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
                      '```', snippet(small=small).to_string(index=False), '```', '']
         else:
             folder = default_out(e, root)
+            if pending and not (folder / 'summary.md').is_file():
+                not_run.append(e.id)
+                body += ['Not run for this key yet: the command above answers it.', '']
+                continue
             if not (folder / 'summary.md').is_file():
                 if not run:
                     raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
@@ -1199,6 +1206,9 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
                      *(f'![{e.id}]({figure})' for figure in figures), '']
         note = NOTES.get(e.id)
         body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
+    if not_run:
+        body += ['## Answers not run yet', '', 'Their commands are under their headings above: '
+                 + ', '.join(not_run) + '.', '']
     body += ['## Exercises no run answers', '',
              'A derivation or a discussion: the page and section to read.', '',
              '| ID | asks | read |', '|---|---|---|']
@@ -1235,13 +1245,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help='write the answer key (runs the answers missing under --root)')
     parser.add_argument('--root', metavar='DIR', default='exercises',
                         help="where --write-doc finds and puts the answers' sweep folders")
+    parser.add_argument('--no-run', action='store_true',
+                        help='with --write-doc: use only the answers already under --root and '
+                             'list the others as not run yet')
     argv = list(sys.argv[1:] if argv is None else argv)
     args, flags = parser.parse_known_args(argv)
     if flags and (args.id is None or '/' not in args.id or args.write_doc):  # `--epochs 1`: no ID
         given = ' '.join(a for a in argv if a in flags or a == args.id)
         parser.error(f"unrecognized arguments: {given} (script flags follow a run answer's ID)")
     if args.write_doc:
-        print(write_doc(args.write_doc, args.root))
+        print(write_doc(args.write_doc, args.root, pending=args.no_run))
         return
     if args.id is None:
         print('\n'.join(listing()))

@@ -335,3 +335,15 @@ def test_without_the_sweep_a_run_answer_says_so_in_one_line(monkeypatch, capsys)
     status, out, err = run_as_script(exercises.main, ['0.17/mlp-scratch.1'], capsys)
     assert status == 1 and out == ''
     assert err.strip().splitlines() == [err.strip()] and 'python -m d2l sweep' in err
+
+
+def test_the_answer_key_lists_answers_not_run_yet_with_no_run(tmp_path):
+    root = tmp_path / 'answers'
+    _fake_sweep(exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.1'], root))
+    doc = exercises.write_doc(tmp_path / 'exercises.md', root, pending=True,
+                              ids=['0.17/mlp-scratch.1', '0.17/mlp-scratch.3'])
+    text = doc.read_text()
+    ran, waiting = text.split('## 0.17/mlp-scratch.3')
+    assert '| 256 | **0.851 ± 0.001** |' in ran and 'Not run for this key yet' not in ran
+    assert 'Not run for this key yet' in waiting.split('\n## ')[0]
+    assert '## Answers not run yet' in text and ': 0.17/mlp-scratch.3' in text
