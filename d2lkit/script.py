@@ -572,10 +572,10 @@ def _reader_path() -> list[str]:
 def shadowing_d2l() -> str | None:
     """One warning line when `import d2l` in the reader's own code would give another d2l than this kit
     (usually the books' own package, `pip install d2l`): its name, version and place, and the fix; None
-    when it gives this file, another copy of this kit, or nothing.
+    when it gives the kit's d2l.py, another copy of this kit, or nothing.
 
-    The scripts put this folder first on sys.path, so importlib.util.find_spec would always answer
-    this file. Instead Python's own search is replayed over the reader's path (_reader_path): every
+    The scripts put the kit's folder first on sys.path, so importlib.util.find_spec would always answer
+    the kit's d2l.py. Instead Python's own search is replayed over the reader's path (_reader_path): every
     finder of sys.meta_path in order (PathFinder, then the finders of editable installs, which come
     after it: that is why a d2l in site-packages wins over the kit installed with `pip install -e`).
     Nothing is imported; a few milliseconds (a `python -c` child process would take about 85).
