@@ -18,26 +18,30 @@ from d2lkit import script as kit
 def cli(argv: Sequence[str] | None = None) -> None:
     """`python -m d2l COMMAND`: compare CHAPTER [--plot PATH] [script flags] (d2lkit.compare);
     sweep, exercises and compare-models hand over to d2lkit.sweep, .exercises, .compare_models."""
-    parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
-                                     allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog='python -m d2l', allow_abbrev=False,
+                                     description='Commands of the d2l teaching kit.')
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     compare_parser = commands.add_parser(
         'compare', allow_abbrev=False, formatter_class=kit.HelpFormatter,
-        help="run a chapter's scratch.py and concise.py with the same flags; compare them epoch by epoch",
-        description="Run a chapter's scratch.py and concise.py with the same flags and print their\n"
-                    'per-epoch loss and accuracies side by side, with the differences.',
+        help="run a chapter's scratch.py and concise.py with the same flags; "
+             'compare them epoch by epoch',
+        description=("Run a chapter's scratch.py and concise.py with the same flags and print "
+                     'their\nper-epoch loss and accuracies side by side, with the differences.'),
         epilog='Every other flag goes to both scripts, e.g.\n'
                '  python -m d2l compare ch_softmax --epochs 3 --seed 1\n'
                '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
     compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp, '
                                 'ch_weight_decay or a folder path')
-    compare_parser.add_argument('--plot', metavar='PATH', type=kit.png_file, help="write a PNG overlaying both scripts' curves")
+    compare_parser.add_argument('--plot', metavar='PATH', type=kit.png_file,
+                                help="write a PNG overlaying both scripts' curves")
     # The kit's other commands read their own flags (and --help) in their d2lkit module,
-    # imported only when asked for (optuna only for a sweep); listed here for `python -m d2l --help`.
+    # imported only when asked for (optuna only for a sweep); listed here for
+    # `python -m d2l --help`.
     commands.add_parser('sweep', add_help=False,
                         help='run a chapter script over settings and seeds '
                              '(python -m d2l sweep --help)')
-    commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "
+    commands.add_parser('exercises', add_help=False,
+                        help="list the books' exercises and the command "
                         'answering each; run one answer (python -m d2l exercises --help)')
     commands.add_parser('compare-models', add_help=False,
                         help='two saved classifiers on the same test images: accuracies, the '

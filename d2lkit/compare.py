@@ -30,14 +30,16 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
     panels = [p for p in (loss_keys, [k for k in keys if k not in loss_keys]) if p]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
+        # one colour per quantity; solid scratch, dashed concise
+        for color, key in enumerate(panel):
             for kind, fmt in (('scratch', 'o-'), ('concise', 'x--')):
                 values = histories[kind][key]
                 ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
                         label=f'{_COMPARED[key]}, {kind}')
         losses = [v for key in panel for kind in histories for v in histories[kind][key]]
         if panel[0].endswith('_loss') and max(losses) > 100 * min(losses) > 0:
-            ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
+            # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
+            ax.set_yscale('log')
         ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel[0].endswith('_loss') else 'accuracy')
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(True), ax.legend(fontsize=8)
@@ -52,13 +54,15 @@ def _chapter_dir(chapter: str | os.PathLike) -> Path:
     for folder in (Path(chapter), here / chapter):
         if (folder / 'scratch.py').is_file() and (folder / 'concise.py').is_file():
             return folder
-    known = sorted(p.parent.name for p in here.glob('ch_*/scratch.py') if (p.parent / 'concise.py').is_file())
+    known = sorted(p.parent.name for p in here.glob('ch_*/scratch.py')
+                   if (p.parent / 'concise.py').is_file())
     raise d2l.D2LError(f'no chapter {str(chapter)!r} with a scratch.py and a concise.py; '
                    f'choose one of: {", ".join(known) or "(none found)"}')
 
 
 def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]]]:
-    """Run folder/scratch.py and folder/concise.py in this process with the same flags; return their histories."""
+    """Run folder/scratch.py and folder/concise.py in this process with the same flags; return
+    their histories."""
     histories = {}
     for kind in ('scratch', 'concise'):
         print(f'== {folder.name}/{kind}.py {" ".join(flags)}'.rstrip() + ' ==', flush=True)
@@ -66,7 +70,8 @@ def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]
             histories[kind] = kit.load_script(folder / f'{kind}.py').main(flags)
         except SystemExit as e:
             if e.code == 2:  # argparse refused a flag, maybe one only the other script takes
-                print(f'compare passes every flag to both scripts; give only flags that {folder.name}/scratch.py '
+                print('compare passes every flag to both scripts; give only flags that '
+                      f'{folder.name}/scratch.py '
                       'and concise.py both take (see --help of each)', file=sys.stderr)
             raise
     return histories
@@ -74,7 +79,8 @@ def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]
 
 def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys: list[str]
                       ) -> tuple[list[str], float, float]:
-    """The per-epoch table of two histories; returns (lines, largest relative loss diff, largest accuracy diff)."""
+    """The per-epoch table of two histories; returns (lines, largest relative loss diff, largest
+    accuracy diff)."""
     width = {k: 11 if k.endswith('_loss') else 10 for k in keys}  # a loss like 0.000143290 takes 11
     lines = [('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip(),
              'epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
@@ -96,9 +102,10 @@ def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys
     return lines, loss_diff, acc_diff
 
 
-def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: str | os.PathLike | None = None,
-            loss_rtol: float = 1e-4, acc_atol: float = 5e-4) -> dict[str, Any]:
-    """Run a chapter's scratch.py and concise.py with the same flags; print their epochs side by side.
+def compare(chapter: str | os.PathLike, flags: Sequence[str] = (),
+            plot_path: str | os.PathLike | None = None, loss_rtol: float = 1e-4,
+            acc_atol: float = 5e-4) -> dict[str, Any]:
+    """Run a chapter's scratch.py and concise.py on the same flags; print their epochs side by side.
 
     Returns both histories, the largest relative loss difference, the largest
     accuracy difference and whether they agree within the tolerances.
@@ -112,11 +119,13 @@ def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: st
     print('\n'.join(lines))
     agree = loss_diff <= loss_rtol and acc_diff <= acc_atol
     has_acc = any(not k.endswith('_loss') for k in keys)  # regression has losses only
-    print(f'largest difference: loss {loss_diff:.1e} relative' + (f', accuracy {acc_diff:.4f}' if has_acc else '')
+    print(f'largest difference: loss {loss_diff:.1e} relative'
+          + (f', accuracy {acc_diff:.4f}' if has_acc else '')
           + f' -> they {"agree within" if agree else "differ by more than"} {loss_rtol:g} relative'
           + (f' and {acc_atol:g}' if has_acc else ''))
     if s.get('seconds') and c.get('seconds'):
-        print(f'seconds per epoch: scratch {np.mean(s["seconds"]):.2f}, concise {np.mean(c["seconds"]):.2f}')
+        print(f'seconds per epoch: scratch {np.mean(s["seconds"]):.2f}, '
+              f'concise {np.mean(c["seconds"]):.2f}')
     if plot_path and keys:
         path = _plot_comparison(histories, keys, plot_path, f'{folder.name}: scratch vs concise')
         print(f'comparison plot written to {path}')
