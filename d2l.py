@@ -1,18 +1,34 @@
 """d2l: the helpers of "Dive into Deep Learning" (PyTorch), fast, offline-capable and exact.
 
-Two halves. First the book's API, in the book's sections: utilities, data files (kit
-machinery), data, downloads, models and losses, training and evaluation, plotting, the d2l
-1.0 classes (Module, DataModule, Trainer ...), and the books' import line with their tensor
-aliases. Each public name says which edition and section it comes from: "0.17 sec. 3.6" is
-d2l 0.17 / d2l-zh 2.0, "port sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l
-1.0" names the page of d2l.ai today, and "kit" marks what this kit adds. Code copied from any
-of them runs unchanged. Then, under its own banner, the kit's plumbing for the chapter scripts
-(flags, files, errors, `python -m d2l compare`), which __all__ does not export.
+A map of this file, section by section (each starts under a banner of '=' lines). Every public
+name says which edition and section it comes from: "0.17 sec. 3.6" is d2l 0.17 / d2l-zh 2.0,
+"port sec. 3.6" the older community port (Dive-into-DL-PyTorch), "d2l 1.0" the page of d2l.ai
+today, and "kit" what this kit adds. Code copied from any of them runs unchanged.
 
-At import: `import d2l` needs only torch, torchvision and numpy, and does one thing besides
-defining names: it gives the module a class of its own (_BookModule), so that the books'
-`from d2l import torch as d2l` gives d2l itself; the books' tensor aliases (d2l.reshape,
-d2l.float32, d2l.plt ...) are served by the module's __getattr__.
+  Utilities                Timer, Accumulator, set_seed, try_gpu; D2LError (one-line errors).
+  Data                     synthetic_data, data_iter, load_array (0.17 sec. 3.2-3.3); Fashion-MNIST
+                           and MNIST from their IDX files: load_data_fashion_mnist, text labels.
+  Models and losses        linreg, squared_loss, sgd, FlattenLayer.
+  Training and evaluation  accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3, predict_ch3;
+                           the kit's save_weights/load_weights and the look inside a classifier
+                           (confusion_matrix, show_confusion, most_confused, show_mistakes).
+  Plotting                 set_figsize, plot, show_images, Animator, semilogy, and where figures go.
+  Downloads                DATA_HUB, download, extract (0.17 sec. 4.10, the Kaggle house prices on).
+  The d2l 1.0 classes      Module, DataModule, Trainer, ProgressBoard ... (d2l.ai today).
+  The books' import line   `from d2l import torch as d2l`, and the tensor aliases d2l.reshape ...
+  Data files (kit)         where the IDX files are looked for, the parsed cache, the download.
+  The kit's entries        d2l.sweep, and `python -m d2l`, which hands over to d2lkit.cli.
+
+__all__ lists the book's API. The few public names outside it (writing_to, pyplot,
+finish_figure, evaluate_verdicts ...) are what the kit's own package, d2lkit beside this file,
+uses: the chapter scripts' flags and outputs (d2lkit.script) and the commands of `python -m d2l`
+(compare, sweep, exercises, compare-models). d2lkit imports d2l, never the other way round.
+
+At import: `import d2l` needs only torch and numpy (torchvision only when a data set must be
+downloaded, or d2l.torchvision is asked for), and does one thing besides defining names: it
+gives the module a class of its own (_BookModule), so that the books' `from d2l import torch as
+d2l` gives d2l itself; the books' tensor aliases (d2l.reshape, d2l.float32, d2l.plt ...) are
+served by the module's __getattr__.
 
 At the first figure: _figure_mode() (in Plotting) decides once where figures go: inline in a
 notebook, a window in a script with a screen, or a PNG per figure in a script without one.
@@ -23,7 +39,6 @@ at exit.
 """
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import functools
@@ -31,7 +46,6 @@ import gzip
 import hashlib
 import http.client
 import inspect
-import json
 import math
 import numbers
 import os
@@ -54,7 +68,7 @@ from torch import nn
 # on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
-# The book's API (both halves of the file are importable as d2l.<name>; star-imports get only this).
+# The book's API (star-imports get only this; the kit's few public helpers are left out).
 __all__ = [
     # utilities
     'D2LError', 'Diverged', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
@@ -163,123 +177,12 @@ class Accumulator:
 
 
 @contextlib.contextmanager
-def _writing(path: str | os.PathLike) -> Iterator[None]:
-    """Turn a failure to write an output file (a folder, no permission, a full disk) into one line."""
+def writing_to(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a failure to write an output file (a folder, no permission, a full disk) into one line (kit)."""
     try:
         yield
     except OSError as e:
         raise D2LError(f'cannot write {path}: {e.strerror or e}; choose a file in a writable folder') from None
-
-
-# ============================================================================
-# Data files: where they are looked for, the parsed cache, the download (kit machinery)
-# ============================================================================
-# The Data section below asks three things of this one: where the IDX files of a data set may
-# be (the root argument, $D2L_DATA, ~/.cache/d2l, Debian's package), a cache of the parsed
-# tensors that is rebuilt when the files change, and torchvision's download as the last resort.
-
-_SPLIT_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-                'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
-_DATASETS = {
-    'fashion-mnist': {'title': 'Fashion-MNIST', 'torchvision': 'FashionMNIST',
-                      'system': ['/usr/share/datasets/fashion-mnist'],
-                      'debian': 'dataset-fashion-mnist'},
-    'mnist': {'title': 'MNIST', 'torchvision': 'MNIST', 'system': [], 'debian': None},
-}
-
-
-def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
-    """The places searched for a data set, in order, each with a label for messages."""
-    default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
-    dirs = []
-    if root is not None:
-        dirs.append(('root argument', Path(root).expanduser()))
-    if os.environ.get('D2L_DATA'):
-        dirs.append(('$D2L_DATA', Path(os.environ['D2L_DATA']).expanduser()))
-    dirs.append(('default cache', default_cache))
-    dirs += [('system copy', Path(p)) for p in _DATASETS[name]['system']]
-    return dirs
-
-
-def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
-    """Return the four IDX files of `name` under `base` (our, torchvision's or a flat layout)."""
-    for folder in (base / name, base / _DATASETS[name]['torchvision'] / 'raw', base):
-        found = {}
-        for stem in sum(_SPLIT_FILES.values(), ()):
-            for candidate in (folder / f'{stem}.gz', folder / stem):
-                if candidate.is_file():
-                    found[stem] = candidate
-                    break
-        if len(found) == 4:
-            return found
-    return None
-
-
-def _fingerprint(files: dict[str, Path]) -> str:
-    """Identify the source files by path, size and modification time."""
-    parts = []
-    for stem in sorted(files):
-        st = files[stem].stat()
-        parts.append(f'{files[stem].resolve()}:{st.st_size}:{st.st_mtime_ns}')
-    return '|'.join(parts)
-
-
-@contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[Any]:
-    """A binary file to write that appears at path only when the block ends without error: it is
-    written under a temporary name in the same folder and renamed, so no half-written file is left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the temporary name lets a later save delete what a killed run left behind.
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            yield f
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _remove_stale_temps(path)
-
-
-def _save_atomically(obj: Any, path: Path) -> None:
-    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
-    with _atomic_file(path) as f:
-        torch.save(obj, f)
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary files of path whose writer is gone (killed mid-save); a live writer's are kept."""
-    prefix = f'.{path.name}.'
-    for tmp in path.parent.glob('.*.tmp'):
-        pid = tmp.name[len(prefix):].split('.', 1)[0]
-        if not tmp.name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            if os.name == 'posix':
-                try:
-                    os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
-                    continue
-                except ProcessLookupError:
-                    pass
-            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
-                continue
-            tmp.unlink(missing_ok=True)
-        except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
-            continue
-
-
-def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
-    """Fetch the data set with torchvision into home; return (files or None, what happened)."""
-    import torchvision
-    cls = getattr(torchvision.datasets, _DATASETS[name]['torchvision'])
-    try:
-        for train in (True, False):
-            cls(root=str(home), train=train, download=True)
-    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
-        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
-        return None, f'download failed: {type(e).__name__}: {reason[:300]}'
-    return _find_idx_files(home, name), 'downloaded'
 
 
 # ============================================================================
@@ -539,146 +442,6 @@ def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
 def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
     """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
-
-
-# ============================================================================
-# Downloads (the books' DATA_HUB: 0.17 sec. 4.10, d2l 1.0 "Utility Functions and Classes")
-# ============================================================================
-# The books fetch their data files (the Kaggle house prices first) with these names. Here a
-# file already in the folder with the right sha1 is used without touching the network, a
-# download is written under a temporary name and renamed only once complete and checked, and
-# a failure is one D2LError line saying where to put the file by hand. The standard library's
-# urllib fetches (it honours http_proxy/https_proxy as requests does), so `import d2l` and a
-# download need no extra package; the pages import requests themselves for their own copy.
-
-# The books' base URL; set D2L_DATA_URL (before `import d2l`) to use a mirror or a local server.
-DATA_URL: str = os.environ.get('D2L_DATA_URL', 'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
-
-# name -> (url, sha1), as in the books; later pages add their own entries the same way.
-DATA_HUB: dict[str, tuple[str, str]] = {
-    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv', '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
-    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv', 'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
-}
-
-
-def _sha1(path: str | os.PathLike) -> str:
-    """The hex sha1 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha1()
-    with open(path, 'rb') as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
-             *, cache_dir: str | os.PathLike | None = None) -> str:
-    """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
-
-    Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
-    download(name, cache_dir='../data') (0.17), where a name is a key of DATA_HUB, which
-    supplies the url and sha1. A file already there is used if its sha1 matches, or if no
-    sha1 is known. Otherwise it is fetched to a temporary file, checked and renamed; any
-    failure is one D2LError line and keeps nothing.
-    """
-    folder = Path(cache_dir if cache_dir is not None else folder)
-    if not str(url).startswith(('http://', 'https://', 'file:')):
-        if url not in DATA_HUB:
-            raise D2LError(f'{url!r} is neither a URL nor a name in d2l.DATA_HUB ({", ".join(DATA_HUB)}); '
-                           f"pass a URL, or first add d2l.DATA_HUB[{url!r}] = (url, sha1)")
-        url, sha1_hash = DATA_HUB[url]
-    path = folder / url.split('/')[-1]
-    if path.is_file() and (sha1_hash is None or _sha1(path) == sha1_hash):
-        return str(path)  # a cache hit: no network
-    print(f'Downloading {path} from {url}...')
-    with _writing(path), _atomic_file(path) as f:
-        got = _fetch(url, f, folder)
-        if sha1_hash is not None and got != sha1_hash:
-            raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; nothing was kept. '
-                           f'Try again, or put the right {path.name} into {folder}')
-    return str(path)
-
-
-# What urlopen and reading its response raise: no network, refused, timed out, cut short, HTTP 404.
-_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
-
-
-def _fetch(url: str, f: Any, folder: Path) -> str:
-    """Stream url into the open file f and return its sha1; a network failure (or a body shorter
-    than its Content-Length, which urllib returns silently) is one D2LError line. Errors of
-    f.write are left to the caller, which reports them as a folder it cannot write."""
-    import urllib.request
-
-    where = str(folder) if folder.is_absolute() else f'{folder} ({folder.resolve()})'
-
-    def failed(why: str) -> D2LError:
-        return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); put the file into '
-                        f'{where} by hand, or set D2L_DATA_URL to a mirror')
-    try:
-        response = urllib.request.urlopen(url, timeout=60)
-    except _NETWORK_ERRORS as e:
-        raise failed(_why(e)) from None
-    digest, received = hashlib.sha1(), 0
-    with response:
-        expected = response.headers.get('Content-Length')
-        while True:
-            try:
-                block = response.read(1 << 20)
-            except _NETWORK_ERRORS as e:
-                raise failed(_why(e)) from None
-            if not block:
-                break
-            f.write(block)
-            digest.update(block)
-            received += len(block)
-    if expected is not None and received != int(expected):
-        raise failed(f'the connection closed after {received} of {expected} bytes')
-    return digest.hexdigest()
-
-
-def _why(e: BaseException) -> str:
-    """The reason of a failed download in a few words, without the traceback."""
-    import urllib.error
-    if isinstance(e, urllib.error.HTTPError):
-        return f'HTTP {e.code} {e.reason}'
-    if isinstance(e, http.client.IncompleteRead):
-        return f'the connection closed with {e.expected} bytes still to come'
-    reason = getattr(e, 'reason', None) or getattr(e, 'strerror', None) or e
-    return ' '.join(str(reason).split()) or type(e).__name__
-
-
-def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
-    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
-    folder = Path(folder) if folder is not None else Path(filename).parent
-    try:
-        if str(filename).endswith('.zip'):
-            with zipfile.ZipFile(filename) as archive:  # zipfile keeps member paths inside folder
-                archive.extractall(folder)
-        elif str(filename).endswith(('.tar', '.gz', '.tgz')):
-            with tarfile.open(filename) as archive:
-                # 'data' refuses absolute paths, links out of folder and device files (Python >= 3.11.4)
-                archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
-        else:
-            raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
-    except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
-        raise D2LError(f'cannot extract {filename} ({_why(e)}); delete it and download it again') from None
-
-
-def download_extract(name: str, folder: str | None = None) -> str:
-    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
-
-    The folder is the archive's path without its extension, or `folder` inside the
-    archive's folder when given, as in the books.
-    """
-    path = download(name)
-    extract(path)
-    base = os.path.dirname(path)
-    return os.path.join(base, folder) if folder else os.path.splitext(path)[0]
-
-
-def download_all() -> None:
-    """Download every file of DATA_HUB into ../data (0.17 sec. 4.10)."""
-    for name in DATA_HUB:
-        download(name)
 
 
 # ============================================================================
@@ -1030,8 +793,8 @@ def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: An
     return log.finish()
 
 
-def _predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | None
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def first_predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first n test images, their labels and the model's predicted classes (on the CPU)."""
     Xs, ys = [], []
     for X, y in test_iter:  # enough batches for n images, however small the batch size
@@ -1044,8 +807,8 @@ def _predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | N
     return X, y, y_hat
 
 
-def _draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_rows: int,
-                      path: str | os.PathLike | None) -> None:
+def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_rows: int,
+                     path: str | os.PathLike | None) -> None:
     """Images titled true/predicted, the wrong ones in red."""
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
@@ -1062,8 +825,8 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
     (default Fashion-MNIST's); `path` saves the figure there instead of showing it.
     """
     labels = labels or get_fashion_mnist_labels
-    X, y, y_hat = _predictions(net, test_iter, n, _device_for(net, device))
-    _draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
+    X, y, y_hat = first_predictions(net, test_iter, n, _device_for(net, device))
+    draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
 
 
 def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
@@ -1073,7 +836,7 @@ def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
     `settings` (numbers, strings and lists: layer sizes, activation, data set ...) are
     checked by load_weights, so weights are never loaded into a model they were not made for.
     """
-    with _writing(path):
+    with writing_to(path):
         _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()}, 'settings': dict(settings or {})},
                          Path(path))
 
@@ -1119,10 +882,10 @@ def _is_weights_file(saved: Any) -> bool:
 
 
 # Looking inside a trained classifier (kit): which classes it mixes up, and its worst mistakes.
-# One evaluation pass (_verdicts) yields everything both the confusion matrix and the mistakes
+# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the mistakes
 # need, so a script's --confusion and --mistakes together cost one extra pass over the test set.
 
-class _Verdicts(NamedTuple):
+class Verdicts(NamedTuple):
     """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
     labels: torch.Tensor        # (n,) true classes
     predicted: torch.Tensor     # (n,) the class of the largest output, as accuracy() takes it
@@ -1150,8 +913,8 @@ def _log_probabilities(out: torch.Tensor, probabilities: bool) -> torch.Tensor:
     return torch.log_softmax(out, dim=1)
 
 
-def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
-              keep: int = 16) -> _Verdicts:
+def evaluate_verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
+                      keep: int = 16) -> Verdicts:
     """One pass of net over data_iter (no gradients, dropout off): per example the prediction, its
     probability and the loss, and the `keep` highest-loss images, gathered batch by batch."""
     labels, predicted, probability, losses = [], [], [], []
@@ -1182,7 +945,7 @@ def _verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
     if not seen:
         raise D2LError('the data iterator gave no examples; pass the test iterator itself')
     empty = torch.zeros(0, dtype=torch.long)
-    return _Verdicts(torch.cat(labels).long().cpu(), torch.cat(predicted).cpu(),
+    return Verdicts(torch.cat(labels).long().cpu(), torch.cat(predicted).cpu(),
                      torch.cat(probability).cpu(), torch.cat(losses).cpu(), num_classes,
                      worst_index.cpu() if worst_index is not None else empty,
                      worst_images.cpu() if worst_images is not None else empty)
@@ -1194,8 +957,8 @@ def _count_pairs(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int
     return torch.bincount(labels.long() * k + predicted.long(), minlength=k * k).reshape(k, k)
 
 
-def _confusion(verdicts: _Verdicts) -> torch.Tensor:
-    """The confusion matrix of one evaluation pass."""
+def confusion_of(verdicts: Verdicts) -> torch.Tensor:
+    """The confusion matrix of one evaluation pass (kit)."""
     return _count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
 
 
@@ -1206,15 +969,12 @@ def confusion_matrix(net: Any, data_iter: Iterable,
     Batches go to `device`, else to the model's; dropout is off and no gradients are kept.
     The diagonal holds the correct predictions, so its sum over the total is the accuracy.
     """
-    return _confusion(_verdicts(net, data_iter, _device_for(net, device), keep=0))
+    return confusion_of(evaluate_verdicts(net, data_iter, _device_for(net, device), keep=0))
 
 
-def _plural(name: str) -> str:
-    """'shirts', 'dresses', '3s': the class name for 'n% of ...'."""
-    return name + ('es' if name.endswith('s') else 's')
 
 
-def _confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
+def confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
     """The k largest off-diagonal cells of a confusion matrix, not 0: (true, predicted, count)."""
     off = matrix.clone()
     off.fill_diagonal_(0)
@@ -1234,14 +994,14 @@ def most_confused(net: Any, data_iter: Iterable, k: int = 3,
     """
     matrix = confusion_matrix(net, data_iter, device)
     names = (labels or get_fashion_mnist_labels)(range(len(matrix)))
-    return [(names[i], names[j], count) for i, j, count in _confused_cells(matrix, k)]
+    return [(names[i], names[j], count) for i, j, count in confused_cells(matrix, k)]
 
 
-def _draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike | None, title: str,
-                 difference: bool = False) -> str | None:
+def draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike | None, title: str,
+                difference: bool = False) -> str | None:
     """Counts in the cells, class names on both axes. A confusion matrix is coloured by the share of
     its row (the true class); a difference of two by its sign, on a colour map centred at 0."""
-    plt = _pyplot()
+    plt = pyplot()
     counts = matrix.detach().cpu().to(torch.int64).numpy()
     if difference:
         top = max(int(np.abs(counts).max()), 1)
@@ -1265,7 +1025,7 @@ def _draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike
     ax.set_xlabel('predicted class'), ax.set_ylabel('true class')
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    return _finish(fig, path, 'confusion')
+    return finish_figure(fig, path, 'confusion')
 
 
 def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
@@ -1288,11 +1048,11 @@ def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
     accuracy = float(matrix.diagonal().sum()) / max(total, 1)
     title = title or f'confusion matrix: {total} examples, accuracy {accuracy:.3f}'
     names = (labels or get_fashion_mnist_labels)(range(len(matrix)))
-    return _draw_matrix(matrix, names, path, title)
+    return draw_matrix(matrix, names, path, title)
 
 
-def _draw_mistakes(verdicts: _Verdicts, labels: Callable[[Any], list[str]],
-                   path: str | os.PathLike | None, what: str = 'test') -> None:
+def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
+                  path: str | os.PathLike | None, what: str = 'test') -> None:
     """The worst examples in a grid, titled with the true class, the prediction, its probability."""
     index, X = verdicts.worst, verdicts.worst_images
     trues, preds = labels(verdicts.labels[index]), labels(verdicts.predicted[index])
@@ -1315,8 +1075,8 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
     The loss is the cross-entropy of the net's outputs (logits, or probabilities when its rows
     already sum to 1); wrong predictions are titled in red. Shown or saved as predict_ch3.
     """
-    verdicts = _verdicts(net, data_iter, _device_for(net, device), keep=n)
-    _draw_mistakes(verdicts, labels or get_fashion_mnist_labels, path)
+    verdicts = evaluate_verdicts(net, data_iter, _device_for(net, device), keep=n)
+    draw_mistakes(verdicts, labels or get_fashion_mnist_labels, path)
 
 
 # ============================================================================
@@ -1387,8 +1147,8 @@ def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
     return _IPYTHON_DISPLAY(*others, **kwargs) if others else None
 
 
-def _pyplot() -> Any:
-    """matplotlib.pyplot, imported after _figure_mode() has chosen the backend."""
+def pyplot() -> Any:
+    """matplotlib.pyplot, imported after _figure_mode() has chosen the backend (kit)."""
     _figure_mode()
     import matplotlib.pyplot as plt
     return plt
@@ -1408,7 +1168,7 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
-    with _writing(out), _atomic_file(out) as f:  # the file appears whole or not at all
+    with writing_to(out), _atomic_file(out) as f:  # the file appears whole or not at all
         fig.savefig(f, format=out.suffix[1:].lower(), dpi=100, bbox_inches='tight')
     _FIGURE_FILES[fig] = out
     if path is None and known is None:  # a file we chose: say where it went (pass path= to choose)
@@ -1416,16 +1176,16 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     return out
 
 
-def _finish(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
+def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
     """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
     mode = _figure_mode()
     if path is None and mode == 'notebook':
         return None  # the notebook displays it at the end of the cell
     if path is None and mode == 'window':
-        _pyplot().show()
+        pyplot().show()
         return None
     out = _save_figure(fig, path, stem)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return str(out)
 
 
@@ -1486,7 +1246,7 @@ def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
     each cell's figure and starts the next afresh, so in a script the figure drawn so far
     is saved to its own PNG here and closed, and the next drawing starts a new one.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if _figure_mode() == 'file':
         _save_unsaved_figures()
     plt.rcParams['figure.figsize'] = figsize
@@ -1509,7 +1269,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
          axes: Any = None, path: str | os.PathLike | None = None) -> None:
     """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
-    plt = _pyplot()
+    plt = pyplot()
     new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
     if new_figure:
         axes = plt.figure(figsize=figsize).gca()
@@ -1530,14 +1290,14 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
         axes.plot(x, y, fmt) if len(x) else axes.plot(y, fmt)
     set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
     if new_figure:
-        _finish(axes.figure, path, 'plot')
+        finish_figure(axes.figure, path, 'plot')
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
                 scale: float = 1.5, path: str | os.PathLike | None = None,
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
     axes = axes.flatten()
     for ax in axes:
@@ -1553,7 +1313,7 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
-    _finish(fig, path, 'images')
+    finish_figure(fig, path, 'images')
     return axes
 
 
@@ -1566,7 +1326,7 @@ def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLi
 def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
                  title: str | None = None) -> str | None:
     """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = range(1, len(history['train_loss']) + 1)
     marks = len(epochs) <= 50  # a marker per epoch helps for the book's 10, not for FizzBuzz's 2000
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -1582,7 +1342,7 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, 'history')
+    return finish_figure(fig, path, 'history')
 
 
 class Animator:
@@ -1597,7 +1357,7 @@ class Animator:
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
                  figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike | None = None) -> None:
-        plt = _pyplot()
+        plt = pyplot()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
         self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
@@ -1629,14 +1389,14 @@ class Animator:
 
     def close(self) -> None:
         """Close the figure (scripts keep the PNG)."""
-        _pyplot().close(self.fig)
+        pyplot().close(self.fig)
 
 
 def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
              path: str | os.PathLike | None = None) -> None:
     """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=figsize)
     axes = fig.gca()
     axes.set_xlabel(x_label), axes.set_ylabel(y_label)
@@ -1645,13 +1405,13 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
         axes.semilogy(x2_vals, y2_vals, linestyle=':')
         if legend:
             axes.legend(legend)
-    _finish(fig, path, 'semilogy')
+    finish_figure(fig, path, 'semilogy')
 
 
 def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
                     path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
     """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
-    plt = _pyplot()
+    plt = pyplot()
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
     w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
     d = X.shape[1]
@@ -1679,35 +1439,147 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, 'regression')
+    return finish_figure(fig, path, 'regression')
 
 
-_COMPARED = {'train_loss': 'train loss', 'test_loss': 'test loss',  # losses: compared relative
-             'train_acc': 'train acc', 'test_acc': 'test acc'}
+# ============================================================================
+# Downloads (the books' DATA_HUB: 0.17 sec. 4.10, d2l 1.0 "Utility Functions and Classes")
+# ============================================================================
+# The books fetch their data files (the Kaggle house prices first) with these names. Here a
+# file already in the folder with the right sha1 is used without touching the network, a
+# download is written under a temporary name and renamed only once complete and checked, and
+# a failure is one D2LError line saying where to put the file by hand. The standard library's
+# urllib fetches (it honours http_proxy/https_proxy as requests does), so `import d2l` and a
+# download need no extra package; the pages import requests themselves for their own copy.
+
+# The books' base URL; set D2L_DATA_URL (before `import d2l`) to use a mirror or a local server.
+DATA_URL: str = os.environ.get('D2L_DATA_URL', 'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
+
+# name -> (url, sha1), as in the books; later pages add their own entries the same way.
+DATA_HUB: dict[str, tuple[str, str]] = {
+    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv', '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
+    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv', 'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
+}
 
 
-def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
-                     path: str | os.PathLike, title: str) -> str | None:
-    """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
-    plt = _pyplot()
-    loss_keys = [k for k in keys if k.endswith('_loss')]
-    panels = [p for p in (loss_keys, [k for k in keys if k not in loss_keys]) if p]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        for color, key in enumerate(panel):  # one colour per quantity; solid scratch, dashed concise
-            for kind, fmt in (('scratch', 'o-'), ('concise', 'x--')):
-                values = histories[kind][key]
-                ax.plot(range(1, len(values) + 1), values, fmt, color=f'C{color}',
-                        label=f'{_COMPARED[key]}, {kind}')
-        losses = [v for key in panel for kind in histories for v in histories[kind][key]]
-        if panel[0].endswith('_loss') and max(losses) > 100 * min(losses) > 0:
-            ax.set_yscale('log')  # linear regression's loss falls 1000-fold: on a linear axis it looks like 0
-        ax.set_xlabel('epoch'), ax.set_ylabel('loss' if panel[0].endswith('_loss') else 'accuracy')
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(True), ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, 'compare')
+def _sha1(path: str | os.PathLike) -> str:
+    """The hex sha1 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha1()
+    with open(path, 'rb') as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
+             *, cache_dir: str | os.PathLike | None = None) -> str:
+    """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+
+    Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
+    download(name, cache_dir='../data') (0.17), where a name is a key of DATA_HUB, which
+    supplies the url and sha1. A file already there is used if its sha1 matches, or if no
+    sha1 is known. Otherwise it is fetched to a temporary file, checked and renamed; any
+    failure is one D2LError line and keeps nothing.
+    """
+    folder = Path(cache_dir if cache_dir is not None else folder)
+    if not str(url).startswith(('http://', 'https://', 'file:')):
+        if url not in DATA_HUB:
+            raise D2LError(f'{url!r} is neither a URL nor a name in d2l.DATA_HUB ({", ".join(DATA_HUB)}); '
+                           f"pass a URL, or first add d2l.DATA_HUB[{url!r}] = (url, sha1)")
+        url, sha1_hash = DATA_HUB[url]
+    path = folder / url.split('/')[-1]
+    if path.is_file() and (sha1_hash is None or _sha1(path) == sha1_hash):
+        return str(path)  # a cache hit: no network
+    print(f'Downloading {path} from {url}...')
+    with writing_to(path), _atomic_file(path) as f:
+        got = _fetch(url, f, folder)
+        if sha1_hash is not None and got != sha1_hash:
+            raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; nothing was kept. '
+                           f'Try again, or put the right {path.name} into {folder}')
+    return str(path)
+
+
+# What urlopen and reading its response raise: no network, refused, timed out, cut short, HTTP 404.
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+def _fetch(url: str, f: Any, folder: Path) -> str:
+    """Stream url into the open file f and return its sha1; a network failure (or a body shorter
+    than its Content-Length, which urllib returns silently) is one D2LError line. Errors of
+    f.write are left to the caller, which reports them as a folder it cannot write."""
+    import urllib.request
+
+    where = str(folder) if folder.is_absolute() else f'{folder} ({folder.resolve()})'
+
+    def failed(why: str) -> D2LError:
+        return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); put the file into '
+                        f'{where} by hand, or set D2L_DATA_URL to a mirror')
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except _NETWORK_ERRORS as e:
+        raise failed(_why(e)) from None
+    digest, received = hashlib.sha1(), 0
+    with response:
+        expected = response.headers.get('Content-Length')
+        while True:
+            try:
+                block = response.read(1 << 20)
+            except _NETWORK_ERRORS as e:
+                raise failed(_why(e)) from None
+            if not block:
+                break
+            f.write(block)
+            digest.update(block)
+            received += len(block)
+    if expected is not None and received != int(expected):
+        raise failed(f'the connection closed after {received} of {expected} bytes')
+    return digest.hexdigest()
+
+
+def _why(e: BaseException) -> str:
+    """The reason of a failed download in a few words, without the traceback."""
+    import urllib.error
+    if isinstance(e, urllib.error.HTTPError):
+        return f'HTTP {e.code} {e.reason}'
+    if isinstance(e, http.client.IncompleteRead):
+        return f'the connection closed with {e.expected} bytes still to come'
+    reason = getattr(e, 'reason', None) or getattr(e, 'strerror', None) or e
+    return ' '.join(str(reason).split()) or type(e).__name__
+
+
+def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
+    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
+    folder = Path(folder) if folder is not None else Path(filename).parent
+    try:
+        if str(filename).endswith('.zip'):
+            with zipfile.ZipFile(filename) as archive:  # zipfile keeps member paths inside folder
+                archive.extractall(folder)
+        elif str(filename).endswith(('.tar', '.gz', '.tgz')):
+            with tarfile.open(filename) as archive:
+                # 'data' refuses absolute paths, links out of folder and device files (Python >= 3.11.4)
+                archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+        else:
+            raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
+        raise D2LError(f'cannot extract {filename} ({_why(e)}); delete it and download it again') from None
+
+
+def download_extract(name: str, folder: str | None = None) -> str:
+    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+
+    The folder is the archive's path without its extension, or `folder` inside the
+    archive's folder when given, as in the books.
+    """
+    path = download(name)
+    extract(path)
+    base = os.path.dirname(path)
+    return os.path.join(base, folder) if folder else os.path.splitext(path)[0]
+
+
+def download_all() -> None:
+    """Download every file of DATA_HUB into ../data (0.17 sec. 4.10)."""
+    for name in DATA_HUB:
+        download(name)
 
 
 # ============================================================================
@@ -1837,7 +1709,7 @@ class ProgressBoard(HyperParameters):
         elif self.fig is None:
             if _figure_mode() == 'notebook':
                 use_svg_display()  # as the book's board does
-            plt = _pyplot()
+            plt = pyplot()
             self.fig = plt.figure(figsize=self.figsize)
             plt.close(self.fig)  # shown only through _redraw: not again at the end of a cell, nor at exit
         axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
@@ -2257,7 +2129,7 @@ def __getattr__(name: str) -> Any:
         return _method_alias(_METHOD_ALIASES[name])
     if name in _MODULE_ALIASES:
         if name == 'plt':
-            return _pyplot()  # the same backend choice as every figure of this module
+            return pyplot()  # the same backend choice as every figure of this module
         import importlib
         return importlib.import_module(_MODULE_ALIASES[name])
     raise AttributeError(f"module 'd2l' has no attribute {name!r}")
@@ -2285,710 +2157,120 @@ class _BookModule(type(sys)):
 sys.modules[__name__].__class__ = _BookModule
 
 
-# ############################################################################
-# The kit's plumbing: flags, files and errors for the chapter scripts and `python -m d2l`.
-# Not the book's API and not exported by __all__; the scripts call it as d2l.<name>.
-# ############################################################################
+# ============================================================================
+# Data files: where they are looked for, the parsed cache, the download (kit machinery)
+# ============================================================================
+# The Data section above asks three things of this one: where the IDX files of a data set may
+# be (the root argument, $D2L_DATA, ~/.cache/d2l, Debian's package), a cache of the parsed
+# tensors that is rebuilt when the files change, and torchvision's download as the last resort.
 
-def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
-    """An argparse type that accepts only positive numbers of `kind`, at most `most` if given."""
-    def parse(text: str) -> Any:
+_SPLIT_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+                'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+_DATASETS = {
+    'fashion-mnist': {'title': 'Fashion-MNIST', 'torchvision': 'FashionMNIST',
+                      'system': ['/usr/share/datasets/fashion-mnist'],
+                      'debian': 'dataset-fashion-mnist'},
+    'mnist': {'title': 'MNIST', 'torchvision': 'MNIST', 'system': [], 'debian': None},
+}
+
+
+def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
+    """The places searched for a data set, in order, each with a label for messages."""
+    default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
+    dirs = []
+    if root is not None:
+        dirs.append(('root argument', Path(root).expanduser()))
+    if os.environ.get('D2L_DATA'):
+        dirs.append(('$D2L_DATA', Path(os.environ['D2L_DATA']).expanduser()))
+    dirs.append(('default cache', default_cache))
+    dirs += [('system copy', Path(p)) for p in _DATASETS[name]['system']]
+    return dirs
+
+
+def _find_idx_files(base: Path, name: str) -> dict[str, Path] | None:
+    """Return the four IDX files of `name` under `base` (our, torchvision's or a flat layout)."""
+    for folder in (base / name, base / _DATASETS[name]['torchvision'] / 'raw', base):
+        found = {}
+        for stem in sum(_SPLIT_FILES.values(), ()):
+            for candidate in (folder / f'{stem}.gz', folder / stem):
+                if candidate.is_file():
+                    found[stem] = candidate
+                    break
+        if len(found) == 4:
+            return found
+    return None
+
+
+def _fingerprint(files: dict[str, Path]) -> str:
+    """Identify the source files by path, size and modification time."""
+    parts = []
+    for stem in sorted(files):
+        st = files[stem].stat()
+        parts.append(f'{files[stem].resolve()}:{st.st_size}:{st.st_mtime_ns}')
+    return '|'.join(parts)
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Any]:
+    """A binary file to write that appears at path only when the block ends without error: it is
+    written under a temporary name in the same folder and renamed, so no half-written file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The pid in the temporary name lets a later save delete what a killed run left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any data file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _remove_stale_temps(path)
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    """torch.save to a temporary name in the same folder, then rename: no half-written file."""
+    with _atomic_file(path) as f:
+        torch.save(obj, f)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary files of path whose writer is gone (killed mid-save); a live writer's are kept."""
+    prefix = f'.{path.name}.'
+    for tmp in path.parent.glob('.*.tmp'):
+        pid = tmp.name[len(prefix):].split('.', 1)[0]
+        if not tmp.name.startswith(prefix) or not pid.isdigit() or int(pid) == os.getpid():
+            continue
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f'{text!r} is not {"an integer" if kind is int else "a number"}') from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f'must be positive, got {text}')
-        if most is not None and value > most:
-            raise argparse.ArgumentTypeError(f'must be at most {most:.6g}, got {text}')
-        return value
-    parse.__name__ = f'positive {kind.__name__}'
-    return parse
+            if os.name == 'posix':
+                try:
+                    os.kill(int(pid), 0)  # signal 0 only asks whether the process exists
+                    continue
+                except ProcessLookupError:
+                    pass
+            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
+                continue
+            tmp.unlink(missing_ok=True)
+        except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
+            continue
 
 
-positive_int = _positive(int)  # an argparse type for sizes such as --hidden
-
-
-def non_negative_float(text: str) -> float:
-    """An argparse type for a rate that may be 0, such as --weight-decay: a finite number >= 0."""
+def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
+    """Fetch the data set with torchvision into home; return (files or None, what happened)."""
+    import torchvision
+    cls = getattr(torchvision.datasets, _DATASETS[name]['torchvision'])
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not value >= 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
-    return value
-
-
-def output_file(suffix: str = '') -> Callable[[str], str]:
-    """An argparse type for a file the run will write, refused before training if it cannot be.
-
-    A name without an extension gets `suffix` (e.g. '.png'). Missing folders are fine (they
-    are made), but a path that is a folder, or under a folder we may not write, is refused.
-    """
-    def parse(text: str) -> str:
-        path = Path(text).expanduser()
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f'{text} is a folder; give a file name, e.g. {path / ("out" + suffix)}')
-        if suffix and not path.suffix:
-            path = path.with_suffix(suffix)
-        folder = next(p for p in path.absolute().parents if p.exists())  # the folder that would hold it
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f'cannot write {text}: {folder} is not a writable folder')
-        return str(path)
-    parse.__name__ = 'output file'
-    return parse
-
-
-png_file = output_file('.png')  # an argparse type for figures such as --plot
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults (but not "None"), and keep a script docstring's line breaks (its examples) in --help."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        return action.help if action.default is None else super()._get_help_string(action)
-
-
-def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs: int,
-                    images: bool = True, plot_help: str = 'write the training curves to this PNG'
-                    ) -> argparse.ArgumentParser:
-    """An argparse parser with the flags every chapter script shares, defaulting to the book's values."""
-    # Usage lines name the script that asks for the parser, also when `compare` loads it.
-    caller = sys._getframe(1).f_globals.get('__file__') or sys.argv[0]
-    parser = argparse.ArgumentParser(prog=Path(caller).name, description=description, formatter_class=_HelpFormatter)
-    parser.add_argument('--epochs', type=_positive(int), default=num_epochs, help='number of epochs')
-    # A learning rate beyond float32's range would overflow inside the update, not fail cleanly.
-    parser.add_argument('--lr', type=_positive(float, most=float(torch.finfo(torch.float32).max)), default=lr,
-                        help='learning rate')
-    parser.add_argument('--batch-size', type=_positive(int), default=batch_size, help='mini-batch size')
-    parser.add_argument('--seed', type=int, default=0, help='random seed (weights and batch order)')
-    parser.add_argument('--device', type=_device_flag, default='cpu',
-                        help='cpu, cuda, cuda:N, mps or auto (best available)')
-    parser.add_argument('--plot', metavar='PATH', type=png_file, help=plot_help)
-    parser.add_argument('--history', metavar='PATH', type=output_file('.json'),
-                        help='write the per-epoch numbers to this JSON file')
-    parser.add_argument('--save', metavar='PATH', type=output_file(),
-                        help='save the trained weights (tensors only) here')
-    parser.add_argument('--load', metavar='PATH', help='load weights saved with --save and evaluate them '
-                        'instead of training')
-    if images:
-        parser.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], default='fashion-mnist',
-                            help='which data set to train on')
-        parser.add_argument('--data-root', metavar='DIR',
-                            help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
-        parser.add_argument('--predict', metavar='PATH', type=png_file,
-                            help='write a PNG of test images with true and predicted labels')
-        parser.add_argument('--confusion', metavar='PATH', type=png_file,
-                            help='write the confusion matrix of the test images to this PNG '
-                                 'and print the three most-confused pairs of classes')
-        parser.add_argument('--mistakes', metavar='PATH', type=png_file,
-                            help='write the 16 test images with the highest loss to this PNG')
-        parser.add_argument('--valid', type=_positive(int), metavar='N',
-                            help='hold out the last N training images and report accuracy on them instead of test')
-        parser.add_argument('--num-train', type=_positive(int), metavar='N',
-                            help='train on the first N training images only (after --valid holds its own out)')
-    return parser
-
-
-def script_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Tensor],
-                                                    tuple[torch.Tensor, torch.Tensor]]:
-    """The (images, labels) an image script trains on and evaluates on, as its flags say.
-
-    Images are uint8 (N, 1, 28, 28) of --dataset. Evaluation is on the test set, or with
-    --valid N on the last N training images, then held out of training; --num-train N keeps
-    the first N of the training images that are left.
-    """
-    arrays = load_mnist_arrays(args.dataset, root=args.data_root)
-    X, y = arrays['train_images'].unsqueeze(1), arrays['train_labels']
-    X_eval, y_eval = arrays['test_images'].unsqueeze(1), arrays['test_labels']
-    if args.valid:
-        if args.valid >= len(y):
-            raise D2LError(f'--valid {args.valid} leaves no training images (there are {len(y)}); '
-                           f'hold out fewer, e.g. --valid {len(y) // 6}')
-        X, X_eval, y, y_eval = X[:-args.valid], X[-args.valid:], y[:-args.valid], y[-args.valid:]
-    if args.num_train:
-        if args.num_train > len(y):
-            raise D2LError(f'--num-train {args.num_train} is more than the {len(y)} training images there are'
-                           + (f' beside --valid {args.valid}' if args.valid else '') + f'; give at most {len(y)}')
-        X, y = X[:args.num_train], y[:args.num_train]
-    return (X, y), (X_eval, y_eval)
-
-
-def load_script_data(args: argparse.Namespace) -> tuple[ArrayLoader, ArrayLoader]:
-    """(train_iter, eval_iter) of an image script: --batch-size batches of script_splits(args), training reshuffled."""
-    (X, y), (X_eval, y_eval) = script_splits(args)
-    return (ArrayLoader((X, y), args.batch_size, shuffle=True, uint8_images=True),
-            ArrayLoader((X_eval, y_eval), args.batch_size, uint8_images=True))
-
-
-def eval_name(args: argparse.Namespace) -> str:
-    """What an image script's evaluation split is called in its lines: 'valid acc' with --valid, else 'test acc'."""
-    return 'valid acc' if getattr(args, 'valid', None) else 'test acc'
-
-
-# --init, --weight-decay, --dropout and --layer-stats: the settings the books' exercises ask about,
-# with one meaning in a chapter's scratch.py and concise.py, so `compare` lines them up.
-
-class Init(NamedTuple):
-    """An --init setting: 'default' (the book's N(0, 0.01^2)), 'zero', 'constant' (value C),
-    'normal' (value SIGMA) or 'xavier' (Xavier/Glorot normal); biases always start at 0."""
-    kind: str
-    value: float = 0.01
-
-    def __str__(self) -> str:
-        return f'{self.kind}:{self.value:g}' if self.kind in ('constant', 'normal') else self.kind
-
-
-INIT_HELP = ("initial weights: default (the book's N(0, 0.01^2)), zero, constant:C, "
-             'normal:SIGMA (N(0, SIGMA^2)) or xavier (Xavier/Glorot normal, '
-             'N(0, 2/(inputs+outputs))); biases start at 0')
-
-
-def init_flag(text: str) -> Init:
-    """An argparse type for --init: default, zero, constant:C, normal:SIGMA or xavier."""
-    kind, colon, value = text.partition(':')
-    if kind in ('default', 'zero', 'xavier') and not colon:
-        return Init(kind)
-    if kind in ('constant', 'normal') and colon:
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number) and (kind == 'constant' or number > 0):
-            return Init(kind, number)
-        want = ('a number, e.g. constant:0.5' if kind == 'constant'
-                else 'a positive number, e.g. normal:1')
-        raise argparse.ArgumentTypeError(f'{text!r}: the value after {kind}: must be {want}')
-    raise argparse.ArgumentTypeError(f'{text!r} is not an init; use default, zero, constant:C, '
-                                     'normal:SIGMA or xavier')
-
-
-def init_weight(init: Init, shape: tuple[int, int],
-                device: torch.device | str | None = None) -> torch.Tensor:
-    """A scratch weight matrix W, shape (inputs, outputs), as --init says, with requires_grad (kit).
-
-    The book's default is N(0, 0.01^2) (0.17 sec. 3.6); Xavier's normal form has variance
-    2 / (inputs + outputs), which keeps the variance of activations and gradients steady from
-    layer to layer (0.17 sec. 4.8). Zero and constant weights make every hidden unit the same.
-    """
-    num_in, num_out = shape
-    if init.kind == 'zero':
-        W = torch.zeros(shape, device=device)
-    elif init.kind == 'constant':
-        W = torch.full(shape, init.value, device=device)
-    else:
-        sigma = math.sqrt(2 / (num_in + num_out)) if init.kind == 'xavier' else init.value
-        W = torch.normal(0, sigma, size=shape, device=device)
-    return W.requires_grad_()
-
-
-def linear_init(init: Init) -> Callable[[nn.Module], None]:
-    """A function for net.apply: each nn.Linear's weight set by nn.init per --init, bias 0 (kit).
-
-    The weight is drawn as a scratch (inputs, outputs) matrix and stored transposed (nn.Linear
-    keeps W.T), so a concise net starts from init_weight's numbers under the same seed.
-    """
-    def apply(module: nn.Module) -> None:
-        if not isinstance(module, nn.Linear):
-            return
-        W = torch.empty(module.weight.shape[::-1], device=module.weight.device)  # (inputs, outputs)
-        if init.kind == 'zero':
-            nn.init.zeros_(W)
-        elif init.kind == 'constant':
-            nn.init.constant_(W, init.value)
-        elif init.kind == 'xavier':
-            nn.init.xavier_normal_(W)
-        else:
-            nn.init.normal_(W, 0, init.value)
-        with torch.no_grad():
-            module.weight.copy_(W.T)
-            module.bias.zero_()
-    return apply
-
-
-def _rate(text: str) -> float:
-    """An argparse type for a dropout rate p, 0 <= p < 1."""
-    try:
-        p = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not 0 <= p < 1:
-        raise argparse.ArgumentTypeError(f'a dropout rate must be at least 0 and below 1: {text}')
-    return p
-
-
-def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False) -> None:
-    """Add --init, --weight-decay (hidden_layers: --dropout, --layer-stats) to a script's parser.
-
-    Parse with parse_model_args, which checks --dropout against --hidden.
-    """
-    parser.add_argument('--init', type=init_flag, default=Init('default'), metavar='INIT',
-                        help=INIT_HELP)
-    parser.add_argument('--weight-decay', type=non_negative_float, default=0.0, metavar='LAMBDA',
-                        help='L2 penalty LAMBDA/2 * sum of ||W||^2 over the weight matrices '
-                        '(not the biases); the printed loss includes it, in scratch.py and '
-                        'concise.py alike')
-    if hidden_layers:
-        parser.add_argument('--dropout', type=_rate, nargs='+', default=[0.0], metavar='P',
-                            help="dropout rate after each hidden layer's activation, one per "
-                            '--hidden size (one value: the same for all layers); off at evaluation')
-        parser.add_argument('--layer-stats', metavar='PATH', type=output_file('.json'),
-                            help='record per hidden layer and epoch the mean and variance of its '
-                            'activations and the mean norm of its weight gradient: JSON here, '
-                            'a PNG beside it')
-
-
-def parse_model_args(parser: argparse.ArgumentParser,
-                     argv: list[str] | None = None) -> argparse.Namespace:
-    """parser.parse_args(argv), --dropout made one rate per --hidden layer (exit 2: wrong count)."""
-    args = parser.parse_args(argv)
-    if hasattr(args, 'dropout'):
-        hidden = args.hidden if isinstance(args.hidden, list) else [args.hidden]
-        if len(args.dropout) == 1:
-            args.dropout = args.dropout * len(hidden)
-        elif len(args.dropout) != len(hidden):
-            parser.error(f'--dropout gives {len(args.dropout)} rates for {len(hidden)} hidden '
-                         'layers; give one rate per --hidden size, or one for all')
-    return args
-
-
-def l2_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
-    """The L2 penalty sum of ||W||^2 / 2 over the given weight matrices (0.17 sec. 4.5)."""
-    return sum((W ** 2).sum() for W in weights) / 2
-
-
-def with_penalty(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 weights: Sequence[torch.Tensor],
-                 lambd: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """loss(y_hat, y), a batch mean, plus lambd * l2_penalty(weights) without a gradient (kit).
-
-    For concise code whose optimizer applies the weight decay (weight_decay=lambd adds
-    lambd W to the gradient): the printed loss is then the objective scratch code minimises.
-    """
-    def penalised(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            penalty = lambd * l2_penalty(weights)
-        return loss(y_hat, y) + penalty
-    return penalised
-
-
-class LayerStats:
-    """--layer-stats: per hidden layer and epoch, the mean and variance of its activations over
-    the epoch's training batches, and the mean over those batches of its weight gradient norm (kit).
-
-    Scratch code calls activation(i, H) in its net and watch(weights); concise code calls
-    watch_modules(activations) and watch(weights). Only forward passes with gradients count
-    (training, not evaluation). Gradient norms are of the mean loss over the batch: with
-    summed_loss=True (scratch: backward on the summed loss) they are divided by the batch size.
-    """
-
-    def __init__(self, num_layers: int, path: str | None, summed_loss: bool = False) -> None:
-        self.path, self.summed_loss, self.num_layers = path, summed_loss, num_layers
-        self._batch = 1
-        self._sums = np.zeros((num_layers, 3))  # per layer: sum of H, sum of H^2, number of values
-        self._grads = np.zeros((num_layers, 2))  # per layer: sum of gradient norms, batches
-        self.epochs: dict[str, list[list[float]]] = {
-            'activation_mean': [], 'activation_var': [], 'grad_norm': []}
-
-    def activation(self, layer: int, H: torch.Tensor) -> None:
-        """Record hidden layer `layer`'s (1 = first) activations H of a training batch."""
-        if self.path is None or not torch.is_grad_enabled():
-            return
-        H = H.detach().double()
-        self._sums[layer - 1] += (float(H.sum()), float((H ** 2).sum()), H.numel())
-        self._batch = H.shape[0]
-
-    def watch(self, weights: Sequence[torch.Tensor]) -> None:
-        """Record each hidden layer's weight gradient norm (weights[0]: the first's) in backward."""
-        if self.path is None:
-            return
-        for i, W in enumerate(weights):
-            W.register_hook(functools.partial(self._gradient, i))
-
-    def watch_modules(self, activations: Sequence[nn.Module]) -> None:
-        """Record the outputs of these activation modules, one per hidden layer, first to last."""
-        if self.path is None:
-            return
-        for i, module in enumerate(activations, start=1):
-            module.register_forward_hook(lambda _module, _inputs, H, i=i: self.activation(i, H))
-
-    def _gradient(self, i: int, grad: torch.Tensor) -> None:
-        norm = float(grad.detach().norm()) / (self._batch if self.summed_loss else 1)
-        self._grads[i] += (norm, 1)
-
-    def end_epoch(self) -> None:
-        """Turn the batches recorded since the last call into this epoch's numbers."""
-        total, squares, count = self._sums.T.copy()
-        count = np.maximum(count, 1)
-        mean = total / count
-        self.epochs['activation_mean'].append(mean.tolist())
-        self.epochs['activation_var'].append(np.maximum(squares / count - mean ** 2, 0).tolist())
-        batches = np.maximum(self._grads[:, 1], 1)
-        self.epochs['grad_norm'].append((self._grads[:, 0] / batches).tolist())
-        self._sums[:], self._grads[:] = 0, 0
-
-    def after_epochs(self, on_epoch: EpochCallback | None) -> EpochCallback | None:
-        """on_epoch for the training loop: close the epoch's numbers, then call on_epoch, if any."""
-        if self.path is None:
-            return on_epoch
-
-        def callback(epoch: int, numbers: dict[str, float]) -> None:
-            self.end_epoch()
-            if on_epoch is not None:
-                on_epoch(epoch, numbers)
-        return callback
-
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers as written: per key, one list per epoch of one value per hidden layer."""
-        return {'layers': [f'hidden {i}' for i in range(1, self.num_layers + 1)],
-                'epoch': list(range(1, len(self.epochs['grad_norm']) + 1)), **self.epochs}
-
-    def write(self, title: str) -> None:
-        """Write the JSON to the --layer-stats path and its PNG beside it, and say where."""
-        if self.path is None:
-            return
-        path, png = Path(self.path), Path(self.path).with_suffix('.png')
-        with _writing(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.as_dict(), indent=1) + '\n')
-        plot_layer_stats(self.as_dict(), png, title)
-        print(f'layer statistics written to {path} and {png}')
-
-
-def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = False) -> LayerStats:
-    """The --layer-stats recorder of a script's hidden layers; without the flag, a no-op."""
-    return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
-
-
-def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike,
-                     title: str | None = None) -> str | None:
-    """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
-    gradient norms per layer on a log axis, against the epoch (kit)."""
-    plt = _pyplot()
-    fig, (ax_act, ax_grad) = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = stats['epoch']
-    for i, name in enumerate(stats['layers']):
-        color = f'C{i}'
-        ax_act.plot(epochs, [e[i] for e in stats['activation_mean']], 'o-', color=color,
-                    label=f'{name} mean')
-        ax_act.plot(epochs, [e[i] for e in stats['activation_var']], 's--', color=color,
-                    label=f'{name} variance')
-        ax_grad.plot(epochs, [e[i] for e in stats['grad_norm']], 'o-', color=color, label=name)
-    ax_act.set_ylabel('activations (training batches)')
-    ax_grad.set_ylabel('mean ||dL/dW|| per batch')
-    ax_grad.set_yscale('log')
-    for ax in (ax_act, ax_grad):
-        ax.set_xlabel('epoch')
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(True), ax.legend(fontsize='small')
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return _finish(fig, path, 'layer-stats')
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn a --device flag into a device, with a clear error when it is not there."""
-    if name == 'auto':
-        return try_gpu()
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise D2LError(f'unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto') from None
-    if device.type == 'cuda' and torch.cuda.device_count() <= (device.index or 0):
-        raise D2LError(f'no such CUDA GPU here ({name!r}; torch sees {torch.cuda.device_count()}); '
-                       'use --device cpu or --device auto')
-    if device.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        raise D2LError("Apple MPS is not available here ('mps'); use --device cpu or --device auto")
-    return device
-
-
-def _device_flag(name: str) -> torch.device:
-    """An argparse type for --device: a missing GPU is a bad flag (exit 2), found before any data is read."""
-    try:
-        return resolve_device(name)
-    except D2LError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def restore(path: str | os.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
-    """--load: copy a weights file into these tensors in place, once its settings, names and shapes all match."""
-    state = load_weights(path, expected=weights, settings=settings)
-    with torch.no_grad():
-        for name, tensor in weights.items():
-            tensor.copy_(state[name])
-
-
-def write_outputs(args: argparse.Namespace, history: dict[str, Any], weights: dict[str, torch.Tensor] | None,
-                  settings: dict[str, Any] | None, title: str, plot: Callable[[str], str] | None = None) -> None:
-    """Write what --save, --history and --plot asked for, and say where.
-
-    --save keeps the weights with the settings that made them (weights=None: the script saves
-    its own); --plot draws the training curves, or calls plot(path), which draws the script's
-    own figure there and returns the line to print.
-    """
-    if weights is not None and getattr(args, 'save', None):
-        save_weights(weights, args.save, settings)
-        print(f'weights saved to {args.save}')
-    if getattr(args, 'history', None):
-        with _writing(args.history):
-            Path(args.history).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
-        print(f'history written to {args.history}')
-    if getattr(args, 'plot', None):
-        print(plot(args.plot) if plot else f'training curves written to {plot_history(history, args.plot, title)}')
-
-
-def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device,
-                     verdicts: _Verdicts | None = None) -> None:
-    """--predict: draw the first 24 test images titled with true and predicted labels, and count
-    the wrong ones; then --confusion and --mistakes (show_inspection, given `verdicts`, the
-    evaluation pass, if one was made)."""
-    if getattr(args, 'predict', None):
-        X, y, y_hat = _predictions(net, test_iter, 24, device)
-        labels = text_labels(args.dataset)
-        trues, preds = labels(y), labels(y_hat)
-        _draw_predictions(X, trues, preds, 3, args.predict)
-        wrong = sum(true != predicted for true, predicted in zip(trues, preds))
-        print(f'predictions written to {args.predict} '
-              f'({wrong} of {len(trues)} wrong, titled in red)')
-    show_inspection(args, net, test_iter, device, verdicts)
-
-
-def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
-                    device: torch.device | None, verdicts: _Verdicts | None = None) -> None:
-    """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes:
-    draw the 16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made
-    here if None)."""
-    if not (getattr(args, 'confusion', None) or getattr(args, 'mistakes', None)):
-        return
-    verdicts = verdicts or _verdicts(net, test_iter, device)
-    labels = text_labels(args.dataset)
-    what = eval_name(args).split()[0]  # 'test', or 'valid' with --valid
-    if args.confusion:
-        matrix = _confusion(verdicts)
-        accuracy = float(matrix.diagonal().sum()) / len(verdicts.labels)
-        names, cells = labels(range(len(matrix))), _confused_cells(matrix, 3)
-        _draw_matrix(matrix, names, args.confusion, f'confusion matrix, '
-                     f'{len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
-        print(f'confusion matrix written to {args.confusion}; ' + (
-            'most confused, true -> predicted:' if cells
-            else f'no {what} image was taken for another class'))
-        for i, j, count in cells:
-            share = count / int(matrix[i].sum())
-            print(f'  {names[i]} -> {names[j]}  {count} ({share:.1%} of {_plural(names[i])})')
-    if args.mistakes:
-        _draw_mistakes(verdicts, labels, args.mistakes, what)
-        print(f'mistakes written to {args.mistakes} '
-              f'(the {len(verdicts.worst)} {what} images with the highest loss)')
-
-
-def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor], settings: dict[str, Any],
-                   test_iter: Iterable) -> dict[str, list[float]]:
-    """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
-    --mistakes; return that one number as a history, with each test image's true class and
-    prediction (labels, predicted)."""
-    restore(args.load, weights, settings)
-    device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
-    verdicts = _verdicts(net, test_iter, device)  # one pass: the accuracy and what figures need
-    test_acc = int((verdicts.predicted == verdicts.labels).sum()) / len(verdicts.labels)
-    print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
-    if getattr(args, 'plot', None):
-        print(f'note: no training curves to plot with --load; {args.plot} not written')
-    if getattr(args, 'layer_stats', None):
-        print(f'note: no training to record with --load; {args.layer_stats} not written')
-    show_predictions(args, net, test_iter, device, verdicts)
-    return {'train_loss': [], 'train_acc': [], eval_name(args).replace(' ', '_'): [test_acc],
-            'seconds': [], 'labels': verdicts.labels.tolist(),
-            'predicted': verdicts.predicted.tolist()}
-
-
-def _reader_path() -> list[str]:
-    """sys.path as the reader's own code in another folder has it: without this kit's folder, the running
-    script's folder and the working folder, which only the chapter scripts (and `python -m d2l`) put
-    first. Entries named in $PYTHONPATH stay: those the reader put there."""
-    def real(entry: str) -> Path:
-        return Path(entry or '.').resolve()  # '' is the working folder
-
-    chosen = {real(p) for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p}
-    started = {Path(__file__).resolve().parent, real('')}
-    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
-    if main_file:
-        started.add(Path(main_file).resolve().parent)
-    return [p for p in sys.path if isinstance(p, str) and (real(p) not in started or real(p) in chosen)]
-
-
-def shadowing_d2l() -> str | None:
-    """One warning line when `import d2l` in the reader's own code would give another d2l than this kit
-    (usually the books' own package, `pip install d2l`): its name, version and place, and the fix; None
-    when it gives this file, another copy of this kit, or nothing.
-
-    The scripts put this folder first on sys.path, so importlib.util.find_spec would always answer
-    this file. Instead Python's own search is replayed over the reader's path (_reader_path): every
-    finder of sys.meta_path in order (PathFinder, then the finders of editable installs, which come
-    after it: that is why a d2l in site-packages wins over the kit installed with `pip install -e`).
-    Nothing is imported; a few milliseconds (a `python -c` child process would take about 85).
-    """
-    import importlib.machinery
-    here = Path(__file__).resolve()
-    path, spec = _reader_path(), None
-    for finder in sys.meta_path:
-        if finder is importlib.machinery.PathFinder:
-            spec = finder.find_spec('d2l', path)
-        elif hasattr(finder, 'find_spec'):
-            try:
-                spec = finder.find_spec('d2l', None)
-            except Exception:  # another tool's finder failing says nothing about d2l
-                spec = None
-        if spec is not None:
-            break
-    if spec is None:
-        return None
-    is_package = spec.submodule_search_locations is not None
-    origin = Path(spec.origin) if spec.origin and spec.has_location else None  # None: a namespace package
-    if origin is not None and origin.resolve() == here:
-        return None
-    if origin is None:  # a folder d2l/ without __init__.py (a namespace package)
-        location = Path(next(iter(spec.submodule_search_locations)))
-    else:
-        location = origin.parent if is_package else origin
-    if not is_package:  # a d2l.py: another checkout of this kit (same first line) is still the kit
-        try:
-            with open(origin, encoding='utf-8') as other, open(here, encoding='utf-8') as this:
-                if other.readline() == this.readline():
-                    return None
-        except (OSError, UnicodeDecodeError):
-            pass
-    name, version = _distribution_of(location, origin)
-    what = f'{name} {version}' if version else f'{name} (version unknown)'
-    fix = f'pip uninstall {name}' if version else f'pip uninstall d2l if pip installed it, else move {location} away'
-    return (f'warning: `import d2l` outside this folder gives another package, {what} at {location}, '
-            f'not this kit ({here}); the chapter scripts still use the kit, your own code and the books\' '
-            f'pages would not. Fix: {fix} (or use a fresh venv)')
-
-
-def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | None]:
-    """(distribution name, version) of the d2l at location: the .dist-info beside it, else its __version__."""
-    import importlib.metadata
-    import re
-    for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):  # d2l-1.0.3.dist-info
-        return dist.metadata['Name'] or 'd2l', dist.version
-    if origin is None:
-        return 'd2l', None
-    try:  # an editable or hand-placed package has no .dist-info beside it
-        found = re.search(r'''^__version__\s*=\s*['"]([^'"]+)['"]''', origin.read_text(encoding='utf-8'), re.M)
-    except (OSError, UnicodeDecodeError):
-        found = None
-    return 'd2l', found.group(1) if found else None
-
-
-def run_script(main: Callable[[], Any]) -> None:
-    """Run a script's main(); expected errors print one line and exit 1, not a traceback.
-
-    Every chapter script and `python -m d2l` start here, once per process, so this is where the
-    one warning about another d2l shadowing the kit (shadowing_d2l) is printed, to stderr.
-    """
-    shadowed = shadowing_d2l()
-    if shadowed:
-        print(shadowed, file=sys.stderr)
-    try:
-        main()
-    except D2LError as e:
-        sys.exit(f'error: {e}')
-    except KeyboardInterrupt:
-        sys.exit('interrupted')
-    except BrokenPipeError:  # `script.py | head` closed the pipe: stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
-        sys.exit(1)
-
-
-def load_script(path: str | os.PathLike) -> Any:
-    """Import a chapter script by its file path (its main() is not run) and return the module."""
-    import importlib.util
-    path = Path(path).resolve()
-    spec = importlib.util.spec_from_file_location(f'_d2l_script_{path.parent.name}_{path.stem}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _chapter_dir(chapter: str | os.PathLike) -> Path:
-    """The folder of a chapter named like ch_softmax (next to d2l.py) or given as a path."""
-    here = Path(__file__).resolve().parent
-    for folder in (Path(chapter), here / chapter):
-        if (folder / 'scratch.py').is_file() and (folder / 'concise.py').is_file():
-            return folder
-    known = sorted(p.parent.name for p in here.glob('ch_*/scratch.py') if (p.parent / 'concise.py').is_file())
-    raise D2LError(f'no chapter {str(chapter)!r} with a scratch.py and a concise.py; '
-                   f'choose one of: {", ".join(known) or "(none found)"}')
-
-
-def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]]]:
-    """Run folder/scratch.py and folder/concise.py in this process with the same flags; return their histories."""
-    histories = {}
-    for kind in ('scratch', 'concise'):
-        print(f'== {folder.name}/{kind}.py {" ".join(flags)}'.rstrip() + ' ==', flush=True)
-        try:
-            histories[kind] = load_script(folder / f'{kind}.py').main(flags)
-        except SystemExit as e:
-            if e.code == 2:  # argparse refused a flag, maybe one only the other script takes
-                print(f'compare passes every flag to both scripts; give only flags that {folder.name}/scratch.py '
-                      'and concise.py both take (see --help of each)', file=sys.stderr)
-            raise
-    return histories
-
-
-def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys: list[str]
-                      ) -> tuple[list[str], float, float]:
-    """The per-epoch table of two histories; returns (lines, largest relative loss diff, largest accuracy diff)."""
-    width = {k: 11 if k.endswith('_loss') else 10 for k in keys}  # a loss like 0.000143290 takes 11
-    lines = [('     ' + ''.join(f'  {_COMPARED[k]:^{2 * width[k] + 11}}' for k in keys)).rstrip(),
-             'epoch' + ''.join(f'  {"scratch":>{width[k]}} {"concise":>{width[k]}} '
-                               f'{"rel diff" if k.endswith("_loss") else "diff":>9}' for k in keys)]
-    loss_diff = acc_diff = 0.0
-    for i in range(min((len(s[k]) for k in keys), default=0)):
-        line = f'{i + 1:>5}'
-        for k in keys:
-            a, b = s[k][i], c[k][i]
-            if k.endswith('_loss'):
-                diff = abs(a - b) / max(abs(a), abs(b), 1e-30)
-                loss_diff = max(loss_diff, diff)
-                line += f'  {a:>#11.6g} {b:>#11.6g} {diff:>9.1e}'
-            else:
-                diff = abs(a - b)
-                acc_diff = max(acc_diff, diff)
-                line += f'  {a:>10.4f} {b:>10.4f} {diff:>9.4f}'
-        lines.append(line)
-    return lines, loss_diff, acc_diff
-
-
-def compare(chapter: str | os.PathLike, flags: Sequence[str] = (), plot_path: str | os.PathLike | None = None,
-            loss_rtol: float = 1e-4, acc_atol: float = 5e-4) -> dict[str, Any]:
-    """Run a chapter's scratch.py and concise.py with the same flags; print their epochs side by side.
-
-    Returns both histories, the largest relative loss difference, the largest
-    accuracy difference and whether they agree within the tolerances.
-    """
-    folder, flags = _chapter_dir(chapter), list(flags)
-    histories = _run_both(folder, flags)
-    s, c = histories['scratch'], histories['concise']
-    keys = [k for k in _COMPARED if s.get(k) and c.get(k)]
-    print(f'\n{folder.name}: scratch.py vs concise.py' + (f' ({" ".join(flags)})' if flags else ''))
-    lines, loss_diff, acc_diff = _comparison_table(s, c, keys)
-    print('\n'.join(lines))
-    agree = loss_diff <= loss_rtol and acc_diff <= acc_atol
-    has_acc = any(not k.endswith('_loss') for k in keys)  # regression has losses only
-    print(f'largest difference: loss {loss_diff:.1e} relative' + (f', accuracy {acc_diff:.4f}' if has_acc else '')
-          + f' -> they {"agree within" if agree else "differ by more than"} {loss_rtol:g} relative'
-          + (f' and {acc_atol:g}' if has_acc else ''))
-    if s.get('seconds') and c.get('seconds'):
-        print(f'seconds per epoch: scratch {np.mean(s["seconds"]):.2f}, concise {np.mean(c["seconds"]):.2f}')
-    if plot_path and keys:
-        path = _plot_comparison(histories, keys, plot_path, f'{folder.name}: scratch vs concise')
-        print(f'comparison plot written to {path}')
-    return {**histories, 'max_loss_rel_diff': loss_diff, 'max_acc_diff': acc_diff, 'agree': agree}
-
+        for train in (True, False):
+            cls(root=str(home), train=train, download=True)
+    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
+        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
+        return None, f'download failed: {type(e).__name__}: {reason[:300]}'
+    return _find_idx_files(home, name), 'downloaded'
+
+
+# ============================================================================
+# The kit's entries: d2l.sweep from Python, and `python -m d2l` (both hand over to d2lkit)
+# ============================================================================
 
 def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
           out: str | os.PathLike | None = None, workers: int | None = None,
@@ -3013,51 +2295,11 @@ def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
         raise D2LError(str(e)) from None
 
 
-def cli(argv: Sequence[str] | None = None) -> None:
-    """The command line of d2l itself: `python -m d2l compare CHAPTER [--plot PATH] [script flags]`;
-    `sweep`, `exercises` and `compare-models` are d2lkit's (d2lkit.sweep, .exercises, .compare_models)."""
-    parser = argparse.ArgumentParser(prog='python -m d2l', description='Commands of the d2l teaching kit.',
-                                     allow_abbrev=False)
-    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    compare_parser = commands.add_parser(
-        'compare', allow_abbrev=False, formatter_class=_HelpFormatter,
-        help="run a chapter's scratch.py and concise.py with the same flags; compare them epoch by epoch",
-        description="Run a chapter's scratch.py and concise.py with the same flags and print their\n"
-                    'per-epoch loss and accuracies side by side, with the differences.',
-        epilog='Every other flag goes to both scripts, e.g.\n'
-               '  python -m d2l compare ch_softmax --epochs 3 --seed 1\n'
-               '  python -m d2l compare ch_mlp --activation tanh --plot mlp.png')
-    compare_parser.add_argument('chapter', help='ch_linear_regression, ch_softmax, ch_mlp, '
-                                'ch_weight_decay or a folder path')
-    compare_parser.add_argument('--plot', metavar='PATH', type=png_file, help="write a PNG overlaying both scripts' curves")
-    # The kit's other commands read their own flags (and --help) in their d2lkit module,
-    # imported only when asked for (optuna only for a sweep); listed here for `python -m d2l --help`.
-    commands.add_parser('sweep', add_help=False,
-                        help='run a chapter script over settings and seeds '
-                             '(python -m d2l sweep --help)')
-    commands.add_parser('exercises', add_help=False, help="list the books' exercises and the command "
-                        'answering each; run one answer (python -m d2l exercises --help)')
-    commands.add_parser('compare-models', add_help=False,
-                        help='two saved classifiers on the same test images: accuracies, the '
-                             'images one gets right and the other wrong, the difference of '
-                             'their confusion matrices')
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ['sweep']:
-        from d2lkit import sweep as sweeping
-        return sweeping.cli(argv[1:])
-    if argv[:1] == ['exercises']:
-        from d2lkit import exercises
-        return exercises.main(argv[1:])
-    if argv[:1] == ['compare-models']:
-        from d2lkit import compare_models
-        return compare_models.cli(argv[1:])
-    args, flags = parser.parse_known_args(argv)
-    compare(args.chapter, flags, args.plot)
-
-
 if __name__ == '__main__':
-    # `python -m d2l` runs this file as __main__; importing it as `d2l` (this folder first)
-    # gives the chapter scripts, which `import d2l`, the very same module and D2LError.
+    # `python -m d2l` runs this file as __main__. With this folder first on sys.path, d2lkit's
+    # `import d2l` loads this file once more as `d2l`: the very module, and D2LError, that the
+    # chapter scripts (which `import d2l`) get, so every run shares one d2l. The kit's command
+    # line lives in d2lkit.cli; importing d2l alone never imports d2lkit.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import d2l as _d2l
-    _d2l.run_script(_d2l.cli)
+    from d2lkit import cli
+    cli.main()

@@ -44,6 +44,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 # The book's hyperparameters (chapters "softmax regression, concise" and "MLP, concise").
 MODELS = {'softmax': {'lr': 0.1, 'batch_size': 256, 'book_epochs': 10},
@@ -315,7 +316,7 @@ def training_report(results: list[dict[str, Any]], models: Sequence[str], source
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--epochs', type=d2l.positive_int, default=3,
+    parser.add_argument('--epochs', type=kit.positive_int, default=3,
                         help='timed epochs per configuration (default: 3)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed epochs before them (default: 1)')
     parser.add_argument('--quick', action='store_true',
@@ -325,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 4],
                         help='num_workers values of the classic DataLoader (default: 0 4)')
     parser.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N, mps or auto (default: cpu)')
-    parser.add_argument('--threads', type=d2l.positive_int,
+    parser.add_argument('--threads', type=kit.positive_int,
                         help="torch's intra-op threads (default: torch's choice); 1 gives steadier numbers on a "
                              'machine shared with other jobs, where 2 threads on 2 busy cores stall each other')
     parser.add_argument('--data-root', metavar='DIR',
@@ -343,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         args.epochs, args.warmup = 1, 0
     if args.warmup < 0 or min(args.workers) < 0:
         build_parser().error('--warmup and --workers must be >= 0')
-    device = str(d2l.resolve_device(args.device))
+    device = str(kit.resolve_device(args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ['OMP_NUM_THREADS'] = str(args.threads)  # the same for the fresh processes below
@@ -410,4 +411,4 @@ def publish(parts: list[str], script: str, argv: Sequence[str] | None, started: 
 
 
 if __name__ == '__main__':  # required: DataLoader workers may re-import this file
-    d2l.run_script(main)
+    kit.run_script(main)

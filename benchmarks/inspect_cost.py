@@ -6,7 +6,7 @@ d2l.train_classifier (its history['seconds']: the training pass alone, test eval
 then times, on the 10,000 test images:
 
 - inspect: what a script computes for --confusion and --mistakes together, drawing excluded: one
-  pass of d2l._verdicts (per image: prediction, its probability, the loss; the 16 highest-loss
+  pass of d2l.evaluate_verdicts (per image: prediction, its probability, the loss; the 16 highest-loss
   images), the confusion matrix and the three most-confused pairs;
 - accuracy: d2l.evaluate_accuracy, the plain evaluation pass every epoch already makes, for scale.
 
@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from data_pipeline import load_average, machine_info, markdown_table, publish  # noqa: E402
 
 GOAL = 0.10  # inspect / one training epoch
@@ -40,9 +41,9 @@ GOAL = 0.10  # inspect / one training epoch
 
 def inspect_once(net: nn.Module, test_iter: Any, device: torch.device) -> torch.Tensor:
     """What --confusion and --mistakes compute before drawing: one pass, the matrix, top pairs."""
-    verdicts = d2l._verdicts(net, test_iter, device)
-    matrix = d2l._confusion(verdicts)
-    d2l._confused_cells(matrix, 3)
+    verdicts = d2l.evaluate_verdicts(net, test_iter, device)
+    matrix = d2l.confusion_of(verdicts)
+    d2l.confused_cells(matrix, 3)
     return matrix
 
 
@@ -98,12 +99,12 @@ def report(result: dict[str, Any], rounds: int, warmup: int, batch_size: int) ->
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument('--rounds', type=d2l.positive_int, default=5,
+    parser.add_argument('--rounds', type=kit.positive_int, default=5,
                         help='timed rounds (the median is reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed rounds first')
-    parser.add_argument('--batch-size', type=d2l.positive_int, default=256,
+    parser.add_argument('--batch-size', type=kit.positive_int, default=256,
                         help="ch_softmax's batch size")
-    parser.add_argument('--threads', type=d2l.positive_int,
+    parser.add_argument('--threads', type=kit.positive_int,
                         help="torch threads (default: torch's own)")
     parser.add_argument('--data-root', metavar='DIR', help='folder holding the IDX files')
     parser.add_argument('--device', default='cpu', help='cpu, cuda ...')
@@ -128,4 +129,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from data_pipeline import load_average, machine_info, markdown_table, publish  # noqa: E402
 
 BEST, BOOK = 'ch_mlp/best.py', 'ch_mlp/concise.py'
@@ -145,4 +146,4 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from data_pipeline import load_average, machine_info, markdown_table, publish, torchvision_root  # noqa: E402
 
 BATCH_SIZE, LR = 256, 0.1  # the book's softmax-regression-concise page
@@ -86,11 +87,11 @@ def time_fit(sources: dict[str, d2l.DataModule], epochs: int, warmup: int) -> li
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--epochs', type=d2l.positive_int, default=3, help='timed epochs per data module')
+    parser.add_argument('--epochs', type=kit.positive_int, default=3, help='timed epochs per data module')
     parser.add_argument('--warmup', type=int, default=1, help='untimed epochs before them')
     parser.add_argument('--workers', type=int, nargs='+', default=[4, 0],
                         help='num_workers values of the classic DataLoader (the first is the reference)')
-    parser.add_argument('--threads', type=d2l.positive_int,
+    parser.add_argument('--threads', type=kit.positive_int,
                         help="torch's intra-op threads (default: torch's choice)")
     parser.add_argument('--data-root', metavar='DIR',
                         help="folder with the IDX files (default: d2l's lookup, e.g. the system copy)")
@@ -143,4 +144,4 @@ def main(argv: Sequence[str] | None = None) -> str:
 
 
 if __name__ == '__main__':  # required: DataLoader workers may re-import this file
-    d2l.run_script(main)
+    kit.run_script(main)

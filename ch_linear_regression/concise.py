@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 
 def make_loss(name: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -49,7 +50,7 @@ def make_loss(name: str, reduction: str) -> Callable[[torch.Tensor, torch.Tensor
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+    parser = kit.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                  plot_help='write a PNG of the data and the fitted plane')
     parser.add_argument('--loss', choices=['squared', 'huber', 'abs'], default='squared',
                         help='squared: (y_hat - y)^2 / 2 (the book); huber: Huber with delta 1; '
@@ -57,9 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--reduction', choices=['mean', 'sum'], default='mean',
                         help='step on the mean of the batch\'s losses, or on their sum (a step '
                              'batch-size times larger)')
-    parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
-                        help=d2l.INIT_HELP)
-    parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
+    parser.add_argument('--init', type=kit.init_flag, default='default', metavar='INIT',
+                        help=kit.INIT_HELP)
+    parser.add_argument('--num-examples', type=kit.positive_int, default=1000, metavar='N',
                         help='number of synthetic examples')
     return parser.parse_args(argv)
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
     data_iter = d2l.load_array((features, labels), args.batch_size)
-    net.apply(d2l.linear_init(args.init))  # by default w from N(0, 0.01^2), b = 0, as in scratch.py
+    net.apply(kit.linear_init(args.init))  # by default w from N(0, 0.01^2), b = 0, as in scratch.py
 
     loss = make_loss(args.loss, args.reduction)  # what the optimizer steps on
     mean_loss = make_loss(args.loss, 'mean')  # what is printed: the mean per example
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
 
     history = {'train_loss': [], 'seconds': []}
     if args.load:  # evaluate saved weights instead of training
-        d2l.restore(args.load, weights, settings)
+        kit.restore(args.load, weights, settings)
         with torch.no_grad():
             print(f'loaded {args.load}: loss {float(mean_loss(net(features), labels)):f}')
     else:
@@ -110,10 +111,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
     title = 'linear regression, concise'
-    d2l.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+    kit.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
                       f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

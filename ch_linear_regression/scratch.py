@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor):
@@ -84,14 +85,14 @@ def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
+    parser = kit.argument_parser(__doc__, lr=0.03, batch_size=10, num_epochs=3, images=False,
                                  plot_help='write a PNG of the data and the fitted plane')
     parser.add_argument('--loss', choices=list(LOSSES), default='squared',
                         help='squared: (y_hat - y)^2 / 2 (the book); huber: Huber with delta 1; '
                              'abs: |y_hat - y|')
-    parser.add_argument('--init', type=d2l.init_flag, default='default', metavar='INIT',
-                        help=d2l.INIT_HELP)
-    parser.add_argument('--num-examples', type=d2l.positive_int, default=1000, metavar='N',
+    parser.add_argument('--init', type=kit.init_flag, default='default', metavar='INIT',
+                        help=kit.INIT_HELP)
+    parser.add_argument('--num-examples', type=kit.positive_int, default=1000, metavar='N',
                         help='number of synthetic examples')
     return parser.parse_args(argv)
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     features, labels = d2l.synthetic_data(true_w, true_b, args.num_examples)
     features, labels = features.to(args.device), labels.to(args.device)
-    w = d2l.init_weight(args.init, (2, 1), args.device)  # the book's: N(0, 0.01^2)
+    w = kit.init_weight(args.init, (2, 1), args.device)  # the book's: N(0, 0.01^2)
     b = torch.zeros(1, device=args.device, requires_grad=True)
     loss = LOSSES[args.loss]
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
 
     history = {'train_loss': [], 'seconds': []}
     if args.load:  # evaluate saved weights instead of training
-        d2l.restore(args.load, weights, settings)
+        kit.restore(args.load, weights, settings)
         with torch.no_grad():
             train_l = loss(linreg(features, w, b), labels).mean()
             print(f'loaded {args.load}: loss {float(train_l):f}')
@@ -138,10 +139,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
     title = 'linear regression from scratch'
-    d2l.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+    kit.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
                       f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

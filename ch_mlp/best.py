@@ -58,6 +58,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_OUTPUTS = 10
 LR = {'adamw': 3e-3, 'sgd': 0.1}  # the peak of the one-cycle schedule (or the constant lr)
@@ -78,7 +79,7 @@ def load_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Ten
     the first N of the rest. Standardising uses the
     mean and std of the training images only: the evaluation split must not leak into training.
     """
-    (X_train, y_train), (X_eval, y_eval) = d2l.script_splits(args)  # --valid, --num-train
+    (X_train, y_train), (X_eval, y_eval) = kit.script_splits(args)  # --valid, --num-train
     X_train, X_eval = X_train.float().div_(255), X_eval.float().div_(255)
     if args.standardize:
         mean, std = X_train.mean(), X_train.std()  # one number each: Fashion-MNIST's are about 0.286 and 0.353
@@ -199,14 +200,14 @@ def fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The shared chapter flags (--lr defaulting by optimizer) and one switch per trick."""
-    parser = d2l.argument_parser(__doc__, lr=LR['adamw'], batch_size=512, num_epochs=16)
+    parser = kit.argument_parser(__doc__, lr=LR['adamw'], batch_size=512, num_epochs=16)
     parser.set_defaults(lr=None)  # 3e-3 for AdamW, 0.1 for SGD, unless --lr is given (see --optimizer)
     parser.add_argument('--fast', action='store_true',
                         help=f'the shorter preset: {FAST["epochs"]} epochs (about 0.90 in half the time); '
                              'explicit flags still win')
-    parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[512], metavar='N',
+    parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=[512], metavar='N',
                         help='hidden layer width (repeated --depth times), or every width in order: --hidden 512 256')
-    parser.add_argument('--depth', type=d2l.positive_int, metavar='D',
+    parser.add_argument('--depth', type=kit.positive_int, metavar='D',
                         help='number of hidden layers of the one --hidden width (default 2)')
     parser.add_argument('--optimizer', choices=list(LR), default='adamw',
                         help=f'adamw (peak --lr {LR["adamw"]:g} by default), or sgd: the book\'s plain minibatch '
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     started = time.perf_counter()  # seconds are counted from here
     d2l.set_seed(args.seed)
     (X_train, y_train), (X_eval, y_eval) = load_splits(args)
-    eval_name = d2l.eval_name(args)
+    eval_name = kit.eval_name(args)
     eval_iter = d2l.ArrayLoader((X_eval, y_eval), 2000)  # large batches: evaluation needs no gradients
 
     net = build_model(args).to(args.device)
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args), 'batchnorm': args.batchnorm,
                 'dropout': args.dropout, 'standardize': args.standardize, 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, settings, eval_iter)
+        return kit.evaluate_saved(args, net, weights, settings, eval_iter)
     key = eval_name.replace(' ', '_')
     history = {'train_loss': [], 'train_acc': [], key: [], 'seconds': [], 'elapsed': []}
     for epoch in range(1, args.epochs + 1):
@@ -278,12 +279,12 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'{eval_name} first reached ' + ', '.join(
         f'{t:.2f} at {s:.1f} s' if s is not None else f'{t:.2f} not reached' for t, s in zip(THRESHOLDS, reached)))
 
-    d2l.write_outputs(args, history, weights, settings,
+    kit.write_outputs(args, history, weights, settings,
                       f'MLP {"-".join(map(str, [784, *hidden_sizes(args), NUM_OUTPUTS]))} ({args.optimizer}), '
                       f'best.py, {args.dataset}')
-    d2l.show_predictions(args, net, eval_iter, args.device)
+    kit.show_predictions(args, net, eval_iter, args.device)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

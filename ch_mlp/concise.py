@@ -25,6 +25,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 ACTIVATIONS = {'relu': nn.ReLU, 'sigmoid': nn.Sigmoid, 'tanh': nn.Tanh}
@@ -33,21 +34,21 @@ OPTIMIZERS = {'sgd': torch.optim.SGD, 'adam': torch.optim.Adam}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
-    parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[256], metavar='N',
+    parser = kit.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=[256], metavar='N',
                         help='hidden layer sizes, first to last (--hidden 128 256 gives 784-128-256-10)')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layers')
     parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',
                         help='sgd (the book) or adam (try --lr 0.001 --batch-size 64)')
-    d2l.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
-    return d2l.parse_model_args(parser, argv)
+    kit.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
+    return kit.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train the MLP with torch.nn (or --load it); return the per-epoch history."""
     args = parse_args(argv)
-    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     sizes = [NUM_INPUTS, *args.hidden]
     layers = [d2l.FlattenLayer()]
@@ -58,9 +59,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     net = nn.Sequential(*layers, nn.Linear(sizes[-1], NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
     # Weights from N(0, 0.01^2) or as --init says, layer by layer, biases 0, as in scratch.py
-    net.apply(d2l.linear_init(args.init))
+    net.apply(kit.linear_init(args.init))
     linears = [m for m in net if isinstance(m, nn.Linear)]
-    stats = d2l.layer_stats(args, len(args.hidden))  # --layer-stats; else records nothing
+    stats = kit.layer_stats(args, len(args.hidden))  # --layer-stats; else records nothing
     stats.watch_modules([m for m in net if isinstance(m, ACTIVATIONS[args.activation])])
     stats.watch([m.weight for m in linears[:-1]])
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     groups = [{'params': Ws, 'weight_decay': args.weight_decay}, {'params': bs}]
     trainer = OPTIMIZERS[args.optimizer](groups, lr=args.lr)
     if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
-        loss = d2l.with_penalty(loss, Ws, args.weight_decay)
+        loss = kit.with_penalty(loss, Ws, args.weight_decay)
 
     weights = net.state_dict()
     settings = {'model': 'ch_mlp/concise.py', 'hidden': args.hidden, 'activation': args.activation,
@@ -78,19 +79,19 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if any(args.dropout):  # --load then asks for the same --dropout (its layers shift the names)
         settings['dropout'] = args.dropout
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
+        return kit.evaluate_saved(args, net, weights, settings, test_iter)
     # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
     history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
                                    on_epoch=stats.after_epochs(on_epoch),
-                                   eval_name=d2l.eval_name(args))
+                                   eval_name=kit.eval_name(args))
     layout = '-'.join(map(str, [*sizes, NUM_OUTPUTS]))
     title = (f'MLP {layout} ({args.activation}, {args.optimizer}), '
              f'concise, {args.dataset}')
-    d2l.write_outputs(args, history, weights, settings, title)
+    kit.write_outputs(args, history, weights, settings, title)
     stats.write(title)
-    d2l.show_predictions(args, net, test_iter, args.device)
+    kit.show_predictions(args, net, test_iter, args.device)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -22,7 +22,7 @@ import textwrap
 from pathlib import Path
 from typing import Iterable, Sequence
 
-# Run from any folder, or load by path (d2l.load_script): this repo's d2l.py goes first
+# Run from any folder, or load by path (kit.load_script): this repo's d2l.py goes first
 # on the path, so it wins over the book's PyPI package of the same name, and manual.py
 # is found beside this file.
 HERE = Path(__file__).resolve().parent
@@ -31,6 +31,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from manual import MLP, train  # noqa: E402  (one set of layers and one backward for both scripts)
 
 NUM_DIGITS = 10  # 2^10 = 1024: enough bits for every number up to 1023
@@ -77,9 +78,9 @@ def predict(net: MLP, numbers: Iterable[int]) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The shared d2l flags (no image flags) plus --hidden and --schedule."""
-    parser = d2l.argument_parser(__doc__.splitlines()[0], lr=1.0, batch_size=128, num_epochs=2000,
+    parser = kit.argument_parser(__doc__.splitlines()[0], lr=1.0, batch_size=128, num_epochs=2000,
                                  images=False)
-    parser.add_argument('--hidden', type=d2l.positive_int, default=50, metavar='N', help='hidden units (tanh)')
+    parser.add_argument('--hidden', type=kit.positive_int, default=50, metavar='N', help='hidden units (tanh)')
     parser.add_argument('--schedule', choices=['constant', 'cosine'], default='constant',
                         help='learning rate per epoch: --lr throughout, or decayed along a half cosine')
     return parser.parse_args(argv)
@@ -89,7 +90,7 @@ def round_trip(net: MLP, path: Path, numbers: Sequence[int], settings: dict) -> 
     """Save net's weights and settings, load them into a fresh network, check it answers the same; return it."""
     d2l.save_weights(net.state_dict(), path, settings)
     fresh = MLP(net.sizes, 'tanh', device=net.device)  # new random weights, then overwritten
-    d2l.restore(path, fresh.state_dict(), settings)  # the layers' own tensors, overwritten in place
+    kit.restore(path, fresh.state_dict(), settings)  # the layers' own tensors, overwritten in place
     if predict(fresh, numbers) != predict(net, numbers):
         raise d2l.D2LError(f'the network reloaded from {path} answers differently; the file is damaged')
     return fresh
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
     torch.set_num_threads(1)
     try:
         if args.load:
-            d2l.restore(args.load, net.state_dict(), settings)
+            kit.restore(args.load, net.state_dict(), settings)
             print(f'loaded {args.load}')
         else:
             train_iter = d2l.ArrayLoader(dataset(TRAIN_NUMBERS), args.batch_size, shuffle=True)
@@ -120,7 +121,7 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
             history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
                             print_every=max(1, args.epochs // 10), on_epoch=on_epoch)
             print(f'trained in {sum(history["seconds"]):.1f} s')
-            d2l.write_outputs(args, history, None, None,  # --save: below, with a check that it reloads
+            kit.write_outputs(args, history, None, None,  # --save: below, with a check that it reloads
                               f'FizzBuzz {"-".join(map(str, sizes))} tanh, hand-written backprop')
 
         numbers = list(TEST_NUMBERS)
@@ -146,4 +147,4 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

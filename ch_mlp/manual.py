@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
@@ -236,7 +237,7 @@ class MLP:
                 yield param, layer.grads[name]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights by name: W1, b1, W2, b2, ...: the layers' own tensors, so d2l.restore (--load) overwrites them."""
+        """The weights by name: W1, b1, W2, b2, ...: the layers' own tensors, so kit.restore (--load) overwrites them."""
         layers = [layer for layer in self.layers if layer.params]
         return {f'{name}{i}': param for i, layer in enumerate(layers, start=1)
                 for name, param in layer.params.items()}
@@ -313,7 +314,7 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The shared d2l flags plus --layers and --activation."""
-    parser = d2l.argument_parser(__doc__.splitlines()[0], lr=0.1, batch_size=64, num_epochs=10)
+    parser = kit.argument_parser(__doc__.splitlines()[0], lr=0.1, batch_size=64, num_epochs=10)
     parser.add_argument('--layers', type=int, nargs='+', default=[784, 128, 128, 128, 64, 10],
                         metavar='N', help='layer sizes, inputs first (784) and classes last (10)')
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
@@ -335,20 +336,20 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'
     settings = {'model': 'ch_mlp/manual.py', 'layers': args.layers, 'activation': args.activation,
                 'dataset': args.dataset}
 
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, net.state_dict(), settings, test_iter)
+        return kit.evaluate_saved(args, net, net.state_dict(), settings, test_iter)
     history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
-                    on_epoch=on_epoch, eval_name=d2l.eval_name(args))
-    d2l.write_outputs(args, history, net.state_dict(), settings, title)
-    d2l.show_predictions(args, net, test_iter, net.device)
+                    on_epoch=on_epoch, eval_name=kit.eval_name(args))
+    kit.write_outputs(args, history, net.state_dict(), settings, title)
+    kit.show_predictions(args, net, test_iter, net.device)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -34,6 +34,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
@@ -69,13 +70,13 @@ def dropout_layer(H: torch.Tensor, p: float) -> torch.Tensor:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
-    parser.add_argument('--hidden', type=d2l.positive_int, nargs='+', default=[256], metavar='N',
+    parser = kit.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=[256], metavar='N',
                         help='hidden layer sizes, first to last (--hidden 128 256: 784-128-256-10)')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layers')
-    d2l.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
-    return d2l.parse_model_args(parser, argv)
+    kit.add_model_flags(parser, hidden_layers=True)  # --init --weight-decay --dropout --layer-stats
+    return kit.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
@@ -83,17 +84,17 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     # One weight matrix and bias per layer, W1 (784 x hidden) first: the book's W ~ N(0, 0.01^2)
-    # or what --init asks for (d2l.init_weight draws it as torch.normal would), and b = 0.
+    # or what --init asks for (kit.init_weight draws it as torch.normal would), and b = 0.
     sizes = [NUM_INPUTS, *args.hidden, NUM_OUTPUTS]
-    Ws = [d2l.init_weight(args.init, (n_in, n_out), device)
+    Ws = [kit.init_weight(args.init, (n_in, n_out), device)
           for n_in, n_out in zip(sizes, sizes[1:])]
     bs = [torch.zeros(n_out, device=device, requires_grad=True) for n_out in sizes[1:]]
     params = [p for W, b in zip(Ws, bs) for p in (W, b)]
     activation = ACTIVATIONS[args.activation]
-    stats = d2l.layer_stats(args, len(args.hidden), summed_loss=True)  # records only if asked
+    stats = kit.layer_stats(args, len(args.hidden), summed_loss=True)  # records only if asked
     stats.watch(Ws[:-1])  # --layer-stats: each hidden layer's weight gradient norm, in backward
 
     def net(X: torch.Tensor, is_training: bool = True) -> torch.Tensor:
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         l = cross_entropy(y_hat, y)
         # Added to every example's loss: sgd's division of the summed loss by the batch size n
         # then leaves lambda W in each W's gradient (weight decay, 0.17 sec. 4.5). Not on biases.
-        return l + args.weight_decay * d2l.l2_penalty(Ws) if args.weight_decay else l
+        return l + args.weight_decay * kit.l2_penalty(Ws) if args.weight_decay else l
 
     # The update: minibatch SGD on the parameters, as in the softmax chapter.
     def updater(batch_size: int) -> None:
@@ -132,18 +133,18 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if any(args.dropout):  # --load then asks for the same --dropout (concise's layers depend on it)
         settings['dropout'] = args.dropout
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
+        return kit.evaluate_saved(args, net, weights, settings, test_iter)
     # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls
     # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the numbers).
     history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device,
                                    on_epoch=stats.after_epochs(on_epoch),
-                                   eval_name=d2l.eval_name(args))
+                                   eval_name=kit.eval_name(args))
     title = f'MLP {"-".join(map(str, sizes))} ({args.activation}) from scratch, {args.dataset}'
-    d2l.write_outputs(args, history, weights, settings, title)
+    kit.write_outputs(args, history, weights, settings, title)
     stats.write(title)
-    d2l.show_predictions(args, net, test_iter, device)
+    kit.show_predictions(args, net, test_iter, device)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

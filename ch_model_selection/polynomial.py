@@ -29,6 +29,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 MAX_DEGREE = 19  # features x^0 .. x^19
 TRUE_W = torch.zeros(MAX_DEGREE + 1)
@@ -47,12 +48,12 @@ def polynomial_data(num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.01, batch_size=10, num_epochs=400, images=False,
+    parser = kit.argument_parser(__doc__, lr=0.01, batch_size=10, num_epochs=400, images=False,
                                  plot_help='write a PNG of the train and test loss (log axis)')
     parser.add_argument('--degree', type=int, choices=range(MAX_DEGREE + 1), default=3, metavar='D',
                         help=f'degree of the fitted polynomial, 0 to {MAX_DEGREE}: 3 is the '
                              'truth, 1 underfits, 19 overfits on few examples')
-    parser.add_argument('--num-train', type=d2l.positive_int, default=100, metavar='N',
+    parser.add_argument('--num-train', type=kit.positive_int, default=100, metavar='N',
                         help='number of training examples; the batch is at most N')
     return parser.parse_args(argv)
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
             return float(loss(net(train_X), train_y)), float(loss(net(test_X), test_y))
 
     if args.load:  # evaluate saved weights instead of training
-        d2l.restore(args.load, weights, settings)
+        kit.restore(args.load, weights, settings)
         train_l, test_l = losses()
         print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
     else:
@@ -118,9 +119,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         return f'train and test loss written to {path}'
 
     title = f'polynomial of degree {args.degree}'
-    d2l.write_outputs(args, history, weights, settings, title, plot=plot)
+    kit.write_outputs(args, history, weights, settings, title, plot=plot)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
@@ -37,21 +38,21 @@ def show_weights(W: torch.Tensor, dataset: str, path: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
-    parser.add_argument('--show-weights', metavar='PATH', type=d2l.png_file,
+    parser = kit.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    parser.add_argument('--show-weights', metavar='PATH', type=kit.png_file,
                         help='write the learned weights as ten 28x28 templates to this PNG')
-    d2l.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in scratch.py
-    return d2l.parse_model_args(parser, argv)
+    kit.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in scratch.py
+    return kit.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
     args = parse_args(argv)
-    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
-    net.apply(d2l.linear_init(args.init))  # W from N(0, 0.01^2) or --init, b = 0, as in scratch.py
+    net.apply(kit.linear_init(args.init))  # W from N(0, 0.01^2) or --init, b = 0, as in scratch.py
 
     # Softmax and cross-entropy in one: it works from log-softmax, so a probability that
     # underflows to 0 never reaches log(0).
@@ -61,21 +62,21 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     groups = [{'params': [W], 'weight_decay': args.weight_decay}, {'params': [b]}]
     trainer = torch.optim.SGD(groups, lr=args.lr)
     if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
-        loss = d2l.with_penalty(loss, [W], args.weight_decay)
+        loss = kit.with_penalty(loss, [W], args.weight_decay)
 
     weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        history = d2l.evaluate_saved(args, net, weights, settings, test_iter)
+        history = kit.evaluate_saved(args, net, weights, settings, test_iter)
     else:
         # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
         history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
-                                       on_epoch=on_epoch, eval_name=d2l.eval_name(args))
-        d2l.write_outputs(args, history, weights, settings, f'softmax regression, concise, {args.dataset}')
-        d2l.show_predictions(args, net, test_iter, args.device)
+                                       on_epoch=on_epoch, eval_name=kit.eval_name(args))
+        kit.write_outputs(args, history, weights, settings, f'softmax regression, concise, {args.dataset}')
+        kit.show_predictions(args, net, test_iter, args.device)
     if args.show_weights:
         show_weights(net[1].weight, args.dataset, args.show_weights)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
@@ -95,9 +96,9 @@ def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callab
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
-    d2l.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in concise.py
-    return d2l.parse_model_args(parser, argv)
+    parser = kit.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
+    kit.add_model_flags(parser)  # --init, --weight-decay: the same meaning as in concise.py
+    return kit.parse_model_args(parser, argv)
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
@@ -105,10 +106,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = d2l.load_script_data(args)  # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
 
     # The book's W ~ N(0, 0.01^2), or what --init asks for (drawn as torch.normal would).
-    W = d2l.init_weight(args.init, (NUM_INPUTS, NUM_OUTPUTS), device)
+    W = kit.init_weight(args.init, (NUM_INPUTS, NUM_OUTPUTS), device)
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
     def net(X: torch.Tensor) -> torch.Tensor:
@@ -120,17 +121,17 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         l = cross_entropy(O, y)
         # Added to every example's loss: the summed loss then carries n times the penalty, and sgd's
         # division by the batch size n leaves lambda W in W's gradient (weight decay, 0.17 4.5).
-        return l + args.weight_decay * d2l.l2_penalty([W]) if args.weight_decay else l
+        return l + args.weight_decay * kit.l2_penalty([W]) if args.weight_decay else l
 
     weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
-        return d2l.evaluate_saved(args, net, weights, settings, test_iter)
+        return kit.evaluate_saved(args, net, weights, settings, test_iter)
     history = train(net, train_iter, test_iter, loss, args.epochs, [W, b], args.lr,
-                    on_epoch, d2l.eval_name(args))
-    d2l.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
-    d2l.show_predictions(args, net, test_iter, device)
+                    on_epoch, kit.eval_name(args))
+    kit.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
+    kit.show_predictions(args, net, test_iter, device)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

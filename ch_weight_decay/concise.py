@@ -26,16 +26,17 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_TRAIN, NUM_TEST, NUM_INPUTS = 20, 100, 200
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.003, batch_size=5, num_epochs=100, images=False,
+    parser = kit.argument_parser(__doc__, lr=0.003, batch_size=5, num_epochs=100, images=False,
                                  plot_help='write a PNG of the train and test loss (log axis)')
     parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', default=0.0,
-                        type=d2l.non_negative_float, metavar='LAMBD',
+                        type=kit.non_negative_float, metavar='LAMBD',
                         help="lambd, the optimizer's weight decay on the weight; 0 is none")
     return parser.parse_args(argv)
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
             return float(loss(net(train_X), train_y)), float(loss(net(test_X), test_y))
 
     if args.load:  # evaluate saved weights instead of training
-        d2l.restore(args.load, weights, settings)
+        kit.restore(args.load, weights, settings)
         train_l, test_l = losses()
         print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
     else:
@@ -99,9 +100,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
                      ['train', 'test'], figsize=(5, 3.5), path=path)
         return f'train and test loss written to {path}'
 
-    d2l.write_outputs(args, history, weights, settings, 'weight decay, concise', plot=plot)
+    kit.write_outputs(args, history, weights, settings, 'weight decay, concise', plot=plot)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

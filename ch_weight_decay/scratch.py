@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's d2l.
 import torch  # noqa: E402
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 NUM_TRAIN, NUM_TEST, NUM_INPUTS = 20, 100, 200
 
@@ -39,10 +40,10 @@ def l2_penalty(w: torch.Tensor) -> torch.Tensor:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
-    parser = d2l.argument_parser(__doc__, lr=0.003, batch_size=5, num_epochs=100, images=False,
+    parser = kit.argument_parser(__doc__, lr=0.003, batch_size=5, num_epochs=100, images=False,
                                  plot_help='write a PNG of the train and test loss (log axis)')
     parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', default=0.0,
-                        type=d2l.non_negative_float, metavar='LAMBD',
+                        type=kit.non_negative_float, metavar='LAMBD',
                         help='lambd, the weight of the L2 penalty lambd/2 ||w||^2; 0 is none')
     return parser.parse_args(argv)
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
                     float(d2l.squared_loss(d2l.linreg(test_X, w, b), test_y).mean()))
 
     if args.load:  # evaluate saved weights instead of training
-        d2l.restore(args.load, weights, settings)
+        kit.restore(args.load, weights, settings)
         train_l, test_l = losses()
         print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
     else:
@@ -103,9 +104,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
                      ['train', 'test'], figsize=(5, 3.5), path=path)
         return f'train and test loss written to {path}'
 
-    d2l.write_outputs(args, history, weights, settings, 'weight decay from scratch', plot=plot)
+    kit.write_outputs(args, history, weights, settings, 'weight decay from scratch', plot=plot)
     return history
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

@@ -3,7 +3,7 @@
 A weights file written with a chapter script's --save records the script and the flags that shape
 its model (d2l.save_weights(..., settings)). Each model is rebuilt by running that script's
 main(['--load', FILE, flags...]): the script restores and evaluates it as its own --load does, and
-returns each test image's true class and prediction in its history (d2l.evaluate_saved). This
+returns each test image's true class and prediction in its history (d2lkit.script.evaluate_saved). This
 module lines the two up: each one's accuracy, the images one gets right and the other wrong, the
 pairs of classes whose confusion changed most, and with --confusion-diff a PNG of the difference
 of the two confusion matrices (B minus A).
@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import torch
 
 import d2l
+from d2lkit import script as kit
 
 ROOT = Path(d2l.__file__).resolve().parent
 # The classification scripts whose saved weights can be compared (all take --load on the test set).
@@ -69,7 +70,7 @@ def evaluate(path: str | Path, settings: dict[str, Any], extra: Sequence[str]) -
     """Run the file's script with --load and its flags; return its history (with predictions)."""
     argv = ['--load', str(path), *script_flags(settings), *extra]
     print(f'== {settings["model"]} {" ".join(argv)} ==', flush=True)
-    return d2l.load_script(ROOT / settings['model']).main(argv)
+    return kit.load_script(ROOT / settings['model']).main(argv)
 
 
 def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = None,
@@ -119,7 +120,7 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
                 print(f'  {names[i]} -> {names[j]}  {int(matrices["A"][i, j])}, '
                       f'{int(matrices["B"][i, j])} ({change:+d})')
     if diff_path:
-        d2l._draw_matrix(difference, names, diff_path,
+        d2l.draw_matrix(difference, names, diff_path,
                          f'B - A: {Path(b).name} minus {Path(a).name}\n'
                          'diagonal > 0: B gets more right; '
                          'elsewhere < 0: B makes fewer of those mistakes',
@@ -133,7 +134,7 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
 def cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`python -m d2l compare-models A.pt B.pt [--confusion-diff PATH] [--data-root DIR] ...`."""
     parser = argparse.ArgumentParser(
-        prog='python -m d2l compare-models', formatter_class=d2l._HelpFormatter, allow_abbrev=False,
+        prog='python -m d2l compare-models', formatter_class=kit.HelpFormatter, allow_abbrev=False,
         description='Evaluate two classifiers saved with --save (softmax or MLP, any chapter\n'
                     'script) on the same test images: the accuracy of each, how many images each\n'
                     'gets right that the other gets wrong, the confusions that changed most, and\n'
@@ -144,11 +145,11 @@ def cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
                '  python -m d2l compare-models softmax.pt mlp.pt --confusion-diff diff.png')
     parser.add_argument('a', metavar='A.pt', help='the first weights file')
     parser.add_argument('b', metavar='B.pt', help='the second weights file')
-    parser.add_argument('--confusion-diff', metavar='PATH', type=d2l.png_file,
+    parser.add_argument('--confusion-diff', metavar='PATH', type=kit.png_file,
                         help="write B's confusion matrix minus A's to this PNG")
     parser.add_argument('--data-root', metavar='DIR',
                         help='folder holding the IDX files (as for the scripts)')
-    parser.add_argument('--device', type=d2l._device_flag, help='cpu, cuda, cuda:N, mps or auto')
+    parser.add_argument('--device', type=kit.device_flag, help='cpu, cuda, cuda:N, mps or auto')
     args = parser.parse_args(argv)
     return compare_models(args.a, args.b, args.confusion_diff, args.data_root,
                           str(args.device) if args.device is not None else None)

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Sequence
 from unittest import mock
 
 import d2l
+from d2lkit import script as kit
 
 if TYPE_CHECKING:  # pandas (and optuna, in d2lkit.sweep_runs) load only when a sweep runs
     import pandas
 
 SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage')
-FILE_FLAGS = ('--plot', '--history', '--save', '--predict')  # plus any flag of type d2l.output_file
+FILE_FLAGS = ('--plot', '--history', '--save', '--predict')  # plus any flag of type kit.output_file
 # 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
 # 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
 # another program takes a core (measured on a shared 2-core machine).
@@ -423,7 +424,7 @@ def load_module(script: Path):
     """The script imported once (main() not run); a broken script is a bad file: D2LError."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return d2l.load_script(script)
+            return kit.load_script(script)
     except SyntaxError as e:
         raise d2l.D2LError(f'{script} does not compile: {e}') from None
 

@@ -7,6 +7,7 @@ import gzip
 import http.server
 import os
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the d2l.py of this checkout, even without `pip install -e .`
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 
 REAL_FASHION = Path('/usr/share/datasets/fashion-mnist')
 
@@ -55,13 +57,13 @@ SPEED_LINE = re.compile(r'^\d+\.\d examples/sec on cpu$')
 
 def pytest_report_header(config) -> list[str]:
     """The header says when `import d2l` outside this checkout gives another d2l (the books' package)."""
-    warning = d2l.shadowing_d2l()
+    warning = kit.shadowing_d2l()
     return [warning] if warning else []
 
 
 def script(name: str):
     """The module of a chapter script, e.g. 'ch_softmax/scratch', imported by path (main() not run)."""
-    return d2l.load_script(ROOT / f'{name}.py')
+    return kit.load_script(ROOT / f'{name}.py')
 
 
 def data_args(name: str, root: Path) -> list[str]:
@@ -96,12 +98,12 @@ def program(args: list[str], cwd, tmp_path, **env: str) -> subprocess.CompletedP
 
 
 def run_as_script(main, argv: list[str], capsys) -> tuple[int, str, str]:
-    """main(argv) run the way a chapter script's last line runs it (d2l.run_script), in this process;
+    """main(argv) run the way a chapter script's last line runs it (kit.run_script), in this process;
     return (exit status, stdout, stderr) as the interpreter would end: SystemExit(None) is 0, an int is
     itself, a message is printed to stderr and is 1. A traceback would escape as an exception."""
     capsys.readouterr()
     try:
-        d2l.run_script(lambda: main(argv))
+        kit.run_script(lambda: main(argv))
         status = 0
     except SystemExit as stop:
         if stop.code is None or isinstance(stop.code, int):
@@ -259,3 +261,19 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def install_kit(tmp_path: Path) -> Path:
+    """pip-install this checkout's kit (d2l.py and d2lkit, as pyproject.toml lists them) into a
+    fresh folder, the way the README's install does but without fetching anything; return it.
+
+    The sources are copied first, so that the build leaves nothing in the checkout."""
+    source, site = tmp_path / 'source', tmp_path / 'site'
+    source.mkdir()
+    for name in ('pyproject.toml', 'README.md', 'd2l.py'):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit', ignore=shutil.ignore_patterns('__pycache__'))
+    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--no-index',
+                         '--target', str(site), str(source)], tmp_path, tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    return site

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import d2l
+from d2lkit import script as kit
 from conftest import (EPOCH_LINE, FIZZBUZZ, IMAGE_SCRIPTS, LINREG_SCRIPTS, REAL_FASHION, ROOT, SPEED_LINE,
                       TRAINING_SCRIPTS, Marker, data_args, is_png, program, script)
 
@@ -407,7 +408,7 @@ def test_linear_regression_plot_and_history(name, tmp_path, capsys):
 
 @pytest.mark.parametrize('name', TRAINING_SCRIPTS + [FIZZBUZZ])
 def test_every_script_runs_its_main_when_run_as_a_program(name, monkeypatch, capsys):
-    # A script's last lines, `if __name__ == '__main__': d2l.run_script(main)`, run here in this process
+    # A script's last lines, `if __name__ == '__main__': kit.run_script(main)`, run here in this process
     # (with --help). Real processes: the next test (from inside its folder), test_install.py (by its path
     # from another folder, with another d2l first on PYTHONPATH), test_cli.py and test_manual.py (errors).
     path = ROOT / f'{name}.py'
@@ -425,7 +426,7 @@ def test_runs_from_inside_its_folder_and_says_nothing_else(tiny_data, tmp_path):
     done = program(['scratch.py', '--epochs', '1', '--data-root', str(tiny_data)], ROOT / 'ch_softmax', tmp_path)
     assert done.returncode == 0, done.stderr
     assert EPOCH_LINE.match(done.stdout.splitlines()[0])
-    if not d2l.shadowing_d2l():  # else its one warning (tests/test_install.py); the header names the other d2l
+    if not kit.shadowing_d2l():  # else its one warning (tests/test_install.py); the header names the other d2l
         assert done.stderr == ''
 
 

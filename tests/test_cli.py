@@ -12,6 +12,9 @@ import pytest
 import torch
 
 import d2l
+from d2lkit import cli
+from d2lkit import compare
+from d2lkit import script as kit
 from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, PNG, ROOT, TRAINING_SCRIPTS, data_args, is_png, leftovers,
                       make_idx_dataset, program, run_as_script, script)
 
@@ -32,7 +35,7 @@ def table_rows(out: str) -> list[list[float]]:
 
 def test_compare_softmax_prints_both_runs_and_the_differences(tiny_data, tmp_path, capsys):
     plot = tmp_path / 'compare.png'
-    result = d2l.compare('ch_softmax', ['--epochs', '3', '--batch-size', '8', '--data-root', str(tiny_data)], plot)
+    result = compare.compare('ch_softmax', ['--epochs', '3', '--batch-size', '8', '--data-root', str(tiny_data)], plot)
     out = capsys.readouterr().out
     assert out.count('== ch_softmax/scratch.py --epochs 3 --batch-size 8') == 1
     assert out.count('== ch_softmax/concise.py --epochs 3 --batch-size 8') == 1
@@ -52,7 +55,7 @@ def test_compare_softmax_prints_both_runs_and_the_differences(tiny_data, tmp_pat
 
 
 def test_compare_linear_regression_has_loss_columns_only(capsys):
-    result = d2l.compare('ch_linear_regression', ['--epochs', '2'])
+    result = compare.compare('ch_linear_regression', ['--epochs', '2'])
     rows = table_rows(capsys.readouterr().out)
     assert len(rows) == 2 and all(len(row) == 4 for row in rows)
     assert [row[1] for row in rows] == pytest.approx(result['scratch']['train_loss'], rel=1e-5)
@@ -69,7 +72,7 @@ def test_compare_reports_scripts_that_differ(tmp_path, capsys):
                 assert argv == ['--epochs', '1']
                 return {{'train_loss': [{loss}], 'train_acc': [{acc}], 'test_acc': [{acc}], 'seconds': [1.0]}}
         '''))
-    result = d2l.compare(chapter, ['--epochs', '1'])
+    result = compare.compare(chapter, ['--epochs', '1'])
     out = capsys.readouterr().out
     assert not result['agree']
     assert result['max_loss_rel_diff'] == pytest.approx(0.1 / 0.6) and result['max_acc_diff'] == pytest.approx(0.01)
@@ -78,15 +81,15 @@ def test_compare_reports_scripts_that_differ(tmp_path, capsys):
 
 def test_unknown_chapter_lists_the_real_ones(capsys):
     with pytest.raises(d2l.D2LError) as error:
-        d2l.compare('ch_nonexistent')
+        compare.compare('ch_nonexistent')
     assert all(name in str(error.value) for name in ('ch_linear_regression', 'ch_mlp', 'ch_softmax'))
-    status, _, stderr = run_as_script(d2l.cli, ['compare', 'ch_nope'], capsys)  # as `python -m d2l` runs it
+    status, _, stderr = run_as_script(cli.cli, ['compare', 'ch_nope'], capsys)  # as `python -m d2l` runs it
     assert status == 1 and stderr.startswith("error: no chapter 'ch_nope'") and len(stderr.splitlines()) == 1
 
 
 def test_cli_passes_other_flags_through_and_keeps_plot(tiny_data, tmp_path, capsys):
     plot = tmp_path / 'mlp.png'
-    d2l.cli(['compare', 'ch_mlp', '--epochs', '2', '--plot', str(plot), '--activation', 'tanh',
+    cli.cli(['compare', 'ch_mlp', '--epochs', '2', '--plot', str(plot), '--activation', 'tanh',
              '--data-root', str(tiny_data)])
     out = capsys.readouterr().out
     assert '== ch_mlp/concise.py --epochs 2 --activation tanh --data-root' in out
@@ -96,7 +99,7 @@ def test_cli_passes_other_flags_through_and_keeps_plot(tiny_data, tmp_path, caps
 
 def test_a_flag_only_one_script_takes_is_refused_with_a_hint(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        d2l.cli(['compare', 'ch_mlp', '--optimizer', 'adam'])  # concise.py takes it, scratch.py does not
+        cli.cli(['compare', 'ch_mlp', '--optimizer', 'adam'])  # concise.py takes it, scratch.py does not
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith('usage: scratch.py ')  # the script is named, not d2l.py
@@ -117,7 +120,7 @@ BAD_NUMBERS = [('--lr', '0', 'must be positive, got 0'), ('--lr', '-0.1', 'must 
 
 @pytest.mark.parametrize('flag, value, message', BAD_NUMBERS)
 def test_the_shared_parser_refuses_non_positive_numbers(flag, value, message, capsys):
-    parser = d2l.argument_parser('test', lr=0.1, batch_size=256, num_epochs=10)
+    parser = kit.argument_parser('test', lr=0.1, batch_size=256, num_epochs=10)
     with pytest.raises(SystemExit) as exit_:
         parser.parse_args([flag, value])
     assert exit_.value.code == 2
@@ -168,18 +171,18 @@ def test_unavailable_device_is_a_bad_flag(tiny_data, capsys, device, message):
 def test_resolve_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)  # whatever this machine has
     monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: False)
-    assert d2l.resolve_device('cpu') == torch.device('cpu')
-    assert d2l.resolve_device('cuda:0') == d2l.resolve_device('auto') == torch.device('cuda:0')
+    assert kit.resolve_device('cpu') == torch.device('cpu')
+    assert kit.resolve_device('cuda:0') == kit.resolve_device('auto') == torch.device('cuda:0')
     with pytest.raises(d2l.D2LError, match=r"no such CUDA GPU here \('cuda:1'; torch sees 1\)"):
-        d2l.resolve_device('cuda:1')
+        kit.resolve_device('cuda:1')
     with pytest.raises(d2l.D2LError, match='Apple MPS is not available'):
-        d2l.resolve_device('mps')
+        kit.resolve_device('mps')
     with pytest.raises(d2l.D2LError, match="unknown device 'gpu'"):
-        d2l.resolve_device('gpu')
+        kit.resolve_device('gpu')
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 0)
-    assert d2l.resolve_device('auto') == torch.device('cpu')
+    assert kit.resolve_device('auto') == torch.device('cpu')
     with pytest.raises(d2l.D2LError, match='no such CUDA GPU'):
-        d2l.resolve_device('cuda')
+        kit.resolve_device('cuda')
 
 
 @pytest.mark.parametrize('name', TRAINING_SCRIPTS)
@@ -228,7 +231,7 @@ def test_a_figure_name_without_an_extension_gets_png_and_is_named_right(tiny_dat
 
 def test_missing_data_is_one_line_and_status_1(isolated):
     with pytest.raises(SystemExit) as exit_info:
-        d2l.run_script(lambda: script('ch_softmax/scratch').main(['--epochs', '1']))
+        kit.run_script(lambda: script('ch_softmax/scratch').main(['--epochs', '1']))
     message = str(exit_info.value.code)
     assert message.startswith('error: Fashion-MNIST not found') and '\n' not in message
 

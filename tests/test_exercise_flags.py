@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 import d2l
+from d2lkit import compare
+from d2lkit import script as kit
 from conftest import IMAGE_SCRIPTS, is_png, script
 
 MLPS = ['ch_mlp/scratch', 'ch_mlp/concise']
@@ -54,33 +56,33 @@ def trained_nets(monkeypatch, name: str, data, *flags: str) -> list:
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('text, expected', [
-    ('default', d2l.Init('default')), ('zero', d2l.Init('zero')), ('xavier', d2l.Init('xavier')),
-    ('constant:0.5', d2l.Init('constant', 0.5)), ('constant:-2', d2l.Init('constant', -2.0)),
-    ('normal:1', d2l.Init('normal', 1.0)),
+    ('default', kit.Init('default')), ('zero', kit.Init('zero')), ('xavier', kit.Init('xavier')),
+    ('constant:0.5', kit.Init('constant', 0.5)), ('constant:-2', kit.Init('constant', -2.0)),
+    ('normal:1', kit.Init('normal', 1.0)),
 ])
 def test_init_flag_parses_each_form(text, expected):
-    assert d2l.init_flag(text) == expected
+    assert kit.init_flag(text) == expected
     spelled = text if ':' not in text else f'{expected.kind}:{expected.value:g}'
-    assert str(d2l.init_flag(text)) == spelled
+    assert str(kit.init_flag(text)) == spelled
 
 
 @pytest.mark.parametrize('text', ['uniform', 'normal', 'normal:0', 'normal:-1', 'constant:x',
                                   'zero:1', 'constant:inf', 'xavier:2', ''])
 def test_init_flag_refuses_anything_else(text):
     with pytest.raises(argparse.ArgumentTypeError):
-        d2l.init_flag(text)
+        kit.init_flag(text)
 
 
 @pytest.mark.parametrize('init', ['default', 'zero', 'constant:0.3', 'normal:0.5', 'xavier'])
 def test_scratch_and_concise_initial_weights_are_identical(init):
     """init_weight (scratch) and linear_init (concise, nn.init): the same numbers."""
-    spec, sizes = d2l.init_flag(init), [784, 64, 32, 10]
+    spec, sizes = kit.init_flag(init), [784, 64, 32, 10]
     torch.manual_seed(3)
-    scratch = [d2l.init_weight(spec, (a, b)) for a, b in zip(sizes, sizes[1:])]
+    scratch = [kit.init_weight(spec, (a, b)) for a, b in zip(sizes, sizes[1:])]
     torch.manual_seed(3)
     net = nn.Sequential(*[nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])])
     torch.manual_seed(3)
-    net.apply(d2l.linear_init(spec))
+    net.apply(kit.linear_init(spec))
     for W, layer in zip(scratch, net):
         assert W.requires_grad and W.shape == layer.weight.T.shape
         assert torch.equal(W.detach(), layer.weight.detach().T)
@@ -93,19 +95,19 @@ def test_default_init_is_the_books_normal_as_before():
     torch.manual_seed(0)
     old.apply(d2l.init_normal)
     torch.manual_seed(0)
-    new.apply(d2l.linear_init(d2l.Init('default')))
+    new.apply(kit.linear_init(kit.Init('default')))
     assert torch.equal(old.weight, new.weight)
 
 
 def test_xavier_std_and_constant_values():
     torch.manual_seed(0)
-    W = d2l.init_weight(d2l.init_flag('xavier'), (784, 256)).detach()
+    W = kit.init_weight(kit.init_flag('xavier'), (784, 256)).detach()
     assert float(W.std()) == pytest.approx(math.sqrt(2 / (784 + 256)), rel=0.01)
     assert abs(float(W.mean())) < 1e-3
-    constant = d2l.init_weight(d2l.init_flag('constant:0.25'), (3, 4)).detach()
+    constant = kit.init_weight(kit.init_flag('constant:0.25'), (3, 4)).detach()
     assert torch.equal(constant, torch.full((3, 4), 0.25))
-    assert not d2l.init_weight(d2l.init_flag('zero'), (3, 4)).any()
-    W = d2l.init_weight(d2l.init_flag('normal:2'), (784, 256)).detach()
+    assert not kit.init_weight(kit.init_flag('zero'), (3, 4)).any()
+    W = kit.init_weight(kit.init_flag('normal:2'), (784, 256)).detach()
     assert float(W.std()) == pytest.approx(2, rel=0.01)
 
 
@@ -182,14 +184,14 @@ def test_dropout_is_off_at_evaluation(name, tiny_data, monkeypatch):
     ['--hidden', '64', '32', '--init', 'normal:0.1', '--weight-decay', '0.001', '--dropout', '0.1'],
 ])
 def test_mlp_scratch_and_concise_agree_under_the_flags(flags, tiny_data):
-    result = d2l.compare('ch_mlp', ['--epochs', '2', '--data-root', str(tiny_data), *flags])
+    result = compare.compare('ch_mlp', ['--epochs', '2', '--data-root', str(tiny_data), *flags])
     assert result['agree'], (result['max_loss_rel_diff'], result['max_acc_diff'])
 
 
 @pytest.mark.parametrize('flags', [['--weight-decay', '0.05'], ['--init', 'xavier'],
                                    ['--init', 'zero']])
 def test_softmax_scratch_and_concise_agree_under_the_flags(flags, tiny_data):
-    result = d2l.compare('ch_softmax', ['--epochs', '2', '--data-root', str(tiny_data), *flags])
+    result = compare.compare('ch_softmax', ['--epochs', '2', '--data-root', str(tiny_data), *flags])
     assert result['agree'], (result['max_loss_rel_diff'], result['max_acc_diff'])
 
 
@@ -290,7 +292,7 @@ def test_layer_stats_agree_between_scratch_and_concise(tiny_data, tmp_path):
 
 def test_layer_stats_mean_and_variance_are_of_the_activations():
     """The recorder's numbers for two batches are those of all their values together."""
-    stats = d2l.LayerStats(1, 'unused.json')
+    stats = kit.LayerStats(1, 'unused.json')
     a, b = torch.rand(4, 5), torch.rand(6, 5)
     stats.activation(1, a), stats.activation(1, b)
     with torch.no_grad():

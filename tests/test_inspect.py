@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import d2l
+from d2lkit import cli
 from conftest import (BEST, IMAGE_SCRIPTS, MANUAL, data_args, is_png, leftovers, run_as_script,
                       script)
 
@@ -86,14 +87,14 @@ def test_the_worst_mistakes_are_the_examples_with_the_highest_loss():
     loss = nn.functional.cross_entropy(logits, labels, reduction='none')
     by_hand = loss.argsort(descending=True)[:16]
     for batch_size in (5, 16, 40):  # the running top 16 across batches, and one batch
-        verdicts = d2l._verdicts(lambda X: X, d2l.ArrayLoader((logits, labels), batch_size), None)
+        verdicts = d2l.evaluate_verdicts(lambda X: X, d2l.ArrayLoader((logits, labels), batch_size), None)
         assert verdicts.worst.tolist() == by_hand.tolist()
         assert torch.equal(verdicts.worst_images, logits[by_hand])
         assert torch.allclose(verdicts.loss, loss)
         assert torch.equal(verdicts.predicted, logits.argmax(dim=1))
         assert torch.allclose(verdicts.probability, logits.softmax(dim=1).max(dim=1).values)
     # A net that ends in softmax (the older port's) has the same losses and probabilities.
-    from_probabilities = d2l._verdicts(lambda X: X.softmax(dim=1),
+    from_probabilities = d2l.evaluate_verdicts(lambda X: X.softmax(dim=1),
                                        d2l.ArrayLoader((logits, labels), 8), None)
     assert from_probabilities.worst.tolist() == by_hand.tolist()
     assert torch.allclose(from_probabilities.loss, loss, atol=1e-5)
@@ -154,8 +155,8 @@ def test_a_figure_that_fails_half_way_leaves_no_file(tmp_path, monkeypatch):
 def matrices_drawn(monkeypatch) -> list:
     """Record the matrix of every confusion figure drawn from now on."""
     drawn = []
-    draw = d2l._draw_matrix
-    monkeypatch.setattr(d2l, '_draw_matrix', lambda matrix, *a, **kw: (drawn.append(matrix.clone()),
+    draw = d2l.draw_matrix
+    monkeypatch.setattr(d2l, 'draw_matrix', lambda matrix, *a, **kw: (drawn.append(matrix.clone()),
                                                                         draw(matrix, *a, **kw))[1])
     return drawn
 
@@ -195,7 +196,7 @@ def test_load_draws_the_same_matrix_as_the_run_that_saved_the_weights(name, tiny
     pairs = [PAIR_LINE.match(line) for line in report[1:-1]]
     assert all(pairs) and 1 <= len(pairs) <= 3
     names = d2l.get_fashion_mnist_labels(range(10))
-    expected = [(names[i], names[j], c) for i, j, c in d2l._confused_cells(matrix, 3)]
+    expected = [(names[i], names[j], c) for i, j, c in d2l.confused_cells(matrix, 3)]
     assert [(m[1], m[2], int(m[3])) for m in pairs] == expected
     for m in pairs:
         row = int(matrix[names.index(m[1])].sum())
@@ -277,7 +278,7 @@ def test_compare_models_lines_up_two_saved_models(two_models, tiny_data, tmp_pat
                                        ['--hidden', '32', '16', '--activation', 'tanh']))]
     capsys.readouterr()
     diff = tmp_path / 'figs' / 'diff.png'
-    status, out, err = run_as_script(d2l.cli, ['compare-models', str(a), str(b),
+    status, out, err = run_as_script(cli.cli, ['compare-models', str(a), str(b),
                                                '--data-root', str(tiny_data),
                                                '--confusion-diff', str(diff)], capsys)
     assert status == 0 and err == '' and is_png(diff)
@@ -332,20 +333,20 @@ def test_compare_models_refuses_bad_files_in_one_line_before_any_work(two_models
                     'compare models of the same data set'}
     for bad, message in cases.items():
         argv = ['compare-models', str(a), str(bad), '--data-root', str(tiny_data)]
-        status, out, err = run_as_script(d2l.cli, argv, capsys)
+        status, out, err = run_as_script(cli.cli, argv, capsys)
         assert status == 1 and out == '' and re.fullmatch(f'error: .*{message}.*\n', err), err
     blocker = tmp_path / 'a-file'
     blocker.write_text('')
-    status, out, err = run_as_script(d2l.cli, ['compare-models', str(a), str(a), '--confusion-diff',
+    status, out, err = run_as_script(cli.cli, ['compare-models', str(a), str(a), '--confusion-diff',
                                                str(blocker / 'd.png')], capsys)
     assert status == 2 and out == ''
     assert f'--confusion-diff: cannot write {blocker / "d.png"}' in err
 
 
 def test_compare_models_is_listed_in_the_help(capsys):
-    status, out, _ = run_as_script(d2l.cli, ['--help'], capsys)
+    status, out, _ = run_as_script(cli.cli, ['--help'], capsys)
     assert status == 0 and 'compare-models' in out
-    status, out, _ = run_as_script(d2l.cli, ['compare-models', '--help'], capsys)
+    status, out, _ = run_as_script(cli.cli, ['compare-models', '--help'], capsys)
     assert status == 0 and '--confusion-diff PATH' in out and 'A.pt' in out
 
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import d2l
-from conftest import EPOCH_LINE, ROOT, make_books_d2l, program
+from d2lkit import script as kit
+from conftest import EPOCH_LINE, ROOT, install_kit, make_books_d2l, program
 
 WARNING = '`import d2l` outside this folder gives another package'
 
@@ -57,6 +58,27 @@ def test_compare_runs_two_scripts_and_warns_once(tmp_path):
     assert 'they agree' in done.stdout
 
 
+def test_the_installed_kit_imports_and_runs_python_m_d2l_from_any_folder(tmp_path):
+    """The README's install puts d2l.py and the package d2lkit (the kit's commands) on the path:
+    both import outside the checkout, `import d2l` alone leaves d2lkit unloaded, and `python -m d2l`
+    hands its command line over to d2lkit.cli."""
+    site = install_kit(tmp_path)
+    code = ('import sys, d2l; alone = "d2lkit" in sys.modules; '
+            'import d2lkit.cli, d2lkit.compare, d2lkit.script; '
+            'print(alone, d2l.__file__, d2lkit.script.__file__, d2lkit.cli.__file__)')
+    done = program(['-c', code], tmp_path, tmp_path, PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ['False', str(site / 'd2l.py'), str(site / 'd2lkit' / 'script.py'),
+                                   str(site / 'd2lkit' / 'cli.py')]
+    helped = program(['-m', 'd2l', '--help'], tmp_path, tmp_path, PYTHONPATH=str(site))
+    assert helped.returncode == 0, helped.stderr
+    assert all(command in helped.stdout for command in ('compare', 'sweep', 'exercises', 'compare-models'))
+    refused = program(['-m', 'd2l', 'compare', 'ch_nope'], tmp_path, tmp_path, PYTHONPATH=str(site))
+    assert refused.returncode == 1  # the kit's one line (run_script), not a traceback
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: no chapter 'ch_nope' with a scratch.py and a concise.py; choose one of: (none found)")
+
+
 def test_the_test_suite_header_says_it(tmp_path):
     site = tmp_path / 'site'
     package = make_books_d2l(site)
@@ -83,7 +105,7 @@ def site(tmp_path, monkeypatch):
 
 def test_the_books_package_is_seen_behind_the_repository(site):
     package = make_books_d2l(site, '0.17.6')
-    warning = d2l.shadowing_d2l()
+    warning = kit.shadowing_d2l()
     assert warning.startswith(f'warning: {WARNING}, d2l 0.17.6 at {package}, not this kit ({ROOT / "d2l.py"})')
     assert 'Fix: pip uninstall d2l' in warning and '\n' not in warning
     assert not (site / 'imported').exists()
@@ -91,12 +113,12 @@ def test_the_books_package_is_seen_behind_the_repository(site):
 
 def test_without_a_dist_info_the_version_comes_from_the_source(site):
     make_books_d2l(site, '1.1.0', dist_info=False)  # e.g. a checkout of the books put on the path by hand
-    assert f', d2l 1.1.0 at {site / "d2l"}, ' in d2l.shadowing_d2l()
+    assert f', d2l 1.1.0 at {site / "d2l"}, ' in kit.shadowing_d2l()
 
 
 def test_without_any_version_it_says_so_and_how_to_move_it(site):
     package = make_books_d2l(site, version=None)
-    warning = d2l.shadowing_d2l()
+    warning = kit.shadowing_d2l()
     assert f'd2l (version unknown) at {package}' in warning
     assert f'Fix: pip uninstall d2l if pip installed it, else move {package} away' in warning
 
@@ -104,14 +126,14 @@ def test_without_any_version_it_says_so_and_how_to_move_it(site):
 def test_a_folder_named_d2l_without_init_counts(site):
     (site / 'd2l').mkdir()
     (site / 'd2l' / 'torch.py').write_text('')
-    assert f'd2l (version unknown) at {site / "d2l"}' in d2l.shadowing_d2l()
+    assert f'd2l (version unknown) at {site / "d2l"}' in kit.shadowing_d2l()
 
 
 def test_another_copy_of_the_kit_is_the_kit_but_another_d2l_py_is_not(site):
     shutil.copy(ROOT / 'd2l.py', site / 'd2l.py')  # e.g. another checkout, installed with pip install -e
-    assert d2l.shadowing_d2l() is None or str(site) not in d2l.shadowing_d2l()
+    assert kit.shadowing_d2l() is None or str(site) not in kit.shadowing_d2l()
     (site / 'd2l.py').write_text('"""Someone else\'s d2l."""\n__version__ = "0.1"\n')
-    assert f'd2l 0.1 at {site / "d2l.py"}' in d2l.shadowing_d2l()
+    assert f'd2l 0.1 at {site / "d2l.py"}' in kit.shadowing_d2l()
 
 
 def test_the_working_folder_does_not_count_but_pythonpath_does(tmp_path, monkeypatch):
@@ -120,12 +142,12 @@ def test_the_working_folder_does_not_count_but_pythonpath_does(tmp_path, monkeyp
     monkeypatch.chdir(folder)
     monkeypatch.syspath_prepend('')  # `python -m ...` or `python -c` put the working folder first
     monkeypatch.syspath_prepend(str(ROOT))
-    warning = d2l.shadowing_d2l()
+    warning = kit.shadowing_d2l()
     assert warning is None or str(package) not in warning  # only code run in that folder would get it
     monkeypatch.setenv('PYTHONPATH', str(folder))  # but one the reader put on the path counts
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.syspath_prepend(str(ROOT))
-    assert f'd2l 1.0.3 at {package}' in d2l.shadowing_d2l()
+    assert f'd2l 1.0.3 at {package}' in kit.shadowing_d2l()
 
 
 # ---------------------------------------------------------------------------

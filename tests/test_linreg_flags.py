@@ -1,11 +1,12 @@
 """Linear regression's exercise settings: --loss, --reduction (concise), --num-examples, --init,
-and the shared --init parser d2l.init_flag. Without them the scripts print what they always did."""
+and the shared --init parser kit.init_flag. Without them the scripts print what they always did."""
 
 import pytest
 import torch
 from torch import nn
 
 import d2l
+from d2lkit import script as kit
 from conftest import LINREG_SCRIPTS, run_as_script, script
 
 SCRATCH, CONCISE = LINREG_SCRIPTS
@@ -79,13 +80,13 @@ def test_num_examples_sets_the_size_of_the_data(name, monkeypatch):
 
 @pytest.mark.parametrize('init', ['default', 'zero', 'constant:0.5', 'normal:2', 'xavier'])
 def test_each_init_starts_scratch_and_concise_from_the_same_weights(init):
-    # The scripts draw w through d2l.init_weight (scratch) and d2l.linear_init (concise).
-    spec = d2l.init_flag(init)
+    # The scripts draw w through kit.init_weight (scratch) and kit.linear_init (concise).
+    spec = kit.init_flag(init)
     torch.manual_seed(3)
-    w = d2l.init_weight(spec, (2, 1))
+    w = kit.init_weight(spec, (2, 1))
     layer = nn.Linear(2, 1)
     torch.manual_seed(3)
-    layer.apply(d2l.linear_init(spec))
+    layer.apply(kit.linear_init(spec))
     assert torch.equal(layer.weight.detach(), w.detach().T)
     assert torch.equal(layer.bias.detach(), torch.zeros(1))
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import d2l
+from d2lkit import script as kit
 from conftest import EPOCH_LINE, FIZZBUZZ, MANUAL, PNG, REAL_FASHION, ROOT, SPEED_LINE, program, script
 
 manual = script(MANUAL)
@@ -359,7 +360,7 @@ def test_a_script_error_from_its_own_folder_is_one_line_not_a_traceback(tmp_path
     run = program(['manual.py', '--load', str(tmp_path / 'none.pt')], ROOT / 'ch_mlp', tmp_path)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith('error: no weights file')
-    assert len(run.stderr.strip().splitlines()) == 1 + bool(d2l.shadowing_d2l())  # the one warning, if any
+    assert len(run.stderr.strip().splitlines()) == 1 + bool(kit.shadowing_d2l())  # the one warning, if any
 
 
 # ---------------------------------------------------------------------------

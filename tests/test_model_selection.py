@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import d2l
+from d2lkit import compare
 from conftest import POLYNOMIAL, WEIGHT_DECAY_SCRIPTS, is_png, run_as_script, script
 
 LOSSES_LINE = re.compile(r'^epoch (\d+), train loss (\S+), test loss (\S+)$')
@@ -128,7 +129,7 @@ def test_weight_decay_parity_needs_the_same_seed():
 
 
 def test_compare_lines_up_train_and_test_loss(capsys):
-    result = d2l.compare('ch_weight_decay', ['--lambd', '3', '--epochs', '3'])
+    result = compare.compare('ch_weight_decay', ['--lambd', '3', '--epochs', '3'])
     out = capsys.readouterr().out
     table = out.split('scratch.py vs concise.py', 1)[1].splitlines()
     assert 'train loss' in table[1] and 'test loss' in table[1]

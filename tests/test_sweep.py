@@ -18,7 +18,8 @@ import torch
 
 import d2l
 import d2lkit
-from conftest import ROOT, program
+from conftest import ROOT, install_kit, program
+from d2lkit import script as kit
 from d2lkit import sweep, sweep_runs
 
 LINREG = str(ROOT / 'ch_linear_regression' / 'scratch.py')
@@ -91,7 +92,7 @@ def test_a_grid_gives_one_row_and_one_history_per_run_and_one_file_per_run(
     assert (out / 'study.log').is_file()
     assert report_stand_in.calls == [(out, ['lr'], 'test_acc', True, False)]
     # The same seed gives the same numbers as the script run alone.
-    alone = d2l.load_script(SOFTMAX).main(['--lr', '0.1', '--epochs', '2', '--seed', '1',
+    alone = kit.load_script(SOFTMAX).main(['--lr', '0.1', '--epochs', '2', '--seed', '1',
                                             '--data-root', str(tiny_data)])
     row = next(r for r in table if (r['lr'], r['seed']) == ('0.1', '1'))
     assert float(row['train_loss']) == pytest.approx(alone['train_loss'][-1], rel=1e-5)
@@ -295,18 +296,7 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
 
 def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
     """pyproject.toml lists d2lkit beside d2l: pip installs both (no dependencies fetched here)."""
-    import shutil
-    source = tmp_path / 'source'
-    source.mkdir()
-    for name in ('pyproject.toml', 'README.md', 'd2l.py'):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit',
-                    ignore=shutil.ignore_patterns('__pycache__'))
-    site = tmp_path / 'site'
-    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
-                         '--no-index',
-                         '--target', str(site), str(source)], tmp_path, tmp_path)
-    assert installed.returncode == 0, installed.stderr
+    site = install_kit(tmp_path)
     done = program(['-c', 'import d2lkit.sweep, d2lkit.sweep_runs; print(d2lkit.sweep.__file__)'],
                    tmp_path, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
