@@ -30,7 +30,7 @@ gives the module a class of its own (_BookModule), so that the books' `from d2l 
 d2l` gives d2l itself; the books' tensor aliases (d2l.reshape, d2l.float32, d2l.plt ...) are
 served by the module's __getattr__.
 
-At the first figure: _figure_mode() (in Plotting) decides once where figures go: inline in a
+At the first figure: figure_mode() (in Plotting) decides once where figures go: inline in a
 notebook, a window in a script with a screen, or a PNG per figure in a script without one.
 In a script (either kind) it registers one exit hook, _at_exit, which draws the last points of
 progress boards; without a screen the hook also saves the figures a page drew with plt and left
@@ -59,11 +59,14 @@ import weakref
 import zlib
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # d2l.sweep's result; pandas loads only for a sweep
+    import pandas
 
 # on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -857,7 +860,7 @@ def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | No
         raise D2LError(f'{path} is not a weights file saved by torch.save ({type(e).__name__}); '
                        'pass a file written with --save') from None
     # A file from before settings were recorded holds the tensors alone.
-    state, recorded = (saved.get('weights'), saved.get('settings', {})) if _is_weights_file(saved) else (saved, None)
+    state, recorded = (saved.get('weights'), saved.get('settings', {})) if is_weights_file(saved) else (saved, None)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise D2LError(f'{path} does not hold a dict of tensors; pass a file written with --save')
     if settings is not None and recorded is not None:
@@ -876,7 +879,7 @@ def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | No
     return state
 
 
-def _is_weights_file(saved: Any) -> bool:
+def is_weights_file(saved: Any) -> bool:
     """True for what save_weights writes: {'weights': {name: tensor}, 'settings': {...}}."""
     return isinstance(saved, dict) and set(saved) == {'weights', 'settings'} and isinstance(saved['weights'], dict)
 
@@ -951,7 +954,7 @@ def evaluate_verdicts(net: Any, data_iter: Iterable, device: torch.device | None
                      worst_images.cpu() if worst_images is not None else empty)
 
 
-def _count_pairs(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
+def count_pairs(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The (classes, classes) counts of (true, predicted) pairs: rows true, columns predicted."""
     k = max(num_classes, int(labels.max()) + 1, int(predicted.max()) + 1)
     return torch.bincount(labels.long() * k + predicted.long(), minlength=k * k).reshape(k, k)
@@ -959,7 +962,7 @@ def _count_pairs(labels: torch.Tensor, predicted: torch.Tensor, num_classes: int
 
 def confusion_of(verdicts: Verdicts) -> torch.Tensor:
     """The confusion matrix of one evaluation pass (kit)."""
-    return _count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
+    return count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
 
 
 def confusion_matrix(net: Any, data_iter: Iterable,
@@ -1082,7 +1085,7 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
 # ============================================================================
 # Plotting (matplotlib is imported only here, when a figure is asked for)
 # ============================================================================
-# Where figures go is decided once per process, by _figure_mode(), the first time anything draws:
+# Where figures go is decided once per process, by figure_mode(), the first time anything draws:
 #   'notebook'  Jupyter (inline or widget backend): a figure shows in its cell; Animator and
 #               ProgressBoard redraw one figure in place; no files are written.
 #   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...) in a
@@ -1093,7 +1096,7 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
 # In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it also
 # routes IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
 
-_FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once _figure_mode() has decided
+_FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once figure_mode() has decided
 _FIGURE_COUNTS: dict[str, int] = {}  # default file names given so far, per stem: plot-1.png, plot-2.png ...
 _FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file, rewritten in place
 _FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its notebook display
@@ -1101,7 +1104,7 @@ _PENDING_BOARDS: weakref.WeakSet = weakref.WeakSet()  # ProgressBoards holding p
 _IPYTHON_DISPLAY: Callable[..., Any] | None = None  # IPython's own display(), once 'file' mode has replaced it
 
 
-def _figure_mode() -> str:
+def figure_mode() -> str:
     """Decide, once, where this process's figures go ('notebook', 'window' or 'file'), set up what that needs, return it."""
     global _FIGURE_MODE
     if _FIGURE_MODE is None:
@@ -1148,8 +1151,8 @@ def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
 
 
 def pyplot() -> Any:
-    """matplotlib.pyplot, imported after _figure_mode() has chosen the backend (kit)."""
-    _figure_mode()
+    """matplotlib.pyplot, imported after figure_mode() has chosen the backend (kit)."""
+    figure_mode()
     import matplotlib.pyplot as plt
     return plt
 
@@ -1168,7 +1171,7 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
-    with writing_to(out), _atomic_file(out) as f:  # the file appears whole or not at all
+    with writing_to(out), atomic_file(out) as f:  # the file appears whole or not at all
         fig.savefig(f, format=out.suffix[1:].lower(), dpi=100, bbox_inches='tight')
     _FIGURE_FILES[fig] = out
     if path is None and known is None:  # a file we chose: say where it went (pass path= to choose)
@@ -1178,7 +1181,7 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
 
 def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
     """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
-    mode = _figure_mode()
+    mode = figure_mode()
     if path is None and mode == 'notebook':
         return None  # the notebook displays it at the end of the cell
     if path is None and mode == 'window':
@@ -1192,7 +1195,7 @@ def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | 
 def _redraw(fig: Any, stem: str, path: str | os.PathLike | None = None, note: str = '') -> None:
     """Show a figure drawn again and again (Animator, ProgressBoard): updated in place in a notebook, so lines
     printed beside it stay; elsewhere rewritten into its own PNG (path, or stem-N.png named once)."""
-    if _figure_mode() == 'notebook':
+    if figure_mode() == 'notebook':
         handle = _FIGURE_DISPLAYS.get(fig)
         if handle is None:
             from IPython import display
@@ -1231,7 +1234,7 @@ def _at_exit() -> None:
 
 def use_svg_display() -> None:
     """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
-    _figure_mode()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    figure_mode()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')
@@ -1247,7 +1250,7 @@ def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
     is saved to its own PNG here and closed, and the next drawing starts a new one.
     """
     plt = pyplot()
-    if _figure_mode() == 'file':
+    if figure_mode() == 'file':
         _save_unsaved_figures()
     plt.rcParams['figure.figsize'] = figsize
 
@@ -1491,7 +1494,7 @@ def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), s
     if path.is_file() and (sha1_hash is None or _sha1(path) == sha1_hash):
         return str(path)  # a cache hit: no network
     print(f'Downloading {path} from {url}...')
-    with writing_to(path), _atomic_file(path) as f:
+    with writing_to(path), atomic_file(path) as f:
         got = _fetch(url, f, folder)
         if sha1_hash is not None and got != sha1_hash:
             raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; nothing was kept. '
@@ -1683,7 +1686,7 @@ class ProgressBoard(HyperParameters):
         self._undrawn = True
         if not self.display:
             return
-        if _figure_mode() == 'notebook':
+        if figure_mode() == 'notebook':
             self._render()  # live, as on d2l.ai
         else:
             _PENDING_BOARDS.add(self)  # drawn by flush() after the epoch, or by the exit hook
@@ -1694,7 +1697,7 @@ class ProgressBoard(HyperParameters):
         self._epoch_values = {}
         if not means and not self._undrawn:
             return None
-        notebook = _figure_mode() == 'notebook'
+        notebook = figure_mode() == 'notebook'
         if epoch is not None and means and not notebook:
             print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()), flush=True)
         if notebook or not self.display or not self._undrawn:
@@ -1707,7 +1710,7 @@ class ProgressBoard(HyperParameters):
         if self.axes is not None:
             self.fig = self.axes.figure
         elif self.fig is None:
-            if _figure_mode() == 'notebook':
+            if figure_mode() == 'notebook':
                 use_svg_display()  # as the book's board does
             plt = pyplot()
             self.fig = plt.figure(figsize=self.figsize)
@@ -2211,7 +2214,7 @@ def _fingerprint(files: dict[str, Path]) -> str:
 
 
 @contextlib.contextmanager
-def _atomic_file(path: Path) -> Iterator[Any]:
+def atomic_file(path: Path) -> Iterator[Any]:
     """A binary file to write that appears at path only when the block ends without error: it is
     written under a temporary name in the same folder and renamed, so no half-written file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -2230,7 +2233,7 @@ def _atomic_file(path: Path) -> Iterator[Any]:
 
 def _save_atomically(obj: Any, path: Path) -> None:
     """torch.save to a temporary name in the same folder, then rename: no half-written file."""
-    with _atomic_file(path) as f:
+    with atomic_file(path) as f:
         torch.save(obj, f)
 
 
@@ -2290,7 +2293,7 @@ def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
         if value is not None:
             argv += [option, str(value)]
     try:
-        return sweeping.sweep(argv, show=_figure_mode() == 'notebook')
+        return sweeping.sweep(argv, show=figure_mode() == 'notebook')
     except sweeping.SweepError as e:
         raise D2LError(str(e)) from None
 

@@ -32,7 +32,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     """The settings a weights file records; one D2LError line for a missing, bad or foreign one."""
     d2l.load_weights(path)  # a missing file, not a weights file, no dict of tensors: its own line
     saved = torch.load(path, map_location='cpu', weights_only=True)
-    settings = saved['settings'] if d2l._is_weights_file(saved) else {}
+    settings = saved['settings'] if d2l.is_weights_file(saved) else {}
     model = settings.get('model')
     if model is None:
         raise d2l.D2LError(f'{path} records no settings (saved before they were recorded); '
@@ -92,7 +92,7 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
         raise d2l.D2LError('the two runs saw different test images; give both the same --data-root')
     right = {name: torch.tensor(run['predicted']) == labels for name, run in runs.items()}
     names = d2l.text_labels(settings['A'].get('dataset', 'fashion-mnist'))(range(10))
-    matrices = {name: d2l._count_pairs(labels, torch.tensor(run['predicted']), len(names))
+    matrices = {name: d2l.count_pairs(labels, torch.tensor(run['predicted']), len(names))
                 for name, run in runs.items()}
     difference = matrices['B'] - matrices['A']
     only_a, only_b = int((right['A'] & ~right['B']).sum()), int((right['B'] & ~right['A']).sum())

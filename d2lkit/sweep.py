@@ -560,7 +560,7 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
         )
     if plan.search:
         best = final_run(plan, module)
-        with d2l._writing(plan.out / 'best.txt'), d2l._atomic_file(plan.out / 'best.txt') as f:
+        with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
             f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
         print(best)
     report(plan, show)

@@ -24,7 +24,6 @@ import d2l
 
 if TYPE_CHECKING:  # pandas and matplotlib are imported when a report is made, not with d2lkit
     import pandas as pd
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 STATUSES = ('ok', 'diverged', 'pruned', 'failed')
@@ -219,7 +218,7 @@ def curves_figure(out: Path, results: pd.DataFrame, table: pd.DataFrame, axes: S
     """The per-epoch metric and train loss of every setting: the mean of its ok seeds as a line,
     their min-max as a band; pruned runs as thin shorter lines, diverged ones left out (counted)."""
     import numpy as np
-    plt = d2l._pyplot()
+    plt = d2l.pyplot()
     drawn = results.loc[results['status'].isin(['ok', 'pruned']), 'run']
     histories = {r: _read_history(out, r) for r in drawn}
     # A panel for the metric when the runs recorded it per epoch (linear regression's w_error is
@@ -301,8 +300,7 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
                 metric: str) -> Figure:
     """The final metric against one flag's values, mean ± std over seeds (error bars); one line per
     combination of the other flags, or averaged over them when there are more than MAX_LINES."""
-    import numpy as np
-    plt = d2l._pyplot()
+    plt = d2l.pyplot()
     others = [a for a in axes if a != flag]
     values = sorted(table[flag].unique(), key=_natural_key)
     numeric = _is_numeric(table[flag])
@@ -359,7 +357,7 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
                    higher_is_better: bool) -> Figure:
     """The mean metric of each cell of a two-flag grid, annotated mean ± std; the best framed."""
     import numpy as np
-    plt = d2l._pyplot()
+    plt = d2l.pyplot()
     rows_flag, cols_flag = axes
     row_values = sorted(table[rows_flag].unique(), key=_natural_key)
     col_values = sorted(table[cols_flag].unique(), key=_natural_key)
@@ -399,13 +397,13 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
 
 def _write_png(fig: Figure, path: Path) -> None:
     """Write a figure to path whole or not at all (a temporary file renamed into place)."""
-    with d2l._writing(path), d2l._atomic_file(path) as f:
+    with d2l.writing_to(path), d2l.atomic_file(path) as f:
         fig.savefig(f, format='png', dpi=100, bbox_inches='tight')
 
 
 def _write_text(text: str, path: Path) -> None:
     """Write a text file whole or not at all."""
-    with d2l._writing(path), d2l._atomic_file(path) as f:
+    with d2l.writing_to(path), d2l.atomic_file(path) as f:
         f.write(text.encode())
 
 
@@ -427,7 +425,7 @@ def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
         raise d2l.D2LError(f'{out / "results.csv"} has no column {", ".join(missing)}; '
                            'is it the results of this sweep?')
     table = summarize(results, axes, metric, higher_is_better)
-    plt = d2l._pyplot()
+    plt = d2l.pyplot()
     figures = {'curves': curves_figure(out, results, table, axes, metric)}
     for flag in axes:
         figures[flag] = flag_figure(flag, results, table, axes, metric)
@@ -437,7 +435,7 @@ def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
         _write_text(summary_markdown(table, metric, higher_is_better), out / 'summary.md')
         for name, fig in figures.items():
             _write_png(fig, out / f'{name}.png')
-        if show and d2l._figure_mode() == 'notebook':
+        if show and d2l.figure_mode() == 'notebook':
             from IPython import display
             for fig in figures.values():
                 display.display(fig)

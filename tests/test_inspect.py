@@ -182,7 +182,7 @@ def test_load_draws_the_same_matrix_as_the_run_that_saved_the_weights(name, tiny
     assert len(labels) == 20
     assert matrix.sum(dim=1).tolist() == torch.bincount(labels, minlength=10).tolist()
     assert float(matrix.trace()) / 20 == trained['test_acc'][-1] == loaded['test_acc'][0]
-    by_pairs = d2l._count_pairs(labels, torch.tensor(loaded['predicted']), 10)
+    by_pairs = d2l.count_pairs(labels, torch.tensor(loaded['predicted']), 10)
     assert matrix.tolist() == by_pairs.tolist()
     for run in ('trained', 'loaded'):
         assert is_png(tmp_path / f'confusion-{run}.png')
@@ -295,7 +295,7 @@ def test_compare_models_lines_up_two_saved_models(two_models, tiny_data, tmp_pat
     assert f'difference of the confusion matrices written to {diff}' in out
     from d2lkit import compare_models
     result = compare_models.cli([str(a), str(b), '--data-root', str(tiny_data)])
-    matrices = [d2l._count_pairs(labels, torch.tensor(run['predicted']), 10) for run in runs]
+    matrices = [d2l.count_pairs(labels, torch.tensor(run['predicted']), 10) for run in runs]
     assert torch.equal(result['difference'], matrices[1] - matrices[0])
     assert result['only_a'] == int((right[0] & ~right[1]).sum())
     assert result['test_acc_b'] == runs[1]['test_acc'][0]

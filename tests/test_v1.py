@@ -393,7 +393,7 @@ class _BackendNoWindow(_BackendAgg):
 def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, monkeypatch, screen):
     code = ('import d2l\nboard = d2l.ProgressBoard("x")\n'
             'for i in range(20):\n    board.draw(i / 10, i * i, "square", every_n=2)\n'
-            'print("mode:", d2l._figure_mode())\n')
+            'print("mode:", d2l.figure_mode())\n')
     monkeypatch.setenv('PYTHONPATH', str(ROOT))
     if screen:
         (tmp_path / 'nowindow.py').write_text(WINDOW_BACKEND)
