@@ -52,7 +52,7 @@ RUNS = {
     'lambd-0': ('ch_weight_decay/scratch.py', ['--lambd', '0']),
 }
 IMAGES = ('ch_softmax/', 'ch_mlp/scratch', 'ch_mlp/concise', 'ch_mlp/manual', 'ch_mlp/best')
-BEST_ANCHOR = 'docs/chapters.md#how-far-an-mlp-goes-ch_mlpbestpy'
+BEST_ANCHOR = 'docs/chapters.md#what-each-trick-buys'
 
 
 def load(path: str) -> ModuleType:
