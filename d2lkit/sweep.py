@@ -124,11 +124,13 @@ class Plan:
     storage: str | None = None
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
     classifier: bool = True
+    # a regression script with a test set of its own (polynomial, weight decay): its test loss
+    test_loss: bool = False
 
     @property
     def metric(self) -> str:
         if not self.classifier:
-            return 'train_loss'
+            return 'test_loss' if self.test_loss else 'train_loss'
         return 'valid_acc' if '--valid' in self.fixed else 'test_acc'
 
     @property
@@ -137,11 +139,9 @@ class Plan:
 
     @property
     def metrics(self) -> list[str]:
-        return (
-            ['train_loss', 'train_acc', self.metric]
-            if self.classifier
-            else ['train_loss', 'w_error', 'b_error']
-        )
+        if self.classifier:
+            return ['train_loss', 'train_acc', self.metric]
+        return ['train_loss', 'test_loss'] if self.test_loss else ['train_loss', 'w_error', 'b_error']
 
     @property
     def columns(self) -> list[str]:
@@ -351,6 +351,8 @@ def make_plan(argv: Sequence[str]) -> Plan:
         storage=options.get('--storage'),
         file_flags=file_flags,
         classifier='--valid' in actions,
+        # linear regression (--num-examples) reports its errors in w and b; the others a test loss
+        test_loss='--valid' not in actions and '--num-examples' not in actions,
     )
     digest = hashlib.sha1(json.dumps(plan.config(), sort_keys=True).encode()).hexdigest()[:8]
     plan.out = Path(

@@ -296,7 +296,7 @@ def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
             return float(values[-1]) if values else None
         return None if values is None else float(values)
 
-    if plan.classifier:
+    if plan.classifier or plan.test_loss:
         return {k: last(k) for k in plan.metrics}
     w_error, b_error = history.get('w_error'), history.get('b_error')
     return {

@@ -311,3 +311,18 @@ def test_a_results_csv_of_no_sweep_is_never_appended_to(tmp_path, capsys):
     assert status == 2 and 'holds a results.csv of no sweep here' in stderr
     assert sorted(p.name for p in out.iterdir()) == ['results.csv']
     assert (out / 'results.csv').read_text() == 'mine\n'
+
+
+def test_a_regression_with_a_test_set_reports_its_test_loss(tmp_path, capsys, report_stand_in):
+    # The polynomial (and weight decay) scripts keep a test set of their own: the sweep's answer is
+    # its test loss, lower is better, not linear regression's errors in w and b.
+    out = tmp_path / 'out'
+    status, _, stderr = sweep_cli([str(ROOT / 'ch_model_selection' / 'polynomial.py'),
+                                   '--degree', '1,3', '--epochs', '20', '--seeds', '0',
+                                   '--workers', '1', '--out', out], capsys)
+    assert status == 0, stderr
+    table = {r['degree']: r for r in rows(out)}
+    assert list(table['1'])[2:5] == ['seed', 'train_loss', 'test_loss']
+    history = json.loads((out / 'histories' / f'{table["3"]["run"]}.json').read_text())
+    assert float(table['3']['test_loss']) == pytest.approx(history['test_loss'][-1], rel=1e-5)
+    assert float(table['3']['test_loss']) < float(table['1']['test_loss'])  # degree 1 underfits
