@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from data_pipeline import load_average, machine_info  # noqa: E402
 
 # name -> (script, flags): the runs behind the table, in its order
@@ -161,4 +162,4 @@ def main(argv: Sequence[str] | None = None) -> list[str]:
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)

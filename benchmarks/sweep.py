@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
+from d2lkit import script as kit  # noqa: E402
 from data_pipeline import load_average, machine_info, markdown_table, publish  # noqa: E402
 
 SCRIPTS = {'softmax': 'ch_softmax/scratch.py', 'mlp': 'ch_mlp/concise.py'}
@@ -221,20 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--lrs', default='0.03,0.1,0.3,1', help='learning rates of the ratio parts')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1],
                         help='seeds of the ratio parts')
-    parser.add_argument('--epochs', type=d2l.positive_int, default=2,
+    parser.add_argument('--epochs', type=kit.positive_int, default=2,
                         help='epochs of each run (ratio parts)')
-    parser.add_argument('--workers', type=d2l.positive_int, nargs='+', default=[1, 2],
+    parser.add_argument('--workers', type=kit.positive_int, nargs='+', default=[1, 2],
                         help='worker counts of the sweep, each timed (default: 1 2)')
-    parser.add_argument('--valid', type=d2l.positive_int, default=10000,
+    parser.add_argument('--valid', type=kit.positive_int, default=10000,
                         help='validation images held out for search and grid (default: 10000)')
     parser.add_argument('--grid-lr', default='0.03,0.1,0.3,1', help='the grid\'s learning rates')
     parser.add_argument('--grid-hidden', default='64,256,1024', help='the grid\'s hidden units')
     parser.add_argument('--grid-epochs', default='2,5,10', help='the grid\'s epochs')
-    parser.add_argument('--search', type=d2l.positive_int, default=12,
+    parser.add_argument('--search', type=kit.positive_int, default=12,
                         help="trials of the search over the grid's ranges (default: 12, a third)")
     parser.add_argument('--search-seeds', type=int, nargs='+', default=[0],
                         help='seeds of grid and search')
-    parser.add_argument('--search-workers', type=d2l.positive_int, default=1,
+    parser.add_argument('--search-workers', type=kit.positive_int, default=1,
                         help='workers of grid and search')
     parser.add_argument('--data-root', metavar='DIR',
                         help="folder with the IDX files (default: d2l's lookup)")
@@ -299,4 +300,4 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
 
 
 if __name__ == '__main__':
-    d2l.run_script(main)
+    kit.run_script(main)
