@@ -91,4 +91,32 @@ NOTES: dict[str, str] = {
         'computes the same thing and gets the same gradient, so the loss stays at log 10 = 2.303 '
         'and accuracy at chance (0.098); a constant 0.01 keeps the units identical too and gets '
         'only as far as one unit would (0.296).'),
+    '0.17/underfit-overfit.2': (
+        'Degree 1 underfits whatever the data: its test loss stays at 13-17. With 10 or 20 '
+        'training examples every degree overfits: training losses of 0.4-0.5 against test losses '
+        'of 7-17. From 50 examples on, degree 3 (the true one) generalises (0.32 ± 0.41 at 50, '
+        '0.14 ± 0.23 at 100) and degrees 5 to 19 come close behind (0.26 at 100): after 400 '
+        'epochs of SGD the high powers, scaled by 1/i!, have moved little from zero, so the '
+        'extra capacity is barely used. The spreads are large because each seed draws its own '
+        'data set.'),
+    '0.17/weight-decay.1': (
+        'With 200 inputs and 20 examples, λ = 0 fits the training set exactly (training loss '
+        '1e-5) and fails on held-out data (82 ± 13). The held-out loss falls with every larger λ '
+        'in the sweep, to 0.095 at λ = 3 and 0.014 at λ = 10, while the training loss rises: '
+        'the classic trade. The true weights are all 0.01, so shrinking w towards 0 is almost '
+        'exactly right here, and the best λ sits at the edge of the range.'),
+    '0.17/weight-decay.2': (
+        'Over 10 seeds, the λ with the lowest held-out loss is 10 for every seed (0.0087 to '
+        '0.024), so the choice is stable. But it is the largest λ tried, an edge of the range, '
+        'and at λ = 10 the model is close to predicting the mean (w ≈ 0): 20 examples cannot '
+        'pin down 200 weights of 0.01, and the loss left is mostly the signal no fit recovers. '
+        'The held-out set used to choose λ is then no longer an unbiased estimate of the error: '
+        'a fresh test set would be needed for that.'),
+    '0.17/dropout.1': (
+        'Every dropout setting beats none on validation and is steadier from seed to seed: no '
+        'dropout gives 0.834 ± 0.031, the book\'s 0.2 then 0.5 gives 0.862 ± 0.004. Swapping the '
+        'rates (0.5 on the first layer, 0.2 on the second) costs about a point (0.851 ± 0.007, '
+        'about 2.5 standard errors away), and 0.5 on both does no better (0.849). Dropping more '
+        'of the wide first layer\'s units removes more of the information the second layer '
+        'needs.'),
 }
