@@ -110,16 +110,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'true w:    [{" ".join(f"{v:.4f}" for v in TRUE_W[:columns].tolist())}]')
     history.update(w=w.tolist(), true_w=TRUE_W[:columns].tolist())
 
-    def plot(path: str) -> str:
-        if not history['train_loss']:
-            return f'note: no training curves to plot with --load; {path} not written'
-        epochs = range(1, len(history['train_loss']) + 1)
-        d2l.semilogy(epochs, history['train_loss'], 'epoch', 'loss', epochs, history['test_loss'],
-                     ['train', 'test'], figsize=(5, 3.5), path=path)
-        return f'train and test loss written to {path}'
-
     title = f'polynomial of degree {args.degree}'
-    kit.write_outputs(args, history, weights, settings, title, plot=plot)
+    kit.write_outputs(args, history, weights, settings, title,
+                      plot=lambda path: kit.loss_curves(history, path))
     return history
 
 

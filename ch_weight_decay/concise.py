@@ -92,15 +92,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'L2 norm of w: {w_norm:f}')
     history['w_norm'] = w_norm
 
-    def plot(path: str) -> str:
-        if not history['train_loss']:
-            return f'note: no training curves to plot with --load; {path} not written'
-        epochs = range(1, len(history['train_loss']) + 1)
-        d2l.semilogy(epochs, history['train_loss'], 'epoch', 'loss', epochs, history['test_loss'],
-                     ['train', 'test'], figsize=(5, 3.5), path=path)
-        return f'train and test loss written to {path}'
-
-    kit.write_outputs(args, history, weights, settings, 'weight decay, concise', plot=plot)
+    kit.write_outputs(args, history, weights, settings, 'weight decay, concise',
+                      plot=lambda path: kit.loss_curves(history, path))
     return history
 
 

@@ -490,6 +490,17 @@ def _plural(name: str) -> str:
     return name + ('es' if name.endswith('s') else 's')
 
 
+def loss_curves(history: dict[str, list[float]], path: str) -> str:
+    """--plot of a regression with a test set of its own: train and test loss per epoch on a log
+    axis (the book's semilogy); return the line to print."""
+    if not history['train_loss']:
+        return f'note: no training curves to plot with --load; {path} not written'
+    epochs = range(1, len(history['train_loss']) + 1)
+    d2l.semilogy(epochs, history['train_loss'], 'epoch', 'loss', epochs, history['test_loss'],
+                 ['train', 'test'], figsize=(5, 3.5), path=path)
+    return f'train and test loss written to {path}'
+
+
 def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device,
                      verdicts: d2l.Verdicts | None = None) -> None:
     """--predict: draw the first 24 test images titled with true and predicted labels, and count
