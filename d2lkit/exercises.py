@@ -1173,11 +1173,13 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
     done: set[str] = set()
     body: list[str] = []
     not_run: list[str] = []
+    answered: list[str] = []  # the first ID of each heading
     for e in chosen:
         if e.kind == 'conceptual' or e.id in done:
             continue
         heading = same_question(e)
         done.update(heading)
+        answered.append(e.id)
         body += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
         if e.kind == 'code':
             snippet = SNIPPETS[e.snippet]
@@ -1218,9 +1220,13 @@ def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
              for e in CATALOG if e.edition == '0.17' and e.same_as]
     minutes = (time.perf_counter() - start) / 60
     today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    afresh = sum(estimated_seconds(BY_ID[i]) for i in answered if BY_ID[i].kind == 'run') / 60
     head = [_INTRO, f'Machine: {_machine()}.',
             f'Generated on {today} by `python -m d2l exercises --write-doc {path} --root {root}`, '
-            f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun).', '']
+            f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun). Run '
+            f'afresh into an empty `--root`, the answers take about {afresh:.0f} minutes on 2 quiet '
+            'cores (the sum of their estimates, from the scripts\' measured seconds per epoch); '
+            'a table\'s seconds column says how long its runs took where they ran.', '']
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text('\n'.join(head + body) + '\n')
