@@ -126,4 +126,12 @@ NOTES: dict[str, str] = {
         'without becoming NaN, ending at 0.494, so the mean (0.717 ± 0.193) says less than '
         'results.csv, which lists each run. Here dropout both regularises and keeps the large '
         'steps from running away.'),
+    '0.17/dropout.3': (
+        'The figures (seed 0; without dropout first, then 0.2/0.5) show each hidden layer\'s '
+        'activations, measured before dropout, and its weight-gradient norm per epoch. Without '
+        'dropout the statistics wander: at epoch 5 a gradient spike (the norm doubles at lr 0.5) '
+        'halves the first layer\'s mean activation (0.13 to 0.06), and the variances keep '
+        'drifting up. With dropout they settle after the first epoch and stay flat (variance '
+        'about 0.14 and 0.16), and the gradient norms fall smoothly. The test accuracy moves the '
+        'same way: 0.855 ± 0.009 with dropout, 0.847 ± 0.019 without.'),
 }
