@@ -169,21 +169,45 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
     ) in trials:  # a worker killed with its run: rerun it, unless its row made it to results.csv
         if t.state == TrialState.RUNNING and _key(t) and _dead_here(t):
             finish_from_rows(study, t, plan, rows)
-    trials = study.get_trials(deepcopy=False)
-    live = {_key(t) for t in trials if _key(t) and not _ignored(t)}
     planned = plan_keys(plan)
-    for key, params in planned.items():
-        if key in live:
-            continue
-        old = [t for t in trials if _key(t) == key and t.params]  # a search slot keeps its settings
-        study.enqueue_trial(
-            params or (old[-1].params if old else {}), user_attrs={'key': key}, skip_if_exists=False
-        )
+    enqueue_missing(study, planned)
     trials = study.get_trials(deepcopy=False)
     done = {_key(t) for t in trials if _key(t) and _done(t)}
     _close(storage)
     per_key = len(plan.seeds) if plan.search else 1
     return len(done & set(planned)) * per_key, len(planned) * per_key
+
+
+def enqueue_missing(study, planned: dict[str, dict]) -> int:
+    """Enqueue one WAITING trial for each planned key that has no live trial; return how many."""
+    trials = study.get_trials(deepcopy=False)
+    live = {_key(t) for t in trials if _key(t) and not _ignored(t)}
+    missing = [key for key in planned if key not in live]
+    for key in missing:
+        old = [t for t in trials if _key(t) == key and t.params]  # a search slot keeps its settings
+        study.enqueue_trial(planned[key] or (old[-1].params if old else {}),
+                            user_attrs={'key': key}, skip_if_exists=False)
+    return len(missing)
+
+
+def others_still_running(plan: Plan, study) -> bool:
+    """Nothing left to claim: wait for the runs other workers hold. One whose worker died on this
+    host (a journal has no heartbeat) is finished from its rows or queued again. False once no run
+    of the sweep is running anywhere: the sweep is complete."""
+    from optuna.trial import TrialState
+
+    running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _key(t)]
+    if not running:
+        return False
+    dead = [t for t in running if _dead_here(t)]
+    if dead:
+        rows = {r['run']: r for r in read_rows(plan.out)}
+        for t in dead:
+            finish_from_rows(study, t, plan, rows)
+        enqueue_missing(study, plan_keys(plan))
+    else:
+        time.sleep(1)
+    return True
 
 
 def plan_keys(plan: Plan) -> dict[str, dict]:
@@ -427,6 +451,8 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
         optuna.storages.fail_stale_trials(study)
         trial = claim(study, storage, study_id)
         if trial is None:
+            if others_still_running(plan, study):
+                continue
             return
         beat = _Heartbeat(storage, trial._trial_id)
         try:
