@@ -134,4 +134,30 @@ NOTES: dict[str, str] = {
         'drifting up. With dropout they settle after the first epoch and stay flat (variance '
         'about 0.14 and 0.16), and the gradient norms fall smoothly. The test accuracy moves the '
         'same way: 0.855 ± 0.009 with dropout, 0.847 ± 0.019 without.'),
+    '0.17/dropout.5': (
+        'Dropout 0.2/0.5 alone is best (0.862 ± 0.004 on validation). Weight decay does not add '
+        'to it in 10 epochs: with dropout, λ = 1e-4 gives 0.857 and 1e-3 gives 0.828; without '
+        'dropout, λ = 1e-3 gives 0.814 against 0.834 for none. The row without dropout at λ = '
+        '1e-4 holds one run whose loss blew up at the page\'s lr 0.5 (mean loss 18,651; see '
+        'results.csv): a reminder that three seeds can hide one unstable run in a mean.'),
+    '0.17/numerical-stability-and-init.2': (
+        'Yes: softmax regression trains from equal weights. All-zero and all-0.5 starts give '
+        'exactly the same numbers (0.830 ± 0.005 on test), since adding one constant to every '
+        'logit leaves softmax unchanged, and they match the book\'s random start (0.831 ± '
+        '0.002). The symmetry that sinks an MLP (see 0.17/mlp-concise.3) is broken here by the '
+        'labels: each class\'s weights get a different gradient from the start. Linear '
+        'regression has one output and no hidden units, so it has no symmetry to break at all '
+        '(0.17/linear-regression-scratch.1).'),
+    '1.0/linear-regression-concise.4': (
+        'At lr 0.003 the estimate keeps improving with epochs (w error 1.51 after 3, 0.165 after '
+        '10, 0.0007 after 30); at lr 0.03 three epochs already reach the noise floor and more '
+        'epochs change nothing beyond noise (0.0005-0.0006). At lr 0.3 the steps are so large '
+        'that the estimate stops improving at about three times that error (0.0017-0.0022): '
+        'SGD with a constant rate jitters around the minimum, the more so the larger the rate.'),
+    '1.0/linear-regression-concise.5': (
+        'The error in w shrinks as the data grows, from 3.7 with 5 examples to 0.04 with 500 and '
+        'about 0.0005 from 1,000 on. At a fixed 3 epochs and batch 10, though, a small data set '
+        'also means few steps (5 examples: 3 steps in all), so the left end of the curve '
+        'measures too little training as much as too little data; from 1,000 examples on the '
+        'error sits at the level the noise allows.'),
 }
