@@ -68,6 +68,8 @@ from torch import nn
 if TYPE_CHECKING:  # d2l.sweep's result; pandas loads only for a sweep
     import pandas
 
+PathLike = str | os.PathLike  # a file or folder path
+
 # on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -180,7 +182,7 @@ class Accumulator:
 
 
 @contextlib.contextmanager
-def writing_to(path: str | os.PathLike) -> Iterator[None]:
+def writing_to(path: PathLike) -> Iterator[None]:
     """Turn a failure to write an output file (a folder, no permission, a full disk) into one line (kit)."""
     try:
         yield
@@ -256,7 +258,7 @@ class _Batches:
 _IDX_TYPES = {0x08: np.uint8}
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
+def read_idx(path: PathLike) -> torch.Tensor:
     """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size (kit)."""
     path = Path(path)
     try:
@@ -298,7 +300,7 @@ def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.
     return images, labels.long()
 
 
-def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
                      download: bool = True) -> dict[str, Path]:
     """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), found where load_data looks (kit).
 
@@ -329,7 +331,7 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     return files
 
 
-def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+def load_mnist_arrays(name: str = 'fashion-mnist', root: PathLike | None = None,
                       download: bool = True) -> dict[str, torch.Tensor]:
     """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors (kit).
 
@@ -375,7 +377,7 @@ def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096
 
 
 def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
-              root: str | os.PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
+              root: PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order (kit)."""
     arrays = load_mnist_arrays(name, root, download)
     loaders = []
@@ -389,14 +391,14 @@ def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = N
 
 
 def load_data_fashion_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
-                            root: str | os.PathLike | None = None, download: bool = True
+                            root: PathLike | None = None, download: bool = True
                             ) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64 (0.17 sec. 3.5; port sec. 3.5)."""
     return load_data('fashion-mnist', batch_size, resize, root, download)
 
 
 def load_data_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
-                    root: str | os.PathLike | None = None, download: bool = True
+                    root: PathLike | None = None, download: bool = True
                     ) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist (kit)."""
     return load_data('mnist', batch_size, resize, root, download)
@@ -811,7 +813,7 @@ def first_predictions(net: Any, test_iter: Iterable, n: int, device: torch.devic
 
 
 def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_rows: int,
-                     path: str | os.PathLike | None) -> None:
+                     path: PathLike | None) -> None:
     """Images titled true/predicted, the wrong ones in red."""
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
@@ -819,7 +821,7 @@ def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_ro
                 path=path, title_colors=colors, suptitle='true label, then prediction (wrong ones in red)')
 
 
-def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
+def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: PathLike | None = None,
                 labels: Callable[[Any], list[str]] | None = None, num_rows: int = 1,
                 device: torch.device | str | None = None) -> None:
     """Draw the first n test images titled true/predicted, wrong ones in red; returns nothing, as in the book (0.17 sec. 3.6).
@@ -832,7 +834,7 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
     draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
 
 
-def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
+def save_weights(state: dict[str, torch.Tensor], path: PathLike,
                  settings: dict[str, Any] | None = None) -> None:
     """Save tensors by name, and the settings that made them, atomically with torch.save; never live objects (kit).
 
@@ -844,7 +846,7 @@ def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
                          Path(path))
 
 
-def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None,
+def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None,
                  settings: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
     """Load tensors saved by save_weights (weights_only=True); check their settings, names and shapes (kit).
 
@@ -1000,7 +1002,7 @@ def most_confused(net: Any, data_iter: Iterable, k: int = 3,
     return [(names[i], names[j], count) for i, j, count in confused_cells(matrix, k)]
 
 
-def draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike | None, title: str,
+def draw_matrix(matrix: torch.Tensor, names: list[str], path: PathLike | None, title: str,
                 difference: bool = False) -> str | None:
     """Counts in the cells, class names on both axes. A confusion matrix is coloured by the share of
     its row (the true class); a difference of two by its sign, on a colour map centred at 0."""
@@ -1033,7 +1035,7 @@ def draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike 
 
 def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
                    labels: Callable[[Any], list[str]] | None = None,
-                   path: str | os.PathLike | None = None, title: str | None = None,
+                   path: PathLike | None = None, title: str | None = None,
                    device: torch.device | str | None = None) -> str | None:
     """Draw a confusion matrix: counts in the cells, coloured by the share of each true class (kit).
 
@@ -1055,7 +1057,7 @@ def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
 
 
 def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
-                  path: str | os.PathLike | None, what: str = 'test') -> None:
+                  path: PathLike | None, what: str = 'test') -> None:
     """The worst examples in a grid, titled with the true class, the prediction, its probability."""
     index, X = verdicts.worst, verdicts.worst_images
     trues, preds = labels(verdicts.labels[index]), labels(verdicts.predicted[index])
@@ -1071,7 +1073,7 @@ def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
 
 def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
                   labels: Callable[[Any], list[str]] | None = None,
-                  path: str | os.PathLike | None = None,
+                  path: PathLike | None = None,
                   device: torch.device | str | None = None) -> None:
     """Draw the n examples with the highest loss, titled true class, prediction, probability (kit).
 
@@ -1166,7 +1168,7 @@ def _figure_path(stem: str) -> Path:
     return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_FIGURE_COUNTS[stem]}.png'
 
 
-def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str = '') -> Path:
+def _save_figure(fig: Any, path: PathLike | None, stem: str, note: str = '') -> Path:
     """Write fig to path, else to its own file: the one it already has, or the next stem-N.png, named in one line."""
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
@@ -1179,7 +1181,7 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     return out
 
 
-def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
+def finish_figure(fig: Any, path: PathLike | None, stem: str) -> str | None:
     """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
     mode = figure_mode()
     if path is None and mode == 'notebook':
@@ -1192,7 +1194,7 @@ def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | 
     return str(out)
 
 
-def _redraw(fig: Any, stem: str, path: str | os.PathLike | None = None, note: str = '') -> None:
+def _redraw(fig: Any, stem: str, path: PathLike | None = None, note: str = '') -> None:
     """Show a figure drawn again and again (Animator, ProgressBoard): updated in place in a notebook, so lines
     printed beside it stay; elsewhere rewritten into its own PNG (path, or stem-N.png named once)."""
     if figure_mode() == 'notebook':
@@ -1270,7 +1272,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
          xscale: str = 'linear', yscale: str = 'linear',
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
-         axes: Any = None, path: str | os.PathLike | None = None) -> None:
+         axes: Any = None, path: PathLike | None = None) -> None:
     """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
     plt = pyplot()
     new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
@@ -1297,7 +1299,7 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
-                scale: float = 1.5, path: str | os.PathLike | None = None,
+                scale: float = 1.5, path: PathLike | None = None,
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
     plt = pyplot()
@@ -1320,13 +1322,13 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
     return axes
 
 
-def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLike | None = None) -> Any:
+def show_fashion_mnist(images: Any, labels: Sequence[str], path: PathLike | None = None) -> Any:
     """Draw a row of Fashion-MNIST images titled with their labels; return the axes (port sec. 3.5)."""
     return show_images([img.reshape(28, 28) if torch.is_tensor(img) else img for img in images],
                        1, len(images), titles=list(labels), path=path)
 
 
-def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
+def plot_history(history: dict[str, list[float]], path: PathLike | None = None,
                  title: str | None = None) -> str | None:
     """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
     plt = pyplot()
@@ -1359,7 +1361,7 @@ class Animator:
                  legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
-                 figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike | None = None) -> None:
+                 figsize: tuple[float, float] = (3.5, 2.5), path: PathLike | None = None) -> None:
         plt = pyplot()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
@@ -1397,7 +1399,7 @@ class Animator:
 
 def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
-             path: str | os.PathLike | None = None) -> None:
+             path: PathLike | None = None) -> None:
     """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
     plt = pyplot()
     fig = plt.figure(figsize=figsize)
@@ -1412,7 +1414,7 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
 
 
 def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
-                    path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
+                    path: PathLike | None = None, title: str | None = None) -> str | None:
     """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
     plt = pyplot()
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
@@ -1465,7 +1467,7 @@ DATA_HUB: dict[str, tuple[str, str]] = {
 }
 
 
-def _sha1(path: str | os.PathLike) -> str:
+def _sha1(path: PathLike) -> str:
     """The hex sha1 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha1()
     with open(path, 'rb') as f:
@@ -1474,8 +1476,8 @@ def _sha1(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
-             *, cache_dir: str | os.PathLike | None = None) -> str:
+def download(url: str, folder: PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
+             *, cache_dir: PathLike | None = None) -> str:
     """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
 
     Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
@@ -1550,7 +1552,7 @@ def _why(e: BaseException) -> str:
     return ' '.join(str(reason).split()) or type(e).__name__
 
 
-def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
+def extract(filename: PathLike, folder: PathLike | None = None) -> None:
     """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
     folder = Path(folder) if folder is not None else Path(filename).parent
     try:
@@ -2177,7 +2179,7 @@ _DATASETS = {
 }
 
 
-def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
+def _data_dirs(root: PathLike | None, name: str) -> list[tuple[str, Path]]:
     """The places searched for a data set, in order, each with a label for messages."""
     default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
     dirs = []
@@ -2275,8 +2277,8 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
 # The kit's entries: d2l.sweep from Python, and `python -m d2l` (both hand over to d2lkit)
 # ============================================================================
 
-def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
-          out: str | os.PathLike | None = None, workers: int | None = None,
+def sweep(script: PathLike, seeds: Sequence[int] = (0, 1, 2),
+          out: PathLike | None = None, workers: int | None = None,
           search: int | None = None, storage: str | None = None,
           **flags: Any) -> 'pandas.DataFrame':
     """Run a chapter script over settings and seeds (python -m d2l sweep); one row per run (kit).

@@ -406,7 +406,7 @@ def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = F
     return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
 
 
-def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike,
+def plot_layer_stats(stats: dict[str, Any], path: d2l.PathLike,
                      title: str | None = None) -> str | None:
     """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
     gradient norms per layer on a log axis, against the epoch (kit)."""
@@ -457,7 +457,7 @@ def device_flag(name: str) -> torch.device:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def restore(path: str | os.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
+def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
     """--load: copy a weights file into these tensors in place, once its settings, names and shapes all match."""
     state = d2l.load_weights(path, expected=weights, settings=settings)
     with torch.no_grad():
@@ -664,7 +664,7 @@ def run_script(main: Callable[[], Any]) -> None:
         sys.exit(1)
 
 
-def load_script(path: str | os.PathLike) -> Any:
+def load_script(path: d2l.PathLike) -> Any:
     """Import a chapter script by its file path (its main() is not run) and return the module."""
     import importlib.util
     path = Path(path).resolve()
