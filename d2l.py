@@ -70,7 +70,8 @@ if TYPE_CHECKING:  # d2l.sweep's result; pandas loads only for a sweep
 
 PathLike = str | os.PathLike  # a file or folder path
 
-# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
+# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc
+# ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 # The book's API (star-imports get only this; the kit's few public helpers are left out).
@@ -78,7 +79,8 @@ __all__ = [
     # utilities
     'D2LError', 'Diverged', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
     # data
-    'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
+    'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data',
+    'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
     'synthetic_data', 'data_iter', 'load_array',
     # downloads
@@ -86,8 +88,10 @@ __all__ = [
     # models and losses
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
     # training and evaluation
-    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu', 'evaluate_loss',
-    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
+    'evaluate_loss',
+    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3',
+    'save_weights', 'load_weights',
     'confusion_matrix', 'show_confusion', 'most_confused', 'show_mistakes',
     # plotting
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
@@ -282,7 +286,8 @@ def read_idx(path: PathLike) -> torch.Tensor:
     return torch.from_numpy(array.copy())
 
 
-def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _parse_split(files: dict[str, Path], split: str,
+                 title: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Read and validate one split: images (N, 28, 28) uint8 and labels (N,) in 0..9."""
     image_file, label_file = (files[s] for s in _SPLIT_FILES[split])
     images, labels = read_idx(image_file), read_idx(label_file)
@@ -313,7 +318,8 @@ def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
     title = _DATASETS[name]['title']
     dirs = _data_dirs(root, name)
     found = next(((label, f) for label, d in dirs if (f := _find_idx_files(d, name))), None)
-    if found and root is not None and found[0] != 'root argument':  # a typo in root should not pass unseen
+    # a typo in root should not pass unseen
+    if found and root is not None and found[0] != 'root argument':
         print(f'note: no {title} files in {root}; using the {found[0]} in '
               f'{next(iter(found[1].values())).parent}', file=sys.stderr)
     files, download_note = (found[1] if found else None), 'download not allowed'
@@ -322,7 +328,8 @@ def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
     if files is None:
         where = '; '.join(f'{label} {d}' for label, d in dirs)
         fixes = []
-        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):  # no apt on macOS or Windows
+        # no apt on macOS or Windows
+        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):
             fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
         fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
                   'four IDX files', 'allow the download (network access)']
@@ -371,13 +378,15 @@ def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096
     out = torch.empty((len(images), 1, *size), dtype=torch.uint8)
     for i in range(0, len(images), chunk):
         x = images[i:i + chunk].float()
-        x = nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=False, antialias=True)
+        x = nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=False,
+                                      antialias=True)
         out[i:i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
 def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
-              root: PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
+              root: PathLike | None = None,
+              download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order (kit)."""
     arrays = load_mnist_arrays(name, root, download)
     loaders = []
@@ -430,7 +439,8 @@ def text_labels(name: str) -> Callable[[Any], list[str]]:
     return get_mnist_labels if name == 'mnist' else get_fashion_mnist_labels
 
 
-def synthetic_data(w: torch.Tensor, b: float, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_data(w: torch.Tensor, b: float,
+                   num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1) (0.17 sec. 3.2)."""
     X = torch.normal(0, 1, (num_examples, len(w)))
     y = X @ torch.as_tensor(w, dtype=X.dtype) + b
@@ -444,7 +454,8 @@ def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
     return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
 
 
-def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
+def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int,
+               is_train: bool = True) -> ArrayLoader:
     """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
 
@@ -491,7 +502,8 @@ def init_normal(module: nn.Module, std: float = 0.01) -> None:
         with torch.no_grad():
             # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
             # Drawing the same shape and transposing gives identical weights under one seed.
-            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1], device=module.weight.device).T)
+            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1],
+                                             device=module.weight.device).T)
             module.bias.zero_()
 
 
@@ -567,7 +579,8 @@ def _evaluate_accuracy(net: Any, data_iter: Iterable, device: torch.device | Non
     return metric[0] / metric[1]
 
 
-def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torch.device | str | None = None) -> float:
+def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any,
+                      device: torch.device | str | None = None) -> float:
     """Accuracy of a model on a data set, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
 
     The port calls evaluate_accuracy(data_iter, net), the newer book evaluate_accuracy(net,
@@ -581,7 +594,8 @@ def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torc
 evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 
-def evaluate_accuracy_gpu(net: Any, data_iter: Iterable, device: torch.device | str | None = None) -> float:
+def evaluate_accuracy_gpu(net: Any, data_iter: Iterable,
+                          device: torch.device | str | None = None) -> float:
     """Accuracy of net on data_iter on `device`, by default the model's (0.17 sec. 6.6)."""
     return _evaluate_accuracy(net, data_iter, _device_for(net, device))
 
@@ -817,8 +831,10 @@ def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_ro
     """Images titled true/predicted, the wrong ones in red."""
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
-    show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows), titles=titles,
-                path=path, title_colors=colors, suptitle='true label, then prediction (wrong ones in red)')
+    show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows),
+                titles=titles,
+                path=path, title_colors=colors,
+                suptitle='true label, then prediction (wrong ones in red)')
 
 
 def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: PathLike | None = None,
@@ -842,7 +858,8 @@ def save_weights(state: dict[str, torch.Tensor], path: PathLike,
     checked by load_weights, so weights are never loaded into a model they were not made for.
     """
     with writing_to(path):
-        _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()}, 'settings': dict(settings or {})},
+        _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()},
+                          'settings': dict(settings or {})},
                          Path(path))
 
 
@@ -887,8 +904,9 @@ def is_weights_file(saved: Any) -> bool:
 
 
 # Looking inside a trained classifier (kit): which classes it mixes up, and its worst mistakes.
-# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the mistakes
-# need, so a script's --confusion and --mistakes together cost one extra pass over the test set.
+# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the
+# mistakes need, so a script's --confusion and --mistakes together cost one extra pass over the test
+# set.
 
 class Verdicts(NamedTuple):
     """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
@@ -1090,20 +1108,25 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
 # Where figures go is decided once per process, by figure_mode(), the first time anything draws:
 #   'notebook'  Jupyter (inline or widget backend): a figure shows in its cell; Animator and
 #               ProgressBoard redraw one figure in place; no files are written.
-#   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...) in a
-#               window; Animator and ProgressBoard, redrawn every epoch, write their PNG as in 'file'
-#               mode (a live window would need the script to stop and serve its events).
+#   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...)
+#               in a window; Animator and ProgressBoard, redrawn every epoch, write their PNG as in
+#               'file' mode (a live window would need the script to stop and serve its events).
 #   'file'      a script without one (Agg): every figure goes to a PNG of its own, named in one
 #               line (plot-1.png, animator-1.png ..., in $D2L_FIGURES or the current folder).
-# In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it also
-# routes IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
+# In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it
+# also routes IPython's display() and clear_output(), which the pages' own Animators call, to
+# _display_in_script.
 
 _FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once figure_mode() has decided
-_FIGURE_COUNTS: dict[str, int] = {}  # default file names given so far, per stem: plot-1.png, plot-2.png ...
-_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file, rewritten in place
-_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its notebook display
+# default file names given so far, per stem: plot-1.png, plot-2.png ...
+_FIGURE_COUNTS: dict[str, int] = {}
+# figure -> its file, rewritten in place
+_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# figure -> its notebook display
+_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PENDING_BOARDS: weakref.WeakSet = weakref.WeakSet()  # ProgressBoards holding points not yet drawn
-_IPYTHON_DISPLAY: Callable[..., Any] | None = None  # IPython's own display(), once 'file' mode has replaced it
+# IPython's own display(), once 'file' mode has replaced it
+_IPYTHON_DISPLAY: Callable[..., Any] | None = None
 
 
 def figure_mode() -> str:
@@ -1122,11 +1145,13 @@ def figure_mode() -> str:
         else:
             _FIGURE_MODE = 'window'
         if _FIGURE_MODE != 'notebook':
-            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every figure.
+            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every
+            # figure.
             import matplotlib.pyplot  # noqa: F401
             atexit.register(_at_exit)
     if _FIGURE_MODE == 'file':
-        _route_ipython_display()  # checked on every call: a page may import IPython after its first figure
+        # checked on every call: a page may import IPython after its first figure
+        _route_ipython_display()
     return _FIGURE_MODE
 
 
@@ -1212,7 +1237,8 @@ def _save_unsaved_figures() -> None:
     """Write each open pyplot figure that has axes but no file to the next figure-N.png, and close it."""
     if 'matplotlib.pyplot' not in sys.modules:
         return
-    from matplotlib._pylab_helpers import Gcf  # pyplot's list of open figures, read without changing the current one
+    # pyplot's list of open figures, read without changing the current one
+    from matplotlib._pylab_helpers import Gcf
     for manager in Gcf.get_all_fig_managers():
         fig = manager.canvas.figure
         if fig not in _FIGURE_FILES and fig.get_axes():
@@ -1236,7 +1262,8 @@ def _at_exit() -> None:
 
 def use_svg_display() -> None:
     """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
-    figure_mode()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    figure_mode()
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')
@@ -1275,7 +1302,8 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          axes: Any = None, path: PathLike | None = None) -> None:
     """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
     plt = pyplot()
-    new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
+    # on the caller's axes, drawing is all; a figure of our own is finished here
+    new_figure = axes is None
     if new_figure:
         axes = plt.figure(figsize=figsize).gca()
 
@@ -1303,7 +1331,8 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
     plt = pyplot()
-    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
+    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale),
+                             squeeze=False)
     axes = axes.flatten()
     for ax in axes:
         ax.axes.get_xaxis().set_visible(False)
@@ -1312,7 +1341,8 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
         img = img.detach().cpu().numpy() if torch.is_tensor(img) else np.asarray(img)
         ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
         if titles:
-            ax.set_title(titles[i], fontsize=9, **({'color': title_colors[i]} if title_colors else {}))
+            ax.set_title(titles[i], fontsize=9,
+                         **({'color': title_colors[i]} if title_colors else {}))
     for ax in axes[len(imgs):]:
         ax.set_visible(False)  # a grid with more cells than images
     if suptitle:
@@ -1339,7 +1369,8 @@ def plot_history(history: dict[str, list[float]], path: PathLike | None = None,
     ax_loss.set_xlabel('epoch'), ax_loss.set_ylabel('loss (mean per example)')
     for key, fmt in (('train_acc', 's--'), ('test_acc', '^-')):
         if history.get(key):
-            ax_acc.plot(epochs, history[key], fmt if marks else fmt.strip('s^'), label=key.replace('_', ' '))
+            ax_acc.plot(epochs, history[key], fmt if marks else fmt.strip('s^'),
+                        label=key.replace('_', ' '))
     ax_acc.set_xlabel('epoch'), ax_acc.set_ylabel('accuracy')
     for ax in (ax_loss, ax_acc):
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
@@ -1367,8 +1398,8 @@ class Animator:
         self.axes = axes.flatten()
         self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.X, self.Y, self.fmts, self.path = None, None, fmts, path
-        # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at exit,
-        # and a page's next plt call starts a figure of its own, as in a notebook.
+        # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at
+        # exit, and a page's next plt call starts a figure of its own, as in a notebook.
         plt.close(self.fig)
 
     def add(self, x: Any, y: Any) -> None:
@@ -1397,7 +1428,8 @@ class Animator:
         pyplot().close(self.fig)
 
 
-def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
+def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None,
+             y2_vals: Any = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
              path: PathLike | None = None) -> None:
     """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
@@ -1429,15 +1461,18 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
                              np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
         ax.plot_surface(g1, g2, w[0] * g1 + w[1] * g2 + b, color='tab:orange', alpha=0.3)
         ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
-        # Look obliquely at the side the plane faces (against its slope, in axis units), not along its edge.
+        # Look obliquely at the side the plane faces (against its slope, in axis units), not along
+        # its edge.
         span = np.ptp(X, axis=0)
-        ax.view_init(elev=20, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
+        ax.view_init(elev=20,
+                     azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
         ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
         ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
     for j in range(d):
         ax = fig.add_subplot(grid[j + (d == 2)])
         ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
-        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the cloud.
+        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the
+        # cloud.
         xs = np.array([X[:, j].min(), X[:, j].max()])
         ax.plot(xs, w[j] * xs + b, color='tab:orange', label=f'{w[j]:.3f} x{j + 1} {b:+.3f}')
         ax.set_xlabel(f'$x_{j + 1}$'), ax.set_ylabel('$y$'), ax.grid(True), ax.legend(fontsize=8)
@@ -1458,12 +1493,15 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
 # download need no extra package; the pages import requests themselves for their own copy.
 
 # The books' base URL; set D2L_DATA_URL (before `import d2l`) to use a mirror or a local server.
-DATA_URL: str = os.environ.get('D2L_DATA_URL', 'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
+DATA_URL: str = os.environ.get('D2L_DATA_URL',
+                               'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
 
 # name -> (url, sha1), as in the books; later pages add their own entries the same way.
 DATA_HUB: dict[str, tuple[str, str]] = {
-    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv', '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
-    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv', 'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
+    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv',
+                           '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
+    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv',
+                          'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
 }
 
 
@@ -1561,7 +1599,8 @@ def extract(filename: PathLike, folder: PathLike | None = None) -> None:
                 archive.extractall(folder)
         elif str(filename).endswith(('.tar', '.gz', '.tgz')):
             with tarfile.open(filename) as archive:
-                # 'data' refuses absolute paths, links out of folder and device files (Python >= 3.11.4)
+                # 'data' refuses absolute paths, links out of folder and device files (Python >=
+                # 3.11.4)
                 archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
         else:
             raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
@@ -1664,13 +1703,15 @@ class ProgressBoard(HyperParameters):
 
     def __init__(self, xlabel: str | None = None, ylabel: str | None = None, xlim: Any = None,
                  ylim: Any = None, xscale: str = 'linear', yscale: str = 'linear',
-                 ls: Sequence[str] = ('-', '--', '-.', ':'), colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
+                 ls: Sequence[str] = ('-', '--', '-.', ':'),
+                 colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
                  fig: Any = None, axes: Any = None, figsize: tuple[float, float] = (3.5, 2.5),
                  display: bool = True) -> None:
         self.save_hyperparameters()
         self.raw_points: dict[str, list[tuple[float, float]]] = {}  # waiting for every_n
         self.data: dict[str, list[_Point]] = {}  # the averaged points: the lines
-        self._epoch_values: dict[str, list[float]] = {}  # every value since the last flush, for its line
+        # every value since the last flush, for its line
+        self._epoch_values: dict[str, list[float]] = {}
         self._undrawn = False
         self.path: Path | None = None  # the board's PNG in a script, once drawn
 
@@ -1681,9 +1722,11 @@ class ProgressBoard(HyperParameters):
         line = self.data.setdefault(label, [])
         self._epoch_values.setdefault(label, []).append(y)
         points.append((x, y))
-        if len(points) < max(1, int(every_n)):  # every_n 0 (fewer batches than points per epoch): plot each
+        # every_n 0 (fewer batches than points per epoch): plot each
+        if len(points) < max(1, int(every_n)):
             return
-        line.append(_Point(sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
+        line.append(_Point(sum(p[0] for p in points) / len(points),
+                           sum(p[1] for p in points) / len(points)))
         points.clear()
         self._undrawn = True
         if not self.display:
@@ -1701,7 +1744,8 @@ class ProgressBoard(HyperParameters):
             return None
         notebook = figure_mode() == 'notebook'
         if epoch is not None and means and not notebook:
-            print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()), flush=True)
+            print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()),
+                  flush=True)
         if notebook or not self.display or not self._undrawn:
             return None
         self._render(note=' (redrawn after every epoch)' if epoch is not None else '')
@@ -1716,7 +1760,8 @@ class ProgressBoard(HyperParameters):
                 use_svg_display()  # as the book's board does
             plt = pyplot()
             self.fig = plt.figure(figsize=self.figsize)
-            plt.close(self.fig)  # shown only through _redraw: not again at the end of a cell, nor at exit
+            # shown only through _redraw: not again at the end of a cell, nor at exit
+            plt.close(self.fig)
         axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
         axes.cla()
         for i, (label, line) in enumerate(self.data.items()):
@@ -2025,7 +2070,8 @@ class FashionMNIST(DataModule):
         size = (resize, resize) if isinstance(resize, int) else tuple(resize)
         # A root that holds no data would only earn a "no files in ../data" note.
         root = self.root if _find_idx_files(Path(self.root), 'fashion-mnist') else None
-        train, val = load_data('fashion-mnist', batch_size, None if size == (28, 28) else size, root)
+        train, val = load_data('fashion-mnist', batch_size, None if size == (28, 28) else size,
+                               root)
         self.train, self.val = _ImageSplit(*train.tensors), _ImageSplit(*val.tensors)
 
     def text_labels(self, indices: Iterable[int] | torch.Tensor) -> list[str]:
@@ -2035,7 +2081,8 @@ class FashionMNIST(DataModule):
     def get_dataloader(self, train: bool) -> ArrayLoader:
         """Batches of self.batch_size: the training split reshuffled every epoch, the validation split in order."""
         split = self.train if train else self.val
-        return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train, uint8_images=True)
+        return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train,
+                           uint8_images=True)
 
     def visualize(self, batch: Sequence[torch.Tensor], nrows: int = 1, ncols: int = 8,
                   labels: Sequence[str] = ()) -> None:
@@ -2091,10 +2138,12 @@ _TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name
     'ones', 'ones_like', 'zeros', 'zeros_like', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
     'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
     'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
-_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
+_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to',
+                   'reduce_sum': 'sum',
                    'reduce_mean': 'mean', 'argmax': 'argmax', 'astype': 'type', 'transpose': 't',
                    'expand_dims': 'unsqueeze', 'swapaxes': 'swapaxes', 'repeat': 'repeat'}
-_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional', 'data': 'torch.utils.data',
+_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional',
+                   'data': 'torch.utils.data',
                    'torchvision': 'torchvision', 'transforms': 'torchvision.transforms',
                    'display': 'IPython.display'}
 
@@ -2121,7 +2170,8 @@ def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None, **kwargs: A
     return torch.tensor(data, *args, dtype=dtype, **kwargs)
 
 
-_WRAPPED_ALIASES = {'tensor': _tensor}  # aliases that do a little more than the torch function of their name
+# aliases that do a little more than the torch function of their name
+_WRAPPED_ALIASES = {'tensor': _tensor}
 
 
 def __getattr__(name: str) -> Any:
@@ -2142,7 +2192,8 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """dir(d2l), and so an IDE's completion, lists the aliases that __getattr__ serves too."""
-    return sorted({*globals(), *_WRAPPED_ALIASES, *_TORCH_ALIASES, *_METHOD_ALIASES, *_MODULE_ALIASES})
+    return sorted({*globals(), *_WRAPPED_ALIASES, *_TORCH_ALIASES, *_METHOD_ALIASES,
+                   *_MODULE_ALIASES})
 
 
 class _BookModule(type(sys)):
@@ -2221,7 +2272,8 @@ def atomic_file(path: Path) -> Iterator[Any]:
     written under a temporary name in the same folder and renamed, so no half-written file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # The pid in the temporary name lets a later save delete what a killed run left behind.
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp',
+                               dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f
@@ -2253,7 +2305,8 @@ def _remove_stale_temps(path: Path) -> None:
                     continue
                 except ProcessLookupError:
                     pass
-            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
+            # elsewhere os.kill would end the process
+            elif time.time() - tmp.stat().st_mtime < 86400:
                 continue
             tmp.unlink(missing_ok=True)
         except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
@@ -2267,8 +2320,10 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
     try:
         for train in (True, False):
             cls(root=str(home), train=train, download=True)
-    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
-        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
+    # no network, a proxy, a moved mirror: report it, don't crash deep inside
+    except Exception as e:
+        # torchvision's message spans lines: keep all of it, on one
+        reason = ' '.join(str(e).split())
         return None, f'download failed: {type(e).__name__}: {reason[:300]}'
     return _find_idx_files(home, name), 'downloaded'
 
