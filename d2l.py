@@ -68,7 +68,10 @@ from torch import nn
 if TYPE_CHECKING:  # d2l.sweep's result; pandas loads only for a sweep
     import pandas
 
-# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc ...)
+PathLike = str | os.PathLike  # a file or folder path
+
+# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc
+# ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 # The book's API (star-imports get only this; the kit's few public helpers are left out).
@@ -76,7 +79,8 @@ __all__ = [
     # utilities
     'D2LError', 'Diverged', 'set_seed', 'try_gpu', 'try_all_gpus', 'Timer', 'Accumulator',
     # data
-    'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data', 'load_data_fashion_mnist',
+    'ArrayLoader', 'read_idx', 'locate_idx_files', 'load_mnist_arrays', 'load_data',
+    'load_data_fashion_mnist',
     'load_data_mnist', 'get_fashion_mnist_labels', 'get_mnist_labels', 'text_labels',
     'synthetic_data', 'data_iter', 'load_array',
     # downloads
@@ -84,8 +88,10 @@ __all__ = [
     # models and losses
     'FlattenLayer', 'linreg', 'squared_loss', 'sgd', 'init_normal',
     # training and evaluation
-    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu', 'evaluate_loss',
-    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3', 'save_weights', 'load_weights',
+    'accuracy', 'evaluate_accuracy', 'evaluate_accuracy_ch3', 'evaluate_accuracy_gpu',
+    'evaluate_loss',
+    'check_loss', 'train_epoch_ch3', 'train_ch3', 'train_classifier', 'train_epochs', 'predict_ch3',
+    'save_weights', 'load_weights',
     'confusion_matrix', 'show_confusion', 'most_confused', 'show_mistakes',
     # plotting
     'use_svg_display', 'set_figsize', 'set_axes', 'plot', 'show_images', 'show_fashion_mnist',
@@ -180,7 +186,7 @@ class Accumulator:
 
 
 @contextlib.contextmanager
-def writing_to(path: str | os.PathLike) -> Iterator[None]:
+def writing_to(path: PathLike) -> Iterator[None]:
     """Turn a failure to write an output file (a folder, no permission, a full disk) into one line (kit)."""
     try:
         yield
@@ -256,7 +262,7 @@ class _Batches:
 _IDX_TYPES = {0x08: np.uint8}
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
+def read_idx(path: PathLike) -> torch.Tensor:
     """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size (kit)."""
     path = Path(path)
     try:
@@ -280,7 +286,8 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     return torch.from_numpy(array.copy())
 
 
-def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _parse_split(files: dict[str, Path], split: str,
+                 title: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Read and validate one split: images (N, 28, 28) uint8 and labels (N,) in 0..9."""
     image_file, label_file = (files[s] for s in _SPLIT_FILES[split])
     images, labels = read_idx(image_file), read_idx(label_file)
@@ -298,7 +305,7 @@ def _parse_split(files: dict[str, Path], split: str, title: str) -> tuple[torch.
     return images, labels.long()
 
 
-def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
                      download: bool = True) -> dict[str, Path]:
     """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), found where load_data looks (kit).
 
@@ -311,7 +318,8 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     title = _DATASETS[name]['title']
     dirs = _data_dirs(root, name)
     found = next(((label, f) for label, d in dirs if (f := _find_idx_files(d, name))), None)
-    if found and root is not None and found[0] != 'root argument':  # a typo in root should not pass unseen
+    # a typo in root should not pass unseen
+    if found and root is not None and found[0] != 'root argument':
         print(f'note: no {title} files in {root}; using the {found[0]} in '
               f'{next(iter(found[1].values())).parent}', file=sys.stderr)
     files, download_note = (found[1] if found else None), 'download not allowed'
@@ -320,7 +328,8 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     if files is None:
         where = '; '.join(f'{label} {d}' for label, d in dirs)
         fixes = []
-        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):  # no apt on macOS or Windows
+        # no apt on macOS or Windows
+        if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):
             fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
         fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
                   'four IDX files', 'allow the download (network access)']
@@ -329,7 +338,7 @@ def locate_idx_files(name: str = 'fashion-mnist', root: str | os.PathLike | None
     return files
 
 
-def load_mnist_arrays(name: str = 'fashion-mnist', root: str | os.PathLike | None = None,
+def load_mnist_arrays(name: str = 'fashion-mnist', root: PathLike | None = None,
                       download: bool = True) -> dict[str, torch.Tensor]:
     """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors (kit).
 
@@ -369,13 +378,15 @@ def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096
     out = torch.empty((len(images), 1, *size), dtype=torch.uint8)
     for i in range(0, len(images), chunk):
         x = images[i:i + chunk].float()
-        x = nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=False, antialias=True)
+        x = nn.functional.interpolate(x, size=size, mode='bilinear', align_corners=False,
+                                      antialias=True)
         out[i:i + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
 def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
-              root: str | os.PathLike | None = None, download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
+              root: PathLike | None = None,
+              download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order (kit)."""
     arrays = load_mnist_arrays(name, root, download)
     loaders = []
@@ -389,14 +400,14 @@ def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = N
 
 
 def load_data_fashion_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
-                            root: str | os.PathLike | None = None, download: bool = True
+                            root: PathLike | None = None, download: bool = True
                             ) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64 (0.17 sec. 3.5; port sec. 3.5)."""
     return load_data('fashion-mnist', batch_size, resize, root, download)
 
 
 def load_data_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
-                    root: str | os.PathLike | None = None, download: bool = True
+                    root: PathLike | None = None, download: bool = True
                     ) -> tuple[ArrayLoader, ArrayLoader]:
     """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist (kit)."""
     return load_data('mnist', batch_size, resize, root, download)
@@ -428,7 +439,8 @@ def text_labels(name: str) -> Callable[[Any], list[str]]:
     return get_mnist_labels if name == 'mnist' else get_fashion_mnist_labels
 
 
-def synthetic_data(w: torch.Tensor, b: float, num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_data(w: torch.Tensor, b: float,
+                   num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1) (0.17 sec. 3.2)."""
     X = torch.normal(0, 1, (num_examples, len(w)))
     y = X @ torch.as_tensor(w, dtype=X.dtype) + b
@@ -442,7 +454,8 @@ def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
     return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
 
 
-def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int, is_train: bool = True) -> ArrayLoader:
+def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int,
+               is_train: bool = True) -> ArrayLoader:
     """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
 
@@ -489,7 +502,8 @@ def init_normal(module: nn.Module, std: float = 0.01) -> None:
         with torch.no_grad():
             # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
             # Drawing the same shape and transposing gives identical weights under one seed.
-            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1], device=module.weight.device).T)
+            module.weight.copy_(torch.normal(0, std, size=module.weight.shape[::-1],
+                                             device=module.weight.device).T)
             module.bias.zero_()
 
 
@@ -565,7 +579,8 @@ def _evaluate_accuracy(net: Any, data_iter: Iterable, device: torch.device | Non
     return metric[0] / metric[1]
 
 
-def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torch.device | str | None = None) -> float:
+def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any,
+                      device: torch.device | str | None = None) -> float:
     """Accuracy of a model on a data set, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
 
     The port calls evaluate_accuracy(data_iter, net), the newer book evaluate_accuracy(net,
@@ -579,7 +594,8 @@ def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any, device: torc
 evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 
-def evaluate_accuracy_gpu(net: Any, data_iter: Iterable, device: torch.device | str | None = None) -> float:
+def evaluate_accuracy_gpu(net: Any, data_iter: Iterable,
+                          device: torch.device | str | None = None) -> float:
     """Accuracy of net on data_iter on `device`, by default the model's (0.17 sec. 6.6)."""
     return _evaluate_accuracy(net, data_iter, _device_for(net, device))
 
@@ -811,15 +827,17 @@ def first_predictions(net: Any, test_iter: Iterable, n: int, device: torch.devic
 
 
 def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_rows: int,
-                     path: str | os.PathLike | None) -> None:
+                     path: PathLike | None) -> None:
     """Images titled true/predicted, the wrong ones in red."""
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
-    show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows), titles=titles,
-                path=path, title_colors=colors, suptitle='true label, then prediction (wrong ones in red)')
+    show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows),
+                titles=titles,
+                path=path, title_colors=colors,
+                suptitle='true label, then prediction (wrong ones in red)')
 
 
-def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLike | None = None,
+def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: PathLike | None = None,
                 labels: Callable[[Any], list[str]] | None = None, num_rows: int = 1,
                 device: torch.device | str | None = None) -> None:
     """Draw the first n test images titled true/predicted, wrong ones in red; returns nothing, as in the book (0.17 sec. 3.6).
@@ -832,7 +850,7 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: str | os.PathLi
     draw_predictions(X, labels(y), labels(y_hat), num_rows, path)
 
 
-def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
+def save_weights(state: dict[str, torch.Tensor], path: PathLike,
                  settings: dict[str, Any] | None = None) -> None:
     """Save tensors by name, and the settings that made them, atomically with torch.save; never live objects (kit).
 
@@ -840,11 +858,12 @@ def save_weights(state: dict[str, torch.Tensor], path: str | os.PathLike,
     checked by load_weights, so weights are never loaded into a model they were not made for.
     """
     with writing_to(path):
-        _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()}, 'settings': dict(settings or {})},
+        _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()},
+                          'settings': dict(settings or {})},
                          Path(path))
 
 
-def load_weights(path: str | os.PathLike, expected: dict[str, torch.Tensor] | None = None,
+def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None,
                  settings: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
     """Load tensors saved by save_weights (weights_only=True); check their settings, names and shapes (kit).
 
@@ -885,8 +904,9 @@ def is_weights_file(saved: Any) -> bool:
 
 
 # Looking inside a trained classifier (kit): which classes it mixes up, and its worst mistakes.
-# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the mistakes
-# need, so a script's --confusion and --mistakes together cost one extra pass over the test set.
+# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the
+# mistakes need, so a script's --confusion and --mistakes together cost one extra pass over the test
+# set.
 
 class Verdicts(NamedTuple):
     """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
@@ -1000,7 +1020,7 @@ def most_confused(net: Any, data_iter: Iterable, k: int = 3,
     return [(names[i], names[j], count) for i, j, count in confused_cells(matrix, k)]
 
 
-def draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike | None, title: str,
+def draw_matrix(matrix: torch.Tensor, names: list[str], path: PathLike | None, title: str,
                 difference: bool = False) -> str | None:
     """Counts in the cells, class names on both axes. A confusion matrix is coloured by the share of
     its row (the true class); a difference of two by its sign, on a colour map centred at 0."""
@@ -1033,7 +1053,7 @@ def draw_matrix(matrix: torch.Tensor, names: list[str], path: str | os.PathLike 
 
 def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
                    labels: Callable[[Any], list[str]] | None = None,
-                   path: str | os.PathLike | None = None, title: str | None = None,
+                   path: PathLike | None = None, title: str | None = None,
                    device: torch.device | str | None = None) -> str | None:
     """Draw a confusion matrix: counts in the cells, coloured by the share of each true class (kit).
 
@@ -1055,7 +1075,7 @@ def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
 
 
 def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
-                  path: str | os.PathLike | None, what: str = 'test') -> None:
+                  path: PathLike | None, what: str = 'test') -> None:
     """The worst examples in a grid, titled with the true class, the prediction, its probability."""
     index, X = verdicts.worst, verdicts.worst_images
     trues, preds = labels(verdicts.labels[index]), labels(verdicts.predicted[index])
@@ -1071,7 +1091,7 @@ def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
 
 def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
                   labels: Callable[[Any], list[str]] | None = None,
-                  path: str | os.PathLike | None = None,
+                  path: PathLike | None = None,
                   device: torch.device | str | None = None) -> None:
     """Draw the n examples with the highest loss, titled true class, prediction, probability (kit).
 
@@ -1088,20 +1108,25 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
 # Where figures go is decided once per process, by figure_mode(), the first time anything draws:
 #   'notebook'  Jupyter (inline or widget backend): a figure shows in its cell; Animator and
 #               ProgressBoard redraw one figure in place; no files are written.
-#   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...) in a
-#               window; Animator and ProgressBoard, redrawn every epoch, write their PNG as in 'file'
-#               mode (a live window would need the script to stop and serve its events).
+#   'window'    a script with a screen: plt.show() opens a finished figure (plot, show_images ...)
+#               in a window; Animator and ProgressBoard, redrawn every epoch, write their PNG as in
+#               'file' mode (a live window would need the script to stop and serve its events).
 #   'file'      a script without one (Agg): every figure goes to a PNG of its own, named in one
 #               line (plot-1.png, animator-1.png ..., in $D2L_FIGURES or the current folder).
-# In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it also
-# routes IPython's display() and clear_output(), which the pages' own Animators call, to _display_in_script.
+# In a script the same function registers the module's one exit hook, _at_exit; in 'file' mode it
+# also routes IPython's display() and clear_output(), which the pages' own Animators call, to
+# _display_in_script.
 
 _FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once figure_mode() has decided
-_FIGURE_COUNTS: dict[str, int] = {}  # default file names given so far, per stem: plot-1.png, plot-2.png ...
-_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file, rewritten in place
-_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its notebook display
+# default file names given so far, per stem: plot-1.png, plot-2.png ...
+_FIGURE_COUNTS: dict[str, int] = {}
+# figure -> its file, rewritten in place
+_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# figure -> its notebook display
+_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _PENDING_BOARDS: weakref.WeakSet = weakref.WeakSet()  # ProgressBoards holding points not yet drawn
-_IPYTHON_DISPLAY: Callable[..., Any] | None = None  # IPython's own display(), once 'file' mode has replaced it
+# IPython's own display(), once 'file' mode has replaced it
+_IPYTHON_DISPLAY: Callable[..., Any] | None = None
 
 
 def figure_mode() -> str:
@@ -1120,11 +1145,13 @@ def figure_mode() -> str:
         else:
             _FIGURE_MODE = 'window'
         if _FIGURE_MODE != 'notebook':
-            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every figure.
+            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every
+            # figure.
             import matplotlib.pyplot  # noqa: F401
             atexit.register(_at_exit)
     if _FIGURE_MODE == 'file':
-        _route_ipython_display()  # checked on every call: a page may import IPython after its first figure
+        # checked on every call: a page may import IPython after its first figure
+        _route_ipython_display()
     return _FIGURE_MODE
 
 
@@ -1166,7 +1193,7 @@ def _figure_path(stem: str) -> Path:
     return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_FIGURE_COUNTS[stem]}.png'
 
 
-def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str = '') -> Path:
+def _save_figure(fig: Any, path: PathLike | None, stem: str, note: str = '') -> Path:
     """Write fig to path, else to its own file: the one it already has, or the next stem-N.png, named in one line."""
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
@@ -1179,7 +1206,7 @@ def _save_figure(fig: Any, path: str | os.PathLike | None, stem: str, note: str 
     return out
 
 
-def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | None:
+def finish_figure(fig: Any, path: PathLike | None, stem: str) -> str | None:
     """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
     mode = figure_mode()
     if path is None and mode == 'notebook':
@@ -1192,7 +1219,7 @@ def finish_figure(fig: Any, path: str | os.PathLike | None, stem: str) -> str | 
     return str(out)
 
 
-def _redraw(fig: Any, stem: str, path: str | os.PathLike | None = None, note: str = '') -> None:
+def _redraw(fig: Any, stem: str, path: PathLike | None = None, note: str = '') -> None:
     """Show a figure drawn again and again (Animator, ProgressBoard): updated in place in a notebook, so lines
     printed beside it stay; elsewhere rewritten into its own PNG (path, or stem-N.png named once)."""
     if figure_mode() == 'notebook':
@@ -1210,7 +1237,8 @@ def _save_unsaved_figures() -> None:
     """Write each open pyplot figure that has axes but no file to the next figure-N.png, and close it."""
     if 'matplotlib.pyplot' not in sys.modules:
         return
-    from matplotlib._pylab_helpers import Gcf  # pyplot's list of open figures, read without changing the current one
+    # pyplot's list of open figures, read without changing the current one
+    from matplotlib._pylab_helpers import Gcf
     for manager in Gcf.get_all_fig_managers():
         fig = manager.canvas.figure
         if fig not in _FIGURE_FILES and fig.get_axes():
@@ -1234,7 +1262,8 @@ def _at_exit() -> None:
 
 def use_svg_display() -> None:
     """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
-    figure_mode()  # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    # pages draw with plt right after this: in a script, what they leave open is saved at exit
+    figure_mode()
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
         set_matplotlib_formats('svg')
@@ -1270,10 +1299,11 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
          legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
          xscale: str = 'linear', yscale: str = 'linear',
          fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
-         axes: Any = None, path: str | os.PathLike | None = None) -> None:
+         axes: Any = None, path: PathLike | None = None) -> None:
     """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
     plt = pyplot()
-    new_figure = axes is None  # on the caller's axes, drawing is all; a figure of our own is finished here
+    # on the caller's axes, drawing is all; a figure of our own is finished here
+    new_figure = axes is None
     if new_figure:
         axes = plt.figure(figsize=figsize).gca()
 
@@ -1297,11 +1327,12 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
 
 
 def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
-                scale: float = 1.5, path: str | os.PathLike | None = None,
+                scale: float = 1.5, path: PathLike | None = None,
                 title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
     """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
     plt = pyplot()
-    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale), squeeze=False)
+    fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale),
+                             squeeze=False)
     axes = axes.flatten()
     for ax in axes:
         ax.axes.get_xaxis().set_visible(False)
@@ -1310,7 +1341,8 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
         img = img.detach().cpu().numpy() if torch.is_tensor(img) else np.asarray(img)
         ax.imshow(img.squeeze(), cmap='gray' if img.squeeze().ndim == 2 else None)
         if titles:
-            ax.set_title(titles[i], fontsize=9, **({'color': title_colors[i]} if title_colors else {}))
+            ax.set_title(titles[i], fontsize=9,
+                         **({'color': title_colors[i]} if title_colors else {}))
     for ax in axes[len(imgs):]:
         ax.set_visible(False)  # a grid with more cells than images
     if suptitle:
@@ -1320,13 +1352,13 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
     return axes
 
 
-def show_fashion_mnist(images: Any, labels: Sequence[str], path: str | os.PathLike | None = None) -> Any:
+def show_fashion_mnist(images: Any, labels: Sequence[str], path: PathLike | None = None) -> Any:
     """Draw a row of Fashion-MNIST images titled with their labels; return the axes (port sec. 3.5)."""
     return show_images([img.reshape(28, 28) if torch.is_tensor(img) else img for img in images],
                        1, len(images), titles=list(labels), path=path)
 
 
-def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None = None,
+def plot_history(history: dict[str, list[float]], path: PathLike | None = None,
                  title: str | None = None) -> str | None:
     """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
     plt = pyplot()
@@ -1337,7 +1369,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike | None
     ax_loss.set_xlabel('epoch'), ax_loss.set_ylabel('loss (mean per example)')
     for key, fmt in (('train_acc', 's--'), ('test_acc', '^-')):
         if history.get(key):
-            ax_acc.plot(epochs, history[key], fmt if marks else fmt.strip('s^'), label=key.replace('_', ' '))
+            ax_acc.plot(epochs, history[key], fmt if marks else fmt.strip('s^'),
+                        label=key.replace('_', ' '))
     ax_acc.set_xlabel('epoch'), ax_acc.set_ylabel('accuracy')
     for ax in (ax_loss, ax_acc):
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
@@ -1359,14 +1392,14 @@ class Animator:
                  legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
-                 figsize: tuple[float, float] = (3.5, 2.5), path: str | os.PathLike | None = None) -> None:
+                 figsize: tuple[float, float] = (3.5, 2.5), path: PathLike | None = None) -> None:
         plt = pyplot()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
         self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.X, self.Y, self.fmts, self.path = None, None, fmts, path
-        # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at exit,
-        # and a page's next plt call starts a figure of its own, as in a notebook.
+        # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at
+        # exit, and a page's next plt call starts a figure of its own, as in a notebook.
         plt.close(self.fig)
 
     def add(self, x: Any, y: Any) -> None:
@@ -1395,9 +1428,10 @@ class Animator:
         pyplot().close(self.fig)
 
 
-def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None, y2_vals: Any = None,
+def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None,
+             y2_vals: Any = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
-             path: str | os.PathLike | None = None) -> None:
+             path: PathLike | None = None) -> None:
     """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
     plt = pyplot()
     fig = plt.figure(figsize=figsize)
@@ -1412,7 +1446,7 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
 
 
 def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
-                    path: str | os.PathLike | None = None, title: str | None = None) -> str | None:
+                    path: PathLike | None = None, title: str | None = None) -> str | None:
     """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
     plt = pyplot()
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
@@ -1427,15 +1461,18 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
                              np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
         ax.plot_surface(g1, g2, w[0] * g1 + w[1] * g2 + b, color='tab:orange', alpha=0.3)
         ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
-        # Look obliquely at the side the plane faces (against its slope, in axis units), not along its edge.
+        # Look obliquely at the side the plane faces (against its slope, in axis units), not along
+        # its edge.
         span = np.ptp(X, axis=0)
-        ax.view_init(elev=20, azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
+        ax.view_init(elev=20,
+                     azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
         ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
         ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
     for j in range(d):
         ax = fig.add_subplot(grid[j + (d == 2)])
         ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
-        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the cloud.
+        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the
+        # cloud.
         xs = np.array([X[:, j].min(), X[:, j].max()])
         ax.plot(xs, w[j] * xs + b, color='tab:orange', label=f'{w[j]:.3f} x{j + 1} {b:+.3f}')
         ax.set_xlabel(f'$x_{j + 1}$'), ax.set_ylabel('$y$'), ax.grid(True), ax.legend(fontsize=8)
@@ -1456,16 +1493,19 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
 # download need no extra package; the pages import requests themselves for their own copy.
 
 # The books' base URL; set D2L_DATA_URL (before `import d2l`) to use a mirror or a local server.
-DATA_URL: str = os.environ.get('D2L_DATA_URL', 'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
+DATA_URL: str = os.environ.get('D2L_DATA_URL',
+                               'http://d2l-data.s3-accelerate.amazonaws.com/').rstrip('/') + '/'
 
 # name -> (url, sha1), as in the books; later pages add their own entries the same way.
 DATA_HUB: dict[str, tuple[str, str]] = {
-    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv', '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
-    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv', 'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
+    'kaggle_house_train': (DATA_URL + 'kaggle_house_pred_train.csv',
+                           '585e9cc93e70b39160e7921475f9bcd7d31219ce'),
+    'kaggle_house_test': (DATA_URL + 'kaggle_house_pred_test.csv',
+                          'fa19780a7b011d9b009e8bff8e99922a8ee2eb90'),
 }
 
 
-def _sha1(path: str | os.PathLike) -> str:
+def _sha1(path: PathLike) -> str:
     """The hex sha1 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha1()
     with open(path, 'rb') as f:
@@ -1474,8 +1514,8 @@ def _sha1(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, folder: str | os.PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
-             *, cache_dir: str | os.PathLike | None = None) -> str:
+def download(url: str, folder: PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
+             *, cache_dir: PathLike | None = None) -> str:
     """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
 
     Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
@@ -1550,7 +1590,7 @@ def _why(e: BaseException) -> str:
     return ' '.join(str(reason).split()) or type(e).__name__
 
 
-def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None) -> None:
+def extract(filename: PathLike, folder: PathLike | None = None) -> None:
     """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
     folder = Path(folder) if folder is not None else Path(filename).parent
     try:
@@ -1559,7 +1599,8 @@ def extract(filename: str | os.PathLike, folder: str | os.PathLike | None = None
                 archive.extractall(folder)
         elif str(filename).endswith(('.tar', '.gz', '.tgz')):
             with tarfile.open(filename) as archive:
-                # 'data' refuses absolute paths, links out of folder and device files (Python >= 3.11.4)
+                # 'data' refuses absolute paths, links out of folder and device files (Python >=
+                # 3.11.4)
                 archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
         else:
             raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
@@ -1662,13 +1703,15 @@ class ProgressBoard(HyperParameters):
 
     def __init__(self, xlabel: str | None = None, ylabel: str | None = None, xlim: Any = None,
                  ylim: Any = None, xscale: str = 'linear', yscale: str = 'linear',
-                 ls: Sequence[str] = ('-', '--', '-.', ':'), colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
+                 ls: Sequence[str] = ('-', '--', '-.', ':'),
+                 colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
                  fig: Any = None, axes: Any = None, figsize: tuple[float, float] = (3.5, 2.5),
                  display: bool = True) -> None:
         self.save_hyperparameters()
         self.raw_points: dict[str, list[tuple[float, float]]] = {}  # waiting for every_n
         self.data: dict[str, list[_Point]] = {}  # the averaged points: the lines
-        self._epoch_values: dict[str, list[float]] = {}  # every value since the last flush, for its line
+        # every value since the last flush, for its line
+        self._epoch_values: dict[str, list[float]] = {}
         self._undrawn = False
         self.path: Path | None = None  # the board's PNG in a script, once drawn
 
@@ -1679,9 +1722,11 @@ class ProgressBoard(HyperParameters):
         line = self.data.setdefault(label, [])
         self._epoch_values.setdefault(label, []).append(y)
         points.append((x, y))
-        if len(points) < max(1, int(every_n)):  # every_n 0 (fewer batches than points per epoch): plot each
+        # every_n 0 (fewer batches than points per epoch): plot each
+        if len(points) < max(1, int(every_n)):
             return
-        line.append(_Point(sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)))
+        line.append(_Point(sum(p[0] for p in points) / len(points),
+                           sum(p[1] for p in points) / len(points)))
         points.clear()
         self._undrawn = True
         if not self.display:
@@ -1699,7 +1744,8 @@ class ProgressBoard(HyperParameters):
             return None
         notebook = figure_mode() == 'notebook'
         if epoch is not None and means and not notebook:
-            print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()), flush=True)
+            print(f'epoch {epoch}, ' + ', '.join(f'{k} {_number(k, v)}' for k, v in means.items()),
+                  flush=True)
         if notebook or not self.display or not self._undrawn:
             return None
         self._render(note=' (redrawn after every epoch)' if epoch is not None else '')
@@ -1714,7 +1760,8 @@ class ProgressBoard(HyperParameters):
                 use_svg_display()  # as the book's board does
             plt = pyplot()
             self.fig = plt.figure(figsize=self.figsize)
-            plt.close(self.fig)  # shown only through _redraw: not again at the end of a cell, nor at exit
+            # shown only through _redraw: not again at the end of a cell, nor at exit
+            plt.close(self.fig)
         axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
         axes.cla()
         for i, (label, line) in enumerate(self.data.items()):
@@ -2023,7 +2070,8 @@ class FashionMNIST(DataModule):
         size = (resize, resize) if isinstance(resize, int) else tuple(resize)
         # A root that holds no data would only earn a "no files in ../data" note.
         root = self.root if _find_idx_files(Path(self.root), 'fashion-mnist') else None
-        train, val = load_data('fashion-mnist', batch_size, None if size == (28, 28) else size, root)
+        train, val = load_data('fashion-mnist', batch_size, None if size == (28, 28) else size,
+                               root)
         self.train, self.val = _ImageSplit(*train.tensors), _ImageSplit(*val.tensors)
 
     def text_labels(self, indices: Iterable[int] | torch.Tensor) -> list[str]:
@@ -2033,7 +2081,8 @@ class FashionMNIST(DataModule):
     def get_dataloader(self, train: bool) -> ArrayLoader:
         """Batches of self.batch_size: the training split reshuffled every epoch, the validation split in order."""
         split = self.train if train else self.val
-        return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train, uint8_images=True)
+        return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train,
+                           uint8_images=True)
 
     def visualize(self, batch: Sequence[torch.Tensor], nrows: int = 1, ncols: int = 8,
                   labels: Sequence[str] = ()) -> None:
@@ -2089,10 +2138,12 @@ _TORCH_ALIASES = {'concat': 'cat', 'batch_matmul': 'bmm', **{name: name for name
     'ones', 'ones_like', 'zeros', 'zeros_like', 'arange', 'meshgrid', 'sin', 'sinh', 'cos',
     'cosh', 'tanh', 'linspace', 'exp', 'log', 'normal', 'rand', 'randn', 'matmul', 'int32', 'int64',
     'float32', 'stack', 'abs', 'eye', 'sigmoid')}}
-_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to', 'reduce_sum': 'sum',
+_METHOD_ALIASES = {'numpy': 'numpy', 'size': 'numel', 'reshape': 'reshape', 'to': 'to',
+                   'reduce_sum': 'sum',
                    'reduce_mean': 'mean', 'argmax': 'argmax', 'astype': 'type', 'transpose': 't',
                    'expand_dims': 'unsqueeze', 'swapaxes': 'swapaxes', 'repeat': 'repeat'}
-_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional', 'data': 'torch.utils.data',
+_MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional',
+                   'data': 'torch.utils.data',
                    'torchvision': 'torchvision', 'transforms': 'torchvision.transforms',
                    'display': 'IPython.display'}
 
@@ -2119,7 +2170,8 @@ def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None, **kwargs: A
     return torch.tensor(data, *args, dtype=dtype, **kwargs)
 
 
-_WRAPPED_ALIASES = {'tensor': _tensor}  # aliases that do a little more than the torch function of their name
+# aliases that do a little more than the torch function of their name
+_WRAPPED_ALIASES = {'tensor': _tensor}
 
 
 def __getattr__(name: str) -> Any:
@@ -2140,7 +2192,8 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     """dir(d2l), and so an IDE's completion, lists the aliases that __getattr__ serves too."""
-    return sorted({*globals(), *_WRAPPED_ALIASES, *_TORCH_ALIASES, *_METHOD_ALIASES, *_MODULE_ALIASES})
+    return sorted({*globals(), *_WRAPPED_ALIASES, *_TORCH_ALIASES, *_METHOD_ALIASES,
+                   *_MODULE_ALIASES})
 
 
 class _BookModule(type(sys)):
@@ -2177,7 +2230,7 @@ _DATASETS = {
 }
 
 
-def _data_dirs(root: str | os.PathLike | None, name: str) -> list[tuple[str, Path]]:
+def _data_dirs(root: PathLike | None, name: str) -> list[tuple[str, Path]]:
     """The places searched for a data set, in order, each with a label for messages."""
     default_cache = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'd2l'
     dirs = []
@@ -2219,7 +2272,8 @@ def atomic_file(path: Path) -> Iterator[Any]:
     written under a temporary name in the same folder and renamed, so no half-written file is left."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # The pid in the temporary name lets a later save delete what a killed run left behind.
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp',
+                               dir=path.parent)
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f
@@ -2251,7 +2305,8 @@ def _remove_stale_temps(path: Path) -> None:
                     continue
                 except ProcessLookupError:
                     pass
-            elif time.time() - tmp.stat().st_mtime < 86400:  # elsewhere os.kill would end the process
+            # elsewhere os.kill would end the process
+            elif time.time() - tmp.stat().st_mtime < 86400:
                 continue
             tmp.unlink(missing_ok=True)
         except OSError:  # another user's live process (EPERM), or a file we may not delete: keep it
@@ -2265,8 +2320,10 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
     try:
         for train in (True, False):
             cls(root=str(home), train=train, download=True)
-    except Exception as e:  # no network, a proxy, a moved mirror: report it, don't crash deep inside
-        reason = ' '.join(str(e).split())  # torchvision's message spans lines: keep all of it, on one
+    # no network, a proxy, a moved mirror: report it, don't crash deep inside
+    except Exception as e:
+        # torchvision's message spans lines: keep all of it, on one
+        reason = ' '.join(str(e).split())
         return None, f'download failed: {type(e).__name__}: {reason[:300]}'
     return _find_idx_files(home, name), 'downloaded'
 
@@ -2275,8 +2332,8 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
 # The kit's entries: d2l.sweep from Python, and `python -m d2l` (both hand over to d2lkit)
 # ============================================================================
 
-def sweep(script: str | os.PathLike, seeds: Sequence[int] = (0, 1, 2),
-          out: str | os.PathLike | None = None, workers: int | None = None,
+def sweep(script: PathLike, seeds: Sequence[int] = (0, 1, 2),
+          out: PathLike | None = None, workers: int | None = None,
           search: int | None = None, storage: str | None = None,
           **flags: Any) -> 'pandas.DataFrame':
     """Run a chapter script over settings and seeds (python -m d2l sweep); one row per run (kit).

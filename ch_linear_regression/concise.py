@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
     title = 'linear regression, concise'
-    kit.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+    kit.write_outputs(args, history, weights, settings, title,
+                      plot=lambda path: 'data and fitted plane written to '
                       f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 

@@ -38,7 +38,8 @@ from d2lkit import script as kit  # noqa: E402
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor):
     """Yield (X, y) minibatches of batch_size examples in a fresh random order; the last may be smaller."""
     num_examples = len(features)
-    # A new order every epoch, drawn from torch's seeded generator (as d2l.load_array draws it in concise.py).
+    # A new order every epoch, drawn from torch's seeded generator (as d2l.load_array draws it in
+    # concise.py).
     indices = torch.randperm(num_examples)
     for i in range(0, num_examples, batch_size):
         batch_indices = indices[i:i + batch_size]
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     print(f'error in estimating b: {b_error:.6f}')
     history.update(w=w_fit.tolist(), b=b_fit, w_error=w_error, b_error=b_error)
     title = 'linear regression from scratch'
-    kit.write_outputs(args, history, weights, settings, title, plot=lambda path: 'data and fitted plane written to '
+    kit.write_outputs(args, history, weights, settings, title,
+                      plot=lambda path: 'data and fitted plane written to '
                       f'{d2l.plot_regression(features, labels, w_fit, b_fit, path, title)}')
     return history
 

@@ -82,7 +82,8 @@ def load_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Ten
     (X_train, y_train), (X_eval, y_eval) = kit.script_splits(args)  # --valid, --num-train
     X_train, X_eval = X_train.float().div_(255), X_eval.float().div_(255)
     if args.standardize:
-        mean, std = X_train.mean(), X_train.std()  # one number each: Fashion-MNIST's are about 0.286 and 0.353
+        # one number each: Fashion-MNIST's are about 0.286 and 0.353
+        mean, std = X_train.mean(), X_train.std()
         X_train, X_eval = (X_train - mean) / std, (X_eval - mean) / std
     device = args.device
     return (X_train.to(device), y_train.to(device)), (X_eval.to(device), y_eval.to(device))
@@ -109,10 +110,12 @@ def build_model(args: argparse.Namespace) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
     for num_in, num_out in zip(sizes, sizes[1:]):
         layers.append(nn.Linear(num_in, num_out))
-        if args.batchnorm:  # normalise each unit over the batch: every layer sees inputs of a steady scale
+        # normalise each unit over the batch: every layer sees inputs of a steady scale
+        if args.batchnorm:
             layers.append(nn.BatchNorm1d(num_out))
         layers.append(nn.ReLU())
-        if args.dropout > 0:  # zero a random fraction of the units while training: no unit can lean on one other
+        # zero a random fraction of the units while training: no unit can lean on one other
+        if args.dropout > 0:
             layers.append(nn.Dropout(args.dropout))
     layers.append(nn.Linear(sizes[-1], NUM_OUTPUTS))
     return nn.Sequential(*layers)
@@ -127,14 +130,17 @@ def build_optimizer(args: argparse.Namespace, net: nn.Module, steps: int
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
     """The optimizer, and the one-cycle schedule over `steps` batches (None with --no-schedule)."""
     if args.optimizer == 'adamw':
-        # fused: the whole update of every tensor in one kernel, 5x faster on a CPU than torch's per-tensor loop
+        # fused: the whole update of every tensor in one kernel, 5x faster on a CPU than torch's
+        # per-tensor loop
         optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01, fused=True)
     else:
-        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)  # the book's: no momentum, no decay
+        # the book's: no momentum, no decay
+        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
     if not args.schedule:
         return optimizer, None
-    # Warm up from lr/25 to lr over 30% of the steps, then anneal to lr/25e4 along a cosine. With AdamW
-    # it also swings Adam's beta1 from 0.95 down to 0.85 and back; plain SGD has no momentum to swing.
+    # Warm up from lr/25 to lr over 30% of the steps, then anneal to lr/25e4 along a cosine. With
+    # AdamW it also swings Adam's beta1 from 0.95 down to 0.85 and back; plain SGD has no momentum
+    # to swing.
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps,
                                                     cycle_momentum=args.optimizer == 'adamw')
     return optimizer, scheduler
@@ -159,7 +165,8 @@ def num_batches(n: int, batch_size: int) -> int:
 # ---------------------------------------------------------------------------
 
 def train_epoch(net: nn.Module, X_train: torch.Tensor, y_train: torch.Tensor, loss: nn.Module,
-                optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+                optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None,
                 args: argparse.Namespace, epoch: int) -> tuple[float, float]:
     """One pass over the training images; return (mean loss, accuracy) over its batches."""
     net.train()  # BatchNorm on batch statistics, Dropout (with --dropout) on
@@ -201,7 +208,8 @@ def fraction(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The shared chapter flags (--lr defaulting by optimizer) and one switch per trick."""
     parser = kit.argument_parser(__doc__, lr=LR['adamw'], batch_size=512, num_epochs=16)
-    parser.set_defaults(lr=None)  # 3e-3 for AdamW, 0.1 for SGD, unless --lr is given (see --optimizer)
+    # 3e-3 for AdamW, 0.1 for SGD, unless --lr is given (see --optimizer)
+    parser.set_defaults(lr=None)
     parser.add_argument('--fast', action='store_true',
                         help=f'the shorter preset: {FAST["epochs"]} epochs (about 0.90 in half the time); '
                              'explicit flags still win')
@@ -218,10 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help='no BatchNorm after the hidden Linear layers')
     parser.add_argument('--dropout', type=fraction, default=0.0, metavar='P',
                         help='fraction of hidden units dropped while training')
-    parser.add_argument('--no-dropout', dest='dropout', action='store_const', const=0.0, help='same as --dropout 0 (the default)')
+    parser.add_argument('--no-dropout', dest='dropout', action='store_const', const=0.0,
+                        help='same as --dropout 0 (the default)')
     parser.add_argument('--label-smoothing', type=fraction, default=0.1, metavar='E',
                         help='weight of the uniform distribution in the targets')
-    parser.add_argument('--no-label-smoothing', dest='label_smoothing', action='store_const', const=0.0,
+    parser.add_argument('--no-label-smoothing', dest='label_smoothing', action='store_const',
+                        const=0.0,
                         help='same as --label-smoothing 0: the book\'s one-hot targets')
     parser.add_argument('--no-standardize', dest='standardize', action='store_false',
                         help="the book's pixels x / 255 in [0, 1] instead of (x - mean) / std")
@@ -241,14 +251,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None,
+         on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train the MLP with every trick switched on unless a flag says otherwise (or --load it); return the history."""
     args = parse_args(argv)
     started = time.perf_counter()  # seconds are counted from here
     d2l.set_seed(args.seed)
     (X_train, y_train), (X_eval, y_eval) = load_splits(args)
     eval_name = kit.eval_name(args)
-    eval_iter = d2l.ArrayLoader((X_eval, y_eval), 2000)  # large batches: evaluation needs no gradients
+    # large batches: evaluation needs no gradients
+    eval_iter = d2l.ArrayLoader((X_eval, y_eval), 2000)
 
     net = build_model(args).to(args.device)
     loss = build_loss(args)
@@ -256,7 +268,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     optimizer, scheduler = build_optimizer(args, net, steps)
 
     weights = net.state_dict()
-    settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args), 'batchnorm': args.batchnorm,
+    settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args),
+                'batchnorm': args.batchnorm,
                 'dropout': args.dropout, 'standardize': args.standardize, 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return kit.evaluate_saved(args, net, weights, settings, eval_iter)
@@ -264,7 +277,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     history = {'train_loss': [], 'train_acc': [], key: [], 'seconds': [], 'elapsed': []}
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
-        train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler, args, epoch)
+        train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler, args,
+                                            epoch)
         eval_acc = d2l.evaluate_accuracy(net, eval_iter)  # eval mode: running BatchNorm statistics
         now = time.perf_counter()
         elapsed = now - started

@@ -45,10 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return kit.parse_model_args(parser, argv)
 
 
-def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None,
+         on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train the MLP with torch.nn (or --load it); return the per-epoch history."""
     args = parse_args(argv)
-    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
+    # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)
 
     sizes = [NUM_INPUTS, *args.hidden]
     layers = [d2l.FlattenLayer()]
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     Ws, bs = [m.weight for m in linears], [m.bias for m in linears]
     groups = [{'params': Ws, 'weight_decay': args.weight_decay}, {'params': bs}]
     trainer = OPTIMIZERS[args.optimizer](groups, lr=args.lr)
-    if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
+    # print the penalised loss, as scratch.py; the optimizer does its gradient
+    if args.weight_decay:
         loss = kit.with_penalty(loss, Ws, args.weight_decay)
 
     weights = net.state_dict()

@@ -80,7 +80,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The shared d2l flags (no image flags) plus --hidden and --schedule."""
     parser = kit.argument_parser(__doc__.splitlines()[0], lr=1.0, batch_size=128, num_epochs=2000,
                                  images=False)
-    parser.add_argument('--hidden', type=kit.positive_int, default=50, metavar='N', help='hidden units (tanh)')
+    parser.add_argument('--hidden', type=kit.positive_int, default=50, metavar='N',
+                        help='hidden units (tanh)')
     parser.add_argument('--schedule', choices=['constant', 'cosine'], default='constant',
                         help='learning rate per epoch: --lr throughout, or decayed along a half cosine')
     return parser.parse_args(argv)
@@ -121,7 +122,8 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
             history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
                             print_every=max(1, args.epochs // 10), on_epoch=on_epoch)
             print(f'trained in {sum(history["seconds"]):.1f} s')
-            kit.write_outputs(args, history, None, None,  # --save: below, with a check that it reloads
+            # --save: below, with a check that it reloads
+            kit.write_outputs(args, history, None, None,
                               f'FizzBuzz {"-".join(map(str, sizes))} tanh, hand-written backprop')
 
         numbers = list(TEST_NUMBERS)

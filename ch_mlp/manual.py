@@ -145,7 +145,8 @@ class Linear(Layer):
         super().__init__()
         # He initialisation, N(0, 1) * sqrt(2 / fan_in): a ReLU zeroes half of its
         # inputs, so doubling the variance keeps activations the same size layer after layer.
-        self.params['W'] = torch.randn(num_in, num_out, dtype=dtype, device=device) * math.sqrt(2 / num_in)
+        self.params['W'] = torch.randn(num_in, num_out, dtype=dtype,
+                                       device=device) * math.sqrt(2 / num_in)
         self.params['b'] = torch.zeros(num_out, dtype=dtype, device=device)
         # Zeros until the first backward, so params and grads always pair up by name and shape.
         self.grads = {name: torch.zeros_like(p) for name, p in self.params.items()}
@@ -158,7 +159,8 @@ class Linear(Layer):
     def backward(self, dZ: torch.Tensor) -> torch.Tensor:
         """Store dW = A^T dZ and db = sum of dZ over the batch; return dA = dZ W^T."""
         self.grads['W'] = self.A.T @ dZ
-        self.grads['b'] = dZ.sum(dim=0)  # b was added to every row, so every row's gradient flows back to it
+        # b was added to every row, so every row's gradient flows back to it
+        self.grads['b'] = dZ.sum(dim=0)
         return dZ @ self.params['W'].T
 
 
@@ -291,7 +293,8 @@ def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
 @torch.no_grad()
 def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr: float,
           num_epochs: int, schedule: str = 'cosine', print_every: int = 1,
-          on_epoch: d2l.EpochCallback | None = None, eval_name: str = 'test acc') -> dict[str, list[float]]:
+          on_epoch: d2l.EpochCallback | None = None,
+          eval_name: str = 'test acc') -> dict[str, list[float]]:
     """Train, test after every epoch and print the classic line every print_every epochs; return the history.
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
@@ -336,7 +339,8 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
+    # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)
     net = MLP(args.layers, args.activation, device=device)
     title = f'hand-written backprop MLP {"-".join(map(str, args.layers))}, {args.dataset}'
     settings = {'model': 'ch_mlp/manual.py', 'layers': args.layers, 'activation': args.activation,

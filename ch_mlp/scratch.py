@@ -79,12 +79,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return kit.parse_model_args(parser, argv)
 
 
-def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None,
+         on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train the MLP from scratch (or --load it); return the per-epoch history."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
+    # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)
 
     # One weight matrix and bias per layer, W1 (784 x hidden) first: the book's W ~ N(0, 0.01^2)
     # or what --init asks for (kit.init_weight draws it as torch.normal would), and b = 0.
@@ -135,8 +137,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     if args.load:  # evaluate saved weights instead of training
         return kit.evaluate_saved(args, net, weights, settings, test_iter)
     # The training loop is the one ch_softmax/scratch.py writes out, kept in d2l.py (the book calls
-    # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the numbers).
-    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater, device=device,
+    # it as d2l.train_ch3, which also draws a figure and returns nothing; this form returns the
+    # numbers).
+    history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, updater,
+                                   device=device,
                                    on_epoch=stats.after_epochs(on_epoch),
                                    eval_name=kit.eval_name(args))
     title = f'MLP {"-".join(map(str, sizes))} ({args.activation}) from scratch, {args.dataset}'

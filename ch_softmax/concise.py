@@ -45,10 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return kit.parse_model_args(parser, argv)
 
 
-def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None,
+         on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train softmax regression with torch.nn (or --load it); return the per-epoch history."""
     args = parse_args(argv)
-    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
+    # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)
 
     net = nn.Sequential(d2l.FlattenLayer(), nn.Linear(NUM_INPUTS, NUM_OUTPUTS)).to(args.device)
     d2l.set_seed(args.seed)
@@ -61,17 +63,21 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     W, b = net[1].weight, net[1].bias
     groups = [{'params': [W], 'weight_decay': args.weight_decay}, {'params': [b]}]
     trainer = torch.optim.SGD(groups, lr=args.lr)
-    if args.weight_decay:  # print the penalised loss, as scratch.py; the optimizer does its gradient
+    # print the penalised loss, as scratch.py; the optimizer does its gradient
+    if args.weight_decay:
         loss = kit.with_penalty(loss, [W], args.weight_decay)
 
-    weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py', 'dataset': args.dataset}
+    weights, settings = net.state_dict(), {'model': 'ch_softmax/concise.py',
+                                           'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         history = kit.evaluate_saved(args, net, weights, settings, test_iter)
     else:
-        # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns nothing)
+        # d2l.train_ch3's loop (the book calls train_ch3, which draws its figure and returns
+        # nothing)
         history = d2l.train_classifier(net, train_iter, test_iter, loss, args.epochs, trainer,
                                        on_epoch=on_epoch, eval_name=kit.eval_name(args))
-        kit.write_outputs(args, history, weights, settings, f'softmax regression, concise, {args.dataset}')
+        kit.write_outputs(args, history, weights, settings,
+                          f'softmax regression, concise, {args.dataset}')
         kit.show_predictions(args, net, test_iter, args.device)
     if args.show_weights:
         show_weights(net[1].weight, args.dataset, args.show_weights)

@@ -48,11 +48,13 @@ def softmax(O: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of each example, -log softmax(O)[i, y_i]: minus the log-probability of the true class."""
-    # Taken from log_softmax, not log(softmax(O)): a probability that rounds to 0 would give -log 0 = inf.
+    # Taken from log_softmax, not log(softmax(O)): a probability that rounds to 0 would give -log 0
+    # = inf.
     return -log_softmax(O)[range(len(O)), y]
 
 
-def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor], lr: float,
+def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor],
+                lr: float,
                 epoch: int) -> tuple[float, float, int]:
     """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy, examples)."""
     device = params[0].device  # --device: each batch goes where the weights are
@@ -101,12 +103,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return kit.parse_model_args(parser, argv)
 
 
-def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
+def main(argv: list[str] | None = None,
+         on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
     """Train softmax regression from scratch (or --load it); return the per-epoch history."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     device = args.device
-    train_iter, test_iter = kit.load_script_data(args)  # test_iter: with --valid, the held-out images
+    # test_iter: with --valid, the held-out images
+    train_iter, test_iter = kit.load_script_data(args)
 
     # The book's W ~ N(0, 0.01^2), or what --init asks for (drawn as torch.normal would).
     W = kit.init_weight(args.init, (NUM_INPUTS, NUM_OUTPUTS), device)
@@ -123,12 +127,14 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
         # division by the batch size n leaves lambda W in W's gradient (weight decay, 0.17 4.5).
         return l + args.weight_decay * kit.l2_penalty([W]) if args.weight_decay else l
 
-    weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py', 'dataset': args.dataset}
+    weights, settings = {'W': W, 'b': b}, {'model': 'ch_softmax/scratch.py',
+                                           'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return kit.evaluate_saved(args, net, weights, settings, test_iter)
     history = train(net, train_iter, test_iter, loss, args.epochs, [W, b], args.lr,
                     on_epoch, kit.eval_name(args))
-    kit.write_outputs(args, history, weights, settings, f'softmax regression from scratch, {args.dataset}')
+    kit.write_outputs(args, history, weights, settings,
+                      f'softmax regression from scratch, {args.dataset}')
     kit.show_predictions(args, net, test_iter, device)
     return history
 

@@ -7,7 +7,6 @@ up their losses and accuracies with the differences, and --plot overlays their c
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +22,7 @@ _COMPARED = {'train_loss': 'train loss', 'test_loss': 'test loss',  # losses: co
 
 
 def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[str],
-                     path: str | os.PathLike, title: str) -> str | None:
+                     path: d2l.PathLike, title: str) -> str | None:
     """Overlay the scratch and concise curves: loss on the left, accuracies on the right."""
     plt = d2l.pyplot()
     loss_keys = [k for k in keys if k.endswith('_loss')]
@@ -48,7 +47,7 @@ def _plot_comparison(histories: dict[str, dict[str, list[float]]], keys: list[st
     return d2l.finish_figure(fig, path, 'compare')
 
 
-def _chapter_dir(chapter: str | os.PathLike) -> Path:
+def _chapter_dir(chapter: d2l.PathLike) -> Path:
     """The folder of a chapter named like ch_softmax (next to d2l.py) or given as a path."""
     here = Path(d2l.__file__).resolve().parent
     for folder in (Path(chapter), here / chapter):
@@ -102,8 +101,8 @@ def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys
     return lines, loss_diff, acc_diff
 
 
-def compare(chapter: str | os.PathLike, flags: Sequence[str] = (),
-            plot_path: str | os.PathLike | None = None, loss_rtol: float = 1e-4,
+def compare(chapter: d2l.PathLike, flags: Sequence[str] = (),
+            plot_path: d2l.PathLike | None = None, loss_rtol: float = 1e-4,
             acc_atol: float = 5e-4) -> dict[str, Any]:
     """Run a chapter's scratch.py and concise.py on the same flags; print their epochs side by side.
 

@@ -33,9 +33,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
+
+if TYPE_CHECKING:  # for d2l.PathLike; the functions import d2l when they run
+    import d2l
 
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
@@ -1047,7 +1051,7 @@ def nearest(id: str, count: int = 3) -> list[str]:
     return difflib.get_close_matches(id, list(BY_ID), n=count, cutoff=0.0)
 
 
-def default_out(exercise: Exercise, root: str | os.PathLike = 'exercises') -> Path:
+def default_out(exercise: Exercise, root: d2l.PathLike = 'exercises') -> Path:
     """The sweep folder of an answer: ROOT/EDITION-PAGE.N."""
     return Path(root) / exercise.id.replace('/', '-')
 
@@ -1099,7 +1103,7 @@ def with_flags(sweep: Sequence[str], flags: Sequence[str]) -> list[str]:
     return argv + list(flags)
 
 
-def answer(exercise: Exercise, out: str | os.PathLike | None = None, small: bool = False,
+def answer(exercise: Exercise, out: d2l.PathLike | None = None, small: bool = False,
            flags: Sequence[str] = ()) -> str:
     """Run one answer; return what it prints: table and figure path, snippet's table, or pointer.
 
@@ -1159,7 +1163,7 @@ set is never used for choosing.
 """
 
 
-def write_doc(path: str | os.PathLike, root: str | os.PathLike = 'exercises',
+def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
               ids: Sequence[str] | None = None, run: bool = True, small: bool = False,
               pending: bool = False) -> Path:
     """Write the answer key: each run/code answer's command, table, figure and notes; the rest.

@@ -77,7 +77,8 @@ def output_file(suffix: str = '') -> Callable[[str], str]:
             raise argparse.ArgumentTypeError(f'{text} is a folder; give a file name, e.g. {path / ("out" + suffix)}')
         if suffix and not path.suffix:
             path = path.with_suffix(suffix)
-        folder = next(p for p in path.absolute().parents if p.exists())  # the folder that would hold it
+        # the folder that would hold it
+        folder = next(p for p in path.absolute().parents if p.exists())
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
             raise argparse.ArgumentTypeError(f'cannot write {text}: {folder} is not a writable folder')
         return str(path)
@@ -101,12 +102,16 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
     """An argparse parser with the flags every chapter script shares, defaulting to the book's values."""
     # Usage lines name the script that asks for the parser, also when `compare` loads it.
     caller = sys._getframe(1).f_globals.get('__file__') or sys.argv[0]
-    parser = argparse.ArgumentParser(prog=Path(caller).name, description=description, formatter_class=HelpFormatter)
-    parser.add_argument('--epochs', type=_positive(int), default=num_epochs, help='number of epochs')
+    parser = argparse.ArgumentParser(prog=Path(caller).name, description=description,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument('--epochs', type=_positive(int), default=num_epochs,
+                        help='number of epochs')
     # A learning rate beyond float32's range would overflow inside the update, not fail cleanly.
-    parser.add_argument('--lr', type=_positive(float, most=float(torch.finfo(torch.float32).max)), default=lr,
+    parser.add_argument('--lr', type=_positive(float, most=float(torch.finfo(torch.float32).max)),
+                        default=lr,
                         help='learning rate')
-    parser.add_argument('--batch-size', type=_positive(int), default=batch_size, help='mini-batch size')
+    parser.add_argument('--batch-size', type=_positive(int), default=batch_size,
+                        help='mini-batch size')
     parser.add_argument('--seed', type=int, default=0, help='random seed (weights and batch order)')
     parser.add_argument('--device', type=device_flag, default='cpu',
                         help='cpu, cuda, cuda:N, mps or auto (best available)')
@@ -115,10 +120,12 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                         help='write the per-epoch numbers to this JSON file')
     parser.add_argument('--save', metavar='PATH', type=output_file(),
                         help='save the trained weights (tensors only) here')
-    parser.add_argument('--load', metavar='PATH', help='load weights saved with --save and evaluate them '
+    parser.add_argument('--load', metavar='PATH',
+                        help='load weights saved with --save and evaluate them '
                         'instead of training')
     if images:
-        parser.add_argument('--dataset', choices=['fashion-mnist', 'mnist'], default='fashion-mnist',
+        parser.add_argument('--dataset', choices=['fashion-mnist', 'mnist'],
+                            default='fashion-mnist',
                             help='which data set to train on')
         parser.add_argument('--data-root', metavar='DIR',
                             help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
@@ -406,7 +413,7 @@ def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = F
     return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
 
 
-def plot_layer_stats(stats: dict[str, Any], path: str | os.PathLike,
+def plot_layer_stats(stats: dict[str, Any], path: d2l.PathLike,
                      title: str | None = None) -> str | None:
     """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
     gradient norms per layer on a log axis, against the epoch (kit)."""
@@ -457,7 +464,7 @@ def device_flag(name: str) -> torch.device:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def restore(path: str | os.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
+def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
     """--load: copy a weights file into these tensors in place, once its settings, names and shapes all match."""
     state = d2l.load_weights(path, expected=weights, settings=settings)
     with torch.no_grad():
@@ -465,8 +472,10 @@ def restore(path: str | os.PathLike, weights: dict[str, torch.Tensor], settings:
             tensor.copy_(state[name])
 
 
-def write_outputs(args: argparse.Namespace, history: dict[str, Any], weights: dict[str, torch.Tensor] | None,
-                  settings: dict[str, Any] | None, title: str, plot: Callable[[str], str] | None = None) -> None:
+def write_outputs(args: argparse.Namespace, history: dict[str, Any],
+                  weights: dict[str, torch.Tensor] | None,
+                  settings: dict[str, Any] | None, title: str,
+                  plot: Callable[[str], str] | None = None) -> None:
     """Write what --save, --history and --plot asked for, and say where.
 
     --save keeps the weights with the settings that made them (weights=None: the script saves
@@ -545,14 +554,17 @@ def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
               f'(the {len(verdicts.worst)} {what} images with the highest loss)')
 
 
-def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor], settings: dict[str, Any],
+def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
+                   settings: dict[str, Any],
                    test_iter: Iterable) -> dict[str, list[float]]:
     """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
     --mistakes; return that one number as a history, with each test image's true class and
     prediction (labels, predicted)."""
     restore(args.load, weights, settings)
-    device = next(iter(weights.values())).device  # a scratch net is a function: its weights say where it runs
-    verdicts = d2l.evaluate_verdicts(net, test_iter, device)  # one pass: the accuracy and what figures need
+    # a scratch net is a function: its weights say where it runs
+    device = next(iter(weights.values())).device
+    # one pass: the accuracy and what figures need
+    verdicts = d2l.evaluate_verdicts(net, test_iter, device)
     test_acc = int((verdicts.predicted == verdicts.labels).sum()) / len(verdicts.labels)
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
@@ -607,7 +619,8 @@ def shadowing_d2l() -> str | None:
     if spec is None:
         return None
     is_package = spec.submodule_search_locations is not None
-    origin = Path(spec.origin) if spec.origin and spec.has_location else None  # None: a namespace package
+    # None: a namespace package
+    origin = Path(spec.origin) if spec.origin and spec.has_location else None
     if origin is not None and origin.resolve() == here:
         return None
     if origin is None:  # a folder d2l/ without __init__.py (a namespace package)
@@ -633,12 +646,14 @@ def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | No
     """(distribution name, version) of the d2l at location: the .dist-info beside it, else its __version__."""
     import importlib.metadata
     import re
-    for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):  # d2l-1.0.3.dist-info
+    # d2l-1.0.3.dist-info
+    for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):
         return dist.metadata['Name'] or 'd2l', dist.version
     if origin is None:
         return 'd2l', None
     try:  # an editable or hand-placed package has no .dist-info beside it
-        found = re.search(r'''^__version__\s*=\s*['"]([^'"]+)['"]''', origin.read_text(encoding='utf-8'), re.M)
+        found = re.search(r'''^__version__\s*=\s*['"]([^'"]+)['"]''',
+                          origin.read_text(encoding='utf-8'), re.M)
     except (OSError, UnicodeDecodeError):
         found = None
     return 'd2l', found.group(1) if found else None
@@ -660,15 +675,17 @@ def run_script(main: Callable[[], Any]) -> None:
     except KeyboardInterrupt:
         sys.exit('interrupted')
     except BrokenPipeError:  # `script.py | head` closed the pipe: stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        # so the exit's flush cannot fail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
 
 
-def load_script(path: str | os.PathLike) -> Any:
+def load_script(path: d2l.PathLike) -> Any:
     """Import a chapter script by its file path (its main() is not run) and return the module."""
     import importlib.util
     path = Path(path).resolve()
-    spec = importlib.util.spec_from_file_location(f'_d2l_script_{path.parent.name}_{path.stem}', path)
+    spec = importlib.util.spec_from_file_location(f'_d2l_script_{path.parent.name}_{path.stem}',
+                                                  path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
