@@ -168,4 +168,150 @@ NOTES: dict[str, str] = {
         'short of data; the gap between training and validation accuracy, largest at 10,000 '
         '(0.799 against 0.677 ± 0.102), shows where fitting the few images starts to replace '
         'learning the task.'),
+    '1.0/softmax-regression-scratch.5': (
+        'Small batches win at a fixed 10 epochs: lr 0.03 with batch 32 is best on validation '
+        '(0.847 ± 0.002), with many more steps per epoch at about twice the time of batch 256. '
+        'Batch 2048 needs a larger rate (0.805 at lr 0.1 against 0.763 at 0.03), and lr 1 is '
+        'too large for every batch size: the loss ends above 1.4 and the seeds disagree by up '
+        'to 4 points, though the accuracy (0.76-0.80) degrades far less than the loss.'),
+    '1.0/softmax-regression-concise.4': (
+        'Raising the learning rate from 0.1 to 1, 3 and 10 makes the training loss worse (0.447, '
+        '1.447, 4.32, 14.3) and the test accuracy too (0.831, 0.796, 0.757, 0.789), yet no run '
+        'diverges: the fused cross-entropy never overflows, and a linear model\'s loss keeps a '
+        'single bowl, so large steps bounce across it instead of escaping. The curves in the '
+        'figure show the bouncing; lr 0.01 is merely slow (0.795).'),
+    '1.0/mlp-implementation.3': (
+        'A hidden layer of one unit is a bottleneck: everything the output layer sees is one '
+        'number per image, and accuracy falls from 0.844 ± 0.010 (one layer of 256) to 0.375 ± '
+        '0.081 with 256-1 and 0.255 ± 0.145 with 256-1-256; widening again after the bottleneck '
+        'cannot restore what it threw away. The large spreads show how much depends on where '
+        'that single ReLU unit happens to start (a dead unit passes nothing at all).'),
+    # the code answers (snippets)
+    '0.17/linear-regression.2': (
+        'Solving X^T X w = X^T y once, with a column of ones for the bias, lands within 3e-4 of '
+        'every true parameter on 1000 examples (w1 1.999926, w2 -3.399708, b 4.199725): no '
+        'learning rate, no epochs. The cost is forming and solving a (d+1) x (d+1) system, cheap '
+        'here with two features but cubic in the width, and it breaks down when X^T X is singular '
+        'or badly conditioned (collinear features, more features than examples).'),
+    '0.17/linear-regression-scratch.4': (
+        'Asking autograd for the gradient with create_graph=True makes the gradient itself part '
+        'of the graph, so a second autograd.grad call returns the second derivative: both values '
+        'match the hand-worked 8.0 for (2w - 1)^2 at w = 1.5. Without it, a plain backward() '
+        'frees the graph and leaves a gradient that cannot be differentiated again.'),
+    '0.17/linear-regression-scratch.5': (
+        'With y_hat shaped (4, 1) and y shaped (4,), the difference broadcasts to a (4, 4) table '
+        'of 16 terms, every prediction compared with every label, so the loss is silently wrong '
+        'rather than an error. Reshaping y to y_hat\'s shape gives the intended 4 terms.'),
+    '0.17/linear-regression-scratch.7': (
+        'Cutting 1000 examples into batches of 64 leaves a remainder: d2l.data_iter yields 16 '
+        'batches, the last holding only 40, and sees all 1000 examples. DataLoader with '
+        'drop_last=True instead gives 15 full batches and skips 40 examples (960 seen) each '
+        'epoch; with shuffling, which 40 are skipped changes from epoch to epoch.'),
+    '0.17/linear-regression-concise.3': (
+        'After backward() the gradient sits in net[0].weight.grad, with the same (1, 2) shape as '
+        'the weight it belongs to. Its values (0.168, -1.204) are unrelated in size to the '
+        'weights themselves (-0.005, 0.379): it is the slope of the loss, not a parameter.'),
+    '0.17/softmax-regression-scratch.1': (
+        'For modest logits [1, 2, 3] both versions agree (0.09, 0.2447, 0.6652). At [50, 100, 0] '
+        'exp(100) is inf in float32, so the naive softmax gives nan where the answer is 1; at '
+        '[-120, -110, -105] every exponential underflows to 0 and 0/0 gives three nans. '
+        'Subtracting the largest logit first leaves the result unchanged mathematically and '
+        'returns clean probabilities (0, 1, 0) and (0, 0.0067, 0.9933).'),
+    '0.17/softmax-regression-scratch.2': (
+        'With logits [120, 0, -5] the probability of class 1 rounds to 0 in float32, so taking '
+        '-log of the softmax gives inf, and any average over a batch containing it is inf too. '
+        'F.cross_entropy works from the logits with a log-sum-exp and returns the finite 120.0, '
+        'the correct value to the printed precision.'),
+    '0.17/mlp.3': (
+        'Over 100001 points between -10 and 10, tanh(x) + 1 and 2 sigmoid(2x) never differ by '
+        'more than 4.4e-16, about two units of float64 rounding: the identity holds, and the '
+        'gap left is arithmetic noise. tanh is a sigmoid stretched to [-1, 1] with twice the '
+        'slope.'),
+    '0.17/underfit-overfit.1': (
+        'Least squares on the first four features recovers the cubic\'s coefficients directly: '
+        'with noisy labels to within 0.024 (5.0075, 1.1921, -3.4237, 5.6199), and with the '
+        'noise removed to 3.6e-15, i.e. exactly up to float64 rounding. No training loop is '
+        'needed when the model is linear in its parameters; the remaining error comes from the '
+        'label noise alone.'),
+    '0.17/underfit-overfit.3': (
+        'Without the 1/i! scaling the largest feature is 2.9e9 (x^19 for the biggest |x|), '
+        'against 5.2 with it, so raw features would blow up gradient steps. Surprisingly the '
+        'scaling does not help conditioning: cond(X^T X) is 6.6e22 raw and 6.8e30 scaled, since '
+        'the high powers shrink to near-zero columns; standardising each column does better '
+        '(6.3e15) but is still near float64\'s limit. Values beyond about 1e16 mean X^T X is '
+        'numerically singular, so their exact size is not meaningful.'),
+    '0.17/weight-decay.4': (
+        'On a random 3 x 5 matrix the squared Frobenius norm, trace(W^T W) and the plain sum of '
+        'squared entries all come to 15.690033. The Frobenius norm is the L2 norm of the matrix '
+        'read as one long vector, which is why weight decay on a matrix is the same w^T w '
+        'penalty.'),
+    '1.0/oo-design.2': (
+        'With save_hyperparameters() the constructor\'s arguments become attributes (self.a '
+        'exists); without it they do not, since Python only keeps what __init__ assigns. The '
+        'call is a shortcut for writing self.a = a, self.b = b by hand.'),
+    '1.0/synthetic-regression-data.3': (
+        'A generator kept running gives new batches on the second pass (sums -1.91, 2.12, 1.03 '
+        'then 4.69, 1.26, 0.46), so every epoch sees fresh data at no memory cost. Reseeding the '
+        'generator at the start of each pass reproduces the first pass exactly (passes equal: '
+        'True), which is how to get a fixed data set without storing it.'),
+    '1.0/softmax-regression-concise.1': (
+        'float64 can take exp(x) for x between about -708 and 710, float32 and bfloat16 between '
+        'about -87 and 89 (they share an exponent width), but float16 only between -9.7 and '
+        '11.1. Half precision is where naive softmax breaks first: a logit of 12 already '
+        'overflows, so subtracting the maximum is not optional there.'),
+    '1.0/mlp.7': (
+        'The sigmoid\'s gradient peaks at 0.25 at x = 0 and falls fast: 0.105 at 2, 0.0066 at 5, '
+        '4.5e-5 at 10, and exactly 0 at 20, where sigmoid(20) rounds to 1 in float32 (the true '
+        'value is about 2e-9). Chained through 10 layers even the best case is 9.5e-7, and at '
+        'x = 10 it is 3.8e-44: saturated units pass back almost nothing.'),
+    '0.17/linear-regression-scratch.2': (
+        'Gradient descent on R alone, with autograd supplying dloss/dR, fits R = 47.19 ohm from '
+        '50 noisy readings of a 47-ohm resistor. The 0.19 ohm left is the meter noise (0.05 V on '
+        'voltages of at most about 4.7 V), not a failure to converge: more iterations would not '
+        'close it, more measurements would.'),
+    '1.0/linear-regression-scratch.8': (
+        'On clean data the squared loss recovers w best (error 0.0007) against 0.0069 for the '
+        'absolute loss and 0.035 for Huber\'s, which has not converged in 3 epochs. One label set '
+        'to 10000 wrecks the squared loss (w off by 3.77, b by 9.9), while absolute and Huber '
+        'stay near their clean values, since each example\'s gradient is capped. Surprisingly the '
+        'absolute loss does better with the outlier than without (b off by 0.000001): a different '
+        'SGD path, luck rather than a benefit; Huber is the compromise that is quadratic near 0.'),
+    '0.17/image-classification-dataset.3': (
+        'This torchvision install lists 72 Dataset classes, from MNIST relatives (KMNIST, EMNIST, '
+        'QMNIST) and CIFAR10/100 to ImageNet, Places365, COCO, VOC, Kinetics and stereo and '
+        'optical-flow sets. A few are not data sets but building blocks: DatasetFolder, '
+        'ImageFolder, VisionDataset and FakeData, for loading your own files or testing.'),
+    '0.17/environment.2': (
+        'A one-feature logistic classifier tells source inputs from target inputs (shifted by '
+        '1.5) with accuracy 0.772, well above the 0.5 it would get if the two sets matched: the '
+        'covariate shift is detected. It cannot reach 1 because the two Gaussians overlap, and '
+        'its logit is exactly what the correction needs.'),
+    '0.17/environment.3': (
+        'Weighting each source example by exp(logit), the detector\'s estimate of q(x)/p(x), '
+        'roughly halves the line fit\'s squared error on the target inputs: 0.473 against 0.899 '
+        'unweighted. The labelling rule is the same on both sides, so the gain comes only from '
+        'spending the fit on the inputs the target actually has.'),
+    '0.17/image-classification-dataset.1': (
+        'Reading 10,000 images one at a time is clearly the slow case: on this run batch size 1 '
+        'was about 16 times slower than batch size 16 (in both runs), since every batch pays a '
+        'fixed overhead in Python. Beyond that the ordering is noise from the busy machine: one '
+        'run had batch 16 ahead of 256, a rerun put 256 and 1024 behind 16 as well, so only the '
+        'batch-1 penalty should be read from the table.'),
+    '1.0/mlp-implementation.7': (
+        'On the CPU the alignment effect is small or absent: on a rerun, 1024, 1025, 1026 and '
+        '1028 all ran at 43 to 46 GFLOP/s, with the odd size 1025 the slowest by under a tenth. '
+        '1032 (a multiple of 8) came out fastest at 62 GFLOP/s, but it is timed last and the '
+        'first run, taken while other jobs ran, rose steadily from 3 to 12 GFLOP/s in that same '
+        'order, so the table mostly tracks load; padding matters far more on GPUs.'),
+    '1.0/mlp-implementation.6': (
+        'Hand-written matrices and nn.Sequential cost about the same per forward and backward '
+        'pass: on a clean rerun 0.00059 against 0.00052 s for 784-64-10 and 0.037 against 0.034 '
+        's for 784-1024-1024-10, within 15% either way. The time grows with the matrix products '
+        '(about 60 times from the smallest to the largest network), not with the framework '
+        'layer; an earlier run under load showed a spurious 0.15 s for the smallest scratch net.'),
+    '1.0/synthetic-regression-data.4': (
+        'Creating a new generator seeded with the same number at the start of each pass gives '
+        'identical batches every time (batch sums -1.91, 2.12, 1.03 on both passes), while one '
+        'generator left running does not. Fixing the seed per pass thus turns on-the-fly data '
+        'into a fixed data set that never has to be stored.'),
 }
