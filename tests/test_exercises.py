@@ -247,7 +247,7 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     assert 'Wider is better up to 256 units.' in section
     code = text.split('## 1.0/mlp-implementation.7')[1].split('\n## ')[0]
     assert 'def matmul_alignment' in code and 'GFLOP/s' in code
-    assert "<!-- notes: NOTES['1.0/mlp-implementation.7']" in code
+    assert exercises.NOTES['1.0/mlp-implementation.7'] in code  # its note, under its table
     assert '| 0.17/dropout.4 |' in text and 'dropout § Dropout in Practice' in text
     assert '| 0.17/mlp-scratch.1 | 1.0/mlp-implementation.1 |' in text
     assert 'Machine: ' in text and ' cores' in text
