@@ -194,17 +194,6 @@ def first_reached(history: dict[str, list[float]], key: str, threshold: float) -
 # The command line
 # ---------------------------------------------------------------------------
 
-def fraction(text: str) -> float:
-    """An argparse type for a probability in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 0 and below 1, got {text}')
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The shared chapter flags (--lr defaulting by optimizer) and one switch per trick."""
     parser = kit.argument_parser(__doc__, lr=LR['adamw'], batch_size=512, num_epochs=16)
@@ -224,11 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='keep the learning rate fixed at --lr instead of the one-cycle schedule')
     parser.add_argument('--no-batchnorm', dest='batchnorm', action='store_false',
                         help='no BatchNorm after the hidden Linear layers')
-    parser.add_argument('--dropout', type=fraction, default=0.0, metavar='P',
+    parser.add_argument('--dropout', type=kit.fraction, default=0.0, metavar='P',
                         help='fraction of hidden units dropped while training')
     parser.add_argument('--no-dropout', dest='dropout', action='store_const', const=0.0,
                         help='same as --dropout 0 (the default)')
-    parser.add_argument('--label-smoothing', type=fraction, default=0.1, metavar='E',
+    parser.add_argument('--label-smoothing', type=kit.fraction, default=0.1, metavar='E',
                         help='weight of the uniform distribution in the targets')
     parser.add_argument('--no-label-smoothing', dest='label_smoothing', action='store_const',
                         const=0.0,

@@ -259,15 +259,15 @@ def linear_init(init: Init) -> Callable[[nn.Module], None]:
     return apply
 
 
-def _rate(text: str) -> float:
-    """An argparse type for a dropout rate p, 0 <= p < 1."""
+def fraction(text: str) -> float:
+    """An argparse type for a rate in [0, 1), such as a dropout rate or label smoothing."""
     try:
-        p = float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not 0 <= p < 1:
-        raise argparse.ArgumentTypeError(f'a dropout rate must be at least 0 and below 1: {text}')
-    return p
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f'must be at least 0 and below 1, got {text}')
+    return value
 
 
 def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False) -> None:
@@ -282,7 +282,7 @@ def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False
                         '(not the biases); the printed loss includes it, in scratch.py and '
                         'concise.py alike')
     if hidden_layers:
-        parser.add_argument('--dropout', type=_rate, nargs='+', default=[0.0], metavar='P',
+        parser.add_argument('--dropout', type=fraction, nargs='+', default=[0.0], metavar='P',
                             help="dropout rate after each hidden layer's activation, one per "
                             '--hidden size (one value: the same for all layers); off at evaluation')
         parser.add_argument('--layer-stats', metavar='PATH', type=output_file('.json'),
