@@ -23,6 +23,8 @@ __all__ lists the book's API. The few public names outside it (writing_to, pyplo
 finish_figure, evaluate_verdicts ...) are what the kit's own package, d2lkit beside this file,
 uses: the chapter scripts' flags and outputs (d2lkit.script) and the commands of `python -m d2l`
 (compare, sweep, exercises, compare-models). d2lkit imports d2l, never the other way round.
+The annotations name what a page passes by its role (Net, Loss, Updater, Batches, PathLike ...):
+the aliases stand after the imports.
 
 At import: `import d2l` needs only torch and numpy (torchvision only when a data set must be
 downloaded, or d2l.torchvision is asked for), and does one thing besides defining names: it
@@ -59,19 +61,33 @@ import weakref
 import zlib
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # d2l.sweep's result; pandas loads only for a sweep
+# Names for annotations only: matplotlib loads at the first figure, pandas for a sweep.
+if TYPE_CHECKING:
+    from types import ModuleType
+
     import pandas
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
+# The types the annotations below use: what a book's page passes in, by its role.
 PathLike = str | os.PathLike  # a file or folder path
-
-# on_epoch(epoch, numbers): called after each epoch with that epoch's numbers (train_loss, test_acc
-# ...)
+Net = Callable[..., torch.Tensor]  # a model: an nn.Module, or a function of X such as softmax's net
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # loss(y_hat, y), a module or function
+Updater = torch.optim.Optimizer | Callable[[int], None]  # an optimizer, or updater(batch_size)
+Batches = Iterable[Sequence[torch.Tensor]]  # a data iterator: (X, y) minibatches
+TextLabels = Callable[[Iterable[int] | torch.Tensor | int], list[str]]  # class indices to names
+Points = Sequence[float] | torch.Tensor | np.ndarray  # the values along one axis of a curve
+Curves = Points | Sequence[Points]  # one curve's values, or several curves'
+Limits = Sequence[float] | None  # an axis range [low, high], or None for matplotlib's own
+Images = torch.Tensor | Sequence[torch.Tensor | np.ndarray]  # images (H, W) or (1, H, W) each
+Setting = str | float | bool | list | None  # a value of a weights file's settings (kit)
+# on_epoch(epoch, numbers): called after each epoch with its numbers (train_loss, test_acc ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 # The book's API (star-imports get only this; the kit's few public helpers are left out).
@@ -112,7 +128,7 @@ class D2LError(RuntimeError):
 
 
 class Diverged(D2LError):
-    """The loss became NaN or infinite: training diverged (kit). A sweep records such a run as an answer."""
+    """The loss became NaN or infinite: training diverged; a sweep records it as an answer (kit)."""
 
 
 def set_seed(seed: int) -> None:
@@ -126,7 +142,8 @@ def try_gpu(i: int = 0) -> torch.device:
     """Return cuda:i if it exists, else Apple's mps, else the CPU (0.17 sec. 5.6)."""
     if torch.cuda.device_count() > i:
         return torch.device(f'cuda:{i}')
-    if i == 0 and getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available():
+    mps = getattr(torch.backends, 'mps', None)  # absent from older and some CPU-only builds
+    if i == 0 and mps is not None and mps.is_available():
         return torch.device('mps')
     return torch.device('cpu')
 
@@ -175,7 +192,8 @@ class Accumulator:
     def add(self, *args: float) -> None:
         """Add one value to each total."""
         # detach: a loss that still requires grad converts to a float without torch's warning
-        self.data = [a + float(b.detach() if torch.is_tensor(b) else b) for a, b in zip(self.data, args)]
+        self.data = [a + float(b.detach() if torch.is_tensor(b) else b)
+                     for a, b in zip(self.data, args)]
 
     def reset(self) -> None:
         """Set every total back to zero."""
@@ -187,11 +205,12 @@ class Accumulator:
 
 @contextlib.contextmanager
 def writing_to(path: PathLike) -> Iterator[None]:
-    """Turn a failure to write an output file (a folder, no permission, a full disk) into one line (kit)."""
+    """Turn a failure to write an output file (a folder, no permission, a full disk) into a line."""
     try:
         yield
     except OSError as e:
-        raise D2LError(f'cannot write {path}: {e.strerror or e}; choose a file in a writable folder') from None
+        raise D2LError(f'cannot write {path}: {e.strerror or e}; '
+                       'choose a file in a writable folder') from None
 
 
 # ============================================================================
@@ -236,7 +255,8 @@ class ArrayLoader:
         for i in range(0, n, bs):
             idx = order[i:i + bs] if order is not None else slice(i, i + bs)
             # index_select gathers rows ~3x faster than t[idx] (advanced indexing); same result.
-            batch = tuple(t.index_select(0, idx) if order is not None and isinstance(t, torch.Tensor)
+            gather = order is not None
+            batch = tuple(t.index_select(0, idx) if gather and isinstance(t, torch.Tensor)
                           else t[idx] for t in self.tensors)
             if self.uint8_images:
                 batch = (batch[0].float().div_(255),) + batch[1:]
@@ -263,7 +283,7 @@ _IDX_TYPES = {0x08: np.uint8}
 
 
 def read_idx(path: PathLike) -> torch.Tensor:
-    """Read an IDX file (plain or .gz) into a uint8 tensor, checking its header against its size (kit)."""
+    """Read an IDX file (plain or .gz) into a uint8 tensor; its header must match its size (kit)."""
     path = Path(path)
     try:
         with (gzip.open(path, 'rb') if path.suffix == '.gz' else open(path, 'rb')) as f:
@@ -281,7 +301,8 @@ def read_idx(path: PathLike) -> torch.Tensor:
     dims = struct.unpack(f'>{ndim}I', raw[4:header])
     if len(raw) - header != math.prod(dims):
         raise D2LError(f'{path} holds {len(raw) - header} bytes of data but its header says '
-                       f'{dims} ({math.prod(dims)} bytes); the file is damaged: delete it and get it again')
+                       f'{dims} ({math.prod(dims)} bytes); the file is damaged: '
+                       'delete it and get it again')
     array = np.frombuffer(raw, dtype=_IDX_TYPES[raw[2]], offset=header).reshape(dims)
     return torch.from_numpy(array.copy())
 
@@ -299,7 +320,8 @@ def _parse_split(files: dict[str, Path], split: str,
                        'check that the right file is in place')
     if len(images) != len(labels):
         raise D2LError(f'{title} {split} split has {len(images)} images but {len(labels)} labels '
-                       f'({image_file.name}, {label_file.name}); replace both files from one source')
+                       f'({image_file.name}, {label_file.name}); '
+                       'replace both files from one source')
     if len(labels) and int(labels.max()) > 9:
         raise D2LError(f'{label_file} has label {int(labels.max())}; {title} labels are 0..9')
     return images, labels.long()
@@ -307,11 +329,13 @@ def _parse_split(files: dict[str, Path], split: str,
 
 def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
                      download: bool = True) -> dict[str, Path]:
-    """The four IDX files of a data set by name ('train-images-idx3-ubyte' ...), found where load_data looks (kit).
+    """The four IDX files of a data set, by name ('train-images-idx3-ubyte' ...) (kit).
 
-    Looks in `root`, $D2L_DATA, the default cache (~/.cache/d2l), the system copy
-    (Debian's dataset-fashion-mnist), and with download=True finally downloads with
-    torchvision. Not found: one D2LError line saying where it looked and the fixes.
+    Looked for where load_data looks: in `root`, $D2L_DATA, the default cache
+    (~/.cache/d2l), the system copy (Debian's dataset-fashion-mnist), and with
+    download=True finally downloaded with torchvision. Not found: one D2LError line
+    saying where it looked and the fixes.
+
     """
     if name not in _DATASETS:
         raise D2LError(f'unknown data set {name!r}; choose one of {", ".join(_DATASETS)}')
@@ -331,8 +355,8 @@ def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
         # no apt on macOS or Windows
         if _DATASETS[name]['debian'] and sys.platform.startswith('linux'):
             fixes.append(f'install Debian\'s package (apt-get install {_DATASETS[name]["debian"]})')
-        fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder with the '
-                  'four IDX files', 'allow the download (network access)']
+        fixes += ['pass root=DIR (or --data-root DIR, or set D2L_DATA) pointing at a folder '
+                  'with the four IDX files', 'allow the download (network access)']
         raise D2LError(f'{title} not found (looked in: {where}; {download_note}). '
                        f'Fix: {", or ".join(fixes)}.')
     return files
@@ -340,7 +364,9 @@ def locate_idx_files(name: str = 'fashion-mnist', root: PathLike | None = None,
 
 def load_mnist_arrays(name: str = 'fashion-mnist', root: PathLike | None = None,
                       download: bool = True) -> dict[str, torch.Tensor]:
-    """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} as uint8/int64 tensors (kit).
+    """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} tensors (kit).
+
+    Images are uint8 (N, 28, 28), labels int64 (N,).
 
     The files are found by locate_idx_files; the parsed tensors are cached next to the
     first writable of root, $D2L_DATA and the default cache, and reused while the files
@@ -348,7 +374,8 @@ def load_mnist_arrays(name: str = 'fashion-mnist', root: PathLike | None = None,
     """
     files = locate_idx_files(name, root, download)
     title, fingerprint = _DATASETS[name]['title'], _fingerprint(files)
-    caches = [d / name / f'{name}.pt' for label, d in _data_dirs(root, name) if label != 'system copy']
+    caches = [d / name / f'{name}.pt' for label, d in _data_dirs(root, name)
+              if label != 'system copy']
     for cache in caches:
         try:
             arrays = torch.load(cache, weights_only=True)
@@ -387,7 +414,7 @@ def _resize(images: torch.Tensor, resize: int | Sequence[int], chunk: int = 4096
 def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = None,
               root: PathLike | None = None,
               download: bool = True) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) for 'fashion-mnist' or 'mnist': train reshuffles, test keeps order (kit)."""
+    """Return (train_iter, test_iter) of 'fashion-mnist' or 'mnist', train reshuffled (kit)."""
     arrays = load_mnist_arrays(name, root, download)
     loaders = []
     for split, shuffle in (('train', True), ('test', False)):
@@ -402,14 +429,17 @@ def load_data(name: str, batch_size: int, resize: int | Sequence[int] | None = N
 def load_data_fashion_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
                             root: PathLike | None = None, download: bool = True
                             ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) over Fashion-MNIST: X float32 (B, 1, 28, 28) in [0, 1], y int64 (0.17 sec. 3.5; port sec. 3.5)."""
+    """Return (train_iter, test_iter) of Fashion-MNIST (0.17 sec. 3.5; port sec. 3.5).
+
+    X: float32 (B, 1, 28, 28) in [0, 1], or resized; y: int64 (B,).
+    """
     return load_data('fashion-mnist', batch_size, resize, root, download)
 
 
 def load_data_mnist(batch_size: int, resize: int | Sequence[int] | None = None,
                     root: PathLike | None = None, download: bool = True
                     ) -> tuple[ArrayLoader, ArrayLoader]:
-    """Return (train_iter, test_iter) over MNIST digits, batched like load_data_fashion_mnist (kit)."""
+    """Return (train_iter, test_iter) over MNIST digits, batched as Fashion-MNIST is (kit)."""
     return load_data('mnist', batch_size, resize, root, download)
 
 
@@ -425,7 +455,7 @@ def _indices(labels: Iterable[int] | torch.Tensor | int) -> list[int]:
 
 
 def get_fashion_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
-    """Return the text labels of Fashion-MNIST class indices (ints or a tensor) (0.17 sec. 3.5; port sec. 3.5)."""
+    """Return the names of Fashion-MNIST class indices (0.17 sec. 3.5; port sec. 3.5)."""
     return [FASHION_MNIST_LABELS[i] for i in _indices(labels)]
 
 
@@ -434,14 +464,14 @@ def get_mnist_labels(labels: Iterable[int] | torch.Tensor | int) -> list[str]:
     return [str(i) for i in _indices(labels)]
 
 
-def text_labels(name: str) -> Callable[[Any], list[str]]:
+def text_labels(name: str) -> TextLabels:
     """The label function of a data set name: Fashion-MNIST's names or MNIST's digits (kit)."""
     return get_mnist_labels if name == 'mnist' else get_fashion_mnist_labels
 
 
 def synthetic_data(w: torch.Tensor, b: float,
                    num_examples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate y = Xw + b + noise (std 0.01); X is (n, len(w)) from N(0, 1), y is (n, 1) (0.17 sec. 3.2)."""
+    """Generate X ~ N(0, 1), (n, len(w)), and y = Xw + b + noise, (n, 1) (0.17 sec. 3.2)."""
     X = torch.normal(0, 1, (num_examples, len(w)))
     y = X @ torch.as_tensor(w, dtype=X.dtype) + b
     y += torch.normal(0, 0.01, y.shape)
@@ -450,13 +480,13 @@ def synthetic_data(w: torch.Tensor, b: float,
 
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (features, labels) mini-batches in a fresh random order; the last may be smaller (0.17 sec. 3.2; port sec. 3.2)."""
+    """Yield (features, labels) minibatches in a new random order (0.17 sec. 3.2; port sec. 3.2)."""
     return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
 
 
 def load_array(data_arrays: Sequence[torch.Tensor], batch_size: int,
                is_train: bool = True) -> ArrayLoader:
-    """Return an iterator over in-memory tensors, shuffled each epoch when is_train (0.17 sec. 3.3)."""
+    """Return batches of in-memory tensors, reshuffled each epoch if is_train (0.17 sec. 3.3)."""
     return ArrayLoader(data_arrays, batch_size, shuffle=is_train)
 
 
@@ -477,16 +507,17 @@ def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Half squared error per example, unreduced: (y_hat - y)^2 / 2 (0.17 sec. 3.2; port sec. 3.2)."""
+    """Half squared error of each example, (y_hat - y)^2 / 2 (0.17 sec. 3.2; port sec. 3.2)."""
     return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
 
 
 def sgd(params: Iterable[torch.Tensor], lr: float, batch_size: int) -> None:
-    """Minibatch SGD in place: param -= lr * grad / batch_size, then zero the gradient (0.17 sec. 3.2; port sec. 3.2).
+    """Minibatch SGD in place: param -= lr * grad / batch_size (0.17 sec. 3.2; port sec. 3.2).
 
-    The gradient is that of the loss *summed* over the batch, so dividing by the
-    batch size makes lr mean the same as torch.optim.SGD on the mean loss.
-    Zeroing here keeps scratch loops short; zeroing again before backward is harmless.
+    The gradient is that of the loss *summed* over the batch, so dividing by the batch
+    size makes lr mean the same as torch.optim.SGD on the mean loss. Each gradient is
+    zeroed after its step: that keeps scratch loops short, and zeroing again before
+    backward is harmless.
     """
     with torch.no_grad():
         for param in params:
@@ -497,7 +528,7 @@ def sgd(params: Iterable[torch.Tensor], lr: float, batch_size: int) -> None:
 
 
 def init_normal(module: nn.Module, std: float = 0.01) -> None:
-    """Init an nn.Linear with N(0, std^2) weights drawn in the scratch layout (in, out), zero bias (kit)."""
+    """Init an nn.Linear: weights N(0, std^2) drawn in scratch layout (in, out), bias 0 (kit)."""
     if isinstance(module, nn.Linear):
         with torch.no_grad():
             # Scratch code draws W as (inputs, outputs) and computes X @ W; nn.Linear stores W.T.
@@ -518,26 +549,28 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     return float((y_hat.type(y.dtype) == y).sum())
 
 
-def _model_device(net: Any, params: Sequence[torch.Tensor] | None = None) -> torch.device | None:
+def _model_device(net: Net, params: Sequence[torch.Tensor] | None = None) -> torch.device | None:
     """The device the model lives on, or None for a parameter-free function (data stays put)."""
     tensors = list(net.parameters()) if isinstance(net, nn.Module) else []
     tensors = tensors or list(params or [])
     return tensors[0].device if tensors else None
 
 
-def _device_for(net: Any, device: torch.device | str | None) -> torch.device | None:
+def _device_for(net: Net, device: torch.device | str | None) -> torch.device | None:
     """Where a call's batches go: `device` when the caller names one, else where the model lives."""
     return torch.device(device) if device is not None else _model_device(net)
 
 
-def _is_model(obj: Any) -> bool:
+def _is_model(obj: object) -> bool:
     """Tell a model (module or function) from an iterable of batches."""
     return isinstance(obj, nn.Module) or (callable(obj) and not hasattr(obj, '__iter__'))
 
 
 @contextlib.contextmanager
-def _evaluating(net: Any) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
-    """Yield the model as a prediction function: no gradients, dropout off; the module's mode is restored.
+def _evaluating(net: Net) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """Yield the model as a prediction function: no gradients, dropout off.
+
+    The module's training/eval mode is restored afterwards.
 
     A module goes to eval mode. A plain function with an `is_training` argument (the older
     port's dropout net, net(X, is_training=True)) is called with is_training=False.
@@ -560,7 +593,7 @@ def _evaluating(net: Any) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
             net.train()
 
 
-def _net_and_data(first: Any, second: Any) -> tuple[Any, Any]:
+def _net_and_data(first: Net | Batches, second: Net | Batches) -> tuple[Net, Batches]:
     """The (net, data_iter) of a call in either book's order, decided once: the newer book's
     (net, data_iter) when only the first is a model, else the port's (data_iter, net)."""
     if _is_model(first) and not _is_model(second):
@@ -568,7 +601,7 @@ def _net_and_data(first: Any, second: Any) -> tuple[Any, Any]:
     return second, first
 
 
-def _evaluate_accuracy(net: Any, data_iter: Iterable, device: torch.device | None) -> float:
+def _evaluate_accuracy(net: Net, data_iter: Batches, device: torch.device | None) -> float:
     """Accuracy of net over data_iter, each batch moved to device (None: left where it is)."""
     metric = Accumulator(2)  # correct predictions, examples
     with _evaluating(net) as predict:
@@ -579,9 +612,9 @@ def _evaluate_accuracy(net: Any, data_iter: Iterable, device: torch.device | Non
     return metric[0] / metric[1]
 
 
-def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any,
+def evaluate_accuracy(data_iter_or_net: Batches | Net, net_or_data_iter: Net | Batches,
                       device: torch.device | str | None = None) -> float:
-    """Accuracy of a model on a data set, with dropout off and no gradients (0.17 sec. 3.6; port sec. 3.6).
+    """Accuracy of a model on a data set, dropout off, no gradients (0.17 sec. 3.6; port sec. 3.6).
 
     The port calls evaluate_accuracy(data_iter, net), the newer book evaluate_accuracy(net,
     data_iter); both orders work. Batches go to `device`, else to the device of the model's
@@ -594,13 +627,13 @@ def evaluate_accuracy(data_iter_or_net: Any, net_or_data_iter: Any,
 evaluate_accuracy_ch3 = evaluate_accuracy  # the community port's name
 
 
-def evaluate_accuracy_gpu(net: Any, data_iter: Iterable,
+def evaluate_accuracy_gpu(net: Net, data_iter: Batches,
                           device: torch.device | str | None = None) -> float:
     """Accuracy of net on data_iter on `device`, by default the model's (0.17 sec. 6.6)."""
     return _evaluate_accuracy(net, data_iter, _device_for(net, device))
 
 
-def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
+def _loss_sum(l: torch.Tensor, loss: Loss, n: int) -> torch.Tensor:
     """Turn a loss value into the sum over the batch's n examples.
 
     Per-example values are summed; a scalar is taken at the loss's word
@@ -611,8 +644,8 @@ def _loss_sum(l: torch.Tensor, loss: Any, n: int) -> torch.Tensor:
     return l.reshape(()) if getattr(loss, 'reduction', 'mean') == 'sum' else l.reshape(()) * n
 
 
-def evaluate_loss(net: Any, data_iter: Iterable, loss: Any) -> float:
-    """Mean loss per example of net on data_iter, without gradients and dropout off (0.17 sec. 4.4)."""
+def evaluate_loss(net: Net, data_iter: Batches, loss: Loss) -> float:
+    """Mean loss per example of net on data_iter, dropout off, no gradients (0.17 sec. 4.4)."""
     device = _model_device(net)
     metric = Accumulator(2)  # loss sum, examples
     with _evaluating(net) as predict:
@@ -627,7 +660,7 @@ def evaluate_loss(net: Any, data_iter: Iterable, loss: Any) -> float:
 
 
 def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> None:
-    """Stop with one line when a loss becomes NaN or infinite (training diverged), saying where (kit)."""
+    """Stop with one line, saying where, when a loss becomes NaN or infinite (diverged) (kit)."""
     value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
     if not math.isfinite(value):
         where = f'batch {batch}' if epoch is None else f'epoch {epoch}, batch {batch}'
@@ -635,7 +668,7 @@ def check_loss(value: float | torch.Tensor, epoch: int | None, batch: int) -> No
                        'lower the learning rate (--lr) and try again')
 
 
-def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any, *,
+def train_epoch_ch3(net: Net, train_iter: Batches, loss: Loss, updater: Updater, *,
                     device: torch.device | str | None = None, epoch: int | None = None
                     ) -> tuple[float, float]:
     """Train one epoch; return (mean loss per example, training accuracy) (0.17 sec. 3.6).
@@ -667,8 +700,9 @@ def train_epoch_ch3(net: Any, train_iter: Iterable, loss: Any, updater: Any, *,
     return metric[0] / metric[2], metric[1] / metric[2]
 
 
-def train_ch3(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any, num_epochs: int,
-              updater_or_batch_size: Any = None, params: Iterable[torch.Tensor] | None = None,
+def train_ch3(net: Net, train_iter: Batches, test_iter: Batches, loss: Loss, num_epochs: int,
+              updater_or_batch_size: Updater | int | None = None,
+              params: Iterable[torch.Tensor] | None = None,
               lr: float | None = None, optimizer: torch.optim.Optimizer | None = None, *,
               log: _EpochLog | None = None) -> None:
     """Train, test after each epoch and print the classic lines; returns nothing, as in the books
@@ -720,7 +754,7 @@ class _EpochLog:
             'train_loss': [], 'train_acc': [], eval_name.replace(' ', '_'): [], 'seconds': []}
         self.timer, self.examples = Timer(), 0
 
-    def timed(self, batches: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def timed(self, batches: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Pass the batches through, timing the whole pass and counting its examples."""
         self.timer.start()
         for X, y in batches:
@@ -765,8 +799,8 @@ def _port_updater(batch_size: int | None, params: list[torch.Tensor] | None, lr:
     raise D2LError('train_ch3 needs params and lr (scratch) or an optimizer (concise)')
 
 
-def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: Any,
-                     num_epochs: int, updater: Any, device: torch.device | str | None = None,
+def train_classifier(net: Net, train_iter: Batches, test_iter: Batches, loss: Loss,
+                     num_epochs: int, updater: Updater, device: torch.device | str | None = None,
                      verbose: bool = True, animator: Animator | None = None,
                      on_epoch: EpochCallback | None = None, eval_name: str = 'test acc'
                      ) -> dict[str, list[float]]:
@@ -784,35 +818,31 @@ def train_classifier(net: Any, train_iter: Iterable, test_iter: Iterable, loss: 
     return log.history
 
 
-def train_epochs(train_epoch: Callable[[int], tuple[float, float, int]], net: Any,
-                 test_iter: Iterable, num_epochs: int, device: torch.device | None = None,
-                 print_every: int = 1, verbose: bool = True, animator: Animator | None = None,
-                 on_epoch: EpochCallback | None = None, eval_name: str = 'test acc'
-                 ) -> dict[str, list[float]]:
-    """Run train_epoch(epoch) -> (mean loss, accuracy, examples) per epoch, test after each;
-    return the history (kit).
+def train_epochs(train_epoch: Callable[[Batches, int], tuple[float, float]], net: Net,
+                 train_iter: Batches, test_iter: Batches, num_epochs: int,
+                 device: torch.device | None = None, print_every: int = 1, verbose: bool = True,
+                 animator: Animator | None = None, on_epoch: EpochCallback | None = None,
+                 eval_name: str = 'test acc') -> dict[str, list[float]]:
+    """Run train_epoch(batches, epoch) -> (mean loss, accuracy) per epoch; return the history (kit).
 
     train_ch3's epoch loop for training code of its own (ch_mlp/manual.py's hand-written
-    backward). train_epoch returns one number more than train_epoch_ch3, the examples it
-    trained on: examples/sec needs them, and train_ch3 counts them as its batches pass,
-    which it cannot do here. It times the epochs, prints the classic line every
-    `print_every` epochs and the last, then examples/sec and the device; an `animator` gets
-    (train loss, train acc, test acc) after every epoch, and on_epoch(epoch, numbers) that
-    epoch's numbers (an exception it raises stops training). eval_name labels what test_iter
-    holds: 'valid acc' names the line's last number and the history key valid_acc.
+    backward): train_epoch trains one pass over the batches of train_iter and returns what
+    train_epoch_ch3 returns. The loop times the passes, counts their examples, tests on
+    test_iter after each epoch, prints the classic line every `print_every` epochs and the
+    last, then examples/sec and the device; an `animator` gets (train loss, train acc, test
+    acc) after every epoch, and on_epoch(epoch, numbers) that epoch's numbers (an exception
+    it raises stops training). eval_name labels what test_iter holds: 'valid acc' names the
+    line's last number and the history key valid_acc.
     """
     log = _EpochLog(num_epochs, device, verbose=verbose, print_every=print_every,
                     animator=animator, on_epoch=on_epoch, eval_name=eval_name)
     for epoch in range(1, num_epochs + 1):
-        log.timer.start()
-        train_loss, train_acc, examples = train_epoch(epoch)
-        log.timer.stop()
-        log.examples += examples
+        train_loss, train_acc = train_epoch(log.timed(train_iter), epoch)
         log.add(epoch, train_loss, train_acc, _evaluate_accuracy(net, test_iter, device))
     return log.finish()
 
 
-def first_predictions(net: Any, test_iter: Iterable, n: int, device: torch.device | None
+def first_predictions(net: Net, test_iter: Batches, n: int, device: torch.device | None
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first n test images, their labels and the model's predicted classes (on the CPU)."""
     Xs, ys = [], []
@@ -832,18 +862,18 @@ def draw_predictions(X: torch.Tensor, trues: list[str], preds: list[str], num_ro
     titles = [t + '\n' + p + ('' if t == p else ' (wrong)') for t, p in zip(trues, preds)]
     colors = ['black' if t == p else 'red' for t, p in zip(trues, preds)]
     show_images(X.reshape(len(X), *X.shape[-2:]), num_rows, math.ceil(len(X) / num_rows),
-                titles=titles,
-                path=path, title_colors=colors,
+                titles=titles, path=path, title_colors=colors,
                 suptitle='true label, then prediction (wrong ones in red)')
 
 
-def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: PathLike | None = None,
-                labels: Callable[[Any], list[str]] | None = None, num_rows: int = 1,
+def predict_ch3(net: Net, test_iter: Batches, n: int = 6, path: PathLike | None = None,
+                labels: TextLabels | None = None, num_rows: int = 1,
                 device: torch.device | str | None = None) -> None:
-    """Draw the first n test images titled true/predicted, wrong ones in red; returns nothing, as in the book (0.17 sec. 3.6).
+    """Draw the first n test images titled true/predicted, wrong ones red (0.17 sec. 3.6).
 
-    Batches go to `device`, else to the model's; `labels` turns class indices into names
-    (default Fashion-MNIST's); `path` saves the figure there instead of showing it.
+    Returns nothing, as in the book. Batches go to `device`, else to the model's; `labels`
+    turns class indices into names (default Fashion-MNIST's); `path` saves the figure there
+    instead of showing it.
     """
     labels = labels or get_fashion_mnist_labels
     X, y, y_hat = first_predictions(net, test_iter, n, _device_for(net, device))
@@ -851,11 +881,12 @@ def predict_ch3(net: Any, test_iter: Iterable, n: int = 6, path: PathLike | None
 
 
 def save_weights(state: dict[str, torch.Tensor], path: PathLike,
-                 settings: dict[str, Any] | None = None) -> None:
-    """Save tensors by name, and the settings that made them, atomically with torch.save; never live objects (kit).
+                 settings: dict[str, Setting] | None = None) -> None:
+    """Save tensors by name and the settings that made them, atomically with torch.save (kit).
 
-    `settings` (numbers, strings and lists: layer sizes, activation, data set ...) are
-    checked by load_weights, so weights are never loaded into a model they were not made for.
+    Tensors and plain values only, never live objects. The `settings` (layer sizes,
+    activation, data set ...) are checked by load_weights, so weights are never loaded
+    into a model they were not made for.
     """
     with writing_to(path):
         _save_atomically({'weights': {k: v.detach().cpu() for k, v in state.items()},
@@ -864,8 +895,10 @@ def save_weights(state: dict[str, torch.Tensor], path: PathLike,
 
 
 def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None,
-                 settings: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
-    """Load tensors saved by save_weights (weights_only=True); check their settings, names and shapes (kit).
+                 settings: dict[str, Setting] | None = None) -> dict[str, torch.Tensor]:
+    """Load tensors saved by save_weights (weights_only=True), checked against the model (kit).
+
+    Checked: the recorded settings, the tensors' names and their shapes.
 
     A file whose recorded settings differ from `settings` (or whose names and shapes differ
     from `expected`) is one D2LError line naming the difference; nothing is returned then.
@@ -879,16 +912,19 @@ def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None
         raise D2LError(f'{path} is not a weights file saved by torch.save ({type(e).__name__}); '
                        'pass a file written with --save') from None
     # A file from before settings were recorded holds the tensors alone.
-    state, recorded = (saved.get('weights'), saved.get('settings', {})) if is_weights_file(saved) else (saved, None)
+    state, recorded = saved, None
+    if is_weights_file(saved):
+        state, recorded = saved['weights'], saved['settings']
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise D2LError(f'{path} does not hold a dict of tensors; pass a file written with --save')
     if settings is not None and recorded is not None:
-        differ = [k for k in sorted(set(settings) | set(recorded)) if settings.get(k) != recorded.get(k)]
+        differ = [k for k in sorted(set(settings) | set(recorded))
+                  if settings.get(k) != recorded.get(k)]
         if differ:
             made = ', '.join(f'{k}={recorded.get(k)!r}' for k in differ)
             wanted = ', '.join(f'{k}={settings.get(k)!r}' for k in differ)
-            raise D2LError(f'{path} was saved with {made}, but this run has {wanted}; run with the settings '
-                           'it was saved with, or train again with --save')
+            raise D2LError(f'{path} was saved with {made}, but this run has {wanted}; '
+                           'run with the settings it was saved with, or train again with --save')
     if expected is not None:
         want = {k: tuple(v.shape) for k, v in expected.items()}
         got = {k: tuple(v.shape) for k, v in state.items()}
@@ -898,15 +934,15 @@ def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None
     return state
 
 
-def is_weights_file(saved: Any) -> bool:
+def is_weights_file(saved: object) -> bool:
     """True for what save_weights writes: {'weights': {name: tensor}, 'settings': {...}}."""
-    return isinstance(saved, dict) and set(saved) == {'weights', 'settings'} and isinstance(saved['weights'], dict)
+    return (isinstance(saved, dict) and set(saved) == {'weights', 'settings'}
+            and isinstance(saved['weights'], dict))
 
 
 # Looking inside a trained classifier (kit): which classes it mixes up, and its worst mistakes.
-# One evaluation pass (evaluate_verdicts) yields everything both the confusion matrix and the
-# mistakes need, so a script's --confusion and --mistakes together cost one extra pass over the test
-# set.
+# One evaluation pass (evaluate_verdicts) gives all that the confusion matrix and the mistakes
+# need: a script's --confusion and --mistakes together cost one extra pass over the test set.
 
 class Verdicts(NamedTuple):
     """What one evaluation pass says of each example (CPU tensors), and the worst ones' images."""
@@ -936,7 +972,7 @@ def _log_probabilities(out: torch.Tensor, probabilities: bool) -> torch.Tensor:
     return torch.log_softmax(out, dim=1)
 
 
-def evaluate_verdicts(net: Any, data_iter: Iterable, device: torch.device | None,
+def evaluate_verdicts(net: Net, data_iter: Batches, device: torch.device | None,
                       keep: int = 16) -> Verdicts:
     """One pass of net over data_iter (no gradients, dropout off): per example the prediction, its
     probability and the loss, and the `keep` highest-loss images, gathered batch by batch."""
@@ -985,7 +1021,7 @@ def confusion_of(verdicts: Verdicts) -> torch.Tensor:
     return count_pairs(verdicts.labels, verdicts.predicted, verdicts.num_classes)
 
 
-def confusion_matrix(net: Any, data_iter: Iterable,
+def confusion_matrix(net: Net, data_iter: Batches,
                      device: torch.device | str | None = None) -> torch.Tensor:
     """Count data_iter's examples by true class (row) and predicted class (column), int64 (kit).
 
@@ -993,8 +1029,6 @@ def confusion_matrix(net: Any, data_iter: Iterable,
     The diagonal holds the correct predictions, so its sum over the total is the accuracy.
     """
     return confusion_of(evaluate_verdicts(net, data_iter, _device_for(net, device), keep=0))
-
-
 
 
 def confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
@@ -1007,8 +1041,8 @@ def confused_cells(matrix: torch.Tensor, k: int) -> list[tuple[int, int, int]]:
             for count, c in zip(counts[:k], cells[:k]) if count > 0]
 
 
-def most_confused(net: Any, data_iter: Iterable, k: int = 3,
-                  labels: Callable[[Any], list[str]] | None = None,
+def most_confused(net: Net, data_iter: Batches, k: int = 3,
+                  labels: TextLabels | None = None,
                   device: torch.device | str | None = None) -> list[tuple[str, str, int]]:
     """The k pairs of classes most mixed up: (true, predicted name, count), largest first (kit).
 
@@ -1051,8 +1085,8 @@ def draw_matrix(matrix: torch.Tensor, names: list[str], path: PathLike | None, t
     return finish_figure(fig, path, 'confusion')
 
 
-def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
-                   labels: Callable[[Any], list[str]] | None = None,
+def show_confusion(net_or_matrix: Net | torch.Tensor, data_iter: Batches | None = None,
+                   labels: TextLabels | None = None,
                    path: PathLike | None = None, title: str | None = None,
                    device: torch.device | str | None = None) -> str | None:
     """Draw a confusion matrix: counts in the cells, coloured by the share of each true class (kit).
@@ -1074,7 +1108,7 @@ def show_confusion(net_or_matrix: Any, data_iter: Iterable | None = None,
     return draw_matrix(matrix, names, path, title)
 
 
-def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
+def draw_mistakes(verdicts: Verdicts, labels: TextLabels,
                   path: PathLike | None, what: str = 'test') -> None:
     """The worst examples in a grid, titled with the true class, the prediction, its probability."""
     index, X = verdicts.worst, verdicts.worst_images
@@ -1089,8 +1123,8 @@ def draw_mistakes(verdicts: Verdicts, labels: Callable[[Any], list[str]],
                          'true class, then -> prediction and its probability')
 
 
-def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
-                  labels: Callable[[Any], list[str]] | None = None,
+def show_mistakes(net: Net, data_iter: Batches, n: int = 16,
+                  labels: TextLabels | None = None,
                   path: PathLike | None = None,
                   device: torch.device | str | None = None) -> None:
     """Draw the n examples with the highest loss, titled true class, prediction, probability (kit).
@@ -1118,24 +1152,22 @@ def show_mistakes(net: Any, data_iter: Iterable, n: int = 16,
 # _display_in_script.
 
 _FIGURE_MODE: str | None = None  # 'notebook', 'window' or 'file', once figure_mode() has decided
-# default file names given so far, per stem: plot-1.png, plot-2.png ...
-_FIGURE_COUNTS: dict[str, int] = {}
-# figure -> its file, rewritten in place
-_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# figure -> its notebook display
-_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FIGURE_COUNTS: dict[str, int] = {}  # default names given so far, per stem: plot-1.png ...
+_FIGURE_FILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # figure -> its file
+_FIGURE_DISPLAYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # -> notebook display
 _PENDING_BOARDS: weakref.WeakSet = weakref.WeakSet()  # ProgressBoards holding points not yet drawn
-# IPython's own display(), once 'file' mode has replaced it
+# IPython's own display(), once 'file' mode has replaced it; it displays any object
 _IPYTHON_DISPLAY: Callable[..., Any] | None = None
 
 
 def figure_mode() -> str:
-    """Decide, once, where this process's figures go ('notebook', 'window' or 'file'), set up what that needs, return it."""
+    """Decide once, set up and return where figures go: 'notebook', 'window' or 'file' (kit)."""
     global _FIGURE_MODE
     if _FIGURE_MODE is None:
         import matplotlib
-        if sys.platform.startswith('linux') and not os.environ.get('DISPLAY') \
-                and not os.environ.get('WAYLAND_DISPLAY') and 'inline' not in matplotlib.get_backend():
+        screen = os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')
+        if (sys.platform.startswith('linux') and not screen
+                and 'inline' not in matplotlib.get_backend()):
             matplotlib.use('Agg')  # no screen: a window backend would fail or hang
         backend = matplotlib.get_backend().lower()
         if 'inline' in backend or 'ipympl' in backend or 'widget' in backend:
@@ -1145,8 +1177,7 @@ def figure_mode() -> str:
         else:
             _FIGURE_MODE = 'window'
         if _FIGURE_MODE != 'notebook':
-            # pyplot first: exit hooks run last-registered first, and pyplot's own closes every
-            # figure.
+            # pyplot first: exit hooks run last-registered first, and pyplot's closes every figure
             import matplotlib.pyplot  # noqa: F401
             atexit.register(_at_exit)
     if _FIGURE_MODE == 'file':
@@ -1156,7 +1187,7 @@ def figure_mode() -> str:
 
 
 def _route_ipython_display() -> None:
-    """In 'file' mode, make IPython's display(fig) write the figure to its file and clear_output() do nothing.
+    """In 'file' mode, IPython's display(fig) writes fig to its file; clear_output() does nothing.
 
     A page's own Animator calls them; in a script they would print '<Figure size 350x250 with
     1 Axes>' and terminal escapes instead of showing anything.
@@ -1169,7 +1200,7 @@ def _route_ipython_display() -> None:
 
 
 def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
-    """IPython's display() in 'file' mode: each figure is (re)written to its own file, anything else displayed."""
+    """IPython's display() in 'file' mode: a figure is (re)written to its file, all else shown."""
     from matplotlib.figure import Figure
     for fig in [obj for obj in objs if isinstance(obj, Figure)]:
         _save_figure(fig, None, 'figure')
@@ -1177,7 +1208,7 @@ def _display_in_script(*objs: Any, **kwargs: Any) -> Any:
     return _IPYTHON_DISPLAY(*others, **kwargs) if others else None
 
 
-def pyplot() -> Any:
+def pyplot() -> ModuleType:
     """matplotlib.pyplot, imported after figure_mode() has chosen the backend (kit)."""
     figure_mode()
     import matplotlib.pyplot as plt
@@ -1185,16 +1216,13 @@ def pyplot() -> Any:
 
 
 def _figure_path(stem: str) -> Path:
-    """The next free default file for a figure of this run: stem-1.png, stem-2.png ... in $D2L_FIGURES or '.'.
-
-    Numbered per process, so the three figures a book page draws never overwrite each other.
-    """
+    """The next free file of a figure: stem-N.png in $D2L_FIGURES or '.', numbered per process."""
     _FIGURE_COUNTS[stem] = _FIGURE_COUNTS.get(stem, 0) + 1
     return Path(os.environ.get('D2L_FIGURES') or '.') / f'{stem}-{_FIGURE_COUNTS[stem]}.png'
 
 
-def _save_figure(fig: Any, path: PathLike | None, stem: str, note: str = '') -> Path:
-    """Write fig to path, else to its own file: the one it already has, or the next stem-N.png, named in one line."""
+def _save_figure(fig: Figure, path: PathLike | None, stem: str, note: str = '') -> Path:
+    """Write fig to path, else to its own file: the one it has, or the next stem-N.png, named."""
     known = _FIGURE_FILES.get(fig)
     out = Path(path) if path is not None else known or _figure_path(stem)
     out = out if out.suffix else out.with_suffix('.png')  # what matplotlib would write anyway
@@ -1206,8 +1234,8 @@ def _save_figure(fig: Any, path: PathLike | None, stem: str, note: str = '') -> 
     return out
 
 
-def finish_figure(fig: Any, path: PathLike | None, stem: str) -> str | None:
-    """Save a finished figure to path; with no path, show it (notebook, window) or save the next stem-N.png and say so."""
+def finish_figure(fig: Figure, path: PathLike | None, stem: str) -> str | None:
+    """Save a finished figure to path, else show it or save stem-N.png; return the file (kit)."""
     mode = figure_mode()
     if path is None and mode == 'notebook':
         return None  # the notebook displays it at the end of the cell
@@ -1219,9 +1247,12 @@ def finish_figure(fig: Any, path: PathLike | None, stem: str) -> str | None:
     return str(out)
 
 
-def _redraw(fig: Any, stem: str, path: PathLike | None = None, note: str = '') -> None:
-    """Show a figure drawn again and again (Animator, ProgressBoard): updated in place in a notebook, so lines
-    printed beside it stay; elsewhere rewritten into its own PNG (path, or stem-N.png named once)."""
+def _redraw(fig: Figure, stem: str, path: PathLike | None = None, note: str = '') -> None:
+    """Show a figure drawn again and again (Animator, ProgressBoard).
+
+    In a notebook it is updated in place, so the lines printed beside it stay; elsewhere
+    it is rewritten into its own PNG (path, or stem-N.png, named once).
+    """
     if figure_mode() == 'notebook':
         handle = _FIGURE_DISPLAYS.get(fig)
         if handle is None:
@@ -1234,7 +1265,7 @@ def _redraw(fig: Any, stem: str, path: PathLike | None = None, note: str = '') -
 
 
 def _save_unsaved_figures() -> None:
-    """Write each open pyplot figure that has axes but no file to the next figure-N.png, and close it."""
+    """Write each open pyplot figure with axes but no file to the next figure-N.png; close it."""
     if 'matplotlib.pyplot' not in sys.modules:
         return
     # pyplot's list of open figures, read without changing the current one
@@ -1250,7 +1281,7 @@ def _save_unsaved_figures() -> None:
 
 
 def _at_exit() -> None:
-    """The exit hook of a script: draw the boards' last points; without a screen, save the figures a page left open."""
+    """A script's exit hook: draw the boards' last points; with no screen, save open figures."""
     for board in list(_PENDING_BOARDS):
         try:
             board.flush()
@@ -1261,7 +1292,7 @@ def _at_exit() -> None:
 
 
 def use_svg_display() -> None:
-    """Use SVG for inline notebook figures; a harmless no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
+    """Use SVG for inline notebook figures; a no-op in scripts (0.17 sec. 2.4; port sec. 3.2)."""
     # pages draw with plt right after this: in a script, what they leave open is saved at exit
     figure_mode()
     try:
@@ -1284,7 +1315,7 @@ def set_figsize(figsize: tuple[float, float] = (3.5, 2.5)) -> None:
     plt.rcParams['figure.figsize'] = figsize
 
 
-def set_axes(axes: Any, xlabel: str | None, ylabel: str | None, xlim: Any, ylim: Any,
+def set_axes(axes: Axes, xlabel: str | None, ylabel: str | None, xlim: Limits, ylim: Limits,
              xscale: str, yscale: str, legend: Sequence[str] | None) -> None:
     """Set labels, limits, scales, legend and grid of matplotlib axes (0.17 sec. 2.4)."""
     axes.set_xlabel(xlabel), axes.set_ylabel(ylabel)
@@ -1295,12 +1326,13 @@ def set_axes(axes: Any, xlabel: str | None, ylabel: str | None, xlim: Any, ylim:
     axes.grid()
 
 
-def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = None,
-         legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
-         xscale: str = 'linear', yscale: str = 'linear',
-         fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), figsize: tuple[float, float] = (3.5, 2.5),
-         axes: Any = None, path: PathLike | None = None) -> None:
-    """Plot one or more curves on axes, or on a new figure that is shown or saved (0.17 sec. 2.4)."""
+def plot(X: Curves, Y: Curves | None = None, xlabel: str | None = None,
+         ylabel: str | None = None, legend: Sequence[str] | None = None, xlim: Limits = None,
+         ylim: Limits = None, xscale: str = 'linear', yscale: str = 'linear',
+         fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'),
+         figsize: tuple[float, float] = (3.5, 2.5), axes: Axes | None = None,
+         path: PathLike | None = None) -> None:
+    """Plot one or more curves on axes, or on a new figure, shown or saved (0.17 sec. 2.4)."""
     plt = pyplot()
     # on the caller's axes, drawing is all; a figure of our own is finished here
     new_figure = axes is None
@@ -1308,7 +1340,8 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
         axes = plt.figure(figsize=figsize).gca()
 
     def has_one_axis(X):  # a list or 1-d tensor, not a list of curves
-        return (hasattr(X, 'ndim') and X.ndim == 1) or (isinstance(X, list) and not hasattr(X[0], '__len__'))
+        return ((hasattr(X, 'ndim') and X.ndim == 1)
+                or (isinstance(X, list) and not hasattr(X[0], '__len__')))
 
     if has_one_axis(X):
         X = [X]
@@ -1326,10 +1359,11 @@ def plot(X: Any, Y: Any = None, xlabel: str | None = None, ylabel: str | None = 
         finish_figure(axes.figure, path, 'plot')
 
 
-def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
+def show_images(imgs: Images, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
                 scale: float = 1.5, path: PathLike | None = None,
-                title_colors: Sequence[str] | None = None, suptitle: str | None = None) -> Any:
-    """Draw a grid of images with titles (optionally coloured); save to path (or show); return the axes (0.17 sec. 3.5)."""
+                title_colors: Sequence[str] | None = None,
+                suptitle: str | None = None) -> np.ndarray:
+    """Draw a grid of titled images, saved to path or shown; return the axes (0.17 sec. 3.5)."""
     plt = pyplot()
     fig, axes = plt.subplots(num_rows, num_cols, figsize=(num_cols * scale, num_rows * scale),
                              squeeze=False)
@@ -1352,15 +1386,16 @@ def show_images(imgs: Any, num_rows: int, num_cols: int, titles: Sequence[str] |
     return axes
 
 
-def show_fashion_mnist(images: Any, labels: Sequence[str], path: PathLike | None = None) -> Any:
-    """Draw a row of Fashion-MNIST images titled with their labels; return the axes (port sec. 3.5)."""
+def show_fashion_mnist(images: Images, labels: Sequence[str],
+                       path: PathLike | None = None) -> np.ndarray:
+    """Draw a row of Fashion-MNIST images titled with their labels; return axes (port sec. 3.5)."""
     return show_images([img.reshape(28, 28) if torch.is_tensor(img) else img for img in images],
                        1, len(images), titles=list(labels), path=path)
 
 
 def plot_history(history: dict[str, list[float]], path: PathLike | None = None,
                  title: str | None = None) -> str | None:
-    """Plot per-epoch train loss and train/test accuracy to a PNG (or show it); return the path (kit)."""
+    """Plot per-epoch train loss and accuracies to a PNG, or show it; return the file (kit)."""
     plt = pyplot()
     epochs = range(1, len(history['train_loss']) + 1)
     marks = len(epochs) <= 50  # a marker per epoch helps for the book's 10, not for FizzBuzz's 2000
@@ -1382,28 +1417,31 @@ def plot_history(history: dict[str, list[float]], path: PathLike | None = None,
 
 
 class Animator:
-    """Plot data as it arrives (0.17 sec. 3.6): redrawn in place in a notebook, rewritten as one PNG in a script.
+    """Plot data as it arrives (0.17 sec. 3.6).
 
-    In a script the file is `path`, else the next free animator-N.png of the run (in
-    $D2L_FIGURES or the current folder), named in one line when first written.
+    Redrawn in place in a notebook, rewritten as one PNG in a script: the file is `path`,
+    else the next free animator-N.png of the run (in $D2L_FIGURES or the current folder),
+    named in one line when first written.
     """
 
     def __init__(self, xlabel: str | None = None, ylabel: str | None = None,
-                 legend: Sequence[str] | None = None, xlim: Any = None, ylim: Any = None,
+                 legend: Sequence[str] | None = None, xlim: Limits = None, ylim: Limits = None,
                  xscale: str = 'linear', yscale: str = 'linear',
                  fmts: Sequence[str] = ('-', 'm--', 'g-.', 'r:'), nrows: int = 1, ncols: int = 1,
                  figsize: tuple[float, float] = (3.5, 2.5), path: PathLike | None = None) -> None:
         plt = pyplot()
         self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
         self.axes = axes.flatten()
-        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+        self.config_axes = lambda: set_axes(self.axes[0], xlabel, ylabel, xlim, ylim,
+                                            xscale, yscale, legend)
         self.X, self.Y, self.fmts, self.path = None, None, fmts, path
         # Shown only by add() (_redraw): not again at the end of a notebook cell, nor saved again at
         # exit, and a page's next plt call starts a figure of its own, as in a notebook.
         plt.close(self.fig)
 
-    def add(self, x: Any, y: Any) -> None:
-        """Add one point to each curve and redraw."""
+    def add(self, x: float | Sequence[float | None],
+            y: float | Sequence[float | None]) -> None:
+        """Add one point to each curve and redraw; a point with a None is skipped."""
         if not hasattr(y, '__len__'):
             y = [y]
         n = len(y)
@@ -1428,11 +1466,11 @@ class Animator:
         pyplot().close(self.fig)
 
 
-def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any = None,
-             y2_vals: Any = None,
+def semilogy(x_vals: Points, y_vals: Points, x_label: str, y_label: str,
+             x2_vals: Points | None = None, y2_vals: Points | None = None,
              legend: Sequence[str] | None = None, figsize: tuple[float, float] = (3.5, 2.5),
              path: PathLike | None = None) -> None:
-    """Plot y (and y2, dotted) against x on a log y axis, e.g. train and test loss (port sec. 3.11)."""
+    """Plot y (and y2, dotted) against x on a log y axis, e.g. two losses (port sec. 3.11)."""
     plt = pyplot()
     fig = plt.figure(figsize=figsize)
     axes = fig.gca()
@@ -1445,9 +1483,10 @@ def semilogy(x_vals: Any, y_vals: Any, x_label: str, y_label: str, x2_vals: Any 
     finish_figure(fig, path, 'semilogy')
 
 
-def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor, b: Any,
-                    path: PathLike | None = None, title: str | None = None) -> str | None:
-    """Draw regression data with the fitted model: a 3D scatter and plane (two features), y against each x_j (kit)."""
+def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tensor,
+                    b: torch.Tensor | float, path: PathLike | None = None,
+                    title: str | None = None) -> str | None:
+    """Draw regression data and the fitted model: y against each x_j, and a plane for two (kit)."""
     plt = pyplot()
     X, y = features.detach().cpu().numpy(), labels.detach().cpu().reshape(-1).numpy()
     w, b = torch.as_tensor(w).detach().cpu().reshape(-1).numpy(), float(torch.as_tensor(b).detach())
@@ -1461,18 +1500,16 @@ def plot_regression(features: torch.Tensor, labels: torch.Tensor, w: torch.Tenso
                              np.linspace(X[:, 1].min(), X[:, 1].max(), 2))
         ax.plot_surface(g1, g2, w[0] * g1 + w[1] * g2 + b, color='tab:orange', alpha=0.3)
         ax.set_xlabel('$x_1$'), ax.set_ylabel('$x_2$'), ax.set_zlabel('$y$')
-        # Look obliquely at the side the plane faces (against its slope, in axis units), not along
-        # its edge.
+        # Look obliquely at the side the plane faces (against its slope), not along its edge.
         span = np.ptp(X, axis=0)
-        ax.view_init(elev=20,
-                     azim=float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0]))) + 35)
+        facing = float(np.degrees(np.arctan2(-w[1] * span[1], -w[0] * span[0])))
+        ax.view_init(elev=20, azim=facing + 35)
         ax.set_box_aspect(None, zoom=0.9)  # room for the axis labels inside the panel
         ax.set_title(f'fitted plane y = {w[0]:.3f} x1 {w[1]:+.3f} x2 {b:+.3f}', fontsize=9)
     for j in range(d):
         ax = fig.add_subplot(grid[j + (d == 2)])
         ax.scatter(X[:, j], y, s=3, alpha=0.4, label='data')
-        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: the line runs through the
-        # cloud.
+        # The other features have mean 0, so E[y | x_j] = w_j x_j + b: a line through the cloud.
         xs = np.array([X[:, j].min(), X[:, j].max()])
         ax.plot(xs, w[j] * xs + b, color='tab:orange', label=f'{w[j]:.3f} x{j + 1} {b:+.3f}')
         ax.set_xlabel(f'$x_{j + 1}$'), ax.set_ylabel('$y$'), ax.grid(True), ax.legend(fontsize=8)
@@ -1514,20 +1551,21 @@ def _sha1(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, folder: PathLike = os.path.join('..', 'data'), sha1_hash: str | None = None,
-             *, cache_dir: PathLike | None = None) -> str:
-    """Return the path of a data file in folder, downloading it if missing (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+def download(url: str, folder: PathLike = os.path.join('..', 'data'),
+             sha1_hash: str | None = None, *, cache_dir: PathLike | None = None) -> str:
+    """Return the path of a data file in folder, downloaded if missing (0.17 sec. 4.10; d2l 1.0).
 
-    Both books' forms: download(url, folder='../data', sha1_hash=None) (d2l 1.0) and
-    download(name, cache_dir='../data') (0.17), where a name is a key of DATA_HUB, which
-    supplies the url and sha1. A file already there is used if its sha1 matches, or if no
-    sha1 is known. Otherwise it is fetched to a temporary file, checked and renamed; any
-    failure is one D2LError line and keeps nothing.
+    Both books' forms work: download(url, folder='../data', sha1_hash=None) (d2l 1.0,
+    "Utility Functions and Classes") and download(name, cache_dir='../data') (0.17), where
+    a name is a key of DATA_HUB, which supplies the url and sha1. A file already there is
+    used if its sha1 matches, or if no sha1 is known. Otherwise it is fetched to a
+    temporary file, checked and renamed; any failure is one D2LError line and keeps nothing.
     """
     folder = Path(cache_dir if cache_dir is not None else folder)
     if not str(url).startswith(('http://', 'https://', 'file:')):
         if url not in DATA_HUB:
-            raise D2LError(f'{url!r} is neither a URL nor a name in d2l.DATA_HUB ({", ".join(DATA_HUB)}); '
+            raise D2LError(f'{url!r} is neither a URL nor a name in d2l.DATA_HUB '
+                           f'({", ".join(DATA_HUB)}); '
                            f"pass a URL, or first add d2l.DATA_HUB[{url!r}] = (url, sha1)")
         url, sha1_hash = DATA_HUB[url]
     path = folder / url.split('/')[-1]
@@ -1537,7 +1575,8 @@ def download(url: str, folder: PathLike = os.path.join('..', 'data'), sha1_hash:
     with writing_to(path), atomic_file(path) as f:
         got = _fetch(url, f, folder)
         if sha1_hash is not None and got != sha1_hash:
-            raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; nothing was kept. '
+            raise D2LError(f'{url} gave a file whose sha1 is {got}, not {sha1_hash}; '
+                           f'nothing was kept. '
                            f'Try again, or put the right {path.name} into {folder}')
     return str(path)
 
@@ -1546,7 +1585,7 @@ def download(url: str, folder: PathLike = os.path.join('..', 'data'), sha1_hash:
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 
-def _fetch(url: str, f: Any, folder: Path) -> str:
+def _fetch(url: str, f: BinaryIO, folder: Path) -> str:
     """Stream url into the open file f and return its sha1; a network failure (or a body shorter
     than its Content-Length, which urllib returns silently) is one D2LError line. Errors of
     f.write are left to the caller, which reports them as a folder it cannot write."""
@@ -1555,8 +1594,8 @@ def _fetch(url: str, f: Any, folder: Path) -> str:
     where = str(folder) if folder.is_absolute() else f'{folder} ({folder.resolve()})'
 
     def failed(why: str) -> D2LError:
-        return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); put the file into '
-                        f'{where} by hand, or set D2L_DATA_URL to a mirror')
+        return D2LError(f'cannot download {url.split("/")[-1]} from {url} ({why}); '
+                        f'put the file into {where} by hand, or set D2L_DATA_URL to a mirror')
     try:
         response = urllib.request.urlopen(url, timeout=60)
     except _NETWORK_ERRORS as e:
@@ -1591,7 +1630,7 @@ def _why(e: BaseException) -> str:
 
 
 def extract(filename: PathLike, folder: PathLike | None = None) -> None:
-    """Extract a .zip, .tar or .tar.gz file into folder, by default the file's own folder (d2l 1.0, "Utility Functions and Classes")."""
+    """Extract a .zip or .tar(.gz) file into folder (d2l 1.0, "Utility Functions and Classes")."""
     folder = Path(folder) if folder is not None else Path(filename).parent
     try:
         if str(filename).endswith('.zip'):
@@ -1599,20 +1638,22 @@ def extract(filename: PathLike, folder: PathLike | None = None) -> None:
                 archive.extractall(folder)
         elif str(filename).endswith(('.tar', '.gz', '.tgz')):
             with tarfile.open(filename) as archive:
-                # 'data' refuses absolute paths, links out of folder and device files (Python >=
-                # 3.11.4)
-                archive.extractall(folder, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
+                # 'data' (Python >= 3.11.4) refuses absolute paths, links out, device files
+                safe = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+                archive.extractall(folder, **safe)
         else:
-            raise D2LError(f'cannot extract {filename}: only .zip, .tar and .tar.gz files can be extracted')
+            raise D2LError(f'cannot extract {filename}: '
+                           'only .zip, .tar and .tar.gz files can be extracted')
     except (OSError, zipfile.BadZipFile, tarfile.TarError) as e:
-        raise D2LError(f'cannot extract {filename} ({_why(e)}); delete it and download it again') from None
+        raise D2LError(f'cannot extract {filename} ({_why(e)}); '
+                       'delete it and download it again') from None
 
 
 def download_extract(name: str, folder: str | None = None) -> str:
-    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0, "Utility Functions and Classes").
+    """Download and extract an archive; return the extracted folder (0.17 sec. 4.10; d2l 1.0).
 
     The folder is the archive's path without its extension, or `folder` inside the
-    archive's folder when given, as in the books.
+    archive's folder when given, as in the books (d2l 1.0: "Utility Functions and Classes").
     """
     path = download(name)
     extract(path)
@@ -1654,7 +1695,7 @@ def num_gpus() -> int:
 
 
 def add_to_class(Class: type) -> Callable[[Callable], Callable]:
-    """Decorator: set the function as an attribute (a method) of Class (d2l 1.0, "Object-Oriented Design")."""
+    """Decorator: make the function a method of Class (d2l 1.0, "Object-Oriented Design")."""
     def wrapper(obj: Callable) -> Callable:
         setattr(Class, obj.__name__, obj)
         return obj  # the book returns None; returning the function keeps the page's name usable
@@ -1662,10 +1703,10 @@ def add_to_class(Class: type) -> Callable[[Callable], Callable]:
 
 
 class HyperParameters:
-    """Base class: save_hyperparameters() keeps __init__'s arguments (d2l 1.0, "Object-Oriented Design")."""
+    """Base class: keep __init__'s arguments as attributes (d2l 1.0, "Object-Oriented Design")."""
 
     def save_hyperparameters(self, ignore: Sequence[str] = ()) -> None:
-        """Set self.<name> for each argument of the caller but self, `ignore` and _private ones (also self.hparams)."""
+        """Set self.<name> and self.hparams from the caller's arguments but self, ignore, _names."""
         frame = inspect.currentframe().f_back
         try:
             spec = inspect.getargvalues(frame)
@@ -1679,21 +1720,22 @@ class HyperParameters:
 
 
 def _number(label: str, value: float) -> str:
-    """An epoch line's number: accuracies with 3 decimals, losses with 4 (tiny or huge ones in e-notation)."""
+    """An epoch line's number: accuracies with 3 decimals, losses with 4 (or e-notation)."""
     if label.endswith('acc'):
         return f'{value:.3f}'
     return f'{value:.4f}' if 1e-3 <= abs(value) < 1e5 or value == 0 else f'{value:.3e}'
 
 
 class _Point(NamedTuple):
-    """A plotted point of a ProgressBoard line; pages read board.data[label][-1].y as in the book."""
+    """A plotted point of a board's line; pages read board.data[label][-1].y, as in the book."""
     x: float
     y: float
 
 
 class ProgressBoard(HyperParameters):
-    """Plot points as they arrive, a line of means of every_n points per label (d2l 1.0, "Object-Oriented Design").
+    """Plot points as they arrive, one line per label (d2l 1.0, "Object-Oriented Design").
 
+    Each line plots the mean of every `every_n` points it receives.
     In a notebook: the book's live inline figure, no files. In a script: nothing is
     drawn per point; flush(epoch), which Trainer.fit calls after each epoch, prints
     the means the board received that epoch and redraws the board's own PNG
@@ -1701,12 +1743,12 @@ class ProgressBoard(HyperParameters):
     when the script ends (a board used without a Trainer) are drawn then.
     """
 
-    def __init__(self, xlabel: str | None = None, ylabel: str | None = None, xlim: Any = None,
-                 ylim: Any = None, xscale: str = 'linear', yscale: str = 'linear',
+    def __init__(self, xlabel: str | None = None, ylabel: str | None = None, xlim: Limits = None,
+                 ylim: Limits = None, xscale: str = 'linear', yscale: str = 'linear',
                  ls: Sequence[str] = ('-', '--', '-.', ':'),
                  colors: Sequence[str] = ('C0', 'C1', 'C2', 'C3'),
-                 fig: Any = None, axes: Any = None, figsize: tuple[float, float] = (3.5, 2.5),
-                 display: bool = True) -> None:
+                 fig: Figure | None = None, axes: Axes | None = None,
+                 figsize: tuple[float, float] = (3.5, 2.5), display: bool = True) -> None:
         self.save_hyperparameters()
         self.raw_points: dict[str, list[tuple[float, float]]] = {}  # waiting for every_n
         self.data: dict[str, list[_Point]] = {}  # the averaged points: the lines
@@ -1715,8 +1757,8 @@ class ProgressBoard(HyperParameters):
         self._undrawn = False
         self.path: Path | None = None  # the board's PNG in a script, once drawn
 
-    def draw(self, x: float, y: Any, label: str, every_n: int = 1) -> None:
-        """Add point (x, y) to line `label`; every every_n points their mean becomes one plotted point."""
+    def draw(self, x: float, y: float | torch.Tensor, label: str, every_n: int = 1) -> None:
+        """Add point (x, y) to line `label`; each every_n points' mean is one plotted point."""
         x, y = float(x), float(y.detach().cpu()) if torch.is_tensor(y) else float(y)
         points = self.raw_points.setdefault(label, [])
         line = self.data.setdefault(label, [])
@@ -1737,7 +1779,7 @@ class ProgressBoard(HyperParameters):
             _PENDING_BOARDS.add(self)  # drawn by flush() after the epoch, or by the exit hook
 
     def flush(self, epoch: int | None = None) -> str | None:
-        """In a script: print `epoch E, label mean, ...` of the values since the last call; redraw and return the PNG."""
+        """In a script: print the means since the last call, redraw the board, return its PNG."""
         means = {k: sum(v) / len(v) for k, v in self._epoch_values.items() if v}
         self._epoch_values = {}
         if not means and not self._undrawn:
@@ -1752,7 +1794,7 @@ class ProgressBoard(HyperParameters):
         return str(self.path)
 
     def _render(self, note: str = '') -> None:
-        """Redraw every line into the board's figure and show it (_redraw: in place in a notebook, its PNG in a script)."""
+        """Redraw every line into the board's figure and show it, as _redraw does."""
         if self.axes is not None:
             self.fig = self.axes.figure
         elif self.fig is None:
@@ -1762,7 +1804,9 @@ class ProgressBoard(HyperParameters):
             self.fig = plt.figure(figsize=self.figsize)
             # shown only through _redraw: not again at the end of a cell, nor at exit
             plt.close(self.fig)
-        axes = self.axes if self.axes is not None else (self.fig.axes[0] if self.fig.axes else self.fig.add_subplot())
+        axes = self.axes
+        if axes is None:
+            axes = self.fig.axes[0] if self.fig.axes else self.fig.add_subplot()
         axes.cla()
         for i, (label, line) in enumerate(self.data.items()):
             axes.plot([p[0] for p in line], [p[1] for p in line], label=label,
@@ -1781,7 +1825,7 @@ class ProgressBoard(HyperParameters):
 
 
 class Module(nn.Module, HyperParameters):
-    """Base class of models: net, loss, optimizer, training and validation steps (d2l 1.0, "Object-Oriented Design")."""
+    """Base class of models: net, loss, optimizer, steps (d2l 1.0, "Object-Oriented Design")."""
 
     def __init__(self, plot_train_per_epoch: int = 2, plot_valid_per_epoch: int = 1) -> None:
         super().__init__()
@@ -1790,19 +1834,21 @@ class Module(nn.Module, HyperParameters):
 
     def loss(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The mean loss of a batch; each model defines its own."""
-        raise D2LError(f'{type(self).__name__} has no loss: define loss(self, y_hat, y) in the class '
-                       'or add one with @d2l.add_to_class')
+        raise D2LError(f'{type(self).__name__} has no loss: define loss(self, y_hat, y) '
+                       'in the class or add one with @d2l.add_to_class')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Apply self.net."""
         if not hasattr(self, 'net'):
-            raise D2LError(f'{type(self).__name__} has no self.net: set it in __init__ or define forward')
+            raise D2LError(f'{type(self).__name__} has no self.net: '
+                           'set it in __init__ or define forward')
         return self.net(X)
 
-    def plot(self, key: str, value: Any, train: bool) -> None:
-        """Send a value to the board as train_<key> at fractional epochs or val_<key> at the epoch's end."""
+    def plot(self, key: str, value: float | torch.Tensor, train: bool) -> None:
+        """Send a value to the board: train_<key> at fractional epochs, val_<key> at epoch ends."""
         if not hasattr(self, 'trainer'):
-            raise D2LError('model.plot needs a trainer: call d2l.Trainer(max_epochs=...).fit(model, data)')
+            raise D2LError('model.plot needs a trainer: '
+                           'call d2l.Trainer(max_epochs=...).fit(model, data)')
         self.board.xlabel = 'epoch'
         trainer = self.trainer
         if train:
@@ -1824,62 +1870,64 @@ class Module(nn.Module, HyperParameters):
         l = self.loss(self(*batch[:-1]), batch[-1])
         self.plot('loss', l, train=False)
 
-    def configure_optimizers(self) -> Any:
-        """torch.optim.SGD over the parameters with self.lr (d2l 1.0, "The Base Classification Model")."""
+    def configure_optimizers(self) -> torch.optim.Optimizer | SGD:
+        """SGD over the parameters with self.lr (d2l 1.0, "The Base Classification Model")."""
         if not hasattr(self, 'lr'):
             raise D2LError(f'{type(self).__name__} has no lr: take lr in __init__ and call '
                            'self.save_hyperparameters(), or define configure_optimizers')
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def apply_init(self, inputs: Sequence[torch.Tensor], init: Callable | None = None) -> None:
-        """Run inputs once so lazy layers get shapes, then apply init to self.net (d2l 1.0, "Lazy Initialization")."""
+        """Run inputs once to shape lazy layers; apply init (d2l 1.0, "Lazy Initialization")."""
         self.forward(*inputs)
         if init is not None:
             self.net.apply(init)
 
 
 class DataModule(HyperParameters):
-    """Base class of data: train/val_dataloader() from get_dataloader(train) (d2l 1.0, "Object-Oriented Design")."""
+    """Base class of data sets, batched by get_dataloader (d2l 1.0, "Object-Oriented Design")."""
 
     # The book defaults to num_workers=4; worker processes crash on Windows and macOS when a
-    # script lacks an `if __name__ == '__main__':` guard (they re-import it) and slow every epoch's
-    # start. This kit's loaders keep the data in memory and need none, so the default is 0.
+    # script lacks an `if __name__ == '__main__':` guard (they re-import it) and slow every
+    # epoch's start. This kit's loaders keep the data in memory and need none: the default is 0.
     def __init__(self, root: str = '../data', num_workers: int = 0) -> None:
         self.save_hyperparameters()
 
-    def get_dataloader(self, train: bool) -> Iterable:
-        """The batches of the training (train=True) or validation split; each data set defines its own."""
-        raise D2LError(f'{type(self).__name__} has no get_dataloader(self, train): define it in the '
-                       'class or add one with @d2l.add_to_class')
+    def get_dataloader(self, train: bool) -> Batches:
+        """The batches of the training (train=True) or validation split, as the data set defines."""
+        raise D2LError(f'{type(self).__name__} has no get_dataloader(self, train): '
+                       'define it in the class or add one with @d2l.add_to_class')
 
-    def train_dataloader(self) -> Iterable:
+    def train_dataloader(self) -> Batches:
         """The training batches."""
         return self.get_dataloader(train=True)
 
-    def val_dataloader(self) -> Iterable:
+    def val_dataloader(self) -> Batches:
         """The validation batches."""
         return self.get_dataloader(train=False)
 
     def get_tensorloader(self, tensors: Sequence[torch.Tensor], train: bool,
-                         indices: Any = slice(0, None)) -> ArrayLoader:
-        """Batches of rows `indices` of in-memory tensors, shuffled if train (d2l 1.0, "Synthetic Regression Data")."""
+                         indices: slice | Sequence[int] | torch.Tensor = slice(0, None)
+                         ) -> ArrayLoader:
+        """Batches of rows `indices`, shuffled if train (d2l 1.0, "Synthetic Regression Data")."""
         return ArrayLoader(tuple(t[indices] for t in tensors), self.batch_size, shuffle=train)
 
 
 class Trainer(HyperParameters):
-    """Fit a Module to a DataModule, one fit_epoch per epoch (d2l 1.0, "Object-Oriented Design" and "GPUs").
+    """Fit a Module to a DataModule, one fit_epoch per epoch (d2l 1.0, "Object-Oriented Design").
 
-    num_gpus=1 trains on the first GPU (CUDA, else Apple's mps) when there is one and on
-    the CPU otherwise, with a note; like the book, it uses one device whatever the number.
-    After each epoch the model's board prints its line and redraws (see ProgressBoard).
+    With the page "GPUs": num_gpus=1 trains on the first GPU (CUDA, else Apple's mps) when
+    there is one and on the CPU otherwise, with a note; like the book, it uses one device
+    whatever the number. After each epoch the model's board prints its line and redraws
+    (see ProgressBoard).
     """
 
     def __init__(self, max_epochs: int, num_gpus: int = 0, gradient_clip_val: float = 0) -> None:
         self.save_hyperparameters()
         self.gpus = [d for d in try_all_gpus() if d.type != 'cpu'][:max(0, int(num_gpus))]
         if num_gpus and len(self.gpus) < num_gpus:
-            print(f'note: Trainer(num_gpus={num_gpus}) but {len(self.gpus)} GPU(s) found; training on '
-                  f'{self.gpus[0] if self.gpus else "the CPU"}', file=sys.stderr)
+            print(f'note: Trainer(num_gpus={num_gpus}) but {len(self.gpus)} GPU(s) found; '
+                  f'training on {self.gpus[0] if self.gpus else "the CPU"}', file=sys.stderr)
 
     def prepare_data(self, data: DataModule) -> None:
         """Take the data module's loaders and count their batches."""
@@ -1903,7 +1951,7 @@ class Trainer(HyperParameters):
         return batch
 
     def fit(self, model: Module, data: DataModule) -> None:
-        """Train for max_epochs; after each epoch the model's board reports (a line and a PNG in scripts)."""
+        """Train for max_epochs; after each epoch the model's board reports (a line and a PNG)."""
         self.prepare_data(data)
         self.prepare_model(model)
         self.optim = model.configure_optimizers()
@@ -1918,7 +1966,7 @@ class Trainer(HyperParameters):
                 board.flush(self.epoch + 1)
 
     def fit_epoch(self) -> None:
-        """One pass over the training batches (step after each), then over the validation batches without gradients."""
+        """One pass over the training batches, a step after each; then validation, no gradients."""
         self.model.train()
         for batch in self.train_dataloader:
             loss = self.model.training_step(self.prepare_batch(batch))
@@ -1937,7 +1985,7 @@ class Trainer(HyperParameters):
                 self.val_batch_idx += 1
 
     def clip_gradients(self, grad_clip_val: float, model: Module) -> None:
-        """Scale all gradients so their joint L2 norm is <= grad_clip_val (d2l 1.0, "RNN Implementation from Scratch")."""
+        """Clip gradients to norm grad_clip_val (d2l 1.0, "RNN Implementation from Scratch")."""
         params = [p for p in model.parameters() if p.requires_grad and p.grad is not None]
         with torch.no_grad():
             norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
@@ -1947,9 +1995,10 @@ class Trainer(HyperParameters):
 
 
 class SGD(HyperParameters):
-    """Minibatch SGD on tensors, param -= lr * grad (d2l 1.0, "Linear Regression Implementation from Scratch").
+    """Minibatch SGD on tensors, param -= lr * grad (d2l 1.0).
 
-    Not the classic sgd(params, lr, batch_size) function, which divides by the batch size.
+    From the page "Linear Regression Implementation from Scratch". Not the classic
+    sgd(params, lr, batch_size) function, which divides by the batch size.
     """
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
@@ -1970,7 +2019,7 @@ class SGD(HyperParameters):
 
 
 class SyntheticRegressionData(DataModule):
-    """y = Xw + b + noise; num_train rows to train, then num_val to validate (d2l 1.0, "Synthetic Regression Data")."""
+    """y = Xw + b + noise, num_train then num_val rows (d2l 1.0, "Synthetic Regression Data")."""
 
     def __init__(self, w: torch.Tensor, b: float, noise: float = 0.01, num_train: int = 1000,
                  num_val: int = 1000, batch_size: int = 32) -> None:
@@ -1978,7 +2027,8 @@ class SyntheticRegressionData(DataModule):
         self.save_hyperparameters()
         n = num_train + num_val
         self.X = torch.randn(n, len(w))
-        self.y = self.X @ torch.as_tensor(w, dtype=self.X.dtype).reshape(-1, 1) + b + torch.randn(n, 1) * noise
+        w = torch.as_tensor(w, dtype=self.X.dtype).reshape(-1, 1)
+        self.y = self.X @ w + b + torch.randn(n, 1) * noise
 
     def get_dataloader(self, train: bool) -> ArrayLoader:
         """Batches of the training rows (shuffled) or the validation rows (in order)."""
@@ -1987,7 +2037,7 @@ class SyntheticRegressionData(DataModule):
 
 
 class LinearRegressionScratch(Module):
-    """Linear regression with w, b and loss written out (d2l 1.0, "Linear Regression Implementation from Scratch")."""
+    """Linear regression by hand (d2l 1.0, "Linear Regression Implementation from Scratch")."""
 
     def __init__(self, num_inputs: int, lr: float, sigma: float = 0.01) -> None:
         super().__init__()
@@ -2010,7 +2060,7 @@ class LinearRegressionScratch(Module):
 
 
 class LinearRegression(Module):
-    """Linear regression on nn.LazyLinear(1) and torch.optim (d2l 1.0, "Concise Implementation of Linear Regression")."""
+    """Linear regression, nn.LazyLinear (d2l 1.0, "Concise Implementation of Linear Regression")."""
 
     def __init__(self, lr: float) -> None:
         super().__init__()
@@ -2020,7 +2070,7 @@ class LinearRegression(Module):
         # this hook runs right after the first forward materialises it, so N(0, 0.01) sticks.
         self._init_hook = self.net.register_forward_pre_hook(self._init_weights)
 
-    def _init_weights(self, layer: nn.Module, inputs: Any) -> None:
+    def _init_weights(self, layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         with torch.no_grad():
             layer.weight.normal_(0, 0.01)
             layer.bias.zero_()
@@ -2044,7 +2094,7 @@ class LinearRegression(Module):
 
 
 class _ImageSplit:
-    """One split as torchvision's ToTensor gives it: split[i] is (float image (1, H, W) in [0, 1], int label)."""
+    """A split as ToTensor gives it: split[i] is (float32 (1, H, W) image in [0, 1], int label)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images, self.labels = images, labels
@@ -2057,7 +2107,7 @@ class _ImageSplit:
 
 
 class FashionMNIST(DataModule):
-    """Fashion-MNIST from memory, found like load_data_fashion_mnist (d2l 1.0, "The Image Classification Dataset").
+    """Fashion-MNIST from memory (d2l 1.0, "The Image Classification Dataset").
 
     X is float32 (B, 1, H, W) in [0, 1], y int64. `resize` is applied once per split.
     The files are looked for in ../data (the book's torchvision download, if any),
@@ -2079,21 +2129,21 @@ class FashionMNIST(DataModule):
         return get_fashion_mnist_labels(indices)
 
     def get_dataloader(self, train: bool) -> ArrayLoader:
-        """Batches of self.batch_size: the training split reshuffled every epoch, the validation split in order."""
+        """Batches of self.batch_size: training reshuffled every epoch, validation in order."""
         split = self.train if train else self.val
         return ArrayLoader((split.images, split.labels), self.batch_size, shuffle=train,
                            uint8_images=True)
 
     def visualize(self, batch: Sequence[torch.Tensor], nrows: int = 1, ncols: int = 8,
                   labels: Sequence[str] = ()) -> None:
-        """Show the first nrows x ncols images of a batch titled with their labels (or `labels`); returns nothing, as in the book."""
+        """Show the first nrows x ncols images of a batch, titled with their labels (or labels)."""
         X, y = batch
         labels = list(labels) or self.text_labels(y)
         show_images(X.squeeze(1), nrows, ncols, titles=labels)
 
 
 class Classifier(Module):
-    """Base class of classifiers: cross-entropy, accuracy, val_acc plotted (d2l 1.0, "The Base Classification Model")."""
+    """Base class of classifiers (d2l 1.0, "The Base Classification Model")."""
 
     def validation_step(self, batch: Sequence[torch.Tensor]) -> None:
         """Plot the loss and the accuracy of a validation batch."""
@@ -2102,7 +2152,7 @@ class Classifier(Module):
         self.plot('acc', self.accuracy(Y_hat, batch[-1]), train=False)
 
     def accuracy(self, Y_hat: torch.Tensor, Y: torch.Tensor, averaged: bool = True) -> torch.Tensor:
-        """Fraction of rows whose argmax is the label (averaged), else 0/1 per row; unlike d2l.accuracy, no count."""
+        """Fraction of rows whose argmax is the label (averaged), else 0/1 per row (not a count)."""
         preds = Y_hat.reshape(-1, Y_hat.shape[-1]).argmax(dim=1).type(Y.dtype)
         correct = (preds == Y.reshape(-1)).float()
         return correct.mean() if averaged else correct
@@ -2114,7 +2164,7 @@ class Classifier(Module):
 
 
 class SoftmaxRegression(Classifier):
-    """Softmax regression: Flatten, LazyLinear(num_outputs) (d2l 1.0, "Concise Implementation of Softmax Regression")."""
+    """Softmax regression, nn (d2l 1.0, "Concise Implementation of Softmax Regression")."""
 
     def __init__(self, num_outputs: int, lr: float) -> None:
         super().__init__()
@@ -2149,21 +2199,27 @@ _MODULE_ALIASES = {'plt': 'matplotlib.pyplot', 'F': 'torch.nn.functional',
 
 
 def _method_alias(method: str) -> Callable[..., Any]:
-    """d2l.reshape(x, shape) calls x.reshape(shape); d2l.numpy(x) detaches (and leaves the GPU) first."""
+    """d2l.reshape(x, shape) is x.reshape(shape); d2l.numpy(x) detaches and moves x to the CPU."""
     if method == 'numpy':
         return lambda x, *args, **kwargs: x.detach().cpu().numpy(*args, **kwargs)
     return lambda x, *args, **kwargs: getattr(x, method)(*args, **kwargs)
 
 
-def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None, **kwargs: Any) -> torch.Tensor:
-    """d2l.tensor: torch.tensor, except that an object array of numbers and bools (pandas 2's
-    `.values` of float and dummy columns) becomes a float tensor when a float dtype is asked for,
-    as it did under pandas 1 (0.17 sec. 4.10). Text in the array is one D2LError line."""
-    if isinstance(data, np.ndarray) and data.dtype == object and dtype is not None and dtype.is_floating_point:
+def _tensor(data: Any, *args: Any, dtype: torch.dtype | None = None,
+            **kwargs: Any) -> torch.Tensor:
+    """d2l.tensor: torch.tensor, which takes any data, with one change (0.17 sec. 4.10).
+
+    An object array of numbers and bools (pandas 2's `.values` of float and dummy columns)
+    becomes a float tensor when a float dtype is asked for, as it did under pandas 1. Text
+    in the array is one D2LError line.
+    """
+    wants_float = dtype is not None and dtype.is_floating_point
+    if isinstance(data, np.ndarray) and data.dtype == object and wants_float:
         kinds = set(map(type, data.ravel()))
         if not all(issubclass(kind, (numbers.Real, np.bool_)) for kind in kinds):
             example = next(v for v in data.ravel() if not isinstance(v, (numbers.Real, np.bool_)))
-            raise D2LError(f'cannot make a {dtype} tensor from an array holding {type(example).__name__} '
+            raise D2LError(f'cannot make a {dtype} tensor from an array holding '
+                           f'{type(example).__name__} '
                            f'values such as {example!r}; turn text columns into numbers first '
                            '(pd.get_dummies) or select the numeric columns')
         data = data.astype(np.float64)
@@ -2175,7 +2231,7 @@ _WRAPPED_ALIASES = {'tensor': _tensor}
 
 
 def __getattr__(name: str) -> Any:
-    """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...), which are not globals here."""
+    """Serve the books' aliases (d2l.reshape, d2l.float32, d2l.plt ...): any kind of object."""
     if name in _WRAPPED_ALIASES:
         return _WRAPPED_ALIASES[name]
     if name in _TORCH_ALIASES:
@@ -2206,7 +2262,7 @@ class _BookModule(type(sys)):
     """
 
     @property
-    def torch(self) -> Any:
+    def torch(self) -> ModuleType:
         return self
 
 
@@ -2267,9 +2323,12 @@ def _fingerprint(files: dict[str, Path]) -> str:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[Any]:
-    """A binary file to write that appears at path only when the block ends without error: it is
-    written under a temporary name in the same folder and renamed, so no half-written file is left."""
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write that appears at path only when the block ends without error (kit).
+
+    It is written under a temporary name in the same folder and renamed, so no half-written
+    file is left.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # The pid in the temporary name lets a later save delete what a killed run left behind.
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp',
@@ -2285,14 +2344,14 @@ def atomic_file(path: Path) -> Iterator[Any]:
     _remove_stale_temps(path)
 
 
-def _save_atomically(obj: Any, path: Path) -> None:
+def _save_atomically(obj: object, path: Path) -> None:
     """torch.save to a temporary name in the same folder, then rename: no half-written file."""
     with atomic_file(path) as f:
         torch.save(obj, f)
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary files of path whose writer is gone (killed mid-save); a live writer's are kept."""
+    """Delete temporary files of path whose writer is gone (killed mid-save), not a live one's."""
     prefix = f'.{path.name}.'
     for tmp in path.parent.glob('.*.tmp'):
         pid = tmp.name[len(prefix):].split('.', 1)[0]
@@ -2335,7 +2394,7 @@ def _download(name: str, home: Path) -> tuple[dict[str, Path] | None, str]:
 def sweep(script: PathLike, seeds: Sequence[int] = (0, 1, 2),
           out: PathLike | None = None, workers: int | None = None,
           search: int | None = None, storage: str | None = None,
-          **flags: Any) -> 'pandas.DataFrame':
+          **flags: object) -> pandas.DataFrame:
     """Run a chapter script over settings and seeds (python -m d2l sweep); one row per run (kit).
 
     A list value is an axis: d2l.sweep('ch_softmax/scratch.py', lr=[0.03, 0.1], epochs=2); a tuple

@@ -270,9 +270,9 @@ class SGD:
 # ---------------------------------------------------------------------------
 
 @torch.no_grad()
-def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy, optimizer: SGD,
-                epoch: int) -> tuple[float, float, int]:
-    """One pass of forward, backward and an SGD step per batch; return (mean loss, accuracy, examples)."""
+def train_epoch(net: MLP, train_iter: d2l.Batches, loss: SoftmaxCrossEntropy, optimizer: SGD,
+                epoch: int) -> tuple[float, float]:
+    """One pass of forward, backward and an SGD step per batch; return (mean loss, accuracy)."""
     metric = d2l.Accumulator(3)  # loss sum, correct predictions, examples
     for i, (X, y) in enumerate(train_iter):
         y = y.to(net.device)
@@ -282,7 +282,7 @@ def train_epoch(net: MLP, train_iter: d2l.ArrayLoader, loss: SoftmaxCrossEntropy
         net.backward(loss.backward())
         optimizer.step(net)
         metric.add(l * len(y), d2l.accuracy(o, y), len(y))
-    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
+    return metric[0] / metric[2], metric[1] / metric[2]
 
 
 def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
@@ -303,11 +303,11 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
     """
     loss, optimizer = SoftmaxCrossEntropy(), SGD(lr)
 
-    def train_epoch_at_its_lr(epoch: int) -> tuple[float, float, int]:
+    def train_epoch_at_its_lr(batches: d2l.Batches, epoch: int) -> tuple[float, float]:
         optimizer.lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
-        return train_epoch(net, train_iter, loss, optimizer, epoch)
+        return train_epoch(net, batches, loss, optimizer, epoch)
 
-    return d2l.train_epochs(train_epoch_at_its_lr, net, test_iter, num_epochs, net.device,
+    return d2l.train_epochs(train_epoch_at_its_lr, net, train_iter, test_iter, num_epochs, net.device,
                             print_every=print_every, on_epoch=on_epoch, eval_name=eval_name)
 
 

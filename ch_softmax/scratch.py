@@ -54,9 +54,8 @@ def cross_entropy(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: list[torch.Tensor],
-                lr: float,
-                epoch: int) -> tuple[float, float, int]:
-    """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy, examples)."""
+                lr: float, epoch: int) -> tuple[float, float]:
+    """One pass of minibatch SGD over train_iter; return (mean loss per example, accuracy)."""
     device = params[0].device  # --device: each batch goes where the weights are
     metric = d2l.Accumulator(3)  # sum of the losses, correct predictions, examples
     for i, (X, y) in enumerate(train_iter, start=1):
@@ -67,31 +66,33 @@ def train_epoch(net: Callable, train_iter: Iterable, loss: Callable, params: lis
         l.sum().backward()  # the gradient of the summed loss: sgd divides it by the batch size
         d2l.sgd(params, lr, len(y))
         metric.add(l.sum().item(), d2l.accuracy(y_hat, y), len(y))
-    return metric[0] / metric[2], metric[1] / metric[2], int(metric[2])
+    return metric[0] / metric[2], metric[1] / metric[2]
 
 
-def train(net: Callable, train_iter: Iterable, test_iter: Iterable, loss: Callable, num_epochs: int,
-          params: list[torch.Tensor], lr: float, on_epoch: d2l.EpochCallback | None = None,
+def train(net: Callable, train_iter: d2l.ArrayLoader, test_iter: Iterable, loss: Callable,
+          num_epochs: int, params: list[torch.Tensor], lr: float,
+          on_epoch: d2l.EpochCallback | None = None,
           eval_name: str = 'test acc') -> dict[str, list[float]]:
-    """Train for num_epochs, testing after each and printing the classic line; return the per-epoch history.
+    """Train for num_epochs, testing after each and printing the classic line; return the history.
 
     on_epoch(epoch, numbers) hears each epoch's numbers (a sweep's pruner); eval_name says
     what test_iter holds ('valid acc' with --valid).
     """
     device = params[0].device
     history = {'train_loss': [], 'train_acc': [], eval_name.replace(' ', '_'): [], 'seconds': []}
-    timer, examples = d2l.Timer(), 0
+    timer = d2l.Timer()
     for epoch in range(1, num_epochs + 1):
         timer.start()
-        train_loss, train_acc, n = train_epoch(net, train_iter, loss, params, lr, epoch)
+        train_loss, train_acc = train_epoch(net, train_iter, loss, params, lr, epoch)
         seconds = timer.stop()
-        examples += n
         test_acc = d2l.evaluate_accuracy(net, test_iter, device)
         for key, value in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[key].append(value)
-        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {test_acc:.3f}')
+        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, '
+              f'{eval_name} {test_acc:.3f}')
         if on_epoch is not None:
             on_epoch(epoch, {key: values[-1] for key, values in history.items()})
+    examples = num_epochs * train_iter.num_examples  # each epoch sees every training example
     print(f'{examples / timer.sum():.1f} examples/sec on {device}')
     return history
 
