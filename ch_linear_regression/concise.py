@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
-    """Fit linear regression with torch.nn (or --load it); return the per-epoch losses and the errors."""
+    """Fit linear regression with torch.nn (or --load it); return its losses and the errors."""
     args = parse_args(argv)
     net = nn.Sequential(nn.Linear(2, 1)).to(args.device)
     d2l.set_seed(args.seed)

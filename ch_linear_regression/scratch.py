@@ -5,8 +5,8 @@ The page's four functions are written out below: data_iter (minibatches in a fre
 order), the model linreg(X, w, b) = Xw + b, the loss squared_loss = (y_hat - y)^2 / 2 and
 the update sgd (param -= lr * grad / batch_size); later pages call the same four from
 d2l.py (the book's weight-decay page d2l.linreg and d2l.squared_loss, the softmax and MLP
-scratch pages d2l.sgd). Defaults, initial weights and batch order are those of concise.py, so the two
-print the same numbers:
+scratch pages d2l.sgd). Defaults, initial weights and batch order are those of concise.py,
+so the two print the same numbers:
 
     python ch_linear_regression/scratch.py                    # batch 10, lr 0.03, 3 epochs
     python ch_linear_regression/scratch.py --plot data.png    # the data and the fitted plane
@@ -36,7 +36,7 @@ from d2lkit import script as kit  # noqa: E402
 
 
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor):
-    """Yield (X, y) minibatches of batch_size examples in a fresh random order; the last may be smaller."""
+    """Yield (X, y) minibatches of batch_size examples in a new random order, the last smaller."""
     num_examples = len(features)
     # A new order every epoch, drawn from torch's seeded generator (as d2l.load_array draws it in
     # concise.py).
@@ -52,7 +52,7 @@ def linreg(X: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def squared_loss(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Half the squared error of each example, (y_hat - y)^2 / 2; the 1/2 cancels the 2 of the derivative."""
+    """Half the squared error of each example, (y_hat - y)^2 / 2: the derivative has no 2."""
     return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
 
 
@@ -75,7 +75,7 @@ LOSSES = {'squared': squared_loss, 'huber': huber_loss, 'abs': abs_loss}
 
 
 def sgd(params: list[torch.Tensor], lr: float, batch_size: int) -> None:
-    """Minibatch stochastic gradient descent: param -= lr * grad / batch_size, then zero the gradient."""
+    """Minibatch SGD: param -= lr * grad / batch_size, then the gradient is zeroed."""
     # The gradient is that of the loss summed over the batch: dividing by the batch size
     # makes the step that of the mean loss, so lr means the same whatever the batch size.
     with torch.no_grad():
@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:
-    """Fit linear regression from scratch (or --load it); return the per-epoch losses and the errors."""
+    """Fit linear regression from scratch (or --load it); return its losses and the errors."""
     args = parse_args(argv)
     d2l.set_seed(args.seed)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2

@@ -39,10 +39,11 @@ Seconds are counted from the start of main(), after Python and torch have loaded
     python ch_mlp/best.py --fast               # a shorter run: 0.90 in half the time
     python ch_mlp/best.py --no-batchnorm       # what BatchNorm buys (likewise --no-schedule ...)
     python ch_mlp/best.py --dropout 0.2        # the recipe as it started, with dropout
-    python ch_mlp/best.py --optimizer sgd --no-schedule --no-standardize --no-batchnorm --no-dropout \\
-        --no-label-smoothing --hidden 256 --depth 1 --epochs 10 --batch-size 256   # nearly the book's MLP (torch's init)
+    python ch_mlp/best.py --optimizer sgd --no-schedule --no-standardize --no-batchnorm \\
+        --no-dropout --no-label-smoothing --hidden 256 --depth 1 --epochs 10 \\
+        --batch-size 256                       # nearly the book's MLP (torch's init)
     python ch_mlp/best.py --valid 10000        # choose settings on a validation split, not on test
-    python ch_mlp/best.py --save best.pt && python ch_mlp/best.py --load best.pt --predict pred.png
+    python ch_mlp/best.py --save best.pt       # then --load best.pt --predict pred.png: no training
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def load_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Ten
 # ---------------------------------------------------------------------------
 
 def hidden_sizes(args: argparse.Namespace) -> list[int]:
-    """The hidden layer widths: --hidden as given, or one width repeated --depth times (default 2)."""
+    """The hidden layer widths: --hidden as given, or one width repeated --depth (2) times."""
     if len(args.hidden) == 1:
         return args.hidden * (args.depth or 2)
     return list(args.hidden)
@@ -122,7 +123,7 @@ def build_model(args: argparse.Namespace) -> nn.Sequential:
 
 
 def build_loss(args: argparse.Namespace) -> nn.CrossEntropyLoss:
-    """Cross-entropy against targets smoothed by args.label_smoothing (0: the book's one-hot targets)."""
+    """Cross-entropy against targets smoothed by args.label_smoothing (0: the book's one-hot)."""
     return nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
 
 
@@ -156,7 +157,7 @@ def batches(n: int, batch_size: int, device: torch.device) -> list[torch.Tensor]
 
 
 def num_batches(n: int, batch_size: int) -> int:
-    """How many batches batches() makes of n examples: the schedule needs the count of steps up front."""
+    """How many batches batches() makes of n examples: the schedule needs the steps up front."""
     return math.ceil(n / batch_size) - (n % batch_size == 1 and n > batch_size)
 
 
@@ -200,17 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
     # 3e-3 for AdamW, 0.1 for SGD, unless --lr is given (see --optimizer)
     parser.set_defaults(lr=None)
     parser.add_argument('--fast', action='store_true',
-                        help=f'the shorter preset: {FAST["epochs"]} epochs (about 0.90 in half the time); '
-                             'explicit flags still win')
+                        help=f'the shorter preset: {FAST["epochs"]} epochs '
+                             '(about 0.90 in half the time); explicit flags still win')
     parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=[512], metavar='N',
-                        help='hidden layer width (repeated --depth times), or every width in order: --hidden 512 256')
+                        help='hidden layer width (repeated --depth times), '
+                             'or every width in order: --hidden 512 256')
     parser.add_argument('--depth', type=kit.positive_int, metavar='D',
                         help='number of hidden layers of the one --hidden width (default 2)')
     parser.add_argument('--optimizer', choices=list(LR), default='adamw',
-                        help=f'adamw (peak --lr {LR["adamw"]:g} by default), or sgd: the book\'s plain minibatch '
+                        help=f'adamw (peak --lr {LR["adamw"]:g} by default), '
+                             'or sgd: the book\'s plain minibatch '
                              f'SGD (--lr {LR["sgd"]:g} by default)')
     parser.add_argument('--no-schedule', dest='schedule', action='store_false',
-                        help='keep the learning rate fixed at --lr instead of the one-cycle schedule')
+                        help='keep the learning rate fixed at --lr '
+                             'instead of the one-cycle schedule')
     parser.add_argument('--no-batchnorm', dest='batchnorm', action='store_false',
                         help='no BatchNorm after the hidden Linear layers')
     parser.add_argument('--dropout', type=kit.fraction, default=0.0, metavar='P',
@@ -235,14 +239,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.set_defaults(**FAST)
         args = parser.parse_args(argv)
     if args.depth and len(args.hidden) > 1 and args.depth != len(args.hidden):
-        parser.error(f'--depth {args.depth} does not match the {len(args.hidden)} widths of --hidden; give one')
+        parser.error(f'--depth {args.depth} does not match the {len(args.hidden)} widths '
+                     'of --hidden; give one')
     args.lr = args.lr or LR[args.optimizer]
     return args
 
 
 def main(argv: list[str] | None = None,
          on_epoch: d2l.EpochCallback | None = None) -> dict[str, list[float]]:
-    """Train the MLP with every trick switched on unless a flag says otherwise (or --load it); return the history."""
+    """Train the MLP, each trick on unless a flag turns it off (or --load it); return history."""
     args = parse_args(argv)
     started = time.perf_counter()  # seconds are counted from here
     d2l.set_seed(args.seed)
@@ -258,33 +263,35 @@ def main(argv: list[str] | None = None,
 
     weights = net.state_dict()
     settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args),
-                'batchnorm': args.batchnorm,
-                'dropout': args.dropout, 'standardize': args.standardize, 'dataset': args.dataset}
+                'batchnorm': args.batchnorm, 'dropout': args.dropout,
+                'standardize': args.standardize, 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return kit.evaluate_saved(args, net, weights, settings, eval_iter)
     key = eval_name.replace(' ', '_')
     history = {'train_loss': [], 'train_acc': [], key: [], 'seconds': [], 'elapsed': []}
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
-        train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler, args,
-                                            epoch)
+        train_loss, train_acc = train_epoch(net, X_train, y_train, loss, optimizer, scheduler,
+                                            args, epoch)
         eval_acc = d2l.evaluate_accuracy(net, eval_iter)  # eval mode: running BatchNorm statistics
         now = time.perf_counter()
         elapsed = now - started
         for k, value in zip(history, (train_loss, train_acc, eval_acc, now - epoch_start, elapsed)):
             history[k].append(value)
-        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, {eval_name} {eval_acc:.3f}, '
-              f'{elapsed:.1f} s', flush=True)
+        print(f'epoch {epoch}, loss {train_loss:.4f}, train acc {train_acc:.3f}, '
+              f'{eval_name} {eval_acc:.3f}, {elapsed:.1f} s', flush=True)
         if on_epoch is not None:
             on_epoch(epoch, {k: values[-1] for k, values in history.items()})
-    print(f'{eval_name} {history[key][-1]:.3f} after {args.epochs} epochs, {history["elapsed"][-1]:.1f} s')
+    print(f'{eval_name} {history[key][-1]:.3f} after {args.epochs} epochs, '
+          f'{history["elapsed"][-1]:.1f} s')
     reached = [first_reached(history, key, t) for t in THRESHOLDS]
     print(f'{eval_name} first reached ' + ', '.join(
-        f'{t:.2f} at {s:.1f} s' if s is not None else f'{t:.2f} not reached' for t, s in zip(THRESHOLDS, reached)))
+        f'{t:.2f} at {s:.1f} s' if s is not None else f'{t:.2f} not reached'
+        for t, s in zip(THRESHOLDS, reached)))
 
+    sizes = '-'.join(map(str, [784, *hidden_sizes(args), NUM_OUTPUTS]))
     kit.write_outputs(args, history, weights, settings,
-                      f'MLP {"-".join(map(str, [784, *hidden_sizes(args), NUM_OUTPUTS]))} ({args.optimizer}), '
-                      f'best.py, {args.dataset}')
+                      f'MLP {sizes} ({args.optimizer}), best.py, {args.dataset}')
     kit.show_predictions(args, net, eval_iter, args.device)
     return history
 

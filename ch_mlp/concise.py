@@ -7,11 +7,11 @@ torch.optim.Adam in, so the popular recipe is a matter of flags. --dropout puts 
 nn.Dropout after each hidden activation (on the CPU it drops the units scratch.py's
 dropout_layer drops); --weight-decay is the optimizer's weight_decay on the weights:
 
-    python ch_mlp/concise.py                              # Fashion-MNIST, 784-256-10, ReLU, lr 0.1, 10 epochs
+    python ch_mlp/concise.py                    # Fashion-MNIST, 784-256-10, ReLU, lr 0.1, 10 epochs
     python ch_mlp/concise.py --hidden 128 256 --optimizer adam --lr 0.001 --batch-size 64
-    python ch_mlp/concise.py --save mlp.pt && python ch_mlp/concise.py --load mlp.pt --predict pred.png
+    python ch_mlp/concise.py --save mlp.pt      # then --load mlp.pt --predict pred.png: no training
     python ch_mlp/concise.py --hidden 256 256 --dropout 0.2 0.5 --weight-decay 0.0001
-    python -m d2l compare ch_mlp                          # scratch.py next to concise.py
+    python -m d2l compare ch_mlp                # scratch.py next to concise.py
 """
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The script's flags, the book's defaults (a sweep checks its runs' flags here first)."""
     parser = kit.argument_parser(__doc__, lr=0.1, batch_size=256, num_epochs=10)
     parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=[256], metavar='N',
-                        help='hidden layer sizes, first to last (--hidden 128 256 gives 784-128-256-10)')
+                        help='hidden layer sizes, first to last '
+                             '(--hidden 128 256 gives 784-128-256-10)')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layers')
     parser.add_argument('--optimizer', choices=list(OPTIMIZERS), default='sgd',

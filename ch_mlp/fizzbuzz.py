@@ -7,7 +7,7 @@ on 101..1023 and ask about 1..100, which the network has never seen; every miss
 is printed. The weights are then saved, loaded into a fresh network, and the
 reloaded network must answer exactly the same.
 
-    python ch_mlp/fizzbuzz.py                   # about 16 s in all on a 2-core AMD EPYC (one core trains)
+    python ch_mlp/fizzbuzz.py                   # about 16 s on a 2-core AMD EPYC (one core trains)
     python ch_mlp/fizzbuzz.py --save fizzbuzz.pt
     python ch_mlp/fizzbuzz.py --load fizzbuzz.pt  # answer 1..100 with saved weights
 
@@ -83,17 +83,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--hidden', type=kit.positive_int, default=50, metavar='N',
                         help='hidden units (tanh)')
     parser.add_argument('--schedule', choices=['constant', 'cosine'], default='constant',
-                        help='learning rate per epoch: --lr throughout, or decayed along a half cosine')
+                        help='learning rate per epoch: --lr throughout, '
+                             'or decayed along a half cosine')
     return parser.parse_args(argv)
 
 
 def round_trip(net: MLP, path: Path, numbers: Sequence[int], settings: dict) -> MLP:
-    """Save net's weights and settings, load them into a fresh network, check it answers the same; return it."""
+    """Save net and its settings, load them into a new network that must answer alike; return it."""
     d2l.save_weights(net.state_dict(), path, settings)
     fresh = MLP(net.sizes, 'tanh', device=net.device)  # new random weights, then overwritten
     kit.restore(path, fresh.state_dict(), settings)  # the layers' own tensors, overwritten in place
     if predict(fresh, numbers) != predict(net, numbers):
-        raise d2l.D2LError(f'the network reloaded from {path} answers differently; the file is damaged')
+        raise d2l.D2LError(f'the network reloaded from {path} answers differently; '
+                           'the file is damaged')
     return fresh
 
 
@@ -117,7 +119,8 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
         else:
             train_iter = d2l.ArrayLoader(dataset(TRAIN_NUMBERS), args.batch_size, shuffle=True)
             test_iter = d2l.ArrayLoader(dataset(TEST_NUMBERS), len(TEST_NUMBERS))
-            print(f'training {"-".join(map(str, sizes))} on {TRAIN_NUMBERS.start}..{TRAIN_NUMBERS.stop - 1}, '
+            print(f'training {"-".join(map(str, sizes))} on '
+                  f'{TRAIN_NUMBERS.start}..{TRAIN_NUMBERS.stop - 1}, '
                   f'testing on {TEST_NUMBERS.start}..{TEST_NUMBERS.stop - 1}')
             history = train(net, train_iter, test_iter, args.lr, args.epochs, args.schedule,
                             print_every=max(1, args.epochs // 10), on_epoch=on_epoch)
@@ -142,7 +145,8 @@ def main(argv: Sequence[str] | None = None, on_epoch: d2l.EpochCallback | None =
                 path = Path(args.save or Path(tmp) / 'fizzbuzz.pt')
                 round_trip(net, path, numbers, settings)
                 where = path if args.save else 'a temporary file'
-                print(f'saved to {where} and reloaded into a fresh network: identical answers on 1..100')
+                print(f'saved to {where} and reloaded into a fresh network: '
+                      'identical answers on 1..100')
     finally:
         torch.set_num_threads(threads)
     return {'accuracy': accuracy, 'misses': misses, 'answers': answers, 'history': history}

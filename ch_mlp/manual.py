@@ -170,7 +170,8 @@ class Activation(Layer):
     def __init__(self, name: str = 'relu') -> None:
         super().__init__()
         if name not in ACTIVATIONS:
-            raise d2l.D2LError(f'unknown activation {name!r}; choose one of {", ".join(ACTIVATIONS)}')
+            raise d2l.D2LError(f'unknown activation {name!r}; '
+                               f'choose one of {", ".join(ACTIVATIONS)}')
         self.name = name
         self.f, self.f_grad = ACTIVATIONS[name]
 
@@ -239,7 +240,7 @@ class MLP:
                 yield param, layer.grads[name]
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The weights by name: W1, b1, W2, b2, ...: the layers' own tensors, so kit.restore (--load) overwrites them."""
+        """The weights by name (W1, b1, W2 ...), the layers' own tensors: --load overwrites them."""
         layers = [layer for layer in self.layers if layer.params]
         return {f'{name}{i}': param for i, layer in enumerate(layers, start=1)
                 for name, param in layer.params.items()}
@@ -260,7 +261,7 @@ class SGD:
         self.lr = lr
 
     def step(self, net: MLP) -> None:
-        """Move every parameter against its stored gradient, in place (the layers keep their tensors)."""
+        """Move every parameter against its stored gradient, in place: layers keep their tensors."""
         for param, grad in net.params_and_grads():
             param -= self.lr * grad
 
@@ -286,7 +287,7 @@ def train_epoch(net: MLP, train_iter: d2l.Batches, loss: SoftmaxCrossEntropy, op
 
 
 def cosine_lr(lr: float, epoch: int, num_epochs: int) -> float:
-    """The learning rate of an epoch (1-based): lr at the start, falling along a half cosine towards 0."""
+    """The learning rate of epoch 1, 2 ...: lr at first, falling along a half cosine towards 0."""
     return lr * (1 + math.cos(math.pi * (epoch - 1) / num_epochs)) / 2
 
 
@@ -295,7 +296,7 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
           num_epochs: int, schedule: str = 'cosine', print_every: int = 1,
           on_epoch: d2l.EpochCallback | None = None,
           eval_name: str = 'test acc') -> dict[str, list[float]]:
-    """Train, test after every epoch and print the classic line every print_every epochs; return the history.
+    """Train, test after every epoch, print the classic line every print_every; return the history.
 
     schedule='cosine' lowers the step size epoch by epoch: big steps make fast early
     progress, and small final steps stop SGD from jittering around the minimum.
@@ -307,8 +308,9 @@ def train(net: MLP, train_iter: d2l.ArrayLoader, test_iter: d2l.ArrayLoader, lr:
         optimizer.lr = cosine_lr(lr, epoch, num_epochs) if schedule == 'cosine' else lr
         return train_epoch(net, batches, loss, optimizer, epoch)
 
-    return d2l.train_epochs(train_epoch_at_its_lr, net, train_iter, test_iter, num_epochs, net.device,
-                            print_every=print_every, on_epoch=on_epoch, eval_name=eval_name)
+    return d2l.train_epochs(train_epoch_at_its_lr, net, train_iter, test_iter, num_epochs,
+                            net.device, print_every=print_every, on_epoch=on_epoch,
+                            eval_name=eval_name)
 
 
 # ---------------------------------------------------------------------------
@@ -321,7 +323,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument('--layers', type=int, nargs='+', default=[784, 128, 128, 128, 64, 10],
                         metavar='N', help='layer sizes, inputs first (784) and classes last (10)')
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
-                        help='learning rate per epoch: --lr decayed along a half cosine, or --lr throughout')
+                        help='learning rate per epoch: --lr decayed along a half cosine, '
+                             'or --lr throughout')
     parser.add_argument('--activation', choices=list(ACTIVATIONS), default='relu',
                         help='nonlinearity of the hidden layers')
     args = parser.parse_args(argv)

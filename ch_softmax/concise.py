@@ -5,11 +5,11 @@ nn.CrossEntropyLoss applies the softmax itself. Defaults, initial weights and ba
 order are those of scratch.py, so the two print the same numbers. --show-weights draws
 what the linear classifier learned: one 28x28 template per class.
 
-    python ch_softmax/concise.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
+    python ch_softmax/concise.py                 # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/concise.py --show-weights w.png --predict pred.png
     python ch_softmax/concise.py --save softmax.pt && python ch_softmax/concise.py --load softmax.pt
     python ch_softmax/concise.py --init zero --weight-decay 0.001   # the exercises' settings
-    python -m d2l compare ch_softmax                      # scratch.py next to concise.py
+    python -m d2l compare ch_softmax             # scratch.py next to concise.py
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
 
 
 def show_weights(W: torch.Tensor, dataset: str, path: str) -> None:
-    """Draw each class's row of W as a 28x28 image, the template its logit matches images against."""
+    """Draw each class's row of W as a 28x28 image: the template its logit matches images to."""
     # o_j = sum over pixels of W[j, p] x_p: bright pixels are where ink raises class j's score.
     templates = W.detach().cpu().reshape(NUM_OUTPUTS, 28, 28)
     d2l.show_images(templates, 2, 5, titles=d2l.text_labels(dataset)(range(NUM_OUTPUTS)), path=path)

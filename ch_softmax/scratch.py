@@ -10,11 +10,11 @@ train_epoch_ch3; train repeats it and tests after each epoch, the book's train_c
 later chapters call as d2l.train_ch3. Defaults, initial weights and batch order are those
 of concise.py, so the two print the same numbers:
 
-    python ch_softmax/scratch.py                          # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
+    python ch_softmax/scratch.py                 # Fashion-MNIST, batch 256, lr 0.1, 10 epochs
     python ch_softmax/scratch.py --predict pred.png --save softmax.pt
-    python ch_softmax/scratch.py --load softmax.pt        # evaluate saved weights, no training
+    python ch_softmax/scratch.py --load softmax.pt   # evaluate saved weights, no training
     python ch_softmax/scratch.py --init zero --weight-decay 0.001   # the exercises' settings
-    python -m d2l compare ch_softmax                      # scratch.py next to concise.py
+    python -m d2l compare ch_softmax             # scratch.py next to concise.py
 """
 from __future__ import annotations
 
@@ -42,14 +42,13 @@ def log_softmax(O: torch.Tensor) -> torch.Tensor:
 
 
 def softmax(O: torch.Tensor) -> torch.Tensor:
-    """Softmax of each row: exp(o_j) / sum_k exp(o_k), the class probabilities (each row sums to 1)."""
+    """Softmax of each row: exp(o_j) / sum_k exp(o_k), class probabilities that sum to 1."""
     return torch.exp(log_softmax(O))
 
 
 def cross_entropy(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each example, -log softmax(O)[i, y_i]: minus the log-probability of the true class."""
-    # Taken from log_softmax, not log(softmax(O)): a probability that rounds to 0 would give -log 0
-    # = inf.
+    """Cross-entropy of each example, -log softmax(O)[i, y_i]: the true class's -log probability."""
+    # From log_softmax, not log(softmax(O)): a probability that rounds to 0 would give -log 0 = inf.
     return -log_softmax(O)[range(len(O)), y]
 
 
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None,
     b = torch.zeros(NUM_OUTPUTS, device=device, requires_grad=True)
 
     def net(X: torch.Tensor) -> torch.Tensor:
-        """Logits XW + b, each image flattened to a row of 784 pixels; softmax of a row gives its probabilities."""
+        """Logits XW + b, each image a row of 784 pixels; softmax of a row gives probabilities."""
         return X.reshape(-1, NUM_INPUTS) @ W + b
 
     def loss(O: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
