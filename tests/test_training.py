@@ -234,6 +234,31 @@ def test_train_classifier_is_train_ch3s_loop_returning_the_history(fashion, caps
     assert len(history['seconds']) == 3 and all(s > 0 for s in history['seconds'])
 
 
+def test_train_epochs_runs_an_epoch_function_of_train_epoch_ch3s_shape(fashion, capsys):
+    """train_epochs gives train_epoch(batches, epoch) each epoch's batches and takes back
+    (mean loss, accuracy): train_epoch_ch3 itself plugs in and trains as train_classifier does."""
+    train_iter, test_iter = fashion
+    runs, epochs = [], []
+    for kit_loop in (False, True):
+        d2l.set_seed(0)
+        net = softmax_net()
+        loss, updater = nn.CrossEntropyLoss(), torch.optim.SGD(net.parameters(), lr=0.5)
+        if kit_loop:
+            def train_epoch(batches, epoch):
+                epochs.append(epoch)
+                return d2l.train_epoch_ch3(net, batches, loss, updater, epoch=epoch)
+            history = d2l.train_epochs(train_epoch, net, train_iter, test_iter, 3)
+        else:
+            history = d2l.train_classifier(net, train_iter, test_iter, loss, 3, updater)
+        runs.append((history, net[2].weight.detach().clone(), capsys.readouterr().out))
+    (book, w_book, out_book), (kit, w_kit, out_kit) = runs
+    assert epochs == [1, 2, 3] and torch.equal(w_book, w_kit)
+    assert {k: v for k, v in kit.items() if k != 'seconds'} == {
+        k: v for k, v in book.items() if k != 'seconds'}
+    assert epoch_lines(out_kit) == epoch_lines(out_book) and len(epoch_lines(out_kit)) == 3
+    assert 'examples/sec on cpu' in out_kit.splitlines()[-1]
+
+
 def test_train_classifier_quiet_with_a_function_net_on_a_named_device(fashion, capsys):
     train_iter, test_iter = fashion
     W = torch.zeros(784, 10, requires_grad=True)
