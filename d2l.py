@@ -366,11 +366,9 @@ def load_mnist_arrays(name: str = 'fashion-mnist', root: PathLike | None = None,
                       download: bool = True) -> dict[str, torch.Tensor]:
     """Return {'train_images', 'train_labels', 'test_images', 'test_labels'} tensors (kit).
 
-    Images are uint8 (N, 28, 28), labels int64 (N,).
-
-    The files are found by locate_idx_files; the parsed tensors are cached next to the
-    first writable of root, $D2L_DATA and the default cache, and reused while the files
-    are unchanged.
+    Images are uint8 (N, 28, 28), labels int64 (N,). The files are found by locate_idx_files;
+    the parsed tensors are cached next to the first writable of root, $D2L_DATA and the
+    default cache, and reused while the files are unchanged.
     """
     files = locate_idx_files(name, root, download)
     title, fingerprint = _DATASETS[name]['title'], _fingerprint(files)
@@ -480,7 +478,7 @@ def synthetic_data(w: torch.Tensor, b: float,
 
 def data_iter(batch_size: int, features: torch.Tensor, labels: torch.Tensor
               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (features, labels) minibatches in a new random order (0.17 sec. 3.2; port sec. 3.2)."""
+    """Yield (features, labels) minibatches in random order (0.17 sec. 3.2; port sec. 3.2)."""
     return iter(ArrayLoader((features, labels), batch_size, shuffle=True))
 
 
@@ -570,10 +568,9 @@ def _is_model(obj: object) -> bool:
 def _evaluating(net: Net) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
     """Yield the model as a prediction function: no gradients, dropout off.
 
-    The module's training/eval mode is restored afterwards.
-
-    A module goes to eval mode. A plain function with an `is_training` argument (the older
-    port's dropout net, net(X, is_training=True)) is called with is_training=False.
+    A module goes to eval mode, and back to its mode afterwards. A plain function with an
+    `is_training` argument (the older port's dropout net, net(X, is_training=True)) is
+    called with is_training=False.
     """
     was_training = net.training if isinstance(net, nn.Module) else None
     if was_training:
