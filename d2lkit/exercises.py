@@ -749,11 +749,11 @@ def feature_scaling(small: bool = False) -> pd.DataFrame:
     x = torch.randn(100, 1, dtype=torch.float64)
     powers = torch.arange(20, dtype=torch.float64)
     raw = x ** powers
+    rest = raw[:, 1:]  # x^0 = 1 stays as it is
+    standardised = torch.cat([raw[:, :1], (rest - rest.mean(0)) / rest.std(0)], dim=1)
     rows = []
     for name, X in (('x^i', raw), ('x^i / i!', raw / torch.exp(torch.lgamma(powers + 1))),
-                    ('x^i, standardised (but x^0)', torch.cat(
-                        [raw[:, :1], (raw[:, 1:] - raw[:, 1:].mean(0)) / raw[:, 1:].std(0)],
-                        dim=1))):
+                    ('x^i, standardised (but x^0)', standardised)):
         rows.append({'features': name, 'largest |feature|': X.abs().max().item(),
                      'cond(X^T X)': torch.linalg.cond(X.T @ X).item()})
     return pd.DataFrame(rows)
