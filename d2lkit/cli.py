@@ -42,7 +42,7 @@ def cli(argv: Sequence[str] | None = None) -> None:
                              '(python -m d2l sweep --help)')
     commands.add_parser('exercises', add_help=False,
                         help="list the books' exercises and the command "
-                        'answering each; run one answer (python -m d2l exercises --help)')
+                             'answering each; run one answer (python -m d2l exercises --help)')
     commands.add_parser('compare-models', add_help=False,
                         help='two saved classifiers on the same test images: accuracies, the '
                              'images one gets right and the other wrong, the difference of '

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def _chapter_dir(chapter: d2l.PathLike) -> Path:
     known = sorted(p.parent.name for p in here.glob('ch_*/scratch.py')
                    if (p.parent / 'concise.py').is_file())
     raise d2l.D2LError(f'no chapter {str(chapter)!r} with a scratch.py and a concise.py; '
-                   f'choose one of: {", ".join(known) or "(none found)"}')
+                       f'choose one of: {", ".join(known) or "(none found)"}')
 
 
 def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]]]:
@@ -70,8 +70,8 @@ def _run_both(folder: Path, flags: list[str]) -> dict[str, dict[str, list[float]
         except SystemExit as e:
             if e.code == 2:  # argparse refused a flag, maybe one only the other script takes
                 print('compare passes every flag to both scripts; give only flags that '
-                      f'{folder.name}/scratch.py '
-                      'and concise.py both take (see --help of each)', file=sys.stderr)
+                      f'{folder.name}/scratch.py and concise.py both take (see --help of each)',
+                      file=sys.stderr)
             raise
     return histories
 
@@ -103,7 +103,7 @@ def _comparison_table(s: dict[str, list[float]], c: dict[str, list[float]], keys
 
 def compare(chapter: d2l.PathLike, flags: Sequence[str] = (),
             plot_path: d2l.PathLike | None = None, loss_rtol: float = 1e-4,
-            acc_atol: float = 5e-4) -> dict[str, Any]:
+            acc_atol: float = 5e-4) -> dict[str, dict[str, list[float]] | float | bool]:
     """Run a chapter's scratch.py and concise.py on the same flags; print their epochs side by side.
 
     Returns both histories, the largest relative loss difference, the largest

@@ -3,10 +3,10 @@
 A weights file written with a chapter script's --save records the script and the flags that shape
 its model (d2l.save_weights(..., settings)). Each model is rebuilt by running that script's
 main(['--load', FILE, flags...]): the script restores and evaluates it as its own --load does, and
-returns each test image's true class and prediction in its history (d2lkit.script.evaluate_saved). This
-module lines the two up: each one's accuracy, the images one gets right and the other wrong, the
-pairs of classes whose confusion changed most, and with --confusion-diff a PNG of the difference
-of the two confusion matrices (B minus A).
+returns each test image's true class and prediction in its history
+(d2lkit.script.evaluate_saved). This module lines the two up: each one's accuracy, the images one
+gets right and the other wrong, the pairs of classes whose confusion changed most, and with
+--confusion-diff a PNG of the difference of the two confusion matrices (B minus A).
 
     python ch_softmax/scratch.py --save softmax.pt && python ch_mlp/scratch.py --save mlp.pt
     python -m d2l compare-models softmax.pt mlp.pt --confusion-diff diff.png
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
@@ -28,7 +28,7 @@ CLASSIFIERS = ('ch_softmax/scratch.py', 'ch_softmax/concise.py', 'ch_mlp/scratch
                'ch_mlp/concise.py', 'ch_mlp/best.py', 'ch_mlp/manual.py')
 
 
-def read_settings(path: str | Path) -> dict[str, Any]:
+def read_settings(path: str | Path) -> kit.Settings:
     """The settings a weights file records; one D2LError line for a missing, bad or foreign one."""
     d2l.load_weights(path)  # a missing file, not a weights file, no dict of tensors: its own line
     saved = torch.load(path, map_location='cpu', weights_only=True)
@@ -43,7 +43,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def script_flags(settings: dict[str, Any]) -> list[str]:
+def script_flags(settings: kit.Settings) -> list[str]:
     """The flags that rebuild the model a weights file's settings describe: ['--hidden', '256' ...].
 
     Each key is its script's flag (hidden -> --hidden); lists give several values; False gives
@@ -66,7 +66,8 @@ def script_flags(settings: dict[str, Any]) -> list[str]:
     return flags
 
 
-def evaluate(path: str | Path, settings: dict[str, Any], extra: Sequence[str]) -> dict[str, Any]:
+def evaluate(path: str | Path, settings: kit.Settings,
+             extra: Sequence[str]) -> dict[str, list[float]]:
     """Run the file's script with --load and its flags; return its history (with predictions)."""
     argv = ['--load', str(path), *script_flags(settings), *extra]
     print(f'== {settings["model"]} {" ".join(argv)} ==', flush=True)
@@ -74,7 +75,8 @@ def evaluate(path: str | Path, settings: dict[str, Any], extra: Sequence[str]) -
 
 
 def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = None,
-                   data_root: str | None = None, device: str | None = None) -> dict[str, Any]:
+                   data_root: str | None = None,
+                   device: str | None = None) -> dict[str, torch.Tensor | float]:
     """Evaluate two saved classifiers on the same test images and print how they differ.
 
     Returns both confusion matrices, their difference (B - A), the accuracies, and how many
@@ -121,17 +123,17 @@ def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = 
                       f'{int(matrices["B"][i, j])} ({change:+d})')
     if diff_path:
         d2l.draw_matrix(difference, names, diff_path,
-                         f'B - A: {Path(b).name} minus {Path(a).name}\n'
-                         'diagonal > 0: B gets more right; '
-                         'elsewhere < 0: B makes fewer of those mistakes',
-                         difference=True)
+                        f'B - A: {Path(b).name} minus {Path(a).name}\n'
+                        'diagonal > 0: B gets more right; '
+                        'elsewhere < 0: B makes fewer of those mistakes',
+                        difference=True)
         print(f'difference of the confusion matrices written to {diff_path}')
     return {'confusion_a': matrices['A'], 'confusion_b': matrices['B'], 'difference': difference,
             'test_acc_a': accuracy['A'], 'test_acc_b': accuracy['B'],
             'only_a': only_a, 'only_b': only_b}
 
 
-def cli(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def cli(argv: Sequence[str] | None = None) -> dict[str, torch.Tensor | float]:
     """`python -m d2l compare-models A.pt B.pt [--confusion-diff PATH] [--data-root DIR] ...`."""
     parser = argparse.ArgumentParser(
         prog='python -m d2l compare-models', formatter_class=kit.HelpFormatter, allow_abbrev=False,

@@ -7,12 +7,12 @@ Where two editions ask the same question, the note sits under the first ID of th
 
 NOTES: dict[str, str] = {
     '0.17/linear-regression-scratch.1': (
-        'All three starts end at the same loss, about 4.9e-5: half the noise variance (0.01² / 2), '
-        'the floor no fit can beat. Zero weights are fine for linear regression: the gradient of '
-        'each weight depends on the data, not on the other weights, so there is no symmetry to '
-        'break. Even a start with variance 1000 (weights around ±30) converges within the three '
-        'epochs, only with w a little further off (0.0029 ± 0.0019 against 0.0006): a convex '
-        'quadratic loss forgets its starting point geometrically fast.'),
+        'All three starts end at the same loss, about 4.9e-5: half the noise variance '
+        '(0.01² / 2), the floor no fit can beat. Zero weights are fine for linear regression: the '
+        'gradient of each weight depends on the data, not on the other weights, so there is no '
+        'symmetry to break. Even a start with variance 1000 (weights around ±30) converges within '
+        'the three epochs, only with w a little further off (0.0029 ± 0.0019 against 0.0006): a '
+        'convex quadratic loss forgets its starting point geometrically fast.'),
     '0.17/linear-regression-scratch.6': (
         'For small learning rates what counts is the product of learning rate and epochs: lr 0.003 '
         'for 10 epochs and lr 0.01 for 3 epochs (both 0.03) end at the same loss, 0.036. From '
@@ -45,19 +45,19 @@ NOTES: dict[str, str] = {
         'constant lr 0.1. A linear model of 7,850 parameters on 60,000 images has too little '
         'capacity to overfit much (train accuracy 0.8645 against 0.840 on test).'),
     '0.17/mlp-scratch.1': (
-        'Validation accuracy rises from 16 hidden units (0.818 ± 0.017) to 64 (0.843 ± 0.007) and '
-        'then stays flat within the noise: 128 is best here (0.849 ± 0.005), but 512 and 1024 '
-        '(0.845, 0.847) cannot be told apart from it with three seeds, and 256\'s dip (0.831 '
+        'Validation accuracy rises from 16 hidden units (0.818 ± 0.017) to 64 (0.843 ± 0.007) '
+        'and then stays flat within the noise: 128 is best here (0.849 ± 0.005), but 512 and 1024 '
+        "(0.845, 0.847) cannot be told apart from it with three seeds, and 256's dip (0.831 "
         '± 0.023) is one unlucky last epoch, not a real valley. The training loss falls steadily '
         'with width (0.441 to 0.386) while the time grows about linearly with it, so 128 to 256 '
         'units is the sensible choice for 10 epochs of plain SGD.'),
     '0.17/mlp-scratch.2': (
         'A second hidden layer buys nothing in the book\'s 10 epochs: 784-256-128-10 reaches '
-        '0.832 ± 0.005 on validation and 784-256-256-10 0.818 ± 0.020, against 0.831 ± 0.023 for '
-        'one layer of 256, all within each other\'s noise. The deeper nets even end with a higher '
-        'training loss (0.42 against 0.40): from the small N(0, 0.01²) start the signal shrinks '
-        'through every layer, so a deeper net needs more epochs (or a larger initialisation) '
-        'before its extra layer pays.'),
+        '0.832 ± 0.005 on validation and 784-256-256-10 0.818 ± 0.020, against 0.831 ± 0.023 '
+        "for one layer of 256, all within each other's noise. The deeper nets even end with a "
+        'higher training loss (0.42 against 0.40): from the small N(0, 0.01²) start the signal '
+        'shrinks through every layer, so a deeper net needs more epochs (or a larger '
+        'initialisation) before its extra layer pays.'),
     '0.17/mlp-scratch.3': (
         'lr 0.01 is too slow for 10 epochs (0.762), 0.03 gets to 0.815 and 0.1 and 0.3 to about '
         '0.83-0.84; 0.3 has the best mean (0.843) and the lowest training loss (0.325) but also '

@@ -57,8 +57,8 @@ SCRIPTS = {
     'weight_decay': 'ch_weight_decay/scratch.py',
 }
 VALID = ('--valid', '10000')  # answers that pick a best setting pick it on held-out training images
-SWEEP_OPTIONS = {'--seeds', '--out', '--workers', '--search',
-    '--storage'}  # the sweep's own, not a script's
+# The sweep's own flags, not a script's.
+SWEEP_OPTIONS = {'--seeds', '--out', '--workers', '--search', '--storage'}
 DEFAULT_SEEDS = 3  # the sweep's default --seeds 0,1,2
 KINDS = ('run', 'code', 'conceptual')
 EDITIONS = {'0.17': 'd2l-en 0.17.6 / d2l-zh 2.0', '1.0': 'd2l-en 1.0 (d2l.ai)'}
@@ -120,8 +120,8 @@ def _idea(id: str, gist: str, pointer: str, *same_as: str) -> Exercise:
 
 
 # Commands that answer a question asked in both editions, shared by both entries.
-_INIT_LINREG = _sweep('linreg', '--init',
-    'normal:0.01,zero,normal:31.62')  # sigma 31.62: variance 1000
+# the book's N(0, 0.01^2), zero weights, and a variance of 1000 (sigma 31.62)
+_INIT_LINREG = _sweep('linreg', '--init', 'normal:0.01,zero,normal:31.62')
 _LR_LINREG = _sweep('linreg', '--lr', '0.001,0.003,0.01,0.03,0.1', '--epochs', '3,10')
 _REDUCTION = _sweep('linreg_concise', '--reduction', 'mean,sum', '--lr', '0.003,0.03,0.3')
 _HUBER = _sweep('linreg_concise', '--loss', 'squared,huber,abs')
@@ -133,15 +133,15 @@ _JOINT = _sweep('mlp_concise', '--search', '10', '--lr', '0.01..1', '--hidden', 
                 '--epochs', '5..15', *VALID)
 _ACTIVATION = _sweep('mlp_concise', '--activation', 'relu,sigmoid,tanh', *VALID)
 _MLP_INIT = _sweep('mlp_concise', '--init', 'normal:0.01,xavier,zero,constant:0.01,normal:1',
-    *VALID)
+                   *VALID)
 _LAMBDA = _sweep('weight_decay', '--weight-decay', '0,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10')
 _LAMBDA_SEEDS = _sweep('weight_decay', '--weight-decay', '0,0.01,0.1,1,3,10',
                        '--seeds', '0,1,2,3,4,5,6,7,8,9')
 _DROPOUT = ('--hidden', '256', '256', '--lr', '0.5')  # the dropout page's network: 784-256-256-10
 _DROPOUT_RATES = _sweep('mlp', *_DROPOUT, '--dropout',
                         list_axis([0, 0], [0.2, 0.5], [0.5, 0.2], [0.2, 0.2], [0.5, 0.5]), *VALID)
-_DROPOUT_EPOCHS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]), '--epochs',
-    '30')
+_DROPOUT_EPOCHS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
+                         '--epochs', '30')
 _DROPOUT_STATS = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
                         '--layer-stats', 'stats.json')
 _DROPOUT_DECAY = _sweep('mlp', *_DROPOUT, '--dropout', list_axis([0, 0], [0.2, 0.5]),
@@ -152,47 +152,46 @@ _POLYNOMIAL = _sweep('polynomial', '--degree', '1,2,3,5,8,12,19', '--num-train',
 
 CATALOG: list[Exercise] = [
     # ---- d2l-en 0.17.6, chapter_linear-networks --------------------------------------------
-    _idea('0.17/linear-regression.1', 'the constant b minimising squared deviations; its link to '
-          'the Gaussian',
-              'linear-regression § Analytic Solution; '
-              '§ The Normal Distribution and Squared Loss'),
-    _code('0.17/linear-regression.2', 'closed-form least squares via the normal equations; when it '
-          'beats SGD, when it fails', 'normal_equations'),
-    _idea('0.17/linear-regression.3', 'Laplace noise: its likelihood, closed form, SGD near the '
-          'optimum', 'linear-regression § The Normal Distribution and Squared Loss'),
+    _idea('0.17/linear-regression.1',
+          'the constant b minimising squared deviations; its link to the Gaussian',
+          'linear-regression § Analytic Solution; § The Normal Distribution and Squared Loss'),
+    _code('0.17/linear-regression.2',
+          'closed-form least squares via the normal equations; when it beats SGD, when it fails',
+          'normal_equations'),
+    _idea('0.17/linear-regression.3',
+          'Laplace noise: its likelihood, closed form, SGD near the optimum',
+          'linear-regression § The Normal Distribution and Squared Loss'),
     _run('0.17/linear-regression-scratch.1', 'does training still work from all-zero weights?',
-        _INIT_LINREG),
+         _INIT_LINREG),
     _code('0.17/linear-regression-scratch.2', "fit Ohm's law (resistance) with autograd", 'ohm'),
     _idea('0.17/linear-regression-scratch.3', "recover a temperature from Planck's law by fitting",
           'linear-regression-scratch § Defining the Optimization Algorithm'),
     _code('0.17/linear-regression-scratch.4',
-        'second derivatives: what goes wrong, how to get them',
-          'second_derivative'),
+          'second derivatives: what goes wrong, how to get them', 'second_derivative'),
     _code('0.17/linear-regression-scratch.5', 'why the squared loss reshapes y',
-        'reshape_broadcast'),
+          'reshape_broadcast'),
     _run('0.17/linear-regression-scratch.6', 'how fast the loss falls for several learning rates',
-        _LR_LINREG),
+         _LR_LINREG),
     _code('0.17/linear-regression-scratch.7',
-        'data_iter when the batch size does not divide the data',
-          'last_batch'),
+          'data_iter when the batch size does not divide the data', 'last_batch'),
     _run('0.17/linear-regression-concise.1', 'sum versus mean loss: the learning rate that matches',
          _REDUCTION),
     _run('0.17/linear-regression-concise.2', "swap in Huber's loss", _HUBER),
     _code('0.17/linear-regression-concise.3', "reach the gradient of the linear layer's weight",
-        'grad_access'),
+          'grad_access'),
     _idea('0.17/softmax-regression.1',
-        "cross-entropy's second derivative equals softmax's variance",
+          "cross-entropy's second derivative equals softmax's variance",
           'softmax-regression § Softmax and Derivatives'),
     _idea('0.17/softmax-regression.2',
-        'binary codes for three equally likely classes; coding blocks',
+          'binary codes for three equally likely classes; coding blocks',
           'softmax-regression § Information Theory Basics'),
     _idea('0.17/softmax-regression.3',
-        'log-sum-exp as the real soft maximum: bounds, limit, softmin',
+          'log-sum-exp as the real soft maximum: bounds, limit, softmin',
           'softmax-regression § Softmax Operation'),
     _code('0.17/image-classification-dataset.1', 'does a small batch size slow reading down?',
           'loader_batch_size'),
     _idea('0.17/image-classification-dataset.2',
-        'is the data iterator fast enough; ways to speed it up',
+          'is the data iterator fast enough; ways to speed it up',
           'image-classification-dataset § Reading a Minibatch'),
     _code('0.17/image-classification-dataset.3', 'which other data sets the framework offers',
           'datasets_available'),
@@ -201,8 +200,9 @@ CATALOG: list[Exercise] = [
     _code('0.17/softmax-regression-scratch.2', 'naive cross-entropy takes log(0)', 'log_of_zero'),
     _code('0.17/softmax-regression-scratch.3', 'fixes for both: subtract the max, log-sum-exp',
           'softmax_overflow'),
-    _idea('0.17/softmax-regression-scratch.4', 'is the most likely label always the right output '
-          '(medicine)?', 'softmax-regression § Model Prediction and Evaluation'),
+    _idea('0.17/softmax-regression-scratch.4',
+          'is the most likely label always the right output (medicine)?',
+          'softmax-regression § Model Prediction and Evaluation'),
     _idea('0.17/softmax-regression-scratch.5', 'softmax over a huge vocabulary: what breaks',
           'softmax-regression § Parameterization Cost of Fully-Connected Layers'),
     _run('0.17/softmax-regression-concise.1', 'vary batch size, epochs and learning rate',
@@ -220,14 +220,14 @@ CATALOG: list[Exercise] = [
     _run('0.17/mlp-scratch.2', 'add a second hidden layer', _ONE_MORE_LAYER),
     _run('0.17/mlp-scratch.3', 'the best learning rate for a fixed model and epochs', _MLP_LR),
     _run('0.17/mlp-scratch.4', 'the best result tuning learning rate, epochs and width jointly',
-        _JOINT),
+         _JOINT),
     _idea('0.17/mlp-scratch.5', 'why several hyperparameters at once are hard to tune',
           'underfit-overfit § Model Selection'),
     _idea('0.17/mlp-scratch.6', 'a smart strategy for searching several hyperparameters',
           'underfit-overfit § Validation Dataset; § K-Fold Cross-Validation'),
     _run('0.17/mlp-concise.1', 'how many hidden layers (and which learning rate) work best',
-         _sweep('mlp_concise', '--hidden', list_axis([256], [256, 256], [256, 256, 256], [512, 256,
-             128]),
+         _sweep('mlp_concise',
+                '--hidden', list_axis([256], [256, 256], [256, 256, 256], [512, 256, 128]),
                 '--lr', '0.1,0.3', *VALID)),
     _run('0.17/mlp-concise.2', 'which activation works best', _ACTIVATION),
     _run('0.17/mlp-concise.3', 'which weight initialisation works best', _MLP_INIT),
@@ -236,67 +236,66 @@ CATALOG: list[Exercise] = [
     _run('0.17/underfit-overfit.2', 'training and test loss against degree and amount of data',
          _POLYNOMIAL),
     _code('0.17/underfit-overfit.3',
-        'drop the 1/i! scaling of the features: what happens, other fixes',
-          'feature_scaling'),
+          'drop the 1/i! scaling of the features: what happens, other fixes', 'feature_scaling'),
     _idea('0.17/underfit-overfit.4', 'can generalisation error ever be zero?',
           'underfit-overfit § Training Error and Generalization Error'),
     _run('0.17/weight-decay.1', 'training and held-out error against lambda', _LAMBDA),
     _run('0.17/weight-decay.2', 'pick lambda on a validation set; is that choice stable?',
-        _LAMBDA_SEEDS),
+         _LAMBDA_SEEDS),
     _idea('0.17/weight-decay.3', 'the update rule under an L1 penalty',
-        'weight-decay § Norms and Weight Decay'),
+          'weight-decay § Norms and Weight Decay'),
     _code('0.17/weight-decay.4', "the Frobenius norm as the matrices' w^T w", 'frobenius'),
     _idea('0.17/weight-decay.5', 'other remedies for overfitting',
-        'underfit-overfit § Underfitting or Overfitting?'),
+          'underfit-overfit § Underfitting or Overfitting?'),
     _idea('0.17/weight-decay.6', 'weight decay as a prior P(w)',
-        'weight-decay § Norms and Weight Decay'),
+          'weight-decay § Norms and Weight Decay'),
     _run('0.17/dropout.1', "change and swap the two layers' dropout rates", _DROPOUT_RATES),
     _run('0.17/dropout.2', 'with and without dropout over many more epochs', _DROPOUT_EPOCHS),
-    _run('0.17/dropout.3', 'variance of each hidden layer\'s activations over training, with and '
-         'without dropout', _DROPOUT_STATS),
+    _run('0.17/dropout.3',
+         "variance of each hidden layer's activations over training, with and without dropout",
+         _DROPOUT_STATS),
     _idea('0.17/dropout.4', 'why dropout is off at test time', 'dropout § Dropout in Practice'),
     _run('0.17/dropout.5', 'dropout and weight decay, alone and together', _DROPOUT_DECAY),
     _idea('0.17/dropout.6', 'drop single weights instead of activations',
-        'dropout § Robustness through Perturbations'),
+          'dropout § Robustness through Perturbations'),
     _idea('0.17/dropout.7', 'invent another noise-injection method that beats dropout',
           'dropout § Robustness through Perturbations'),
     _idea('0.17/backprop.1', 'the shape of a gradient with respect to a matrix input',
-        'backprop § Backpropagation'),
+          'backprop § Backpropagation'),
     _idea('0.17/backprop.2', 'add a hidden bias: its graph, forward and backward equations',
           'backprop § Computational Graph of Forward Propagation; § Backpropagation'),
     _idea('0.17/backprop.3', 'memory needed for training versus prediction',
-        'backprop § Training Neural Networks'),
+          'backprop § Training Neural Networks'),
     _idea('0.17/backprop.4', 'second derivatives: the graph and the cost',
-        'backprop § Backpropagation'),
+          'backprop § Backpropagation'),
     _idea('0.17/backprop.5', 'a graph too large for one GPU: split it, or smaller batches?',
           'backprop § Training Neural Networks'),
     _idea('0.17/numerical-stability-and-init.1', 'symmetries beyond permuting hidden units',
           'numerical-stability-and-init § Breaking the Symmetry'),
     _run('0.17/numerical-stability-and-init.2',
-        'may all weights of linear or softmax regression start '
-         'equal?', _SAME_INIT),
+         'may all weights of linear or softmax regression start equal?', _SAME_INIT),
     _idea('0.17/numerical-stability-and-init.3',
-        "eigenvalue bounds of a matrix product and gradients' "
-          'conditioning', 'numerical-stability-and-init § Vanishing and Exploding Gradients'),
+          "eigenvalue bounds of a matrix product and gradients' conditioning",
+          'numerical-stability-and-init § Vanishing and Exploding Gradients'),
     _idea('0.17/numerical-stability-and-init.4',
-        'repair divergence after the fact (layer-wise rate '
-          'scaling)', 'numerical-stability-and-init § Beyond'),
+          'repair divergence after the fact (layer-wise rate scaling)',
+          'numerical-stability-and-init § Beyond'),
     _idea('0.17/environment.1', 'a search engine changes: how users and advertisers react',
           'environment § Nonstationary Distributions; § Considering the Environment'),
     _code('0.17/environment.2', 'a covariate shift detector: a classifier telling the sets apart',
           'covariate_shift'),
     _code('0.17/environment.3', 'a covariate shift corrector: reweight training examples',
-        'covariate_shift'),
+          'covariate_shift'),
     _idea('0.17/environment.4', 'besides shift, what else makes empirical risk miss the risk',
           'environment § Empirical Risk and Risk'),
     _idea('0.17/kaggle-house-price.1', 'submit to Kaggle and report the score (needs Kaggle)',
           'kaggle-house-price § Submitting Predictions on Kaggle'),
     _idea('0.17/kaggle-house-price.2', 'predict the log price directly',
-        'kaggle-house-price § Training'),
+          'kaggle-house-price § Training'),
     _idea('0.17/kaggle-house-price.3', 'is filling gaps with the mean always fine?',
           'kaggle-house-price § Data Preprocessing'),
     _idea('0.17/kaggle-house-price.4',
-        'tune by K-fold cross-validation (house data, no kit script)',
+          'tune by K-fold cross-validation (house data, no kit script)',
           'kaggle-house-price § K-Fold Cross-Validation'),
     _idea('0.17/kaggle-house-price.5', 'a better model: layers, weight decay, dropout (house data)',
           'kaggle-house-price § Model Selection'),
@@ -304,21 +303,21 @@ CATALOG: list[Exercise] = [
           'kaggle-house-price § Data Preprocessing'),
     # ---- d2l-en 1.0, chapter_linear-regression ---------------------------------------------
     _idea('1.0/linear-regression.1',
-        'the best constant under squared and absolute loss; the Gaussian',
+          'the best constant under squared and absolute loss; the Gaussian',
           'linear-regression § Analytic Solution', '0.17/linear-regression.1'),
     _idea('1.0/linear-regression.2', 'affine in x is linear in (x, 1)',
-        'linear-regression § Model'),
+          'linear-regression § Model'),
     _idea('1.0/linear-regression.3', 'quadratic functions of x as a network',
-        'linear-regression § Model'),
+          'linear-regression § Model'),
     _idea('1.0/linear-regression.4', 'a rank-deficient design matrix: effects, noise as a fix, SGD',
           'linear-regression § Analytic Solution'),
     _idea('1.0/linear-regression.5', 'Laplace noise: likelihood, closed form, minibatch SGD',
           'linear-regression § The Normal Distribution and Squared Loss',
-              '0.17/linear-regression.3'),
+          '0.17/linear-regression.3'),
     _idea('1.0/linear-regression.6', 'why two stacked linear layers add nothing',
           'linear-regression § Linear Regression as a Neural Network'),
     _idea('1.0/linear-regression.7',
-        'prices: why Gaussian noise fits badly, log prices, penny stocks',
+          'prices: why Gaussian noise fits badly, log prices, penny stocks',
           'linear-regression § The Normal Distribution and Squared Loss'),
     _idea('1.0/linear-regression.8', 'counts: Poisson losses for the rate and the log rate',
           'linear-regression § The Normal Distribution and Squared Loss'),
@@ -339,102 +338,95 @@ CATALOG: list[Exercise] = [
           '0.17/linear-regression-scratch.2'),
     _idea('1.0/linear-regression-scratch.3', "fit Planck's law to find a temperature",
           'linear-regression-scratch § Defining the Optimization Algorithm',
-              '0.17/linear-regression-scratch.3'),
+          '0.17/linear-regression-scratch.3'),
     _code('1.0/linear-regression-scratch.4', 'second derivatives of the loss: problems and fixes',
           'second_derivative', '0.17/linear-regression-scratch.4'),
     _code('1.0/linear-regression-scratch.5', 'why the loss reshapes y', 'reshape_broadcast',
           '0.17/linear-regression-scratch.5'),
     _run('1.0/linear-regression-scratch.6',
-        'learning rates and more epochs: how fast the loss falls',
-         _LR_LINREG, '0.17/linear-regression-scratch.6'),
+         'learning rates and more epochs: how fast the loss falls', _LR_LINREG,
+         '0.17/linear-regression-scratch.6'),
     _code('1.0/linear-regression-scratch.7',
-        'data_iter at the end of an epoch that does not divide',
-          'last_batch', '0.17/linear-regression-scratch.7'),
+          'data_iter at the end of an epoch that does not divide', 'last_batch',
+          '0.17/linear-regression-scratch.7'),
     _code('1.0/linear-regression-scratch.8',
-        'absolute loss on clean data and with one wild label; a '
-          'compromise', 'robust_losses'),
+          'absolute loss on clean data and with one wild label; a compromise', 'robust_losses'),
     _idea('1.0/linear-regression-scratch.9', 'why reshuffle; a data order that breaks SGD',
           'synthetic-regression-data § Reading the Dataset'),
     _run('1.0/linear-regression-concise.1',
-        'mean instead of summed loss: how the learning rate changes',
-         _REDUCTION, '0.17/linear-regression-concise.1'),
+         'mean instead of summed loss: how the learning rate changes', _REDUCTION,
+         '0.17/linear-regression-concise.1'),
     _run('1.0/linear-regression-concise.2', "Huber's robust loss", _HUBER,
-        '0.17/linear-regression-concise.2'),
+         '0.17/linear-regression-concise.2'),
     _code('1.0/linear-regression-concise.3', "reach the weights' gradient", 'grad_access',
           '0.17/linear-regression-concise.3'),
     _run('1.0/linear-regression-concise.4',
-        'learning rate and epochs: does the estimate keep improving?',
+         'learning rate and epochs: does the estimate keep improving?',
          _sweep('linreg_concise', '--lr', '0.003,0.03,0.3', '--epochs', '3,10,30')),
     _run('1.0/linear-regression-concise.5',
-        'estimation error of w and b against the amount of data',
+         'estimation error of w and b against the amount of data',
          _sweep('linreg_concise', '--num-examples', '5,10,20,50,100,200,500,1000,2000,5000,10000')),
     _code('1.0/generalization.1', 'when polynomial regression can be solved exactly',
-        'exact_polynomial',
-          '0.17/underfit-overfit.1'),
+          'exact_polynomial', '0.17/underfit-overfit.1'),
     _idea('1.0/generalization.2', 'five cases where dependence breaks the IID assumption',
           'generalization § Training Error and Generalization Error'),
     _idea('1.0/generalization.3', 'zero training error; zero generalisation error',
           'generalization § Underfitting or Overfitting?', '0.17/underfit-overfit.4'),
     _idea('1.0/generalization.4', 'why K-fold cross-validation costs so much',
-        'generalization § Cross-Validation'),
+          'generalization § Cross-Validation'),
     _idea('1.0/generalization.5', 'why the K-fold estimate is biased',
-        'generalization § Cross-Validation'),
+          'generalization § Cross-Validation'),
     _idea('1.0/generalization.6', 'why the VC dimension can mislead about complexity',
           'generalization § Model Complexity'),
     _run('1.0/generalization.7', 'argue for more data by training on less (a learning curve)',
          _sweep('mlp', '--num-train', '1000,3000,10000,30000,50000', *VALID)),
     _run('1.0/weight-decay.1', 'training and validation error against lambda', _LAMBDA,
-        '0.17/weight-decay.1'),
+         '0.17/weight-decay.1'),
     _run('1.0/weight-decay.2', 'choose lambda on validation data; is it really optimal?',
-        _LAMBDA_SEEDS,
-         '0.17/weight-decay.2'),
+         _LAMBDA_SEEDS, '0.17/weight-decay.2'),
     _idea('1.0/weight-decay.3', 'the update rule under an l1 penalty',
-        'weight-decay § Norms and Weight Decay',
-          '0.17/weight-decay.3'),
+          'weight-decay § Norms and Weight Decay', '0.17/weight-decay.3'),
     _code('1.0/weight-decay.4', "the Frobenius norm as the matrices' w^T w", 'frobenius',
-        '0.17/weight-decay.4'),
+          '0.17/weight-decay.4'),
     _idea('1.0/weight-decay.5', 'other remedies for overfitting',
-        'generalization § Underfitting or Overfitting?',
-          '0.17/weight-decay.5'),
+          'generalization § Underfitting or Overfitting?', '0.17/weight-decay.5'),
     _idea('1.0/weight-decay.6', 'weight decay as a prior P(w)',
-        'weight-decay § Norms and Weight Decay',
-          '0.17/weight-decay.6'),
+          'weight-decay § Norms and Weight Decay', '0.17/weight-decay.6'),
     # ---- d2l-en 1.0, chapter_linear-classification -----------------------------------------
     _idea('1.0/softmax-regression.1', "cross-entropy's second derivative equals softmax's variance",
           'softmax-regression § Softmax and Cross-Entropy Loss', '0.17/softmax-regression.1'),
     _idea('1.0/softmax-regression.2',
-        'binary codes for three equally likely classes; coding blocks',
+          'binary codes for three equally likely classes; coding blocks',
           'softmax-regression § Information Theory Basics', '0.17/softmax-regression.2'),
     _idea('1.0/softmax-regression.3', 'ternary (PAM-3) signalling of 0..7',
-        'softmax-regression § Entropy'),
+          'softmax-regression § Entropy'),
     _idea('1.0/softmax-regression.4', 'Bradley-Terry preferences with softmax; a "neither" option',
           'softmax-regression § The Softmax'),
     _idea('1.0/softmax-regression.5',
-        'log-sum-exp as the real soft maximum: bounds, limit, softmin',
+          'log-sum-exp as the real soft maximum: bounds, limit, softmin',
           'softmax-regression § The Softmax', '0.17/softmax-regression.3'),
     _idea('1.0/softmax-regression.6', 'the log-partition function: convex, shift rule, stable form',
           'softmax-regression § Softmax and Cross-Entropy Loss'),
     _idea('1.0/softmax-regression.7', 'temperature as a power of the probabilities',
-        'softmax-regression § The Softmax'),
+          'softmax-regression § The Softmax'),
     _code('1.0/image-classification-dataset.1', 'does a small batch size slow reading down?',
           'loader_batch_size', '0.17/image-classification-dataset.1'),
     _idea('1.0/image-classification-dataset.2', 'is the data iterator fast enough; profile it',
           'image-classification-dataset § Reading a Minibatch',
-              '0.17/image-classification-dataset.2'),
+          '0.17/image-classification-dataset.2'),
     _code('1.0/image-classification-dataset.3', 'which other data sets the framework offers',
           'datasets_available', '0.17/image-classification-dataset.3'),
     _idea('1.0/classification.1',
-        'exact validation loss from the per-batch average and the last batch',
+          'exact validation loss from the per-batch average and the last batch',
           'classification § The Classifier Class'),
     _idea('1.0/classification.2',
-        'the per-batch average is unbiased; why still prefer the exact one',
+          'the per-batch average is unbiased; why still prefer the exact one',
           'classification § The Classifier Class'),
     _idea('1.0/classification.3', 'the decision minimising expected loss under p(y | x)',
-        'classification § Accuracy'),
+          'classification § Accuracy'),
     _code('1.0/softmax-regression-scratch.1',
-        'naive softmax with inputs of 100 and below -100; the fix',
-          'softmax_overflow', '0.17/softmax-regression-scratch.1',
-              '0.17/softmax-regression-scratch.3'),
+          'naive softmax with inputs of 100 and below -100; the fix', 'softmax_overflow',
+          '0.17/softmax-regression-scratch.1', '0.17/softmax-regression-scratch.3'),
     _code('1.0/softmax-regression-scratch.2', 'cross-entropy by its definition: speed, and log(0)',
           'log_of_zero', '0.17/softmax-regression-scratch.2'),
     _idea('1.0/softmax-regression-scratch.3', 'is the most likely label always the right output?',
@@ -442,120 +434,112 @@ CATALOG: list[Exercise] = [
     _idea('1.0/softmax-regression-scratch.4', 'softmax over a huge vocabulary: what breaks',
           'softmax-regression § Vectorization', '0.17/softmax-regression-scratch.5'),
     _run('1.0/softmax-regression-scratch.5',
-        'learning rate and minibatch size against the held-out numbers',
+         'learning rate and minibatch size against the held-out numbers',
          _sweep('softmax', '--lr', '0.03,0.1,0.3,1', '--batch-size', '32,256,2048', *VALID)),
     _code('1.0/softmax-regression-concise.1',
-        "the exponential's safe input range per number format",
-          'exp_range'),
+          "the exponential's safe input range per number format", 'exp_range'),
     _idea('1.0/softmax-regression-concise.2', "widening INT8's range without more bits",
           'softmax-regression-concise § Softmax Revisited'),
     _run('1.0/softmax-regression-concise.3',
-        'train longer: does validation accuracy fall, and why?',
-         _SOFTMAX_EPOCHS, '0.17/softmax-regression-concise.2'),
+         'train longer: does validation accuracy fall, and why?', _SOFTMAX_EPOCHS,
+         '0.17/softmax-regression-concise.2'),
     _run('1.0/softmax-regression-concise.4', 'raise the learning rate: loss curves side by side',
          _sweep('softmax_concise', '--lr', '0.01,0.1,1,3,10')),
-    _idea('1.0/generalization-classification.1', 'samples needed for an error estimate within 1e-4 '
-          'at 99.9%', 'generalization-classification § The Test Set'),
+    _idea('1.0/generalization-classification.1',
+          'samples needed for an error estimate within 1e-4 at 99.9%',
+          'generalization-classification § The Test Set'),
     _idea('1.0/generalization-classification.2', 'how many queried models leak a hidden test set',
           'generalization-classification § Test Set Reuse'),
     _idea('1.0/generalization-classification.3', 'VC dimension of fifth-order polynomials',
           'generalization-classification § Statistical Learning Theory'),
     _idea('1.0/generalization-classification.4', 'VC dimension of axis-aligned rectangles',
           'generalization-classification § Statistical Learning Theory'),
-    _idea('1.0/environment-and-distribution-shift.1', 'a search engine changes: how users and '
-          'advertisers react', 'environment-and-distribution-shift § Nonstationary Distributions',
+    _idea('1.0/environment-and-distribution-shift.1',
+          'a search engine changes: how users and advertisers react',
+          'environment-and-distribution-shift § Nonstationary Distributions',
           '0.17/environment.1'),
     _code('1.0/environment-and-distribution-shift.2', 'a covariate shift detector',
-        'covariate_shift',
-          '0.17/environment.2'),
+          'covariate_shift', '0.17/environment.2'),
     _code('1.0/environment-and-distribution-shift.3', 'a covariate shift corrector',
-        'covariate_shift',
-          '0.17/environment.3'),
+          'covariate_shift', '0.17/environment.3'),
     _idea('1.0/environment-and-distribution-shift.4',
-        'besides shift, what else makes empirical risk '
-          'miss the risk', 'environment-and-distribution-shift § Empirical Risk and Risk',
-              '0.17/environment.4'),
+          'besides shift, what else makes empirical risk miss the risk',
+          'environment-and-distribution-shift § Empirical Risk and Risk', '0.17/environment.4'),
     # ---- d2l-en 1.0, chapter_multilayer-perceptrons ----------------------------------------
     _idea('1.0/mlp.1', 'depth without nonlinearity adds nothing, and can remove',
-        'mlp § Limitations of Linear Models'),
+          'mlp § Limitations of Linear Models'),
     _idea('1.0/mlp.2', "pReLU's derivative", 'mlp § ReLU Function', '0.17/mlp.1'),
     _idea('1.0/mlp.3', "Swish's derivative", 'mlp § Activation Functions'),
     _idea('1.0/mlp.4', 'a ReLU network is continuous and piecewise linear', 'mlp § ReLU Function',
-        '0.17/mlp.2'),
+          '0.17/mlp.2'),
     _code('1.0/mlp.5', 'tanh(x) + 1 = 2 sigmoid(2x); both give the same function class',
-        'tanh_sigmoid',
-          '0.17/mlp.3'),
+          'tanh_sigmoid', '0.17/mlp.3'),
     _idea('1.0/mlp.6', 'a nonlinearity computed per minibatch (batch norm): the trouble it brings',
           'mlp § From Linear to Nonlinear', '0.17/mlp.4'),
     _code('1.0/mlp.7', 'an input where the sigmoid gradient vanishes', 'sigmoid_vanishing'),
     _run('1.0/mlp-implementation.1', 'accuracy against the number of hidden units; the best',
-        _HIDDEN,
-         '0.17/mlp-scratch.1'),
+         _HIDDEN, '0.17/mlp-scratch.1'),
     _run('1.0/mlp-implementation.2', 'add a hidden layer', _ONE_MORE_LAYER, '0.17/mlp-scratch.2'),
     _run('1.0/mlp-implementation.3', 'a one-unit hidden layer as a bottleneck',
          _sweep('mlp_concise', '--hidden', list_axis([256], [256, 1], [256, 1, 256]))),
     _run('1.0/mlp-implementation.4', 'the best learning rate; its link to the epochs', _MLP_LR,
          '0.17/mlp-scratch.3'),
     _run('1.0/mlp-implementation.5', 'tune all hyperparameters jointly; why hard; a strategy',
-        _JOINT,
-         '0.17/mlp-scratch.4', '0.17/mlp-scratch.5', '0.17/mlp-scratch.6'),
+         _JOINT, '0.17/mlp-scratch.4', '0.17/mlp-scratch.5', '0.17/mlp-scratch.6'),
     _code('1.0/mlp-implementation.6', 'speed of hand-written versus nn layers as the network grows',
           'framework_speed'),
     _code('1.0/mlp-implementation.7', 'matrix products at 1024, 1025, 1026, 1028, 1032: alignment',
           'matmul_alignment'),
     _run('1.0/mlp-implementation.8', 'which activation works best', _ACTIVATION,
-        '0.17/mlp-concise.2'),
+         '0.17/mlp-concise.2'),
     _run('1.0/mlp-implementation.9', 'does the weight initialisation matter?', _MLP_INIT,
-        '0.17/mlp-concise.3'),
+         '0.17/mlp-concise.3'),
     _idea('1.0/backprop.1', 'the shape of a gradient with respect to a matrix input',
           'backprop § Backpropagation', '0.17/backprop.1'),
     _idea('1.0/backprop.2', 'add a hidden bias: its graph, forward and backward equations',
           'backprop § Computational Graph of Forward Propagation', '0.17/backprop.2'),
     _idea('1.0/backprop.3', 'memory needed for training versus prediction',
-        'backprop § Training Neural Networks',
-          '0.17/backprop.3'),
+          'backprop § Training Neural Networks', '0.17/backprop.3'),
     _idea('1.0/backprop.4', 'second derivatives: the graph and the cost',
-        'backprop § Backpropagation',
-          '0.17/backprop.4'),
+          'backprop § Backpropagation', '0.17/backprop.4'),
     _idea('1.0/backprop.5', 'a graph too large for one GPU: split it, or smaller batches?',
           'backprop § Training Neural Networks', '0.17/backprop.5'),
     _idea('1.0/numerical-stability-and-init.1', 'symmetries beyond permuting hidden units',
           'numerical-stability-and-init § Breaking the Symmetry',
-              '0.17/numerical-stability-and-init.1'),
+          '0.17/numerical-stability-and-init.1'),
     _run('1.0/numerical-stability-and-init.2',
-        'may all weights of linear or softmax regression start equal?',
-         _SAME_INIT, '0.17/numerical-stability-and-init.2'),
+         'may all weights of linear or softmax regression start equal?', _SAME_INIT,
+         '0.17/numerical-stability-and-init.2'),
     _idea('1.0/numerical-stability-and-init.3',
-        "eigenvalue bounds of a matrix product and gradients' "
-          'conditioning', 'numerical-stability-and-init § Vanishing and Exploding Gradients',
+          "eigenvalue bounds of a matrix product and gradients' conditioning",
+          'numerical-stability-and-init § Vanishing and Exploding Gradients',
           '0.17/numerical-stability-and-init.3'),
     _idea('1.0/numerical-stability-and-init.4',
-        'repair divergence after the fact (layer-wise rate scaling)',
+          'repair divergence after the fact (layer-wise rate scaling)',
           'numerical-stability-and-init § Beyond', '0.17/numerical-stability-and-init.4'),
     _idea('1.0/generalization-deep.1', 'where complexity-based bounds fail for deep networks',
           'generalization-deep § Revisiting Overfitting and Regularization'),
     _idea('1.0/generalization-deep.2', 'early stopping as a regulariser',
-        'generalization-deep § Early Stopping'),
+          'generalization-deep § Early Stopping'),
     _idea('1.0/generalization-deep.3', 'how a stopping criterion is usually set',
-        'generalization-deep § Early Stopping'),
+          'generalization-deep § Early Stopping'),
     _idea('1.0/generalization-deep.4', 'when early stopping helps most (label noise)',
           'generalization-deep § Early Stopping'),
     _idea('1.0/generalization-deep.5', 'a benefit of early stopping besides generalisation',
           'generalization-deep § Early Stopping'),
     _run('1.0/dropout.1', "change and swap the two layers' dropout rates", _DROPOUT_RATES,
-        '0.17/dropout.1'),
+         '0.17/dropout.1'),
     _run('1.0/dropout.2', 'with and without dropout over many more epochs', _DROPOUT_EPOCHS,
-        '0.17/dropout.2'),
+         '0.17/dropout.2'),
     _run('1.0/dropout.3',
-        "variance of each hidden layer's activations over training, with and without "
-         'dropout', _DROPOUT_STATS, '0.17/dropout.3'),
+         "variance of each hidden layer's activations over training, with and without dropout",
+         _DROPOUT_STATS, '0.17/dropout.3'),
     _idea('1.0/dropout.4', 'why dropout is off at test time', 'dropout § Dropout in Practice',
-        '0.17/dropout.4'),
+          '0.17/dropout.4'),
     _run('1.0/dropout.5', 'dropout and weight decay, alone and together', _DROPOUT_DECAY,
-        '0.17/dropout.5'),
+         '0.17/dropout.5'),
     _idea('1.0/dropout.6', 'drop single weights instead of activations',
-        'dropout § Dropout in Practice',
-          '0.17/dropout.6'),
+          'dropout § Dropout in Practice', '0.17/dropout.6'),
     _idea('1.0/dropout.7', 'invent another noise-injection method that beats dropout',
           'dropout § Dropout in Practice', '0.17/dropout.7'),
     _idea('1.0/kaggle-house-price.1', 'submit to Kaggle and report the score (needs Kaggle)',
@@ -626,8 +610,8 @@ def ohm(small: bool = False) -> pd.DataFrame:
         with torch.no_grad():
             R -= 50.0 * R.grad
             R.grad.zero_()
-    return pd.DataFrame({'quantity': ['R (ohm), fitted', 'R (ohm), true'], 'value': [R.item(),
-        47.0]})
+    return pd.DataFrame({'quantity': ['R (ohm), fitted', 'R (ohm), true'],
+                         'value': [R.item(), 47.0]})
 
 
 def second_derivative(small: bool = False) -> pd.DataFrame:
@@ -639,7 +623,7 @@ def second_derivative(small: bool = False) -> pd.DataFrame:
     (d2w,) = torch.autograd.grad(dw, w)
     return pd.DataFrame({'derivative': ['first', 'second'], 'autograd': [dw.item(), d2w.item()],
                          'by hand': [2 * x.item() * (1.5 * x.item() - y.item()),
-                             2 * x.item() ** 2]})
+                                     2 * x.item() ** 2]})
 
 
 def reshape_broadcast(small: bool = False) -> pd.DataFrame:
@@ -648,9 +632,9 @@ def reshape_broadcast(small: bool = False) -> pd.DataFrame:
     y_hat, y = torch.ones(n, 1), torch.zeros(n)
     return pd.DataFrame({'loss of': ['y_hat - y', 'y_hat - y.reshape(y_hat.shape)'],
                          'shape': [str(tuple((y_hat - y).shape)),
-                             str(tuple((y_hat - y.reshape(y_hat.shape)).shape))],
+                                   str(tuple((y_hat - y.reshape(y_hat.shape)).shape))],
                          'terms summed': [(y_hat - y).numel(),
-                             (y_hat - y.reshape(y_hat.shape)).numel()]})
+                                          (y_hat - y.reshape(y_hat.shape)).numel()]})
 
 
 def last_batch(small: bool = False) -> pd.DataFrame:
@@ -675,7 +659,7 @@ def grad_access(small: bool = False) -> pd.DataFrame:
     return pd.DataFrame({'tensor': ['net[0].weight', 'net[0].weight.grad'],
                          'shape': [str(tuple(net[0].weight.shape)), str(tuple(grad.shape))],
                          'values': [net[0].weight.detach().flatten().tolist(),
-                             grad.flatten().tolist()]})
+                                    grad.flatten().tolist()]})
 
 
 def loader_batch_size(small: bool = False) -> pd.DataFrame:
@@ -765,11 +749,11 @@ def feature_scaling(small: bool = False) -> pd.DataFrame:
     x = torch.randn(100, 1, dtype=torch.float64)
     powers = torch.arange(20, dtype=torch.float64)
     raw = x ** powers
+    rest = raw[:, 1:]  # x^0 = 1 stays as it is
+    standardised = torch.cat([raw[:, :1], (rest - rest.mean(0)) / rest.std(0)], dim=1)
     rows = []
     for name, X in (('x^i', raw), ('x^i / i!', raw / torch.exp(torch.lgamma(powers + 1))),
-                    ('x^i, standardised (but x^0)', torch.cat(
-                        [raw[:, :1], (raw[:, 1:] - raw[:, 1:].mean(0)) / raw[:, 1:].std(0)],
-                            dim=1))):
+                    ('x^i, standardised (but x^0)', standardised)):
         rows.append({'features': name, 'largest |feature|': X.abs().max().item(),
                      'cond(X^T X)': torch.linalg.cond(X.T @ X).item()})
     return pd.DataFrame(rows)
@@ -781,8 +765,7 @@ def frobenius(small: bool = False) -> pd.DataFrame:
     W = torch.randn(3, 5, dtype=torch.float64)
     return pd.DataFrame({'quantity': ['||W||_F^2', 'trace(W^T W)', 'sum of W_ij^2'],
                          'value': [torch.linalg.matrix_norm(W).item() ** 2,
-                             torch.trace(W.T @ W).item(),
-                                   (W ** 2).sum().item()]})
+                                   torch.trace(W.T @ W).item(), (W ** 2).sum().item()]})
 
 
 def covariate_shift(small: bool = False) -> pd.DataFrame:
@@ -801,8 +784,8 @@ def covariate_shift(small: bool = False) -> pd.DataFrame:
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(detector(x_both).flatten(),
-            is_target)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            detector(x_both).flatten(), is_target)
         loss.backward()
         return loss
     optimizer.step(closure)
@@ -855,17 +838,17 @@ def robust_losses(small: bool = False) -> pd.DataFrame:
     import d2l
     rows = []
     for corrupt in (False, True):
-        for name, loss in (('squared', lambda a, b: (a - b) ** 2 / 2), ('absolute', lambda a,
-            b: (a - b).abs()),
-                           ('huber', lambda a, b: torch.nn.functional.huber_loss(a, b,
-                               reduction='none'))):
+        for name, loss in (('squared', lambda a, b: (a - b) ** 2 / 2),
+                           ('absolute', lambda a, b: (a - b).abs()),
+                           ('huber', lambda a, b: torch.nn.functional.huber_loss(
+                               a, b, reduction='none'))):
             torch.manual_seed(0)
             true_w, true_b = torch.tensor([2, -3.4]), 4.2
             X, y = d2l.synthetic_data(true_w, true_b, 1000)
             if corrupt:
                 y[5] = 10000.0
-            w, b = torch.normal(0, 0.01, (2, 1), requires_grad=True), torch.zeros(1,
-                requires_grad=True)
+            w = torch.normal(0, 0.01, (2, 1), requires_grad=True)
+            b = torch.zeros(1, requires_grad=True)
             for _ in range(1 if small else 3):
                 for Xb, yb in d2l.data_iter(10, X, y):
                     loss(d2l.linreg(Xb, w, b), yb).sum().backward()
@@ -881,10 +864,9 @@ def exp_range(small: bool = False) -> pd.DataFrame:
     rows = []
     for dtype in (torch.float64, torch.float32, torch.bfloat16, torch.float16):
         info = torch.finfo(dtype)
+        smallest, largest = torch.log(torch.tensor([info.tiny, info.max], dtype=torch.float64))
         rows.append({'format': str(dtype).replace('torch.', ''), 'bits': info.bits,
-                     'smallest x (normal result)': torch.log(torch.tensor(info.tiny,
-                         dtype=torch.float64)).item(),
-                     'largest x': torch.log(torch.tensor(info.max, dtype=torch.float64)).item()})
+                     'smallest x (normal result)': smallest.item(), 'largest x': largest.item()})
     return pd.DataFrame(rows)
 
 
@@ -935,7 +917,7 @@ def matmul_alignment(small: bool = False) -> pd.DataFrame:
         A, B = torch.randn(n, n), torch.randn(n, n)
         seconds = _timed(lambda: A @ B, 3 if small else 10)
         rows.append({'n': n, 'n mod 8': n % 8, 'seconds': seconds,
-            'GFLOP/s': 2 * n ** 3 / seconds / 1e9})
+                     'GFLOP/s': 2 * n ** 3 / seconds / 1e9})
     return pd.DataFrame(rows)
 
 
@@ -944,8 +926,8 @@ SNIPPETS: dict[str, Callable[..., pd.DataFrame]] = {
         normal_equations, ohm, second_derivative, reshape_broadcast, last_batch, grad_access,
         loader_batch_size, datasets_available, softmax_overflow, log_of_zero, tanh_sigmoid,
         exact_polynomial, feature_scaling, frobenius, covariate_shift, hyperparameters_kept,
-        generated_data, robust_losses, exp_range, sigmoid_vanishing, framework_speed,
-            matmul_alignment)}
+        generated_data, robust_losses, exp_range, sigmoid_vanishing,
+        framework_speed, matmul_alignment)}
 
 
 # ============================================================================
@@ -1024,8 +1006,8 @@ def estimated_seconds(exercise: Exercise) -> float:
             epochs = int(_flag(argv, '--epochs', [str(epochs)])[0])
             seconds = epochs * -(-examples // batch) * _TINY_STEP_S
         else:
-            sizes = [784, *map(int, _flag(argv, '--hidden', [] if 'softmax' in key else ['256'])),
-                10]
+            hidden = _flag(argv, '--hidden', [] if 'softmax' in key else ['256'])
+            sizes = [784, *map(int, hidden), 10]
             weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
             images = 60000 if '--num-train' not in argv else int(_flag(argv, '--num-train', [])[0])
             batch = int(_flag(argv, '--batch-size', ['256'])[0])
@@ -1202,7 +1184,8 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
                 print(answer(e, folder), file=sys.stderr)
             stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
                                                     datetime.timezone.utc).strftime('%Y-%m-%d')
-            figures = [Path(os.path.relpath(f, path.parent)).as_posix() for f in _figures(folder, e)]
+            figures = [Path(os.path.relpath(f, path.parent)).as_posix()
+                       for f in _figures(folder, e)]
             best = folder / 'best.txt'  # a search: its best trial, tested once on the test set
             if best.is_file():
                 body += [_summary_table(folder), '', best.read_text().strip() + '.', '']
@@ -1228,9 +1211,9 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
     head = [_INTRO, f'Machine: {_machine()}.',
             f'Generated on {today} by `python -m d2l exercises --write-doc {path} --root {root}`, '
             f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun). Run '
-            f'afresh into an empty `--root`, the answers take about {afresh:.0f} minutes on 2 quiet '
-            'cores (the sum of their estimates, from the scripts\' measured seconds per epoch); '
-            'a table\'s seconds column says how long its runs took where they ran.', '']
+            f'afresh into an empty `--root`, the answers take about {afresh:.0f} minutes on 2 '
+            "quiet cores (the sum of their estimates, from the scripts' measured seconds per "
+            "epoch); a table's seconds column says how long its runs took where they ran.", '']
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text('\n'.join(head + body) + '\n')

@@ -26,7 +26,8 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from types import ModuleType
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -34,14 +35,29 @@ from torch import nn
 
 import d2l
 
+Examples = tuple[torch.Tensor, torch.Tensor]  # (images, labels): a data set or a split of one
+# A classifier: a scratch net (a function of X) or an nn.Module; either gives the outputs of X.
+Net = Callable[[torch.Tensor], torch.Tensor]
+# What a weights file records beside its tensors (d2l.save_weights): the script and the flags
+# that shape its model, e.g. {'model': 'ch_mlp/scratch.py', 'hidden': [256], 'dataset': 'mnist'}.
+Settings = dict[str, str | int | float | bool | list[int] | list[float]]
+# A run's history as written to --history: per-epoch lists by name (train_loss ...), and a
+# few final numbers (linear regression's b, w_error ...).
+History = Mapping[str, list[float] | float]
+# LayerStats.as_dict(): the layers' names, the epochs, and per key one list per epoch of one
+# number per layer
+LayerNumbers = dict[str, list[str] | list[int] | list[list[float]]]
 
-def _positive(kind: type, most: float | None = None) -> Callable[[str], Any]:
+
+def _positive(kind: type[int] | type[float],
+              most: float | None = None) -> Callable[[str], int | float]:
     """An argparse type that accepts only positive numbers of `kind`, at most `most` if given."""
-    def parse(text: str) -> Any:
+    def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f'{text!r} is not {"an integer" if kind is int else "a number"}') from None
+            what = 'an integer' if kind is int else 'a number'
+            raise argparse.ArgumentTypeError(f'{text!r} is not {what}') from None
         if not value > 0 or not math.isfinite(value):
             raise argparse.ArgumentTypeError(f'must be positive, got {text}')
         if most is not None and value > most:
@@ -74,13 +90,15 @@ def output_file(suffix: str = '') -> Callable[[str], str]:
     def parse(text: str) -> str:
         path = Path(text).expanduser()
         if path.is_dir():
-            raise argparse.ArgumentTypeError(f'{text} is a folder; give a file name, e.g. {path / ("out" + suffix)}')
+            raise argparse.ArgumentTypeError(f'{text} is a folder; give a file name, '
+                                             f'e.g. {path / ("out" + suffix)}')
         if suffix and not path.suffix:
             path = path.with_suffix(suffix)
-        # the folder that would hold it
+        # the nearest folder that exists: it would hold the file, or the folders to be made
         folder = next(p for p in path.absolute().parents if p.exists())
         if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f'cannot write {text}: {folder} is not a writable folder')
+            raise argparse.ArgumentTypeError(f'cannot write {text}: '
+                                             f'{folder} is not a writable folder')
         return str(path)
     parse.__name__ = 'output file'
     return parse
@@ -89,8 +107,9 @@ def output_file(suffix: str = '') -> Callable[[str], str]:
 png_file = output_file('.png')  # an argparse type for figures such as --plot
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults (but not "None"), and keep a script docstring's line breaks (its examples) in --help."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """--help with the defaults (but not "None") and a script docstring's line breaks (examples)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         return action.help if action.default is None else super()._get_help_string(action)
@@ -99,7 +118,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs: int,
                     images: bool = True, plot_help: str = 'write the training curves to this PNG'
                     ) -> argparse.ArgumentParser:
-    """An argparse parser with the flags every chapter script shares, defaulting to the book's values."""
+    """An argparse parser with the flags every chapter script shares, with the book's defaults."""
     # Usage lines name the script that asks for the parser, also when `compare` loads it.
     caller = sys._getframe(1).f_globals.get('__file__') or sys.argv[0]
     parser = argparse.ArgumentParser(prog=Path(caller).name, description=description,
@@ -107,8 +126,8 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
     parser.add_argument('--epochs', type=_positive(int), default=num_epochs,
                         help='number of epochs')
     # A learning rate beyond float32's range would overflow inside the update, not fail cleanly.
-    parser.add_argument('--lr', type=_positive(float, most=float(torch.finfo(torch.float32).max)),
-                        default=lr,
+    float32_max = float(torch.finfo(torch.float32).max)
+    parser.add_argument('--lr', type=_positive(float, most=float32_max), default=lr,
                         help='learning rate')
     parser.add_argument('--batch-size', type=_positive(int), default=batch_size,
                         help='mini-batch size')
@@ -125,10 +144,10 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
                         'instead of training')
     if images:
         parser.add_argument('--dataset', choices=['fashion-mnist', 'mnist'],
-                            default='fashion-mnist',
-                            help='which data set to train on')
+                            default='fashion-mnist', help='which data set to train on')
         parser.add_argument('--data-root', metavar='DIR',
-                            help='folder holding the IDX files (default: $D2L_DATA, ~/.cache/d2l, system copy)')
+                            help='folder holding the IDX files '
+                                 '(default: $D2L_DATA, ~/.cache/d2l, system copy)')
         parser.add_argument('--predict', metavar='PATH', type=png_file,
                             help='write a PNG of test images with true and predicted labels')
         parser.add_argument('--confusion', metavar='PATH', type=png_file,
@@ -137,14 +156,15 @@ def argument_parser(description: str, *, lr: float, batch_size: int, num_epochs:
         parser.add_argument('--mistakes', metavar='PATH', type=png_file,
                             help='write the 16 test images with the highest loss to this PNG')
         parser.add_argument('--valid', type=_positive(int), metavar='N',
-                            help='hold out the last N training images and report accuracy on them instead of test')
+                            help='hold out the last N training images and report accuracy '
+                                 'on them instead of test')
         parser.add_argument('--num-train', type=_positive(int), metavar='N',
-                            help='train on the first N training images only (after --valid holds its own out)')
+                            help='train on the first N training images only '
+                                 '(after --valid holds its own out)')
     return parser
 
 
-def script_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Tensor],
-                                                    tuple[torch.Tensor, torch.Tensor]]:
+def script_splits(args: argparse.Namespace) -> tuple[Examples, Examples]:
     """The (images, labels) an image script trains on and evaluates on, as its flags say.
 
     Images are uint8 (N, 1, 28, 28) of --dataset. Evaluation is on the test set, or with
@@ -156,26 +176,30 @@ def script_splits(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.T
     X_eval, y_eval = arrays['test_images'].unsqueeze(1), arrays['test_labels']
     if args.valid:
         if args.valid >= len(y):
-            raise d2l.D2LError(f'--valid {args.valid} leaves no training images (there are {len(y)}); '
-                           f'hold out fewer, e.g. --valid {len(y) // 6}')
+            raise d2l.D2LError(f'--valid {args.valid} leaves no training images '
+                               f'(there are {len(y)}); hold out fewer, e.g. --valid {len(y) // 6}')
         X, X_eval, y, y_eval = X[:-args.valid], X[-args.valid:], y[:-args.valid], y[-args.valid:]
     if args.num_train:
         if args.num_train > len(y):
-            raise d2l.D2LError(f'--num-train {args.num_train} is more than the {len(y)} training images there are'
-                           + (f' beside --valid {args.valid}' if args.valid else '') + f'; give at most {len(y)}')
+            beside = f' beside --valid {args.valid}' if args.valid else ''
+            raise d2l.D2LError(f'--num-train {args.num_train} is more than the {len(y)} training '
+                               f'images there are{beside}; give at most {len(y)}')
         X, y = X[:args.num_train], y[:args.num_train]
     return (X, y), (X_eval, y_eval)
 
 
 def load_script_data(args: argparse.Namespace) -> tuple[d2l.ArrayLoader, d2l.ArrayLoader]:
-    """(train_iter, eval_iter) of an image script: --batch-size batches of script_splits(args), training reshuffled."""
+    """(train_iter, eval_iter) of an image script: --batch-size batches of script_splits(args).
+
+    The training batches are reshuffled every epoch.
+    """
     (X, y), (X_eval, y_eval) = script_splits(args)
     return (d2l.ArrayLoader((X, y), args.batch_size, shuffle=True, uint8_images=True),
             d2l.ArrayLoader((X_eval, y_eval), args.batch_size, uint8_images=True))
 
 
 def eval_name(args: argparse.Namespace) -> str:
-    """What an image script's evaluation split is called in its lines: 'valid acc' with --valid, else 'test acc'."""
+    """'valid acc' with --valid, else 'test acc': what an image script calls its evaluation."""
     return 'valid acc' if getattr(args, 'valid', None) else 'test acc'
 
 
@@ -391,7 +415,7 @@ class LayerStats:
                 on_epoch(epoch, numbers)
         return callback
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> LayerNumbers:
         """The numbers as written: per key, one list per epoch of one value per hidden layer."""
         return {'layers': [f'hidden {i}' for i in range(1, self.num_layers + 1)],
                 'epoch': list(range(1, len(self.epochs['grad_norm']) + 1)), **self.epochs}
@@ -413,7 +437,7 @@ def layer_stats(args: argparse.Namespace, num_layers: int, summed_loss: bool = F
     return LayerStats(num_layers, getattr(args, 'layer_stats', None), summed_loss)
 
 
-def plot_layer_stats(stats: dict[str, Any], path: d2l.PathLike,
+def plot_layer_stats(stats: LayerNumbers, path: d2l.PathLike,
                      title: str | None = None) -> str | None:
     """Draw LayerStats numbers: activation mean (solid) and variance (dashed) per layer, and the
     gradient norms per layer on a log axis, against the epoch (kit)."""
@@ -449,32 +473,36 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise d2l.D2LError(f'unknown device {name!r}; use cpu, cuda, cuda:N, mps or auto') from None
     if device.type == 'cuda' and torch.cuda.device_count() <= (device.index or 0):
-        raise d2l.D2LError(f'no such CUDA GPU here ({name!r}; torch sees {torch.cuda.device_count()}); '
-                       'use --device cpu or --device auto')
-    if device.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
-        raise d2l.D2LError("Apple MPS is not available here ('mps'); use --device cpu or --device auto")
+        raise d2l.D2LError(f'no such CUDA GPU here ({name!r}; torch sees '
+                           f'{torch.cuda.device_count()}); use --device cpu or --device auto')
+    mps = getattr(torch.backends, 'mps', None)
+    if device.type == 'mps' and not (mps and mps.is_available()):
+        raise d2l.D2LError("Apple MPS is not available here ('mps'); "
+                           'use --device cpu or --device auto')
     return device
 
 
 def device_flag(name: str) -> torch.device:
-    """An argparse type for --device: a missing GPU is a bad flag (exit 2), found before any data is read."""
+    """An argparse type for --device: a missing GPU is a bad flag (exit 2), before data is read."""
     try:
         return resolve_device(name)
     except d2l.D2LError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: dict[str, Any]) -> None:
-    """--load: copy a weights file into these tensors in place, once its settings, names and shapes all match."""
+def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: Settings) -> None:
+    """--load: copy a weights file into these tensors in place, once it fits them.
+
+    Its settings, names and shapes must all match (else d2l.load_weights's one D2LError line).
+    """
     state = d2l.load_weights(path, expected=weights, settings=settings)
     with torch.no_grad():
         for name, tensor in weights.items():
             tensor.copy_(state[name])
 
 
-def write_outputs(args: argparse.Namespace, history: dict[str, Any],
-                  weights: dict[str, torch.Tensor] | None,
-                  settings: dict[str, Any] | None, title: str,
+def write_outputs(args: argparse.Namespace, history: History,
+                  weights: dict[str, torch.Tensor] | None, settings: Settings | None, title: str,
                   plot: Callable[[str], str] | None = None) -> None:
     """Write what --save, --history and --plot asked for, and say where.
 
@@ -491,7 +519,11 @@ def write_outputs(args: argparse.Namespace, history: dict[str, Any],
             Path(args.history).write_text(json.dumps(history, indent=1) + '\n')
         print(f'history written to {args.history}')
     if getattr(args, 'plot', None):
-        print(plot(args.plot) if plot else f'training curves written to {d2l.plot_history(history, args.plot, title)}')
+        if plot:
+            print(plot(args.plot))
+        else:
+            path = d2l.plot_history(history, args.plot, title)
+            print(f'training curves written to {path}')
 
 
 def _plural(name: str) -> str:
@@ -510,8 +542,8 @@ def loss_curves(history: dict[str, list[float]], path: str) -> str:
     return f'train and test loss written to {path}'
 
 
-def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, device: torch.device,
-                     verdicts: d2l.Verdicts | None = None) -> None:
+def show_predictions(args: argparse.Namespace, net: Net, test_iter: Iterable[Examples],
+                     device: torch.device, verdicts: d2l.Verdicts | None = None) -> None:
     """--predict: draw the first 24 test images titled with true and predicted labels, and count
     the wrong ones; then --confusion and --mistakes (show_inspection, given `verdicts`, the
     evaluation pass, if one was made)."""
@@ -526,7 +558,7 @@ def show_predictions(args: argparse.Namespace, net: Any, test_iter: Iterable, de
     show_inspection(args, net, test_iter, device, verdicts)
 
 
-def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
+def show_inspection(args: argparse.Namespace, net: Net, test_iter: Iterable[Examples],
                     device: torch.device | None, verdicts: d2l.Verdicts | None = None) -> None:
     """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes:
     draw the 16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made
@@ -540,8 +572,9 @@ def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
         matrix = d2l.confusion_of(verdicts)
         accuracy = float(matrix.diagonal().sum()) / len(verdicts.labels)
         names, cells = labels(range(len(matrix))), d2l.confused_cells(matrix, 3)
-        d2l.draw_matrix(matrix, names, args.confusion, f'confusion matrix, '
-                     f'{len(verdicts.labels)} {what} images, {what} acc {accuracy:.3f}')
+        d2l.draw_matrix(matrix, names, args.confusion,
+                        f'confusion matrix, {len(verdicts.labels)} {what} images, '
+                        f'{what} acc {accuracy:.3f}')
         print(f'confusion matrix written to {args.confusion}; ' + (
             'most confused, true -> predicted:' if cells
             else f'no {what} image was taken for another class'))
@@ -554,17 +587,14 @@ def show_inspection(args: argparse.Namespace, net: Any, test_iter: Iterable,
               f'(the {len(verdicts.worst)} {what} images with the highest loss)')
 
 
-def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.Tensor],
-                   settings: dict[str, Any],
-                   test_iter: Iterable) -> dict[str, list[float]]:
+def evaluate_saved(args: argparse.Namespace, net: Net, weights: dict[str, torch.Tensor],
+                   settings: Settings, test_iter: Iterable[Examples]) -> dict[str, list[float]]:
     """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
     --mistakes; return that one number as a history, with each test image's true class and
     prediction (labels, predicted)."""
     restore(args.load, weights, settings)
-    # a scratch net is a function: its weights say where it runs
-    device = next(iter(weights.values())).device
-    # one pass: the accuracy and what figures need
-    verdicts = d2l.evaluate_verdicts(net, test_iter, device)
+    device = next(iter(weights.values())).device  # a scratch net runs where its weights are
+    verdicts = d2l.evaluate_verdicts(net, test_iter, device)  # one pass: accuracy and figures
     test_acc = int((verdicts.predicted == verdicts.labels).sum()) / len(verdicts.labels)
     print(f'loaded {args.load}: {eval_name(args)} {test_acc:.3f}')
     if getattr(args, 'plot', None):
@@ -578,9 +608,12 @@ def evaluate_saved(args: argparse.Namespace, net: Any, weights: dict[str, torch.
 
 
 def _reader_path() -> list[str]:
-    """sys.path as the reader's own code in another folder has it: without this kit's folder, the running
-    script's folder and the working folder, which only the chapter scripts (and `python -m d2l`) put
-    first. Entries named in $PYTHONPATH stay: those the reader put there."""
+    """sys.path as the reader's own code in another folder has it.
+
+    That is without this kit's folder, the running script's folder and the working folder,
+    which only the chapter scripts (and `python -m d2l`) put first. Entries named in
+    $PYTHONPATH stay: those the reader put there.
+    """
     def real(entry: str) -> Path:
         return Path(entry or '.').resolve()  # '' is the working folder
 
@@ -589,19 +622,23 @@ def _reader_path() -> list[str]:
     main_file = getattr(sys.modules.get('__main__'), '__file__', None)
     if main_file:
         started.add(Path(main_file).resolve().parent)
-    return [p for p in sys.path if isinstance(p, str) and (real(p) not in started or real(p) in chosen)]
+    return [p for p in sys.path
+            if isinstance(p, str) and (real(p) not in started or real(p) in chosen)]
 
 
 def shadowing_d2l() -> str | None:
-    """One warning line when `import d2l` in the reader's own code would give another d2l than this kit
-    (usually the books' own package, `pip install d2l`): its name, version and place, and the fix; None
-    when it gives the kit's d2l.py, another copy of this kit, or nothing.
+    """One warning line when `import d2l` in the reader's own code would give another d2l.
 
-    The scripts put the kit's folder first on sys.path, so importlib.util.find_spec would always answer
-    the kit's d2l.py. Instead Python's own search is replayed over the reader's path (_reader_path): every
-    finder of sys.meta_path in order (PathFinder, then the finders of editable installs, which come
-    after it: that is why a d2l in site-packages wins over the kit installed with `pip install -e`).
-    Nothing is imported; a few milliseconds (a `python -c` child process would take about 85).
+    Another d2l than this kit is usually the books' own package (`pip install d2l`); the line
+    gives its name, version and place, and the fix. None when `import d2l` gives the kit's
+    d2l.py, another copy of this kit, or nothing.
+
+    The scripts put the kit's folder first on sys.path, so importlib.util.find_spec would
+    always answer the kit's d2l.py. Instead Python's own search is replayed over the reader's
+    path (_reader_path): every finder of sys.meta_path in order (PathFinder, then the finders
+    of editable installs, which come after it: that is why a d2l in site-packages wins over
+    the kit installed with `pip install -e`). Nothing is imported; a few milliseconds (a
+    `python -c` child process would take about 85).
     """
     import importlib.machinery
     here = Path(d2l.__file__).resolve()
@@ -619,7 +656,6 @@ def shadowing_d2l() -> str | None:
     if spec is None:
         return None
     is_package = spec.submodule_search_locations is not None
-    # None: a namespace package
     origin = Path(spec.origin) if spec.origin and spec.has_location else None
     if origin is not None and origin.resolve() == here:
         return None
@@ -636,17 +672,18 @@ def shadowing_d2l() -> str | None:
             pass
     name, version = _distribution_of(location, origin)
     what = f'{name} {version}' if version else f'{name} (version unknown)'
-    fix = f'pip uninstall {name}' if version else f'pip uninstall d2l if pip installed it, else move {location} away'
-    return (f'warning: `import d2l` outside this folder gives another package, {what} at {location}, '
-            f'not this kit ({here}); the chapter scripts still use the kit, your own code and the books\' '
-            f'pages would not. Fix: {fix} (or use a fresh venv)')
+    fix = (f'pip uninstall {name}' if version
+           else f'pip uninstall d2l if pip installed it, else move {location} away')
+    return (f'warning: `import d2l` outside this folder gives another package, {what} at '
+            f'{location}, not this kit ({here}); the chapter scripts still use the kit, your '
+            f"own code and the books' pages would not. Fix: {fix} (or use a fresh venv)")
 
 
 def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | None]:
-    """(distribution name, version) of the d2l at location: the .dist-info beside it, else its __version__."""
+    """(distribution name, version) of the d2l at location: its .dist-info, else its __version__."""
     import importlib.metadata
     import re
-    # d2l-1.0.3.dist-info
+    # the d2l-1.0.3.dist-info beside it
     for dist in importlib.metadata.distributions(name='d2l', path=[str(location.parent)]):
         return dist.metadata['Name'] or 'd2l', dist.version
     if origin is None:
@@ -659,7 +696,7 @@ def _distribution_of(location: Path, origin: Path | None) -> tuple[str, str | No
     return 'd2l', found.group(1) if found else None
 
 
-def run_script(main: Callable[[], Any]) -> None:
+def run_script(main: Callable[[], object]) -> None:
     """Run a script's main(); expected errors print one line and exit 1, not a traceback.
 
     Every chapter script and `python -m d2l` start here, once per process, so this is where the
@@ -675,17 +712,17 @@ def run_script(main: Callable[[], Any]) -> None:
     except KeyboardInterrupt:
         sys.exit('interrupted')
     except BrokenPipeError:  # `script.py | head` closed the pipe: stop quietly, as Unix tools do
-        # so the exit's flush cannot fail
+        # stdout to /dev/null, so that the flush at exit cannot fail
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
 
 
-def load_script(path: d2l.PathLike) -> Any:
+def load_script(path: d2l.PathLike) -> ModuleType:
     """Import a chapter script by its file path (its main() is not run) and return the module."""
     import importlib.util
     path = Path(path).resolve()
-    spec = importlib.util.spec_from_file_location(f'_d2l_script_{path.parent.name}_{path.stem}',
-                                                  path)
+    name = f'_d2l_script_{path.parent.name}_{path.stem}'
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

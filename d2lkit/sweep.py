@@ -141,7 +141,9 @@ class Plan:
     def metrics(self) -> list[str]:
         if self.classifier:
             return ['train_loss', 'train_acc', self.metric]
-        return ['train_loss', 'test_loss'] if self.test_loss else ['train_loss', 'w_error', 'b_error']
+        if self.test_loss:
+            return ['train_loss', 'test_loss']
+        return ['train_loss', 'w_error', 'b_error']
 
     @property
     def columns(self) -> list[str]:

@@ -17,8 +17,9 @@ from torch import nn
 
 import d2l
 from d2lkit import script as kit
-from conftest import (EPOCH_LINE, FIZZBUZZ, IMAGE_SCRIPTS, LINREG_SCRIPTS, REAL_FASHION, ROOT, SPEED_LINE,
-                      TRAINING_SCRIPTS, Marker, data_args, is_png, program, script)
+from conftest import (EPOCH_LINE, FIZZBUZZ, IMAGE_SCRIPTS, LINREG_SCRIPTS, MODEL_SELECTION_SCRIPTS,
+                      POLYNOMIAL, REAL_FASHION, ROOT, SPEED_LINE, TRAINING_SCRIPTS,
+                      WEIGHT_DECAY_SCRIPTS, Marker, data_args, is_png, program, script)
 
 
 LINREG_EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{6})$')
@@ -153,7 +154,21 @@ def test_parity_on_the_gpu(chapter, tiny_data):
 # Flags
 # ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize('name', IMAGE_SCRIPTS + LINREG_SCRIPTS)
+def _book_defaults(lr: str, batch_size: str, epochs: str) -> dict[str, str]:
+    """The shared flags' book defaults, keyed by each flag as --help shows it ('--lr LR')."""
+    return {'--lr LR': lr, '--batch-size BATCH_SIZE': batch_size, '--epochs EPOCHS': epochs}
+
+
+BOOK_DEFAULTS = {
+    **{name: _book_defaults('0.1', '256', '10') for name in IMAGE_SCRIPTS},
+    **{name: _book_defaults('0.03', '10', '3') for name in LINREG_SCRIPTS},
+    POLYNOMIAL: _book_defaults('0.01', '10', '400') | {'--degree D': '3', '--num-train N': '100'},
+    **{name: _book_defaults('0.003', '5', '100') | {'--weight-decay LAMBD, --lambd LAMBD': '0.0'}
+       for name in WEIGHT_DECAY_SCRIPTS},
+}
+
+
+@pytest.mark.parametrize('name', IMAGE_SCRIPTS + LINREG_SCRIPTS + MODEL_SELECTION_SCRIPTS)
 def test_help_shows_the_docstring_and_book_defaults(name, capsys):
     module = script(name)
     with pytest.raises(SystemExit) as exit_info:
@@ -161,12 +176,11 @@ def test_help_shows_the_docstring_and_book_defaults(name, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert module.__doc__.splitlines()[0] in out
-    assert 'python -m d2l compare' in out  # the examples keep their own lines
-    defaults = {'ch_linear_regression': ('0.03', '10', '3'), 'ch_softmax': ('0.1', '256', '10'),
-                'ch_mlp': ('0.1', '256', '10')}[name.split('/')[0]]
+    examples = [line for line in module.__doc__.splitlines() if line.lstrip().startswith('python ')]
+    assert examples and set(examples) <= set(out.splitlines())  # each example keeps its own line
     flat = ' '.join(out.split())
-    for flag, value in zip(('--lr LR', '--batch-size BATCH_SIZE', '--epochs EPOCHS'), defaults):
-        assert re.search(f'{flag} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
+    for flag, value in BOOK_DEFAULTS[name].items():
+        assert re.search(f'{re.escape(flag)} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
 
 
 @pytest.mark.parametrize('name, flags', [

@@ -158,31 +158,8 @@ def test_weight_decay_save_load_and_plot(name, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------
-# --help and bad flags
+# Bad flags (--help: test_chapters.py's test_help_shows_the_docstring_and_book_defaults)
 # ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize('name, defaults', [
-    (POLYNOMIAL, {'--lr LR': '0.01', '--batch-size BATCH_SIZE': '10', '--epochs EPOCHS': '400',
-                  '--degree D': '3', '--num-train N': '100'}),
-    ('ch_weight_decay/scratch', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
-                                 '--epochs EPOCHS': '100',
-                                 '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
-    ('ch_weight_decay/concise', {'--lr LR': '0.003', '--batch-size BATCH_SIZE': '5',
-                                 '--epochs EPOCHS': '100',
-                                 '--weight-decay LAMBD, --lambd LAMBD': '0.0'}),
-])
-def test_help_shows_the_docstring_and_book_defaults(name, defaults, capsys):
-    module = script(name)
-    with pytest.raises(SystemExit) as exit_info:
-        module.main(['--help'])
-    assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert module.__doc__.splitlines()[0] in out
-    assert 'python ch_' in out  # the examples keep their lines
-    flat = ' '.join(out.split())
-    for flag, value in defaults.items():
-        assert re.search(f'{re.escape(flag)} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
-
 
 @pytest.mark.parametrize('name, flags, message', [
     (POLYNOMIAL, ['--degree', '20'], "argument --degree: invalid choice: 20"),
