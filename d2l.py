@@ -86,7 +86,9 @@ Points = Sequence[float] | torch.Tensor | np.ndarray  # the values along one axi
 Curves = Points | Sequence[Points]  # one curve's values, or several curves'
 Limits = Sequence[float] | None  # an axis range [low, high], or None for matplotlib's own
 Images = torch.Tensor | Sequence[torch.Tensor | np.ndarray]  # images (H, W) or (1, H, W) each
-Setting = str | float | bool | list | None  # a value of a weights file's settings (kit)
+# What a weights file records beside its tensors (kit): the script and the flags that shape its
+# model, e.g. {'model': 'ch_mlp/scratch.py', 'hidden': [256], 'dataset': 'mnist'}.
+Settings = dict[str, str | int | float | bool | list[int] | list[float]]
 # on_epoch(epoch, numbers): called after each epoch with its numbers (train_loss, test_acc ...)
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -878,7 +880,7 @@ def predict_ch3(net: Net, test_iter: Batches, n: int = 6, path: PathLike | None 
 
 
 def save_weights(state: dict[str, torch.Tensor], path: PathLike,
-                 settings: dict[str, Setting] | None = None) -> None:
+                 settings: Settings | None = None) -> None:
     """Save tensors by name and the settings that made them, atomically with torch.save (kit).
 
     Tensors and plain values only, never live objects. The `settings` (layer sizes,
@@ -892,7 +894,7 @@ def save_weights(state: dict[str, torch.Tensor], path: PathLike,
 
 
 def load_weights(path: PathLike, expected: dict[str, torch.Tensor] | None = None,
-                 settings: dict[str, Setting] | None = None) -> dict[str, torch.Tensor]:
+                 settings: Settings | None = None) -> dict[str, torch.Tensor]:
     """Load tensors saved by save_weights (weights_only=True), checked against the model (kit).
 
     Checked: the recorded settings, the tensors' names and their shapes.

@@ -28,7 +28,7 @@ CLASSIFIERS = ('ch_softmax/scratch.py', 'ch_softmax/concise.py', 'ch_mlp/scratch
                'ch_mlp/concise.py', 'ch_mlp/best.py', 'ch_mlp/manual.py')
 
 
-def read_settings(path: str | Path) -> kit.Settings:
+def read_settings(path: d2l.PathLike) -> d2l.Settings:
     """The settings a weights file records; one D2LError line for a missing, bad or foreign one."""
     d2l.load_weights(path)  # a missing file, not a weights file, no dict of tensors: its own line
     saved = torch.load(path, map_location='cpu', weights_only=True)
@@ -43,7 +43,7 @@ def read_settings(path: str | Path) -> kit.Settings:
     return settings
 
 
-def script_flags(settings: kit.Settings) -> list[str]:
+def script_flags(settings: d2l.Settings) -> list[str]:
     """The flags that rebuild the model a weights file's settings describe: ['--hidden', '256' ...].
 
     Each key is its script's flag (hidden -> --hidden); lists give several values; False gives
@@ -66,7 +66,7 @@ def script_flags(settings: kit.Settings) -> list[str]:
     return flags
 
 
-def evaluate(path: str | Path, settings: kit.Settings,
+def evaluate(path: d2l.PathLike, settings: d2l.Settings,
              extra: Sequence[str]) -> dict[str, list[float]]:
     """Run the file's script with --load and its flags; return its history (with predictions)."""
     argv = ['--load', str(path), *script_flags(settings), *extra]
@@ -74,7 +74,7 @@ def evaluate(path: str | Path, settings: kit.Settings,
     return kit.load_script(ROOT / settings['model']).main(argv)
 
 
-def compare_models(a: str | Path, b: str | Path, diff_path: str | Path | None = None,
+def compare_models(a: d2l.PathLike, b: d2l.PathLike, diff_path: d2l.PathLike | None = None,
                    data_root: str | None = None,
                    device: str | None = None) -> dict[str, torch.Tensor | float]:
     """Evaluate two saved classifiers on the same test images and print how they differ.

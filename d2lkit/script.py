@@ -36,11 +36,6 @@ from torch import nn
 import d2l
 
 Examples = tuple[torch.Tensor, torch.Tensor]  # (images, labels): a data set or a split of one
-# A classifier: a scratch net (a function of X) or an nn.Module; either gives the outputs of X.
-Net = Callable[[torch.Tensor], torch.Tensor]
-# What a weights file records beside its tensors (d2l.save_weights): the script and the flags
-# that shape its model, e.g. {'model': 'ch_mlp/scratch.py', 'hidden': [256], 'dataset': 'mnist'}.
-Settings = dict[str, str | int | float | bool | list[int] | list[float]]
 # A run's history as written to --history: per-epoch lists by name (train_loss ...), and a
 # few final numbers (linear regression's b, w_error ...).
 History = Mapping[str, list[float] | float]
@@ -490,7 +485,8 @@ def device_flag(name: str) -> torch.device:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: Settings) -> None:
+def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor],
+            settings: d2l.Settings) -> None:
     """--load: copy a weights file into these tensors in place, once it fits them.
 
     Its settings, names and shapes must all match (else d2l.load_weights's one D2LError line).
@@ -502,8 +498,8 @@ def restore(path: d2l.PathLike, weights: dict[str, torch.Tensor], settings: Sett
 
 
 def write_outputs(args: argparse.Namespace, history: History,
-                  weights: dict[str, torch.Tensor] | None, settings: Settings | None, title: str,
-                  plot: Callable[[str], str] | None = None) -> None:
+                  weights: dict[str, torch.Tensor] | None, settings: d2l.Settings | None,
+                  title: str, plot: Callable[[str], str] | None = None) -> None:
     """Write what --save, --history and --plot asked for, and say where.
 
     --save keeps the weights with the settings that made them (weights=None: the script saves
@@ -542,7 +538,7 @@ def loss_curves(history: dict[str, list[float]], path: str) -> str:
     return f'train and test loss written to {path}'
 
 
-def show_predictions(args: argparse.Namespace, net: Net, test_iter: Iterable[Examples],
+def show_predictions(args: argparse.Namespace, net: d2l.Net, test_iter: d2l.Batches,
                      device: torch.device, verdicts: d2l.Verdicts | None = None) -> None:
     """--predict: draw the first 24 test images titled with true and predicted labels, and count
     the wrong ones; then --confusion and --mistakes (show_inspection, given `verdicts`, the
@@ -558,7 +554,7 @@ def show_predictions(args: argparse.Namespace, net: Net, test_iter: Iterable[Exa
     show_inspection(args, net, test_iter, device, verdicts)
 
 
-def show_inspection(args: argparse.Namespace, net: Net, test_iter: Iterable[Examples],
+def show_inspection(args: argparse.Namespace, net: d2l.Net, test_iter: d2l.Batches,
                     device: torch.device | None, verdicts: d2l.Verdicts | None = None) -> None:
     """--confusion: draw the confusion matrix and print the three most-confused pairs; --mistakes:
     draw the 16 highest-loss images. Both from one evaluation pass over test_iter (`verdicts`, made
@@ -587,8 +583,9 @@ def show_inspection(args: argparse.Namespace, net: Net, test_iter: Iterable[Exam
               f'(the {len(verdicts.worst)} {what} images with the highest loss)')
 
 
-def evaluate_saved(args: argparse.Namespace, net: Net, weights: dict[str, torch.Tensor],
-                   settings: Settings, test_iter: Iterable[Examples]) -> dict[str, list[float]]:
+def evaluate_saved(args: argparse.Namespace, net: d2l.Net,
+                   weights: dict[str, torch.Tensor], settings: d2l.Settings,
+                   test_iter: d2l.Batches) -> dict[str, list[float]]:
     """--load: restore the saved weights, print the test accuracy, draw --predict, --confusion and
     --mistakes; return that one number as a history, with each test image's true class and
     prediction (labels, predicted)."""

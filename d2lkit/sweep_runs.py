@@ -34,7 +34,6 @@ from typing import Callable, Iterator, Sequence
 import d2l
 from d2lkit.sweep import Plan, SweepError, load_module, run_argv, run_id
 
-STATUSES = ('ok', 'diverged', 'pruned', 'failed')
 HOST = socket.gethostname()
 
 
