@@ -6,8 +6,8 @@ d2l.train_classifier (its history['seconds']: the training pass alone, test eval
 then times, on the 10,000 test images:
 
 - inspect: what a script computes for --confusion and --mistakes together, drawing excluded: one
-  pass of d2l.evaluate_verdicts (per image: prediction, its probability, the loss; the 16 highest-loss
-  images), the confusion matrix and the three most-confused pairs;
+  pass of d2l.evaluate_verdicts (per image: prediction, its probability, the loss; the 16
+  highest-loss images), the confusion matrix and the three most-confused pairs;
 - accuracy: d2l.evaluate_accuracy, the plain evaluation pass every epoch already makes, for scale.
 
 The number reported is the median over the timed rounds (default 5, after 1 warm-up round).
@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence, TypedDict
 
 import torch
 from torch import nn
@@ -39,7 +39,16 @@ from data_pipeline import load_average, machine_info, markdown_table, publish  #
 GOAL = 0.10  # inspect / one training epoch
 
 
-def inspect_once(net: nn.Module, test_iter: Any, device: torch.device) -> torch.Tensor:
+class Rounds(TypedDict):
+    """What time_rounds measured: seconds by 'epoch', 'inspect' and 'accuracy'."""
+    seconds: dict[str, list[float]]  # of each timed round
+    median: dict[str, float]
+    test_images: int
+    train_images: int
+    test_acc: float  # after the last epoch
+
+
+def inspect_once(net: nn.Module, test_iter: d2l.Batches, device: torch.device) -> torch.Tensor:
     """What --confusion and --mistakes compute before drawing: one pass, the matrix, top pairs."""
     verdicts = d2l.evaluate_verdicts(net, test_iter, device)
     matrix = d2l.confusion_of(verdicts)
@@ -48,7 +57,7 @@ def inspect_once(net: nn.Module, test_iter: Any, device: torch.device) -> torch.
 
 
 def time_rounds(rounds: int, warmup: int, batch_size: int, data_root: str | None, device: str,
-                seed: int = 0) -> dict[str, Any]:
+                seed: int = 0) -> Rounds:
     """Train an epoch, then time inspect and accuracy, `warmup + rounds` times; return the times."""
     d2l.set_seed(seed)
     device = torch.device(device)
@@ -73,7 +82,7 @@ def time_rounds(rounds: int, warmup: int, batch_size: int, data_root: str | None
             'test_acc': test_acc}
 
 
-def report(result: dict[str, Any], rounds: int, warmup: int, batch_size: int) -> list[str]:
+def report(result: Rounds, rounds: int, warmup: int, batch_size: int) -> list[str]:
     """The report's markdown lines: the three medians, each as a share of the epoch, the goal."""
     median, epoch = result['median'], result['median']['epoch']
     names = {'epoch': f'one training epoch ({result["train_images"]} images, batch {batch_size})',

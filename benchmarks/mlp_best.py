@@ -1,14 +1,17 @@
-"""The ablation of ch_mlp/best.py: test accuracy and whole-process wall time of each trick, seeds 0, 1, 2.
+"""The ablation of ch_mlp/best.py: test accuracy and whole-process wall time of each trick,
+seeds 0, 1, 2.
 
 Every run is a separate process, `python ch_mlp/best.py FLAGS --seed S --history X.json`, timed
 from outside: Python's start-up, importing torch, reading the data, the epochs, the test
 evaluations and the exit all count, as they do for a learner who types the command. The rows:
 
-- book: ch_mlp/concise.py with the book's defaults (784-256-10, SGD lr 0.1, batch 256, 10 epochs);
+- book: ch_mlp/concise.py with the book's defaults (784-256-10, SGD lr 0.1, batch 256,
+  10 epochs);
 - recipe: best.py with its defaults; fast: best.py --fast;
 - the recipe with one trick removed: --no-batchnorm, --no-label-smoothing, --no-schedule,
   --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize;
-- with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2), as the issue first gave it.
+- with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2), as the issue first
+  gave it.
 
 Seconds to 0.90 come from the run's own history (seconds since its main() started, when the test
 accuracy first reached 0.90), so they leave out the ~3 s of start-up (Python, import torch) that the
@@ -16,9 +19,9 @@ wall time includes.
 The runs go one after another; on a machine busy with other jobs every time grows, so note the load
 average that the report prints.
 
-    python benchmarks/mlp_best.py --out benchmarks/results_mlp_best.md     # every row, seeds 0 1 2
-    python benchmarks/mlp_best.py --rows recipe fast --seeds 0            # a subset
-    python benchmarks/mlp_best.py --device cuda                           # every best.py run on a GPU
+    python benchmarks/mlp_best.py --out benchmarks/results_mlp_best.md  # every row, seeds 0 1 2
+    python benchmarks/mlp_best.py --rows recipe fast --seeds 0         # a subset
+    python benchmarks/mlp_best.py --device cuda                        # every best.py run on a GPU
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence, TypedDict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
@@ -56,12 +59,24 @@ ROWS = {
 TARGET = 0.90  # the column "seconds to 0.90"
 
 
-def run_once(row: str, seed: int, folder: Path, data_root: str | None = None, device: str | None = None,
-             extra: Sequence[str] = ()) -> dict[str, Any]:
-    """Run one row's script with one seed as its own process; return its accuracy, wall time and history."""
+class Run(TypedDict):
+    """One run of run_once: its row, seed, result and command."""
+    row: str
+    seed: int
+    test_acc: float  # after the last epoch
+    epochs: int
+    wall: float  # seconds of the whole process
+    to_target: float | None  # seconds to TARGET; None: never reached
+    command: str
+
+
+def run_once(row: str, seed: int, folder: Path, data_root: str | None = None,
+             device: str | None = None, extra: Sequence[str] = ()) -> Run:
+    """Run one row's script with one seed as its own process; return its accuracy and times."""
     script, flags = ROWS[row]
     history_file = folder / f'{row}-seed{seed}.json'
-    cmd = [sys.executable, script, *flags, '--seed', str(seed), '--history', str(history_file), *extra]
+    cmd = [sys.executable, script, *flags, '--seed', str(seed),
+           '--history', str(history_file), *extra]
     if data_root:
         cmd += ['--data-root', data_root]
     if device and script == BEST:  # the book's row stays the book's: on the CPU
@@ -73,14 +88,17 @@ def run_once(row: str, seed: int, folder: Path, data_root: str | None = None, de
         raise d2l.D2LError(f'{" ".join(cmd[1:])} failed (exit {done.returncode}): '
                            f'{(done.stderr.strip().splitlines() or ["no message"])[-1]}')
     history = json.loads(history_file.read_text())
-    # best.py records seconds since its start ('elapsed'); concise.py the training seconds of each epoch.
-    elapsed = history.get('elapsed') or [sum(history['seconds'][:i + 1]) for i in range(len(history['seconds']))]
+    # best.py records seconds since its start ('elapsed'),
+    # concise.py the training seconds of each epoch.
+    elapsed = history.get('elapsed') or [sum(history['seconds'][:i + 1])
+                                         for i in range(len(history['seconds']))]
     to_target = next((s for acc, s in zip(history['test_acc'], elapsed) if acc >= TARGET), None)
-    return {'row': row, 'seed': seed, 'test_acc': history['test_acc'][-1], 'epochs': len(history['test_acc']),
-            'wall': wall, 'to_target': to_target, 'command': f'python {script} {" ".join(flags)}'.rstrip()}
+    return {'row': row, 'seed': seed, 'test_acc': history['test_acc'][-1],
+            'epochs': len(history['test_acc']), 'wall': wall, 'to_target': to_target,
+            'command': f'python {script} {" ".join(flags)}'.rstrip()}
 
 
-def summarize(runs: list[dict[str, Any]]) -> list[str]:
+def summarize(runs: list[Run]) -> list[str]:
     """One table row from the runs of one configuration (one per seed)."""
     accs, walls = [r['test_acc'] for r in runs], [r['wall'] for r in runs]
     reached = [r['to_target'] for r in runs if r['to_target'] is not None]
@@ -91,24 +109,30 @@ def summarize(runs: list[dict[str, Any]]) -> list[str]:
         to_target = f'{statistics.mean(reached):.1f}'
         if len(reached) < len(runs):
             to_target += f' ({len(reached)} of {len(runs)} runs)'
-    return [runs[0]['row'], f'`{runs[0]["command"]}`', str(runs[0]['epochs']), f'{statistics.mean(accs):.4f}', spread,
-            f'{statistics.mean(walls):.1f}', f'{max(walls):.1f}', to_target]
+    return [runs[0]['row'], f'`{runs[0]["command"]}`', str(runs[0]['epochs']),
+            f'{statistics.mean(accs):.4f}', spread, f'{statistics.mean(walls):.1f}',
+            f'{max(walls):.1f}', to_target]
 
 
-HEADERS = ['row', 'command', 'epochs', 'test acc (mean)', 'min-max over seeds', 'wall s (mean)', 'wall s (max)',
-           f's to {TARGET:.2f} (mean)']
+HEADERS = ['row', 'command', 'epochs', 'test acc (mean)', 'min-max over seeds', 'wall s (mean)',
+           'wall s (max)', f's to {TARGET:.2f} (mean)']
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's flags."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rows', nargs='+', choices=list(ROWS), default=list(ROWS), metavar='ROW',
                         help=f'which rows to run, of: {", ".join(ROWS)} (default: all)')
-    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2], help='seeds of each row')
-    parser.add_argument('--device', help="passed to best.py's runs (e.g. cuda); the book's row stays on the CPU")
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2],
+                        help='seeds of each row')
+    parser.add_argument('--device',
+                        help="passed to best.py's runs (e.g. cuda); "
+                             "the book's row stays on the CPU")
     parser.add_argument('--data-root', metavar='DIR',
-                        help="folder with the IDX files (default: d2l's lookup, e.g. the system copy)")
-    parser.add_argument('--out', metavar='PATH', help='also write the report (markdown) to this file')
+                        help='folder with the IDX files '
+                             "(default: d2l's lookup, e.g. the system copy)")
+    parser.add_argument('--out', metavar='PATH',
+                        help='also write the report (markdown) to this file')
     return parser
 
 
@@ -120,21 +144,24 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
     args = build_parser().parse_args(argv)
     info = machine_info(args.device or 'cpu')
     started = time.perf_counter()
-    by_row: dict[str, list[dict[str, Any]]] = {}
+    by_row: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix='d2l-bench-mlp-') as tmp:
         for row in args.rows:
             for seed in args.seeds:
                 r = run_once(row, seed, Path(tmp), args.data_root, args.device, extra)
                 by_row.setdefault(row, []).append(r)
-                to_target = f'{r["to_target"]:.1f} s' if r['to_target'] is not None else 'not reached'
-                print(f'{row:<20} seed {seed}: test acc {r["test_acc"]:.4f} after {r["epochs"]} epochs, '
-                      f'wall {r["wall"]:.1f} s, {TARGET:.2f} at {to_target}', flush=True)
+                to_target = (f'{r["to_target"]:.1f} s' if r['to_target'] is not None
+                             else 'not reached')
+                print(f'{row:<20} seed {seed}: test acc {r["test_acc"]:.4f} '
+                      f'after {r["epochs"]} epochs, wall {r["wall"]:.1f} s, '
+                      f'{TARGET:.2f} at {to_target}', flush=True)
     info['load average at the end'] = load_average()
     parts = ['## ch_mlp/best.py: what each trick buys on Fashion-MNIST', '',
              markdown_table(['machine', ''], list(info.items())), '',
-             f'Each row: {len(args.seeds)} run(s), seeds {", ".join(map(str, args.seeds))}, each a separate process. '
-             'Test accuracy after the last epoch; wall seconds of the whole process (start-up, data, training, '
-             f'evaluation); seconds to {TARGET:.2f}: when the test accuracy first reached it, counted from the '
+             f'Each row: {len(args.seeds)} run(s), seeds {", ".join(map(str, args.seeds))}, '
+             'each a separate process. Test accuracy after the last epoch; wall seconds of the '
+             'whole process (start-up, data, training, evaluation); '
+             f'seconds to {TARGET:.2f}: when the test accuracy first reached it, counted from the '
              "start of the script's main() (for the book's row: its training seconds).", '',
              markdown_table(HEADERS, [summarize(runs) for runs in by_row.values()])]
     runs = [r for rs in by_row.values() for r in rs]

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence, TypedDict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
@@ -44,7 +44,14 @@ SEARCHED = 'ch_mlp/concise.py'
 GOAL, AIM = 0.45, 0.35  # sweep wall time / separate processes' wall time
 
 
-def command(args: Sequence[str], cwd: Path) -> dict[str, Any]:
+class Finished(TypedDict):
+    """A command that exited 0: its wall seconds and output."""
+    wall: float
+    stdout: str
+    stderr: str
+
+
+def command(args: Sequence[str], cwd: Path) -> Finished:
     """Run `python ARGS` in cwd, without a screen; return its wall seconds and output, or raise
     D2LError with its last error line."""
     env = {**{k: v for k, v in os.environ.items() if k != 'DISPLAY'}, 'MPLBACKEND': 'Agg',
@@ -58,8 +65,17 @@ def command(args: Sequence[str], cwd: Path) -> dict[str, Any]:
     return {'wall': wall, 'stdout': done.stdout, 'stderr': done.stderr}
 
 
+class SeparateRun(TypedDict):
+    """One (lr, seed) run as its own process."""
+    how: str  # 'separate'
+    lr: str
+    seed: int
+    test_acc: float  # after the last epoch; nan if none was recorded
+    wall: float
+
+
 def separate_runs(script: str, lrs: Sequence[str], seeds: Sequence[int], flags: Sequence[str],
-                  folder: Path) -> list[dict[str, Any]]:
+                  folder: Path) -> list[SeparateRun]:
     """Each (lr, seed) as its own `python SCRIPT --lr X --seed S FLAGS --history H` process."""
     runs = []
     for lr in lrs:
@@ -82,8 +98,17 @@ def read_results(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+class Sweep(TypedDict):
+    """One whole sweep command: its wall seconds, results.csv rows and output."""
+    wall: float
+    rows: list[dict[str, str]]
+    stdout: str
+    epochs: int  # trained by all its runs together
+    workers: int
+
+
 def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Sequence[str],
-              workers: int, folder: Path, name: str) -> dict[str, Any]:
+              workers: int, folder: Path, name: str) -> Sweep:
     """One whole `python -m d2l sweep SCRIPT AXES FLAGS --seeds .. --workers W --out DIR`."""
     out = folder / name
     done = command(['-m', 'd2l', 'sweep', script, *axes, *flags,
@@ -99,8 +124,17 @@ def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Seq
             'workers': workers}
 
 
+class RatioPart(TypedDict):
+    """The same runs of one script as separate processes and as sweeps."""
+    name: str
+    script: str
+    separate: list[SeparateRun]
+    sweeps: list[Sweep]  # one per worker count
+    command: str  # the sweep command, as the report shows it
+
+
 def ratio_part(name: str, lrs: Sequence[str], seeds: Sequence[int], epochs: int,
-               workers: Sequence[int], extra: Sequence[str], folder: Path) -> dict[str, Any]:
+               workers: Sequence[int], extra: Sequence[str], folder: Path) -> RatioPart:
     """Separate processes, then the sweep with each worker count, for one script."""
     script = SCRIPTS[name]
     flags = ['--epochs', str(epochs), *extra]
@@ -112,7 +146,7 @@ def ratio_part(name: str, lrs: Sequence[str], seeds: Sequence[int], epochs: int,
                        f'--seeds {",".join(map(str, seeds))} --workers W --out DIR'}
 
 
-def ratio_rows(parts: Sequence[dict[str, Any]]) -> list[list[str]]:
+def ratio_rows(parts: Sequence[RatioPart]) -> list[list[str]]:
     """One table row per script and worker count: separate total, sweep wall time, their ratio."""
     rows = []
     for part in parts:
@@ -126,7 +160,7 @@ def ratio_rows(parts: Sequence[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def every_run_rows(parts: Sequence[dict[str, Any]]) -> list[list[str]]:
+def every_run_rows(parts: Sequence[RatioPart]) -> list[list[str]]:
     """Every run of the ratio parts: the separate process's wall time and test accuracy beside the
     same (lr, seed) in each sweep (its seconds are the run's own, inside the worker)."""
     rows = []
@@ -149,7 +183,16 @@ def best_row(rows: Sequence[dict[str, str]], metric: str = 'valid_acc') -> dict[
     return max(ok, key=lambda r: float(r[metric])) if ok else None
 
 
-def search_part(args: argparse.Namespace, extra: Sequence[str], folder: Path) -> dict[str, Any]:
+class SearchPart(TypedDict):
+    """The full grid and the pruned search over the same ranges."""
+    grid: Sweep
+    search: Sweep
+    final: str  # the search's last line
+    grid_command: str
+    search_command: str
+
+
+def search_part(args: argparse.Namespace, extra: Sequence[str], folder: Path) -> SearchPart:
     """The full grid, then the pruned search over the same ranges; both choose on --valid."""
     fixed = ['--valid', str(args.valid), *extra]
     grid = {'--lr': args.grid_lr, '--hidden': args.grid_hidden, '--epochs': args.grid_epochs}
@@ -174,7 +217,7 @@ def search_part(args: argparse.Namespace, extra: Sequence[str], folder: Path) ->
                               f'{tail}'}
 
 
-def search_rows(part: dict[str, Any]) -> list[list[str]]:
+def search_rows(part: SearchPart) -> list[list[str]]:
     """Grid and search side by side: runs, pruned, the best validation accuracy and where."""
     rows = []
     grid_best = best_row(part['grid']['rows'])
