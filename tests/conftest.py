@@ -38,11 +38,14 @@ if _WORKERS > 1:
 
 # Every chapter script, by path without .py. Listed, not globbed: a missing script fails its tests
 # (and test_every_chapter_script_is_listed fails for one that is not listed here).
-IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']  # the pairs
+# the pairs
+IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']
 MANUAL = 'ch_mlp/manual'
-BEST = 'ch_mlp/best'  # its epoch line adds the elapsed seconds: `epoch 1, loss ..., test acc 0.812, 3.4 s`
+# its epoch line adds the elapsed seconds: `epoch 1, loss ..., test acc 0.812, 3.4 s`
+BEST = 'ch_mlp/best'
 LINREG_SCRIPTS = ['ch_linear_regression/scratch', 'ch_linear_regression/concise']
-TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL, BEST] + LINREG_SCRIPTS  # the shared flags, --save/--load, the loss check
+# the shared flags, --save/--load, the loss check
+TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL, BEST] + LINREG_SCRIPTS
 FIZZBUZZ = 'ch_mlp/fizzbuzz'
 # The regression scripts of the model-selection pages: synthetic data, train and test loss.
 POLYNOMIAL = 'ch_model_selection/polynomial'
@@ -152,7 +155,8 @@ def headless(monkeypatch, tmp_path):
     monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    if 'matplotlib.pyplot' in sys.modules:  # else d2l's exit hook would save them into the repository
+    # else d2l's exit hook would save them into the repository
+    if 'matplotlib.pyplot' in sys.modules:
         sys.modules['matplotlib.pyplot'].close('all')
 
 

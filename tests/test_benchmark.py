@@ -16,7 +16,8 @@ def bench():
 
 
 def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path):
-    files = d2l.locate_idx_files('fashion-mnist', tiny_data)  # the .gz files the benchmark copies, uncompressed
+    # the .gz files the benchmark copies, uncompressed
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
     tv_root = bench.torchvision_root(files, tmp_path / 'tv')
     assert sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir()) == sorted(files) == [
         't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte', 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte']
@@ -27,7 +28,8 @@ def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path
         assert X.shape == (20, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
         if reference is None:
             reference = X, y
-        assert torch.equal(X, reference[0]) and torch.equal(y, reference[1])  # ToTensor == d2l's /255
+        # ToTensor == d2l's /255
+        assert torch.equal(X, reference[0]) and torch.equal(y, reference[1])
         train = [b for b in train_iter]
         assert [len(b[1]) for b in train] == [8] * 6 + [2]
         assert sorted(torch.cat([b[1] for b in train]).tolist()) == sorted(d2l.load_mnist_arrays(
@@ -77,7 +79,8 @@ def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_pat
     # Python and import torch again; the next two tests run their two measuring tools.
     out, scratch = tmp_path / 'report' / 'bench.md', tmp_path / 'tmp'
     scratch.mkdir()
-    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))  # where the benchmark makes its scratch folder
+    # where the benchmark makes its scratch folder
+    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))
     report = bench.main(['--quick', '--data-root', str(tiny_data), '--workers', '0', '--models', 'softmax',
                          '--skip-processes', '--out', str(out)])
     assert out.read_text() == report and report in capsys.readouterr().out
@@ -87,7 +90,8 @@ def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_pat
                      'Reproduce: `python benchmarks/data_pipeline.py --quick'):
         assert expected in report, expected
     assert 'peak RSS' not in report and 'first batch' not in report  # skipped, not reported empty
-    assert list(scratch.glob('d2l-bench-*')) == []  # the scratch folder (torchvision copy, cold cache) is removed
+    # the scratch folder (torchvision copy, cold cache) is removed
+    assert list(scratch.glob('d2l-bench-*')) == []
 
 
 def test_a_child_process_reports_its_json_and_its_wall_time(bench):
@@ -109,6 +113,7 @@ def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
 def test_load_average_reads_three_numbers_or_says_there_are_none(bench, monkeypatch):
     numbers = bench.load_average().split()
     assert len(numbers) == 3 and all(float(x) >= 0 for x in numbers)
-    monkeypatch.delattr(bench.os, 'getloadavg')  # Windows has none: the reports must still be written
+    # Windows has none: the reports must still be written
+    monkeypatch.delattr(bench.os, 'getloadavg')
     assert bench.load_average() == 'n/a'
     assert bench.machine_info('cpu')['load average (1, 5, 15 min)'] == 'n/a'

@@ -62,11 +62,13 @@ def test_main_runs_the_rows_and_writes_the_report(bench, tiny_data, tmp_path, ca
     fast = script(BEST).main(['--fast', *TINY, '--seed', '0', '--data-root', str(tiny_data)])
     assert float(lines[0][1]) == pytest.approx(book['test_acc'][-1], abs=5e-5)
     assert float(lines[1][1]) == pytest.approx(fast['test_acc'][-1], abs=5e-5)
-    assert float(lines[1][2]) > fast['elapsed'][-1] > 0  # the process also starts Python and imports torch
+    # the process also starts Python and imports torch
+    assert float(lines[1][2]) > fast['elapsed'][-1] > 0
     rows = re.findall(r'^\| (book|fast) \| `([^`]*)` \| 2 \| (\d\.\d{4}) \| - \| (\d+\.\d) \| (\d+\.\d) \| (.*) \|$',
                       report, re.M)
     assert [(r[0], r[1]) for r in rows] == [('book', 'python ch_mlp/concise.py'), ('fast', 'python ch_mlp/best.py --fast')]
     for row, line in zip(rows, lines):
-        assert row[2] == line[1] and row[3] == row[4] == line[2]  # one seed: mean = max = the run's figures
+        # one seed: mean = max = the run's figures
+        assert row[2] == line[1] and row[3] == row[4] == line[2]
     assert 'Reproduce: `python benchmarks/mlp_best.py --rows book fast --seeds 0' in report
     assert '| load average at the end |' in report

@@ -21,7 +21,8 @@ def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tin
     ours = d2l.FashionMNIST(batch_size=8)
     for loader_a, loader_b in ((classic.val_dataloader(), ours.val_dataloader()),):
         (Xa, ya), (Xb, yb) = (list(map(torch.cat, zip(*loader))) for loader in (loader_a, loader_b))
-        assert torch.equal(Xa, Xb) and torch.equal(ya, yb)  # ToTensor == d2l's uint8 / 255, same order
+        # ToTensor == d2l's uint8 / 255, same order
+        assert torch.equal(Xa, Xb) and torch.equal(ya, yb)
     assert len(classic.train_dataloader()) == len(ours.train_dataloader()) == 7
 
 
@@ -35,4 +36,5 @@ def test_a_quick_run_reports_every_data_module(bench, tiny_data, monkeypatch, ca
     assert [r[0].split('`')[1] for r in rows] == ['d2l.FashionMNIST(batch_size=256)', 'ToTensor']
     # Both data modules really train the model: well above chance (0.1) on the tiny learnable images.
     assert rows[0][3] == '1.0x' and all(float(r[2]) >= 0.4 for r in rows)
-    assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []  # no PNG left
+    # no PNG left
+    assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []

@@ -19,7 +19,8 @@ BEST_EPOCH_LINE = re.compile(r'^(epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{
 END_LINE = re.compile(r'^(test|valid) acc (\d\.\d{3}) after (\d+) epochs, (\d+\.\d) s$')
 REACHED_LINE = re.compile(r'^(test|valid) acc first reached ((?:0\.\d\d (?:at \d+\.\d s|not reached)(?:, )?){4})$')
 
-TINY = ['--epochs', '2', '--batch-size', '8']  # 50 tiny images: 7 batches per epoch, the last one of 2
+# 50 tiny images: 7 batches per epoch, the last one of 2
+TINY = ['--epochs', '2', '--batch-size', '8']
 
 
 def run(data, *flags):
@@ -110,7 +111,8 @@ def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
     model = best.build_model(args_of())
     assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [(784, 512), (512, 512), (512, 10)]
     assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
-    assert layers(model, nn.Dropout) == []  # off by default: on the validation split it bought nothing
+    # off by default: on the validation split it bought nothing
+    assert layers(model, nn.Dropout) == []
     assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     with_dropout = best.build_model(args_of('--dropout', '0.2'))
     assert [type(m) for m in with_dropout][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
@@ -182,7 +184,8 @@ def test_sgd_is_the_books_plain_sgd():
     optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd', '--no-schedule')
     assert type(optimizer) is torch.optim.SGD and lrs == [0.1] * 20
     assert optimizer.defaults['momentum'] == 0 and optimizer.defaults['weight_decay'] == 0
-    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd')  # the schedule leaves momentum at 0
+    # the schedule leaves momentum at 0
+    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd')
     assert max(lrs) == pytest.approx(0.1, rel=0.02) and optimizer.param_groups[0]['momentum'] == 0
 
 
@@ -195,7 +198,8 @@ def test_standardised_pixels_use_the_training_statistics(tiny_data):
     assert X.shape == (50, 1, 28, 28) and X_test.shape == (20, 1, 28, 28) and X.dtype == torch.float32
     assert float(X.mean()) == pytest.approx(0, abs=1e-5) and float(X.std()) == pytest.approx(1, abs=1e-5)
     mean, std = raw_train.mean(), raw_train.std()
-    assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)  # the test set gets the training mean/std
+    # the test set gets the training mean/std
+    assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)
     assert torch.equal(y, arrays['train_labels']) and torch.equal(y_test, arrays['test_labels'])
 
     (X, _), (X_test, _) = best.load_splits(args_of(*flags, '--no-standardize'))
@@ -211,7 +215,8 @@ def test_valid_holds_out_the_last_training_images(tiny_data):
     assert torch.equal(y_valid, arrays['train_labels'][40:]) and torch.equal(y, arrays['train_labels'][:40])
     assert torch.equal(X_valid[:, 0] * 255, arrays['train_images'][40:].float())
     (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data), '--valid', '10'))
-    assert float(X.mean()) == pytest.approx(0, abs=1e-5)  # statistics of the 40 training images only
+    # statistics of the 40 training images only
+    assert float(X.mean()) == pytest.approx(0, abs=1e-5)
     with pytest.raises(d2l.D2LError, match='--valid 50 leaves no training images'):
         best.load_splits(args_of(*flags, '--valid', '50'))
 
@@ -264,7 +269,8 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
     path = tmp_path / 'best.pt'
     trained = run(tiny_data, '--save', str(path))
     state = d2l.load_weights(path)
-    assert {'2.running_mean', '2.running_var', '5.running_mean'} <= set(state)  # BatchNorm's statistics travel too
+    # BatchNorm's statistics travel too
+    assert {'2.running_mean', '2.running_var', '5.running_mean'} <= set(state)
     assert float(state['2.running_var'].sub(1).abs().max()) > 0  # ... and they were trained
     capsys.readouterr()
     loaded = best.main(['--load', str(path), '--seed', '5', '--data-root', str(tiny_data)])

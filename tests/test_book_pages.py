@@ -179,7 +179,8 @@ def test_evaluate_accuracy_passes_is_training_false_to_a_function_net_that_takes
 
 def test_evaluate_loss_is_the_mean_per_example_without_gradients_or_dropout():
     g = torch.Generator().manual_seed(5)
-    X, y = torch.randn(30, 4, generator=g), torch.randn(30, generator=g)  # labels (n,), predictions (n, 1)
+    # labels (n,), predictions (n, 1)
+    X, y = torch.randn(30, 4, generator=g), torch.randn(30, generator=g)
     net = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 1))
     net.train()
     batches = [(X[:16], y[:16]), (X[16:], y[16:])]
@@ -212,7 +213,8 @@ def test_every_figure_of_a_run_gets_its_own_file_and_a_line(tmp_path, capsys):
     d2l.show_fashion_mnist([torch.rand(28, 28)] * 2, ['a', 'b'])
     out = capsys.readouterr().out.splitlines()
     names = ['plot-1.png', 'plot-2.png', 'animator-1.png', 'animator-2.png', 'semilogy-1.png', 'images-1.png']
-    assert out == [f'figure written to {name}' for name in names]  # an Animator says it once, not per point
+    # an Animator says it once, not per point
+    assert out == [f'figure written to {name}' for name in names]
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == PNG
     first.close(), second.close()
@@ -326,7 +328,8 @@ def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'  # no '<Figure size', no escapes
+    # no '<Figure size', no escapes
+    assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'
     assert [p.name for p in tmp_path.glob('*.png')] == ['figure-1.png']
 
 
@@ -413,7 +416,8 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(notebook):
         mimes, text = _outputs(cell)
         assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
         assert '<Figure size' not in text and '<Axes' not in text, text
-    for cell in book[1:3]:  # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
+    # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
+    for cell in book[1:3]:
         assert [o.output_type for o in cell.outputs if o.output_type == 'execute_result'] == [], cell.source
     _, train_text = _outputs(book[1])
     assert train_text.count('epoch ') == 2  # the classic lines, beside the live figure

@@ -83,7 +83,8 @@ def test_unknown_chapter_lists_the_real_ones(capsys):
     with pytest.raises(d2l.D2LError) as error:
         compare.compare('ch_nonexistent')
     assert all(name in str(error.value) for name in ('ch_linear_regression', 'ch_mlp', 'ch_softmax'))
-    status, _, stderr = run_as_script(cli.cli, ['compare', 'ch_nope'], capsys)  # as `python -m d2l` runs it
+    # as `python -m d2l` runs it
+    status, _, stderr = run_as_script(cli.cli, ['compare', 'ch_nope'], capsys)
     assert status == 1 and stderr.startswith("error: no chapter 'ch_nope'") and len(stderr.splitlines()) == 1
 
 
@@ -99,7 +100,8 @@ def test_cli_passes_other_flags_through_and_keeps_plot(tiny_data, tmp_path, caps
 
 def test_a_flag_only_one_script_takes_is_refused_with_a_hint(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        cli.cli(['compare', 'ch_mlp', '--optimizer', 'adam'])  # concise.py takes it, scratch.py does not
+        # concise.py takes it, scratch.py does not
+        cli.cli(['compare', 'ch_mlp', '--optimizer', 'adam'])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith('usage: scratch.py ')  # the script is named, not d2l.py
@@ -131,7 +133,8 @@ def test_the_shared_parser_refuses_non_positive_numbers(flag, value, message, ca
 @pytest.mark.parametrize('name', TRAINING_SCRIPTS)
 def test_every_script_refuses_a_bad_number_before_anything_runs(name, isolated, capsys):
     with pytest.raises(SystemExit) as exit_:
-        script(name).main(['--batch-size', '0'])  # isolated: no data anywhere, so a run would fail otherwise
+        # isolated: no data anywhere, so a run would fail otherwise
+        script(name).main(['--batch-size', '0'])
     assert exit_.value.code == 2
     out, err = capsys.readouterr()
     assert err.strip().splitlines()[-1].endswith('error: argument --batch-size: must be positive, got 0')
@@ -296,16 +299,19 @@ def test_the_user_sees_one_line_and_no_traceback(isolated, monkeypatch, capsys, 
     # In this process, through run_script as the script's last line calls it (the next test runs one of
     # these cases as a real process, from the interpreter's start to its exit).
     bad_data_roots(isolated)
-    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 0)  # no GPU, as CUDA_VISIBLE_DEVICES='' makes it
+    # no GPU, as CUDA_VISIBLE_DEVICES='' makes it
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 0)
     status, _, stderr = run_as_script(script('ch_softmax/scratch').main, args, capsys)
     assert_clean_error(status, stderr, code, *fragments)
     assert leftovers(isolated) == [] and list(isolated.rglob('*.png')) == []
     assert not (isolated / 'broken' / 'fashion-mnist' / 'fashion-mnist.pt').exists()
 
 
-@pytest.mark.parametrize('args, code, fragments', [NOT_A_GOOD_RUN[5]])  # a NaN loss in the middle of training
+# a NaN loss in the middle of training
+@pytest.mark.parametrize('args, code, fragments', [NOT_A_GOOD_RUN[5]])
 def test_a_real_process_ends_with_one_line_and_the_status(tmp_path, args, code, fragments):
     bad_data_roots(tmp_path)
     done = run_cli(tmp_path, 'ch_softmax/scratch.py', *args)
     assert_clean_error(done.returncode, done.stderr, code, *fragments)
-    assert leftovers(tmp_path) == [] and list(tmp_path.rglob('*.png')) == []  # nor a figure saved at exit
+    # nor a figure saved at exit
+    assert leftovers(tmp_path) == [] and list(tmp_path.rglob('*.png')) == []

@@ -229,7 +229,8 @@ def test_locate_idx_files_gives_the_files_load_data_reads(tiny_data, isolated):
     stems = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
     files = d2l.locate_idx_files('fashion-mnist', root=tiny_data)
     assert files == {stem: tiny_data / 'fashion-mnist' / f'{stem}.gz' for stem in stems}
-    make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)  # without a root: the system copy
+    # without a root: the system copy
+    make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)
     assert d2l.locate_idx_files() == {stem: isolated / 'system' / 'fashion-mnist' / stem for stem in stems}
     with pytest.raises(d2l.D2LError, match=f'MNIST not found .*{isolated / "system"}.*download not allowed'):
         d2l.locate_idx_files('mnist', download=False)  # looked everywhere, downloaded nothing
@@ -451,10 +452,12 @@ def test_two_processes_preparing_the_cache_at_once(isolated):
     for child, (out, err) in zip(children, outputs):
         assert child.returncode == 0, err
     a, b = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
-    assert max(a['start'], b['start']) < min(a['end'], b['end'])  # both were writing the cache at once
+    # both were writing the cache at once
+    assert max(a['start'], b['start']) < min(a['end'], b['end'])
     cache = data / 'fashion-mnist' / 'fashion-mnist.pt'
     assert cache_files(isolated) == [cache] and leftovers(isolated) == []
-    assert a['sums'] == b['sums'] == expected_sums(data)  # both got the data; the cache is read back whole
+    # both got the data; the cache is read back whole
+    assert a['sums'] == b['sums'] == expected_sums(data)
     assert torch.load(cache, weights_only=True)['fingerprint'] == d2l._fingerprint(
         d2l._find_idx_files(data, 'fashion-mnist'))
 
@@ -479,7 +482,8 @@ def test_run_killed_while_writing_the_cache_leaves_nothing_that_is_taken_as_vali
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     folder = data / 'fashion-mnist'
     half = [p for p in folder.iterdir() if p.name.endswith('.tmp')]
-    assert len(half) == 1 and half[0].stat().st_size > 4096  # killed mid-write: a half file under a temp name
+    # killed mid-write: a half file under a temp name
+    assert len(half) == 1 and half[0].stat().st_size > 4096
     assert not (folder / 'fashion-mnist.pt').exists()  # ... and never under the cache's name
 
     assert loaded_sums(data) == expected_sums(data)  # the next run works
@@ -500,7 +504,8 @@ def test_a_live_writers_temporary_file_is_kept(isolated):
             (folder / f'.fashion-mnist.pt.{pid}.abcd1234.tmp').write_bytes(b'PK\x03\x04')
         d2l.load_mnist_arrays('fashion-mnist', root=data)
         names = sorted(p.name for p in folder.iterdir() if p.name.endswith('.tmp'))
-        assert names == [f'.fashion-mnist.pt.{live.pid}.abcd1234.tmp']  # still being written: keep it
+        # still being written: keep it
+        assert names == [f'.fashion-mnist.pt.{live.pid}.abcd1234.tmp']
     finally:
         live.kill()
         live.wait()

@@ -56,7 +56,8 @@ def test_the_0_17_form_takes_a_hub_name_and_cache_dir(file_server, tmp_path, mon
     work = tmp_path / 'chapter'
     work.mkdir()
     monkeypatch.chdir(work)
-    assert d2l.download('table') == os.path.join('..', 'data', 'table.csv')  # the books' default folder
+    # the books' default folder
+    assert d2l.download('table') == os.path.join('..', 'data', 'table.csv')
     assert (tmp_path / 'data' / 'table.csv').read_bytes() == BODY
     assert d2l.download('table', cache_dir=tmp_path / 'cache') == str(tmp_path / 'cache' / 'table.csv')
     assert d2l.download('table', str(tmp_path / 'pos')) == str(tmp_path / 'pos' / 'table.csv')
@@ -90,9 +91,11 @@ def test_an_unreachable_host_is_one_line_naming_file_url_and_folder(tmp_path):
     message = str(e.value)
     assert message.startswith(f'cannot download table.csv from {url} (')
     assert f'put the file into {tmp_path / "data"} by hand' in message and '\n' not in message
-    assert e.value.__cause__ is None and e.value.__suppress_context__  # no chained network traceback
+    # no chained network traceback
+    assert e.value.__cause__ is None and e.value.__suppress_context__
     assert os.listdir(tmp_path / 'data') == []
-    with pytest.raises(d2l.D2LError) as e:  # a relative folder (the books' ../data) is also named in full
+    # a relative folder (the books' ../data) is also named in full
+    with pytest.raises(d2l.D2LError) as e:
         d2l.download(url, 'data')
     assert f'put the file into data ({tmp_path.resolve() / "data"}) by hand' in str(e.value)
 
@@ -150,7 +153,8 @@ def test_download_extract_unpacks_next_to_the_archive(kind, file_server, tmp_pat
     (tmp_path / 'work').mkdir()
     monkeypatch.chdir(tmp_path / 'work')
     folder = d2l.download_extract('pack')
-    assert folder == os.path.join('..', 'data', 'pack' if kind != 'tar.gz' else 'pack.tar')  # the books' rule
+    # the books' rule
+    assert folder == os.path.join('..', 'data', 'pack' if kind != 'tar.gz' else 'pack.tar')
     assert (tmp_path / 'data' / 'pack' / 'a.txt').read_text() == 'alpha'
     assert (tmp_path / 'data' / 'pack' / 'sub' / 'b.txt').read_text() == 'beta'
     assert d2l.download_extract('pack', 'pack/sub') == os.path.join('..', 'data', 'pack/sub')
@@ -184,10 +188,12 @@ def test_tensor_converts_object_and_bool_arrays_when_a_float_dtype_is_asked_for(
     frame = pd.DataFrame({'area': [1.5, -0.5, 0.0], 'zone': ['RL', None, 'RM']})
     values = pd.get_dummies(frame, dummy_na=True).values  # float and bool columns
     expected = torch.tensor([[1.5, 1, 0, 0], [-0.5, 0, 0, 1], [0.0, 0, 1, 0]])
-    assert torch.equal(d2l.tensor(values.astype(object), dtype=d2l.float32), expected)  # pandas 2's object array
+    # pandas 2's object array
+    assert torch.equal(d2l.tensor(values.astype(object), dtype=d2l.float32), expected)
     assert torch.equal(d2l.tensor(np.array([True, False]), dtype=d2l.float32), torch.tensor([1.0, 0.0]))
     assert d2l.tensor(values.astype(object), dtype=torch.float64).dtype == torch.float64
-    assert torch.equal(d2l.tensor([[1, 2]]), torch.tensor([[1, 2]]))  # everything else is torch.tensor
+    # everything else is torch.tensor
+    assert torch.equal(d2l.tensor([[1, 2]]), torch.tensor([[1, 2]]))
 
 
 def test_tensor_refuses_text_with_one_line():
@@ -244,7 +250,8 @@ def test_house_prices_from_download_to_submission(file_server, tmp_path, monkeyp
     X = d2l.tensor(features[:len(train)].values, dtype=d2l.float32)
     X_test = d2l.tensor(features[len(train):].values, dtype=d2l.float32)
     y = d2l.tensor(train.SalePrice.values.reshape(-1, 1), dtype=d2l.float32)
-    assert X.shape == (120, 3 + 4) and not torch.isnan(X).any()  # 3 numeric, MSZoning's 3 values and NaN
+    # 3 numeric, MSZoning's 3 values and NaN
+    assert X.shape == (120, 3 + 4) and not torch.isnan(X).any()
 
     y = torch.log(y)  # the competition scores the error of log prices, so the model predicts those
 

@@ -137,7 +137,8 @@ def test_softmax_is_stable_and_cross_entropy_matches_torch():
     assert torch.isfinite(p).all() and torch.allclose(p.sum(dim=1), torch.ones(3))
     assert torch.allclose(p[0], torch.tensor([1., 0., 0.])) and torch.allclose(p[2], torch.full((3,), 1 / 3))
     assert torch.allclose(p, torch.softmax(o, dim=1))
-    y = torch.tensor([2, 0, 1])  # the first row's label has probability exp(-2000): log(0) must not appear
+    # the first row's label has probability exp(-2000): log(0) must not appear
+    y = torch.tensor([2, 0, 1])
     l = manual.cross_entropy(o, manual.one_hot(y, 3, o.dtype))
     assert torch.isfinite(l) and torch.allclose(l, F.cross_entropy(o, y))
 
@@ -229,7 +230,8 @@ def test_sgd_step_moves_every_param_by_minus_lr_times_its_grad():
     for (p, before, grad), (p_after, grad_after) in zip(tensors, net.params_and_grads()):
         assert p_after is p  # in place: the layer keeps its own tensor
         assert torch.equal(p, before - 0.05 * grad)
-        assert torch.equal(grad_after, grad)  # the step reads the gradients, it does not use them up
+        # the step reads the gradients, it does not use them up
+        assert torch.equal(grad_after, grad)
     optimizer.lr = 0.5  # a schedule sets the rate between steps
     optimizer.step(net)
     assert all(torch.equal(p, before - 0.05 * grad - 0.5 * grad) for p, before, grad in tensors)
@@ -243,9 +245,11 @@ def test_layers_hold_no_optimizer_state():
     manual.SGD(0.1).step(net)
     for layer, attributes in zip(net.layers, before):
         assert vars(layer).keys() == attributes.keys()
-        assert all(vars(layer)[k] is v for k, v in attributes.items())  # the same objects, updated in place
+        # the same objects, updated in place
+        assert all(vars(layer)[k] is v for k, v in attributes.items())
     batches = d2l.ArrayLoader((X, y), 3)
-    manual.train(net, batches, batches, 0.1, 2, print_every=100)  # the schedule and the steps of real training
+    # the schedule and the steps of real training
+    manual.train(net, batches, batches, 0.1, 2, print_every=100)
     assert [vars(layer).keys() for layer in net.layers] == [attributes.keys() for attributes in before]
     assert not any(hasattr(obj, name) for obj in (net, *net.layers) for name in ('sgd', 'step', 'lr'))
     assert vars(manual.SGD(0.1)) == {'lr': 0.1}
@@ -287,7 +291,8 @@ def test_training_prints_the_classic_lines_and_learns(tiny_data, capsys):
     for m, loss, train_acc, test_acc in zip(epochs, history['train_loss'], history['train_acc'],
                                              history['test_acc']):
         assert m.group(2) == f'{loss:.4f}' and m.group(3) == f'{train_acc:.3f}' and m.group(4) == f'{test_acc:.3f}'
-    assert 1.5 < history['train_loss'][0] < 3.5  # about log(10) = 2.3 at the start: a mean per example
+    # about log(10) = 2.3 at the start: a mean per example
+    assert 1.5 < history['train_loss'][0] < 3.5
     assert history['train_loss'][-1] < history['train_loss'][0] - 0.5  # it learns
     assert history['test_acc'][-1] >= 0.7 and all(0 <= a <= 1 for a in history['train_acc'])
     assert all(s > 0 for s in history['seconds'])
@@ -314,7 +319,8 @@ def test_same_seed_same_run(tiny_data):
 
 def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys):
     trained = manual.main(tiny_args(tiny_data, '--epochs', '2', '--save', str(tmp_path / 'w.pt')))
-    saved = torch.load(tmp_path / 'w.pt', weights_only=True)  # plain tensors and settings: loads with weights_only
+    # plain tensors and settings: loads with weights_only
+    saved = torch.load(tmp_path / 'w.pt', weights_only=True)
     state = saved['weights']
     assert list(state) == ['W1', 'b1', 'W2', 'b2'] and state['W1'].shape == (784, 32)
     assert saved['settings'] == {'model': 'ch_mlp/manual.py', 'layers': [784, 32, 10], 'activation': 'relu',
@@ -360,7 +366,8 @@ def test_a_script_error_from_its_own_folder_is_one_line_not_a_traceback(tmp_path
     run = program(['manual.py', '--load', str(tmp_path / 'none.pt')], ROOT / 'ch_mlp', tmp_path)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith('error: no weights file')
-    assert len(run.stderr.strip().splitlines()) == 1 + bool(kit.shadowing_d2l())  # the one warning, if any
+    # the one warning, if any
+    assert len(run.stderr.strip().splitlines()) == 1 + bool(kit.shadowing_d2l())
 
 
 # ---------------------------------------------------------------------------
@@ -422,7 +429,8 @@ def test_fizzbuzz_loads_by_path_under_any_module_name():
 
 def test_fizzbuzz_restores_the_thread_count():
     before = torch.get_num_threads()
-    torch.set_num_threads(3)  # not 1, which fizzbuzz uses while it trains, and likely not this machine's default
+    # not 1, which fizzbuzz uses while it trains, and likely not this machine's default
+    torch.set_num_threads(3)
     try:
         fizzbuzz.main(['--epochs', '2'])
         assert torch.get_num_threads() == 3

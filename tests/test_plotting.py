@@ -35,7 +35,8 @@ def test_figure_helpers_are_harmless_in_a_script(tmp_path, capsys):
     axes = plt.figure().gca()
     assert d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'], axes=axes) is None
     assert len(axes.get_lines()) == 2 and axes.get_xlabel() == 'x'
-    assert capsys.readouterr().out == ''  # on the caller's axes: drawing only, the figure is the caller's
+    # on the caller's axes: drawing only, the figure is the caller's
+    assert capsys.readouterr().out == ''
     d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'])
     # No display and no notebook: the book's call saves its figure and says where, rather than vanish.
     assert (tmp_path / 'plot-1.png').read_bytes()[:8] == PNG
@@ -56,10 +57,12 @@ def test_animator_writes_a_png_instead_of_printing(tmp_path, capsys):
     assert (tmp_path / 'anim.png').read_bytes()[:8] == PNG
     assert animator.Y == [[1, 0.5, 1 / 3], [0.6, 0.7, 0.8]]
     import matplotlib.pyplot as plt
-    plt.plot([0, 1], [1, 0])  # a page's next drawing with plt starts a figure of its own, as in a notebook
+    # a page's next drawing with plt starts a figure of its own, as in a notebook
+    plt.plot([0, 1], [1, 0])
     assert plt.gcf() is not animator.fig
     assert all(plt.figure(n) is not animator.fig for n in plt.get_fignums())
-    assert animator.axes[0].get_lines()[0].get_ydata().tolist() == [1, 0.5, 1 / 3]  # untouched by that drawing
+    # untouched by that drawing
+    assert animator.axes[0].get_lines()[0].get_ydata().tolist() == [1, 0.5, 1 / 3]
 
 
 def test_a_figure_that_cannot_be_written_is_one_line(tmp_path):

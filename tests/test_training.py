@@ -266,7 +266,8 @@ def test_train_classifier_quiet_with_a_function_net_on_a_named_device(fashion, c
                                    nn.CrossEntropyLoss(reduction='none'), 2, lambda n: d2l.sgd([W], 0.5, n),
                                    device='cpu', verbose=False)
     assert capsys.readouterr().out == ''
-    assert 1 < history['train_loss'][0] < math.log(10)  # from uniform (zero weights), down within the epoch
+    # from uniform (zero weights), down within the epoch
+    assert 1 < history['train_loss'][0] < math.log(10)
     assert history['train_loss'][1] < history['train_loss'][0] and history['test_acc'][-1] >= 0.5
 
 
@@ -322,7 +323,8 @@ def test_predict_ch3_writes_titled_images(fashion, tmp_path):
     _, test_iter = fashion
     net = softmax_net()
     net.train()
-    assert d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png') is None  # as in the book
+    # as in the book
+    assert d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png') is None
     assert (tmp_path / 'pred.png').read_bytes()[:8] == PNG
     assert net.training
     d2l.predict_ch3(net, test_iter)  # the book's call: no display here, so a PNG appears

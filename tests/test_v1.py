@@ -69,7 +69,8 @@ def test_save_hyperparameters_keeps_arguments_not_later_locals():
 
 def test_classic_and_1_0_names_do_not_clash(fashion):
     assert callable(d2l.sgd) and isinstance(d2l.SGD, type) and d2l.sgd is not d2l.SGD
-    train_iter, _ = d2l.load_data_fashion_mnist(10)  # the classic function still returns two loaders
+    # the classic function still returns two loaders
+    train_iter, _ = d2l.load_data_fashion_mnist(10)
     assert len(train_iter) == 5 and isinstance(d2l.FashionMNIST(batch_size=10), d2l.DataModule)
     y_hat, y = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), torch.tensor([1, 1, 1])
     assert d2l.accuracy(y_hat, y) == 2.0  # classic: a count
@@ -180,7 +181,8 @@ def test_a_page_patch_on_d2l_trainer_is_used_by_fit(monkeypatch, capsys):
     assert [s for s in seen if s[0] == 'batch'][:5] == [('batch', 16), ('batch', 16), ('batch', 8),
                                                         ('batch', 16), ('batch', 4)]
     assert (trainer.train_batch_idx, trainer.val_batch_idx) == (6, 4)
-    assert sorted(epoch_lines(capsys.readouterr().out)) == [1, 2]  # the board still reports per epoch
+    # the board still reports per epoch
+    assert sorted(epoch_lines(capsys.readouterr().out)) == [1, 2]
 
 
 def test_patched_training_step_and_gradient_clipping_in_the_default_loop():
@@ -282,7 +284,8 @@ def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkey
 def test_visualize_titles_with_text_labels_and_returns_nothing(fashion, tmp_path, monkeypatch):
     data = d2l.FashionMNIST(batch_size=8)
     X, y = next(iter(data.val_dataloader()))
-    assert data.visualize((X, y), nrows=2, ncols=4) is None  # as in the book: a notebook cell echoes nothing
+    # as in the book: a notebook cell echoes nothing
+    assert data.visualize((X, y), nrows=2, ncols=4) is None
     assert pngs(tmp_path) == ['images-1.png']
     drawn = []
     show_images = d2l.show_images
@@ -330,19 +333,22 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
         board.draw(x, torch.tensor(float(x)), 'train_loss', every_n=2)
     board.draw(1, 0.75, 'val_acc', every_n=1)
     assert board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)] and board.data['val_acc'] == [(1.0, 0.75)]
-    assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0  # pages read .y
+    # pages read .y
+    assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0
     board.draw(5, 10.0, 'train_loss', every_n=2)  # waits for its partner: not plotted yet
     assert len(board.data['train_loss']) == 2
     path = board.flush(1)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'epoch 1, train_loss 4.0000, val_acc 0.750'  # the means of what it received
     assert out[1] == f'figure written to {path} (redrawn after every epoch)'
-    assert board.flush(2) is None and capsys.readouterr().out == ''  # nothing new: no line, no redraw
+    # nothing new: no line, no redraw
+    assert board.flush(2) is None and capsys.readouterr().out == ''
 
 
 def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, tmp_path):
     saves = []
-    real_save = d2l._save_figure  # every figure file is written here (whole, under a temporary name)
+    # every figure file is written here (whole, under a temporary name)
+    real_save = d2l._save_figure
 
     def save(*args, **kwargs):
         saves.append(str(out := real_save(*args, **kwargs)))
@@ -369,7 +375,8 @@ def test_board_goes_to_d2l_figures_and_display_false_writes_none(monkeypatch, tm
     quiet = d2l.ProgressBoard(display=False)
     quiet.draw(0.5, 1.0, 'loss')
     assert quiet.flush(1) is None and quiet.path is None
-    assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2  # the line is printed either way
+    # the line is printed either way
+    assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2
 
 
 # A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so that
@@ -403,7 +410,8 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     mode = 'window' if screen else 'file'
-    assert out.stdout == f'mode: {mode}\nfigure written to progress-1.png\n'  # its last points, at exit
+    # its last points, at exit
+    assert out.stdout == f'mode: {mode}\nfigure written to progress-1.png\n'
     assert pngs(tmp_path) == ['progress-1.png']
 
 
@@ -420,5 +428,6 @@ def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, 
     d2l.Trainer(max_epochs=10).fit(d2l.SoftmaxRegression(num_outputs=10, lr=0.1), data)
     lines = epoch_lines(capsys.readouterr().out)
     assert sorted(lines) == list(range(1, 11))
-    assert 0.81 <= lines[10]['val_acc'] <= 0.86  # the book plots 0.835 at epoch 10; seeds move it by ~0.01
+    # the book plots 0.835 at epoch 10; seeds move it by ~0.01
+    assert 0.81 <= lines[10]['val_acc'] <= 0.86
     assert lines[10]['train_loss'] < 0.47 < 0.75 < lines[1]['train_loss']
