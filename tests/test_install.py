@@ -1,7 +1,8 @@
-"""Installed where readers already are: when `import d2l` in the reader's own code would give another
-d2l than this kit (the books' own package, `pip install d2l`), every chapter script says so in one
-line on stderr and carries on, and so does the test suite's header. The books' package is played by
-a stand-in that each test writes into a temporary folder (make_books_d2l); no registry is used."""
+"""Installed where readers already are: when `import d2l` in the reader's own code would give
+another d2l than this kit (the books' own package, `pip install d2l`), every chapter script says
+so in one line on stderr and carries on, and so does the test suite's header. The books' package
+is played by a stand-in that each test writes into a temporary folder (make_books_d2l); no
+registry is used."""
 import shutil
 import sys
 
@@ -15,9 +16,9 @@ WARNING = '`import d2l` outside this folder gives another package'
 
 
 def softmax_run(tiny_data, tmp_path, **env):
-    """ch_softmax/scratch.py for one epoch on the tiny data, run from a folder outside the repository."""
-    return program([str(ROOT / 'ch_softmax' / 'scratch.py'), '--epochs', '1', '--data-root', str(tiny_data)],
-                   tmp_path, tmp_path, **env)
+    """ch_softmax/scratch.py for one epoch on the tiny data, run from outside the repository."""
+    return program([str(ROOT / 'ch_softmax' / 'scratch.py'), '--epochs', '1',
+                    '--data-root', str(tiny_data)], tmp_path, tmp_path, **env)
 
 
 # ---------------------------------------------------------------------------
@@ -40,7 +41,8 @@ def test_a_chapter_script_warns_in_one_line_and_still_trains(tiny_data, tmp_path
     done = softmax_run(tiny_data, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f'warning: {WARNING}, d2l 1.0.3 at {package}, '), done.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        f'warning: {WARNING}, d2l 1.0.3 at {package}, '), done.stderr
     assert str(ROOT / 'd2l.py') in lines[0]  # the kit the scripts use
     assert lines[0].endswith('Fix: pip uninstall d2l (or use a fresh venv)')
     assert EPOCH_LINE.match(done.stdout.splitlines()[0])  # and it trained, with the kit
@@ -51,10 +53,11 @@ def test_a_chapter_script_warns_in_one_line_and_still_trains(tiny_data, tmp_path
 def test_compare_runs_two_scripts_and_warns_once(tmp_path):
     site = tmp_path / 'site'
     make_books_d2l(site)
-    done = program(['-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'], ROOT, tmp_path,
-                   PYTHONPATH=str(site))
+    done = program(['-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'],
+                   ROOT, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
-    assert [line for line in done.stderr.splitlines() if WARNING in line] == done.stderr.splitlines()
+    assert ([line for line in done.stderr.splitlines() if WARNING in line]
+            == done.stderr.splitlines())
     assert len(done.stderr.splitlines()) == 1
     # `python -m d2l` ran it
     assert 'ch_linear_regression: scratch.py vs concise.py (--epochs 1)' in done.stdout
@@ -71,22 +74,25 @@ def test_the_installed_kit_imports_and_runs_python_m_d2l_from_any_folder(tmp_pat
             'print(alone, d2l.__file__, d2lkit.script.__file__, d2lkit.cli.__file__)')
     done = program(['-c', code], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ['False', str(site / 'd2l.py'), str(site / 'd2lkit' / 'script.py'),
+    assert done.stdout.split() == ['False', str(site / 'd2l.py'),
+                                   str(site / 'd2lkit' / 'script.py'),
                                    str(site / 'd2lkit' / 'cli.py')]
     helped = program(['-m', 'd2l', '--help'], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert helped.returncode == 0, helped.stderr
-    assert all(command in helped.stdout for command in ('compare', 'sweep', 'exercises', 'compare-models'))
+    assert all(command in helped.stdout
+               for command in ('compare', 'sweep', 'exercises', 'compare-models'))
     refused = program(['-m', 'd2l', 'compare', 'ch_nope'], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert refused.returncode == 1  # the kit's one line (run_script), not a traceback
     assert refused.stderr.strip().splitlines()[-1] == (
-        "error: no chapter 'ch_nope' with a scratch.py and a concise.py; choose one of: (none found)")
+        "error: no chapter 'ch_nope' with a scratch.py and a concise.py; "
+        'choose one of: (none found)')
 
 
 def test_the_test_suite_header_says_it(tmp_path):
     site = tmp_path / 'site'
     package = make_books_d2l(site)
-    done = program(['-m', 'pytest', '--collect-only', '-p', 'no:cacheprovider', 'tests/test_utilities.py'],
-                   ROOT, tmp_path, PYTHONPATH=str(site))
+    done = program(['-m', 'pytest', '--collect-only', '-p', 'no:cacheprovider',
+                    'tests/test_utilities.py'], ROOT, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stdout + done.stderr
     header = done.stdout.split('collected')[0]
     assert f'warning: {WARNING}, d2l 1.0.3 at {package}' in header
@@ -109,7 +115,8 @@ def site(tmp_path, monkeypatch):
 def test_the_books_package_is_seen_behind_the_repository(site):
     package = make_books_d2l(site, '0.17.6')
     warning = kit.shadowing_d2l()
-    assert warning.startswith(f'warning: {WARNING}, d2l 0.17.6 at {package}, not this kit ({ROOT / "d2l.py"})')
+    assert warning.startswith(f'warning: {WARNING}, d2l 0.17.6 at {package}, '
+                              f'not this kit ({ROOT / "d2l.py"})')
     assert 'Fix: pip uninstall d2l' in warning and '\n' not in warning
     assert not (site / 'imported').exists()
 
