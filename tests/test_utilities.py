@@ -50,7 +50,8 @@ def test_timer_records_sums_and_averages_its_times():
     time.sleep(0.01)
     second = timer.stop()
     assert first >= 0.02 and second >= 0.01 and timer.times == [first, second]
-    assert timer.sum() == pytest.approx(first + second) and timer.avg() == pytest.approx((first + second) / 2)
+    assert (timer.sum() == pytest.approx(first + second)
+            and timer.avg() == pytest.approx((first + second) / 2))
     assert timer.cumsum() == pytest.approx([first, first + second])
 
 

@@ -30,7 +30,8 @@ def epoch_lines(out):
     lines = {}
     for line in out.splitlines():
         if m := LINE.match(line):
-            lines[int(m.group(1))] = {k: float(v) for k, v in (p.split(' ') for p in m.group(2).split(', '))}
+            lines[int(m.group(1))] = {k: float(v)
+                                      for k, v in (p.split(' ') for p in m.group(2).split(', '))}
     return lines
 
 
@@ -94,7 +95,8 @@ def test_synthetic_regression_data_splits_and_noise():
     train, val = data.train_dataloader(), data.val_dataloader()
     assert (len(train), len(val), data.num_workers) == (12, 8, 0)
     assert torch.equal(torch.cat([X for X, _ in val]), data.X[600:])  # validation rows, in order
-    assert sorted(torch.cat([y for _, y in train])[:, 0].tolist()) == sorted(data.y[:600, 0].tolist())
+    assert (sorted(torch.cat([y for _, y in train])[:, 0].tolist())
+            == sorted(data.y[:600, 0].tolist()))
 
 
 def test_fit_linear_regression_scratch_recovers_w_and_b(capsys, tmp_path):
@@ -138,7 +140,8 @@ def test_clip_gradients_caps_the_joint_norm():
     model = d2l.LinearRegressionScratch(2, lr=0.1)
     model.w.grad, model.b.grad = torch.tensor([[3.0], [0.0]]), torch.tensor([4.0])  # norm 5
     d2l.Trainer(1).clip_gradients(1.0, model)
-    assert torch.allclose(model.w.grad, torch.tensor([[0.6], [0.0]])) and torch.allclose(model.b.grad, torch.tensor([0.8]))
+    assert (torch.allclose(model.w.grad, torch.tensor([[0.6], [0.0]]))
+            and torch.allclose(model.b.grad, torch.tensor([0.8])))
     d2l.Trainer(1).clip_gradients(10.0, model)  # below the cap: unchanged
     assert torch.allclose(model.b.grad, torch.tensor([0.8]))
 
@@ -173,7 +176,8 @@ def test_a_page_patch_on_d2l_trainer_is_used_by_fit(monkeypatch, capsys):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.5, num_train=40, num_val=20, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.5,
+                                       num_train=40, num_val=20, batch_size=16)
     trainer = d2l.Trainer(max_epochs=2)
     trainer.fit(d2l.LinearRegressionScratch(1, lr=0.1), data)
     epochs = [s for s in seen if s[0] == 'epoch']
@@ -203,7 +207,8 @@ def test_patched_training_step_and_gradient_clipping_in_the_default_loop():
         norms.append(float(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))))
 
     trainer.clip_gradients = spy
-    data = d2l.SyntheticRegressionData(torch.tensor([2.0]), 1.0, num_train=64, num_val=0, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([2.0]), 1.0,
+                                       num_train=64, num_val=0, batch_size=16)
     trainer.fit(Clipped(1, lr=0.01), data)
     assert len(norms) == 4 and max(norms) <= 0.5 + 1e-5
 
@@ -212,7 +217,8 @@ def test_trainer_num_gpus_1_uses_a_gpu_or_notes_the_cpu(capsys):
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1)
     err = capsys.readouterr().err
     model = d2l.LinearRegressionScratch(1, lr=0.1)
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.0, num_train=32, num_val=16, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.0,
+                                       num_train=32, num_val=16, batch_size=16)
     trainer.fit(model, data)
     gpus = [d for d in d2l.try_all_gpus() if d.type != 'cpu']
     if gpus:
@@ -261,14 +267,16 @@ def test_fashion_mnist_batches_from_memory(fashion):
     assert (len(data.train), len(data.val)) == (50, 20)
     image, label = data.train[3]
     assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and isinstance(label, int)
-    assert torch.equal(image[0], arrays['train_images'][3].float() / 255) and label == arrays['train_labels'][3]
+    assert (torch.equal(image[0], arrays['train_images'][3].float() / 255)
+            and label == arrays['train_labels'][3])
     X, y = next(iter(data.val_dataloader()))
     assert X.shape == (8, 1, 28, 28) and y.dtype == torch.int64 and 0 <= X.min() and X.max() <= 1
     assert torch.equal(y, arrays['test_labels'][:8])  # validation keeps its order
     data.batch_size = 25  # read at each call, as the book's DataLoader would be made anew
     assert [len(y) for _, y in data.train_dataloader()] == [25, 25]
     assert data.text_labels(torch.tensor([0, 9])) == ['t-shirt', 'ankle boot']
-    assert next(iter(d2l.FashionMNIST(batch_size=4, resize=(32, 32)).train_dataloader()))[0].shape == (4, 1, 32, 32)
+    resized = d2l.FashionMNIST(batch_size=4, resize=(32, 32))
+    assert next(iter(resized.train_dataloader()))[0].shape == (4, 1, 32, 32)
 
 
 def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkeypatch, capsys):
@@ -304,7 +312,8 @@ def test_classifier_loss_and_accuracy_values():
     assert model.accuracy(Y_hat, Y, averaged=False).tolist() == [1, 0, 1, 0]
     per_row = model.loss(Y_hat, Y, averaged=False)
     expected = -torch.log_softmax(Y_hat, dim=1)[range(4), Y]
-    assert torch.allclose(per_row, expected) and torch.allclose(model.loss(Y_hat, Y), expected.mean())
+    assert (torch.allclose(per_row, expected)
+            and torch.allclose(model.loss(Y_hat, Y), expected.mean()))
 
 
 def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, tmp_path):
@@ -313,7 +322,8 @@ def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, tmp_path)
     model = d2l.SoftmaxRegression(num_outputs=10, lr=0.5)
     d2l.Trainer(max_epochs=6).fit(model, data)
     lines = epoch_lines(capsys.readouterr().out)
-    assert sorted(lines) == list(range(1, 7)) and list(lines[6]) == ['train_loss', 'val_loss', 'val_acc']
+    assert (sorted(lines) == list(range(1, 7))
+            and list(lines[6]) == ['train_loss', 'val_loss', 'val_acc'])
     assert lines[6]['val_acc'] >= 0.7 and lines[6]['train_loss'] < lines[1]['train_loss']
     # The printed val_acc is the mean of the per-batch accuracies the board received.
     with torch.no_grad():
@@ -332,7 +342,8 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
     for x in range(1, 5):
         board.draw(x, torch.tensor(float(x)), 'train_loss', every_n=2)
     board.draw(1, 0.75, 'val_acc', every_n=1)
-    assert board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)] and board.data['val_acc'] == [(1.0, 0.75)]
+    assert (board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)]
+            and board.data['val_acc'] == [(1.0, 0.75)])
     # pages read .y
     assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0
     board.draw(5, 10.0, 'train_loss', every_n=2)  # waits for its partner: not plotted yet
@@ -354,7 +365,8 @@ def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, 
         saves.append(str(out := real_save(*args, **kwargs)))
         return out
     monkeypatch.setattr(d2l, '_save_figure', save)
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0, 2.0]), 0.5, num_train=64, num_val=32, batch_size=4)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0, 2.0]), 0.5,
+                                       num_train=64, num_val=32, batch_size=4)
     trainer = d2l.Trainer(max_epochs=3)
     for _ in range(2):
         trainer.fit(d2l.LinearRegressionScratch(2, lr=0.05), data)  # 16 batches an epoch, 8 points
@@ -379,8 +391,8 @@ def test_board_goes_to_d2l_figures_and_display_false_writes_none(monkeypatch, tm
     assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2
 
 
-# A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so that
-# d2l takes the script for one with a screen ('window' mode) without a screen being there.
+# A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so
+# that d2l takes the script for one with a screen ('window' mode) without a screen being there.
 WINDOW_BACKEND = '''
 from matplotlib.backend_bases import _Backend
 from matplotlib.backends.backend_agg import FigureCanvasAgg, _BackendAgg
@@ -397,7 +409,8 @@ class _BackendNoWindow(_BackendAgg):
 
 
 @pytest.mark.parametrize('screen', [False, True])
-def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, monkeypatch, screen):
+def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path,
+                                                                      monkeypatch, screen):
     code = ('import d2l\nboard = d2l.ProgressBoard("x")\n'
             'for i in range(20):\n    board.draw(i / 10, i * i, "square", every_n=2)\n'
             'print("mode:", d2l.figure_mode())\n')
@@ -420,7 +433,8 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
 # ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+@pytest.mark.skipif(not REAL_FASHION.is_dir(),
+                    reason='Debian dataset-fashion-mnist is not installed')
 def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, tmp_path):
     torch.manual_seed(0)
     data = d2l.FashionMNIST(batch_size=256)
