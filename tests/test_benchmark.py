@@ -53,8 +53,8 @@ def test_bare_loop_keeps_one_fixed_shuffled_order(bench):
 
 @pytest.mark.parametrize('model', ['softmax', 'mlp'])
 def test_time_training_returns_timed_epochs_and_accuracy(bench, tiny_data, tmp_path, model):
-    tv_root = bench.torchvision_root(d2l.locate_idx_files('fashion-mnist', tiny_data),
-                                     tmp_path / 'tv')
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
+    tv_root = bench.torchvision_root(files, tmp_path / 'tv')
     results = bench.time_training(model, ['classic-0', 'd2l', 'bare'], 2, 1, tiny_data, tv_root)
     assert [r['source'] for r in results] == ['classic-0', 'd2l', 'bare']
     for r in results:
@@ -110,9 +110,8 @@ def test_a_child_process_reports_its_json_and_its_wall_time(bench):
 
 def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
     small = bench.peak_rss([sys.executable, '-c', 'pass'], tmp_path)
-    big = bench.peak_rss([sys.executable, '-c',
-                          'b = bytearray(300 * 2**20); b[::4096] = b"x" * len(b[::4096])'],
-                         tmp_path)
+    big = bench.peak_rss([sys.executable, '-c', 'b = bytearray(300 * 2**20); '
+                          'b[::4096] = b"x" * len(b[::4096])'], tmp_path)
     assert 280 <= big['rss_mib'] - small['rss_mib'] < 400 and small['seconds'] > 0
     with pytest.raises(RuntimeError, match='failed \\(3\\)'):
         bench.peak_rss([sys.executable, '-c', 'raise SystemExit(3)'], tmp_path)

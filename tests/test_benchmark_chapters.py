@@ -1,6 +1,6 @@
-"""Smoke test of benchmarks/chapters_table.py: its rows are the README's, they carry the numbers the
-scripts print and return (on tiny settings, real runs), and the parsing is exact; no timing is
-asserted."""
+"""Smoke test of benchmarks/chapters_table.py: its rows are the README's, they carry the
+numbers the scripts print and return (on tiny settings, real runs), and the parsing is exact;
+no timing is asserted."""
 import re
 
 import pytest

@@ -19,8 +19,8 @@ def bench():
 def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tiny_data,
                                                                       tmp_path, monkeypatch):
     monkeypatch.setenv('D2L_DATA', str(tiny_data))
-    tv_root = bench.torchvision_root(d2l.locate_idx_files('fashion-mnist', tiny_data),
-                                     tmp_path / 'tv')
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
+    tv_root = bench.torchvision_root(files, tmp_path / 'tv')
     classic = bench.TorchvisionFashionMNIST(str(tv_root), 8, num_workers=0)
     ours = d2l.FashionMNIST(batch_size=8)
     for loader_a, loader_b in ((classic.val_dataloader(), ours.val_dataloader()),):
