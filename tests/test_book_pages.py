@@ -281,11 +281,13 @@ def test_each_set_figsize_starts_a_figure_of_its_own_in_a_script(tmp_path):
     script = textwrap.dedent('''
         from d2l import torch as d2l
         for name, ys in (('relu', [0, 0, 1]), ('sigmoid', [0.3, 0.5, 0.7]), ('tanh', [-1, 0, 1])):
-            d2l.set_figsize(figsize=(5, 2.5))   # the port's xyplot: a figure per call, as its notebook shows them
+            # the port's xyplot: a figure per call, as its notebook shows them
+            d2l.set_figsize(figsize=(5, 2.5))
             d2l.plt.plot([-1, 0, 1], ys)
             d2l.plt.ylabel(name + '(x)')
             print('drew', name, 'lines on this figure:', len(d2l.plt.gca().get_lines()))
-        d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')  # the kit's own figures keep their own files
+        # the kit's own figures keep their own files
+        d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')
     ''')
     # MPLBACKEND set, as many headless setups have it: the backend is then known before pyplot is
     # imported, and the last figure must still be saved at exit.
@@ -308,9 +310,10 @@ def test_a_figure_drawn_with_plt_after_use_svg_display_is_saved_at_exit(tmp_path
     script = textwrap.dedent('''
         import d2l
         from matplotlib import pyplot as plt
-        d2l.use_svg_display()                  # the port's own show_fashion_mnist: then plt, then show()
+        # the port's own show_fashion_mnist: then plt, then show()
+        d2l.use_svg_display()
         plt.plot([1, 2, 3])
-        plt.show()                             # nothing to show on a headless machine
+        plt.show()  # nothing to show on a headless machine
     ''')
     env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,

@@ -71,7 +71,8 @@ def test_compare_reports_scripts_that_differ(tmp_path, capsys):
         (chapter / f'{kind}.py').write_text(textwrap.dedent(f'''
             def main(argv=None):
                 assert argv == ['--epochs', '1']
-                return {{'train_loss': [{loss}], 'train_acc': [{acc}], 'test_acc': [{acc}], 'seconds': [1.0]}}
+                return {{'train_loss': [{loss}], 'train_acc': [{acc}],
+                         'test_acc': [{acc}], 'seconds': [1.0]}}
         '''))
     result = compare.compare(chapter, ['--epochs', '1'])
     out = capsys.readouterr().out

@@ -427,7 +427,8 @@ import torch, d2l
 RACE_CHILD = CHILD_PRELUDE + '''
 barrier, me, data = sys.argv[1:4]
 real_save, window = torch.save, {{}}
-def slow_save(obj, f, *args, **kwargs):  # hold the temporary file open so that the two writes overlap
+# hold the temporary file open so that the two writes overlap
+def slow_save(obj, f, *args, **kwargs):
     window['start'] = time.time()
     time.sleep(1.0)
     real_save(obj, f, *args, **kwargs)
@@ -482,7 +483,8 @@ def test_two_processes_preparing_the_cache_at_once(isolated):
 
 
 KILLED_CHILD = CHILD_PRELUDE + '''
-def dying_save(obj, f, *args, **kwargs):  # the first bytes of the archive are out, then kill -9 (or the OOM killer)
+# the first bytes of the archive are out, then kill -9 (or the OOM killer)
+def dying_save(obj, f, *args, **kwargs):
     f.write(b'PK\\x03\\x04' + bytes(4096))
     f.flush()
     os.kill(os.getpid(), signal.SIGKILL)
