@@ -1,6 +1,7 @@
-"""Shared by the tests: the chapter scripts, output formats, tiny IDX data sets written by the tests
-themselves, an isolated data lookup, a headless working folder for every test, scripts run as
-programs, a stand-in for the books' own d2l package, and a file server on 127.0.0.1 for the downloads."""
+"""Shared by the tests: the chapter scripts, output formats, tiny IDX data sets written by
+the tests themselves, an isolated data lookup, a headless working folder for every test,
+scripts run as programs, a stand-in for the books' own d2l package, and a file server on
+127.0.0.1 for the downloads."""
 from __future__ import annotations
 
 import gzip
@@ -28,8 +29,9 @@ from d2lkit import script as kit  # noqa: E402
 REAL_FASHION = Path('/usr/share/datasets/fashion-mnist')
 
 # Under pytest-xdist (pyproject's addopts: `-n auto`) each worker gets its share of the cores, for
-# torch here and, through OMP_NUM_THREADS, for the scripts the tests start as processes: two workers
-# each running two threads on a 2-core machine stall each other for many times longer than they save.
+# torch here and, through OMP_NUM_THREADS, for the scripts the tests start as processes: two
+# workers each running two threads on a 2-core machine stall each other for many times longer
+# than they save.
 _WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 if _WORKERS > 1:
     _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
@@ -38,11 +40,14 @@ if _WORKERS > 1:
 
 # Every chapter script, by path without .py. Listed, not globbed: a missing script fails its tests
 # (and test_every_chapter_script_is_listed fails for one that is not listed here).
-IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']  # the pairs
+# the scratch/concise pairs
+IMAGE_SCRIPTS = ['ch_softmax/scratch', 'ch_softmax/concise', 'ch_mlp/scratch', 'ch_mlp/concise']
 MANUAL = 'ch_mlp/manual'
-BEST = 'ch_mlp/best'  # its epoch line adds the elapsed seconds: `epoch 1, loss ..., test acc 0.812, 3.4 s`
+# its epoch line adds the elapsed seconds: `epoch 1, loss ..., test acc 0.812, 3.4 s`
+BEST = 'ch_mlp/best'
 LINREG_SCRIPTS = ['ch_linear_regression/scratch', 'ch_linear_regression/concise']
-TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL, BEST] + LINREG_SCRIPTS  # the shared flags, --save/--load, the loss check
+# the shared flags, --save/--load, the loss check
+TRAINING_SCRIPTS = IMAGE_SCRIPTS + [MANUAL, BEST] + LINREG_SCRIPTS
 FIZZBUZZ = 'ch_mlp/fizzbuzz'
 # The regression scripts of the model-selection pages: synthetic data, train and test loss.
 POLYNOMIAL = 'ch_model_selection/polynomial'
@@ -51,18 +56,21 @@ MODEL_SELECTION_SCRIPTS = [POLYNOMIAL] + WEIGHT_DECAY_SCRIPTS
 TRAINING_SCRIPTS += MODEL_SELECTION_SCRIPTS  # they take the shared flags and --save/--load
 
 PNG = b'\x89PNG\r\n\x1a\n'
-EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
+EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{4}), '
+                        r'train acc (\d\.\d{3}), test acc (\d\.\d{3})$')
 SPEED_LINE = re.compile(r'^\d+\.\d examples/sec on cpu$')
 
 
 def pytest_report_header(config) -> list[str]:
-    """The header says when `import d2l` outside this checkout gives another d2l (the books' package)."""
+    """The header says when `import d2l` outside this checkout gives another d2l (the books')."""
     warning = kit.shadowing_d2l()
     return [warning] if warning else []
 
 
 def script(name: str):
-    """The module of a chapter script, e.g. 'ch_softmax/scratch', imported by path (main() not run)."""
+    """The module of a chapter script, e.g. 'ch_softmax/scratch', imported by path.
+
+    Its main() is not run."""
     return kit.load_script(ROOT / f'{name}.py')
 
 
@@ -91,16 +99,20 @@ def leftovers(folder: Path) -> list[Path]:
 
 
 def program(args: list[str], cwd, tmp_path, **env: str) -> subprocess.CompletedProcess:
-    """Run `python ARGS` in cwd as a user would (no $D2L_DATA, no display, a private cache), with env added."""
+    """Run `python ARGS` in cwd as a user would, with env added.
+
+    As a user would: no $D2L_DATA, no display, a private cache."""
     env = {**{k: v for k, v in os.environ.items() if k not in ('D2L_DATA', 'DISPLAY')},
            'XDG_CACHE_HOME': str(tmp_path / 'cache'), **env}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def run_as_script(main, argv: list[str], capsys) -> tuple[int, str, str]:
-    """main(argv) run the way a chapter script's last line runs it (kit.run_script), in this process;
-    return (exit status, stdout, stderr) as the interpreter would end: SystemExit(None) is 0, an int is
-    itself, a message is printed to stderr and is 1. A traceback would escape as an exception."""
+    """main(argv) run the way a chapter script's last line runs it (kit.run_script), in
+    this process; return (exit status, stdout, stderr) as the interpreter would end:
+    SystemExit(None) is 0, an int is itself, a message is printed to stderr and is 1. A
+    traceback would escape as an exception."""
     capsys.readouterr()
     try:
         kit.run_script(lambda: main(argv))
@@ -117,8 +129,8 @@ def run_as_script(main, argv: list[str], capsys) -> tuple[int, str, str]:
 
 def make_books_d2l(site: Path, version: str | None = '1.0.3', dist_info: bool = True) -> Path:
     """A stand-in for the books' package as pip installs it into site: site/d2l/__init__.py (with
-    __version__, and writing site/imported when imported) and, if dist_info, its d2l-VERSION.dist-info.
-    Returns the package folder."""
+    __version__, and writing site/imported when imported) and, if dist_info, its
+    d2l-VERSION.dist-info. Returns the package folder."""
     package = site / 'd2l'
     package.mkdir(parents=True)
     (package / '__init__.py').write_text(
@@ -134,7 +146,9 @@ def make_books_d2l(site: Path, version: str | None = '1.0.3', dist_info: bool = 
 
 
 class Marker:
-    """A pickle that would create a folder when unpickled: proof that nothing is unpickled into objects."""
+    """A pickle that would create a folder when unpickled.
+
+    Proof that nothing is unpickled into objects."""
 
     def __init__(self, path: Path) -> None:
         self.path = str(path)
@@ -152,14 +166,16 @@ def headless(monkeypatch, tmp_path):
     monkeypatch.setattr(d2l, '_FIGURE_COUNTS', {})
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    if 'matplotlib.pyplot' in sys.modules:  # else d2l's exit hook would save them into the repository
+    # else d2l's exit hook would save them into the repository
+    if 'matplotlib.pyplot' in sys.modules:
         sys.modules['matplotlib.pyplot'].close('all')
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
     """Write a uint8 array as an IDX file (magic 0x0000080N, big-endian dims), gzipped or plain."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f'>{array.ndim}I', *array.shape) + array.tobytes()
+    data = (bytes([0, 0, 0x08, array.ndim]) + struct.pack(f'>{array.ndim}I', *array.shape)
+            + array.tobytes())
     path.parent.mkdir(parents=True, exist_ok=True)
     if gz:
         path = path.with_name(path.name + '.gz')
@@ -199,13 +215,14 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg-cache'))
     for spec in d2l._DATASETS.values():
         monkeypatch.setitem(spec, 'system', [str(tmp_path / 'system')])
-    monkeypatch.setattr(d2l, '_download', lambda name, home: (None, 'download failed: offline (test)'))
+    monkeypatch.setattr(d2l, '_download',
+                        lambda name, home: (None, 'download failed: offline (test)'))
     return tmp_path
 
 
 @pytest.fixture
 def tiny_data(isolated):
-    """A data root holding tiny Fashion-MNIST and MNIST data sets (50 train, 20 test images each)."""
+    """A data root with tiny Fashion-MNIST and MNIST data sets (50 train, 20 test images each)."""
     root = isolated / 'data'
     make_idx_dataset(root / 'fashion-mnist', seed=1)
     make_idx_dataset(root / 'mnist', seed=2)
@@ -248,7 +265,8 @@ def file_server():
     server.daemon_threads = True
     server.files, server.hits, server.cut_short = {}, [], set()
     server.url = f'http://127.0.0.1:{server.server_address[1]}'
-    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05},
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -272,8 +290,9 @@ def install_kit(tmp_path: Path) -> Path:
     source.mkdir()
     for name in ('pyproject.toml', 'README.md', 'd2l.py'):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit', ignore=shutil.ignore_patterns('__pycache__'))
-    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--no-index',
-                         '--target', str(site), str(source)], tmp_path, tmp_path)
+    shutil.copytree(ROOT / 'd2lkit', source / 'd2lkit',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    installed = program(['-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation',
+                         '--no-index', '--target', str(site), str(source)], tmp_path, tmp_path)
     assert installed.returncode == 0, installed.stderr
     return site

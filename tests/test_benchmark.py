@@ -1,4 +1,6 @@
-"""Smoke test of benchmarks/data_pipeline.py on tiny data: the pieces work and agree; no timing is asserted."""
+"""Smoke test of benchmarks/data_pipeline.py on tiny data: the pieces work and agree.
+
+No timing is asserted."""
 import sys
 import tempfile
 
@@ -16,18 +18,22 @@ def bench():
 
 
 def test_every_source_yields_the_same_examples_as_d2l(bench, tiny_data, tmp_path):
-    files = d2l.locate_idx_files('fashion-mnist', tiny_data)  # the .gz files the benchmark copies, uncompressed
+    # the .gz files the benchmark copies, uncompressed
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
     tv_root = bench.torchvision_root(files, tmp_path / 'tv')
-    assert sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir()) == sorted(files) == [
-        't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte', 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte']
+    assert (sorted(p.name for p in (tv_root / 'FashionMNIST' / 'raw').iterdir())
+            == sorted(files) == ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte',
+                                 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte'])
     reference = None
     for source in ('classic-0', 'd2l', 'bare'):
-        train_iter, test_iter = bench.make_loaders(source, 8, tiny_data, tv_root, torch.device('cpu'))
+        train_iter, test_iter = bench.make_loaders(source, 8, tiny_data, tv_root,
+                                                   torch.device('cpu'))
         X, y = map(torch.cat, zip(*test_iter))  # the test split keeps its order in every source
         assert X.shape == (20, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
         if reference is None:
             reference = X, y
-        assert torch.equal(X, reference[0]) and torch.equal(y, reference[1])  # ToTensor == d2l's /255
+        # ToTensor == d2l's /255
+        assert torch.equal(X, reference[0]) and torch.equal(y, reference[1])
         train = [b for b in train_iter]
         assert [len(b[1]) for b in train] == [8] * 6 + [2]
         assert sorted(torch.cat([b[1] for b in train]).tolist()) == sorted(d2l.load_mnist_arrays(
@@ -47,7 +53,8 @@ def test_bare_loop_keeps_one_fixed_shuffled_order(bench):
 
 @pytest.mark.parametrize('model', ['softmax', 'mlp'])
 def test_time_training_returns_timed_epochs_and_accuracy(bench, tiny_data, tmp_path, model):
-    tv_root = bench.torchvision_root(d2l.locate_idx_files('fashion-mnist', tiny_data), tmp_path / 'tv')
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
+    tv_root = bench.torchvision_root(files, tmp_path / 'tv')
     results = bench.time_training(model, ['classic-0', 'd2l', 'bare'], 2, 1, tiny_data, tv_root)
     assert [r['source'] for r in results] == ['classic-0', 'd2l', 'bare']
     for r in results:
@@ -72,14 +79,16 @@ def test_bad_flags_exit_2(bench, capsys):
     assert 'error: argument --epochs' in capsys.readouterr().err
 
 
-def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_path, capsys, monkeypatch):
+def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_path,
+                                                       capsys, monkeypatch):
     # The fresh-process measurements (first batch, peak memory) are skipped here: each would start
     # Python and import torch again; the next two tests run their two measuring tools.
     out, scratch = tmp_path / 'report' / 'bench.md', tmp_path / 'tmp'
     scratch.mkdir()
-    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))  # where the benchmark makes its scratch folder
-    report = bench.main(['--quick', '--data-root', str(tiny_data), '--workers', '0', '--models', 'softmax',
-                         '--skip-processes', '--out', str(out)])
+    # where the benchmark makes its scratch folder
+    monkeypatch.setattr(tempfile, 'tempdir', str(scratch))
+    report = bench.main(['--quick', '--data-root', str(tiny_data), '--workers', '0',
+                         '--models', 'softmax', '--skip-processes', '--out', str(out)])
     assert out.read_text() == report and report in capsys.readouterr().out
     for expected in ('| machine |', 'torch 2', '| device | cpu |', 'softmax s/epoch',
                      'd2l.load_data_fashion_mnist', 'bare loop over float tensors (floor)',
@@ -87,7 +96,8 @@ def test_main_quick_run_on_tiny_data_writes_the_report(bench, tiny_data, tmp_pat
                      'Reproduce: `python benchmarks/data_pipeline.py --quick'):
         assert expected in report, expected
     assert 'peak RSS' not in report and 'first batch' not in report  # skipped, not reported empty
-    assert list(scratch.glob('d2l-bench-*')) == []  # the scratch folder (torchvision copy, cold cache) is removed
+    # the scratch folder (torchvision copy, cold cache) is removed
+    assert list(scratch.glob('d2l-bench-*')) == []
 
 
 def test_a_child_process_reports_its_json_and_its_wall_time(bench):
@@ -100,7 +110,8 @@ def test_a_child_process_reports_its_json_and_its_wall_time(bench):
 
 def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
     small = bench.peak_rss([sys.executable, '-c', 'pass'], tmp_path)
-    big = bench.peak_rss([sys.executable, '-c', 'b = bytearray(300 * 2**20); b[::4096] = b"x" * len(b[::4096])'], tmp_path)
+    big = bench.peak_rss([sys.executable, '-c', 'b = bytearray(300 * 2**20); '
+                          'b[::4096] = b"x" * len(b[::4096])'], tmp_path)
     assert 280 <= big['rss_mib'] - small['rss_mib'] < 400 and small['seconds'] > 0
     with pytest.raises(RuntimeError, match='failed \\(3\\)'):
         bench.peak_rss([sys.executable, '-c', 'raise SystemExit(3)'], tmp_path)
@@ -109,6 +120,7 @@ def test_peak_rss_sees_what_the_command_allocated(bench, tmp_path):
 def test_load_average_reads_three_numbers_or_says_there_are_none(bench, monkeypatch):
     numbers = bench.load_average().split()
     assert len(numbers) == 3 and all(float(x) >= 0 for x in numbers)
-    monkeypatch.delattr(bench.os, 'getloadavg')  # Windows has none: the reports must still be written
+    # Windows has none: the reports must still be written
+    monkeypatch.delattr(bench.os, 'getloadavg')
     assert bench.load_average() == 'n/a'
     assert bench.machine_info('cpu')['load average (1, 5, 15 min)'] == 'n/a'

@@ -1,5 +1,6 @@
-"""Smoke test of benchmarks/chapters_table.py: its rows are the README's, they carry the numbers the
-scripts print and return (on tiny settings, real runs), and the parsing is exact; no timing is asserted."""
+"""Smoke test of benchmarks/chapters_table.py: its rows are the README's, they carry the
+numbers the scripts print and return (on tiny settings, real runs), and the parsing is exact;
+no timing is asserted."""
 import re
 
 import pytest
@@ -31,8 +32,8 @@ def test_the_parsing_of_printed_output_and_history(bench):
     results = {name: ('', {**loss, 'test_acc': [0.5, 0.8331]}) for name in bench.RUNS}
     results['linreg'] = ('epoch 3, loss 0.000047\nerror in estimating w: [0.000059, -0.000714]\n'
                          'error in estimating b: 0.001166\n', loss)
-    results['fizzbuzz'] = ('trained in 15.6 s\nmiss: 3 -> 3, should be fizz\naccuracy on 1..100: 0.98 (98/100)\n',
-                           {})
+    results['fizzbuzz'] = ('trained in 15.6 s\nmiss: 3 -> 3, should be fizz\n'
+                           'accuracy on 1..100: 0.98 (98/100)\n', {})
     results['best'] = ('', {'test_acc': [0.91018], 'elapsed': [40.2, 47.6]})
     results['best-fast'] = ('', {'test_acc': [0.903], 'elapsed': [24.4]})
     for name, value in (('degree-3', 0.00864279), ('degree-1', 9.50197), ('degree-19', 11.4597),
@@ -50,7 +51,8 @@ def test_the_parsing_of_printed_output_and_history(bench):
         ['test acc 0.833 (784-128-128-128-64-10)', '0.2'],
         ['0.98 on 1..100, never seen', '16 s in all'],
         ['test acc 0.9102; `--fast` 0.9030', '48 s in all (`--fast` 24 s)'],
-        ['test loss 0.0086 at degree 3 (the noise: 0.01), 9.5 at degree 1, 11.5 at degree 19 on 15 examples', '0.2'],
+        ['test loss 0.0086 at degree 3 (the noise: 0.01), 9.5 at degree 1, '
+         '11.5 at degree 19 on 15 examples', '0.2'],
         ['`--lambd 3`: test loss 0.149, ‖w‖ 0.39 (without: 96, 14.1)', '0.2'],
     ]
     results['softmax-concise'] = ('', {**loss, 'test_acc': [0.84]})
@@ -64,11 +66,13 @@ def test_main_runs_every_script_and_prints_the_readmes_rows(bench, tiny_data, ca
     rows = bench.main([*TINY, '--data-root', str(tiny_data)])
     printed = capsys.readouterr().out.splitlines()
     assert re.match(r'.+; \d+ CPUs, \d+ usable; torch threads \d+; Python .*, torch ', printed[0])
-    assert re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d UTC; load average \(1, 5, 15 min\) \S+ \S+ \S+ at the start, '
-                    r'\S+ \S+ \S+ at the end; \d+ s in all$', printed[1])
+    assert re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d UTC; load average \(1, 5, 15 min\) '
+                    r'\S+ \S+ \S+ at the start, \S+ \S+ \S+ at the end; \d+ s in all$', printed[1])
     assert printed[2:] == rows
-    # The README's table has these rows, script and lesson alike; only the figures are the machine's.
-    readme = [cells(line) for line in (ROOT / 'README.md').read_text().splitlines() if line.startswith('| `ch_')]
+    # The README's table has these rows, script and lesson alike;
+    # only the figures are the machine's.
+    readme = [cells(line) for line in (ROOT / 'README.md').read_text().splitlines()
+              if line.startswith('| `ch_')]
     assert [c[:2] for c in readme] == [cells(row)[:2] for row in rows]
     # The figures are the scripts' own: the same flags, run again here.
     softmax = script('ch_softmax/scratch').main([*TINY, '--data-root', str(tiny_data)])

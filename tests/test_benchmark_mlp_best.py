@@ -23,9 +23,12 @@ def test_every_row_is_a_script_with_flags_it_takes(bench):
         if path == bench.BEST:
             script(BEST).parse_args(flags)  # refused flags would exit 2 here
     # The ablation starts from the recipe (best.py's defaults) and changes one thing per row.
-    assert bench.ROWS['recipe'] == (bench.BEST, []) and bench.ROWS['with-dropout'] == (bench.BEST, ['--dropout', '0.2'])
-    ablations = [flags for name, (path, flags) in bench.ROWS.items() if name not in ('book', 'recipe', 'fast')]
-    assert [flags[0] for flags in ablations] == ['--no-batchnorm', '--no-label-smoothing', '--no-schedule', '--optimizer',
+    assert (bench.ROWS['recipe'] == (bench.BEST, [])
+            and bench.ROWS['with-dropout'] == (bench.BEST, ['--dropout', '0.2']))
+    ablations = [flags for name, (path, flags) in bench.ROWS.items()
+                 if name not in ('book', 'recipe', 'fast')]
+    assert [flags[0] for flags in ablations] == ['--no-batchnorm', '--no-label-smoothing',
+                                                 '--no-schedule', '--optimizer',
                                                  '--no-standardize', '--dropout']
     defaults = vars(script(BEST).parse_args([]))
     for flags in ablations:  # each row differs from the defaults in exactly one setting
@@ -39,10 +42,11 @@ def test_a_run_that_fails_stops_the_benchmark_with_the_scripts_error(bench, tiny
 
 
 def test_summary_row_arithmetic(bench):
-    runs = [{'row': 'recipe', 'command': 'python ch_mlp/best.py', 'epochs': 15, 'test_acc': acc, 'wall': wall,
-             'to_target': t} for acc, wall, t in ((0.9101, 55.0, 30.0), (0.9125, 58.5, 33.0), (0.9093, 52.0, None))]
-    assert bench.summarize(runs) == ['recipe', '`python ch_mlp/best.py`', '15', '0.9106', '0.9093-0.9125',
-                                     '55.2', '58.5', '31.5 (2 of 3 runs)']
+    runs = [{'row': 'recipe', 'command': 'python ch_mlp/best.py', 'epochs': 15, 'test_acc': acc,
+             'wall': wall, 'to_target': t}
+            for acc, wall, t in ((0.9101, 55.0, 30.0), (0.9125, 58.5, 33.0), (0.9093, 52.0, None))]
+    assert bench.summarize(runs) == ['recipe', '`python ch_mlp/best.py`', '15', '0.9106',
+                                     '0.9093-0.9125', '55.2', '58.5', '31.5 (2 of 3 runs)']
     for r in runs:
         r['to_target'] = None
     assert bench.summarize(runs[:1])[4:] == ['-', '55.0', '55.0', 'not reached']
@@ -50,23 +54,26 @@ def test_summary_row_arithmetic(bench):
 
 def test_main_runs_the_rows_and_writes_the_report(bench, tiny_data, tmp_path, capsys):
     out = tmp_path / 'report' / 'mlp.md'
-    report = bench.main(['--rows', 'book', 'fast', '--seeds', '0', '--data-root', str(tiny_data), '--out', str(out)],
-                        extra=TINY)
+    report = bench.main(['--rows', 'book', 'fast', '--seeds', '0', '--data-root', str(tiny_data),
+                         '--out', str(out)], extra=TINY)
     printed = capsys.readouterr().out
     assert out.read_text() == report and report in printed
-    lines = re.findall(r'^(\S+) +seed 0: test acc (\d\.\d{4}) after 2 epochs, wall (\d+\.\d) s, 0.90 at (.*)$',
-                       printed, re.M)
+    lines = re.findall(r'^(\S+) +seed 0: test acc (\d\.\d{4}) after 2 epochs, '
+                       r'wall (\d+\.\d) s, 0.90 at (.*)$', printed, re.M)
     assert [line[0] for line in lines] == ['book', 'fast']
     # Each row is its own process (run_once) with the numbers of the same flags run in this process.
     book = script('ch_mlp/concise').main([*TINY, '--data-root', str(tiny_data)])
     fast = script(BEST).main(['--fast', *TINY, '--seed', '0', '--data-root', str(tiny_data)])
     assert float(lines[0][1]) == pytest.approx(book['test_acc'][-1], abs=5e-5)
     assert float(lines[1][1]) == pytest.approx(fast['test_acc'][-1], abs=5e-5)
-    assert float(lines[1][2]) > fast['elapsed'][-1] > 0  # the process also starts Python and imports torch
-    rows = re.findall(r'^\| (book|fast) \| `([^`]*)` \| 2 \| (\d\.\d{4}) \| - \| (\d+\.\d) \| (\d+\.\d) \| (.*) \|$',
-                      report, re.M)
-    assert [(r[0], r[1]) for r in rows] == [('book', 'python ch_mlp/concise.py'), ('fast', 'python ch_mlp/best.py --fast')]
+    # the process also starts Python and imports torch
+    assert float(lines[1][2]) > fast['elapsed'][-1] > 0
+    rows = re.findall(r'^\| (book|fast) \| `([^`]*)` \| 2 \| (\d\.\d{4}) \| - '
+                      r'\| (\d+\.\d) \| (\d+\.\d) \| (.*) \|$', report, re.M)
+    assert [(r[0], r[1]) for r in rows] == [('book', 'python ch_mlp/concise.py'),
+                                            ('fast', 'python ch_mlp/best.py --fast')]
     for row, line in zip(rows, lines):
-        assert row[2] == line[1] and row[3] == row[4] == line[2]  # one seed: mean = max = the run's figures
+        # one seed: mean = max = the run's figures
+        assert row[2] == line[1] and row[3] == row[4] == line[2]
     assert 'Reproduce: `python benchmarks/mlp_best.py --rows book fast --seeds 0' in report
     assert '| load average at the end |' in report

@@ -1,4 +1,6 @@
-"""Smoke test of benchmarks/trainer_v1.py on tiny data: both data modules train the same model; no timing is asserted."""
+"""Smoke test of benchmarks/trainer_v1.py on tiny data: both data modules train the same model.
+
+No timing is asserted."""
 import re
 
 import pytest
@@ -14,14 +16,17 @@ def bench():
     return script('benchmarks/trainer_v1')
 
 
-def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tiny_data, tmp_path, monkeypatch):
+def test_the_classic_data_module_yields_what_d2l_fashion_mnist_yields(bench, tiny_data,
+                                                                      tmp_path, monkeypatch):
     monkeypatch.setenv('D2L_DATA', str(tiny_data))
-    tv_root = bench.torchvision_root(d2l.locate_idx_files('fashion-mnist', tiny_data), tmp_path / 'tv')
+    files = d2l.locate_idx_files('fashion-mnist', tiny_data)
+    tv_root = bench.torchvision_root(files, tmp_path / 'tv')
     classic = bench.TorchvisionFashionMNIST(str(tv_root), 8, num_workers=0)
     ours = d2l.FashionMNIST(batch_size=8)
     for loader_a, loader_b in ((classic.val_dataloader(), ours.val_dataloader()),):
         (Xa, ya), (Xb, yb) = (list(map(torch.cat, zip(*loader))) for loader in (loader_a, loader_b))
-        assert torch.equal(Xa, Xb) and torch.equal(ya, yb)  # ToTensor == d2l's uint8 / 255, same order
+        # ToTensor == d2l's uint8 / 255, same order
+        assert torch.equal(Xa, Xb) and torch.equal(ya, yb)
     assert len(classic.train_dataloader()) == len(ours.train_dataloader()) == 7
 
 
@@ -29,10 +34,13 @@ def test_a_quick_run_reports_every_data_module(bench, tiny_data, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     for var in ('D2L_DATA', 'D2L_FIGURES'):  # main sets them for its run; restored after the test
         monkeypatch.setenv(var, '')
-    report = bench.main(['--data-root', str(tiny_data), '--epochs', '1', '--warmup', '0', '--workers', '0'])
-    rows = re.findall(r'^\| (`d2l.FashionMNIST.*|torchvision .*) \| (\d+\.\d{3}) \| (\d\.\d{3}) \| (\d+\.\dx) \|$',
-                      report, re.M)
+    report = bench.main(['--data-root', str(tiny_data), '--epochs', '1', '--warmup', '0',
+                         '--workers', '0'])
+    rows = re.findall(r'^\| (`d2l.FashionMNIST.*|torchvision .*) '
+                      r'\| (\d+\.\d{3}) \| (\d\.\d{3}) \| (\d+\.\dx) \|$', report, re.M)
     assert [r[0].split('`')[1] for r in rows] == ['d2l.FashionMNIST(batch_size=256)', 'ToTensor']
-    # Both data modules really train the model: well above chance (0.1) on the tiny learnable images.
+    # Both data modules really train the model:
+    # well above chance (0.1) on the tiny learnable images.
     assert rows[0][3] == '1.0x' and all(float(r[2]) >= 0.4 for r in rows)
-    assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []  # no PNG left
+    # no PNG left
+    assert 'num_workers=0 (goal >= 10x)' in report and list(tmp_path.glob('**/*.png')) == []

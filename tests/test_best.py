@@ -14,16 +14,20 @@ from conftest import BEST, EPOCH_LINE, REAL_FASHION, is_png, script
 best = script(BEST)
 
 # The classic line, then the seconds since main() started.
-BEST_EPOCH_LINE = re.compile(r'^(epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{3}, (test|valid) acc (\d\.\d{3})), '
-                             r'(\d+\.\d) s$')
+BEST_EPOCH_LINE = re.compile(r'^(epoch (\d+), loss \d+\.\d{4}, train acc \d\.\d{3}, '
+                             r'(test|valid) acc (\d\.\d{3})), (\d+\.\d) s$')
 END_LINE = re.compile(r'^(test|valid) acc (\d\.\d{3}) after (\d+) epochs, (\d+\.\d) s$')
-REACHED_LINE = re.compile(r'^(test|valid) acc first reached ((?:0\.\d\d (?:at \d+\.\d s|not reached)(?:, )?){4})$')
+REACHED_LINE = re.compile(r'^(test|valid) acc first reached '
+                          r'((?:0\.\d\d (?:at \d+\.\d s|not reached)(?:, )?){4})$')
 
-TINY = ['--epochs', '2', '--batch-size', '8']  # 50 tiny images: 7 batches per epoch, the last one of 2
+# 50 tiny images: 7 batches per epoch, the last one of 2
+TINY = ['--epochs', '2', '--batch-size', '8']
 
 
 def run(data, *flags):
-    """main() of best.py on the tiny data with TINY first (later flags win; --fast keeps its epochs)."""
+    """main() of best.py on the tiny data with TINY first.
+
+    Later flags win; --fast keeps its epochs."""
     tiny = TINY[2:] if '--fast' in flags else TINY
     return best.main([*tiny, *flags, '--data-root', str(data)])
 
@@ -67,12 +71,14 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
     capsys.readouterr()
     history = run(tiny_data, *flags)
     lines = capsys.readouterr().out.splitlines()
-    epochs = 3 if '3' in flags and '--epochs' in flags else best.FAST['epochs'] if '--fast' in flags else 2
+    epochs = (3 if '3' in flags and '--epochs' in flags
+              else best.FAST['epochs'] if '--fast' in flags else 2)
     key = 'valid_acc' if '--valid' in flags else 'test_acc'
     assert set(history) == {'train_loss', 'train_acc', key, 'seconds', 'elapsed'}
     assert all(len(v) == epochs for v in history.values())
     assert all(map(math.isfinite, history['train_loss']))
-    assert history['elapsed'] == sorted(history['elapsed']) and all(s > 0 for s in history['seconds'])
+    assert (history['elapsed'] == sorted(history['elapsed'])
+            and all(s > 0 for s in history['seconds']))
     for i, line in enumerate(lines[:epochs]):
         match = BEST_EPOCH_LINE.match(line)
         assert match and EPOCH_LINE.match(match.group(1).replace('valid acc', 'test acc')), line
@@ -80,7 +86,8 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
         assert float(match.group(4)) == pytest.approx(history[key][i], abs=5e-4)
         assert float(match.group(5)) == pytest.approx(history['elapsed'][i], abs=0.05)
     end = END_LINE.match(lines[epochs])
-    assert end and int(end.group(3)) == epochs and float(end.group(2)) == pytest.approx(history[key][-1], abs=5e-4)
+    assert (end and int(end.group(3)) == epochs
+            and float(end.group(2)) == pytest.approx(history[key][-1], abs=5e-4))
     assert REACHED_LINE.match(lines[epochs + 1]), lines[epochs + 1]
     assert len(lines) == epochs + 2
     assert history['train_loss'] != reference['train_loss']  # the flag made a difference
@@ -89,16 +96,19 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 def test_defaults_are_the_recipe():
     args = args_of()
     assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (16, 512, 3e-3, 'adamw')
-    assert (args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize) == (0.0, 0.1, True,
-                                                                                                      True, True)
+    assert ((args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize)
+            == (0.0, 0.1, True, True, True))
     assert best.hidden_sizes(args) == [512, 512] and args.valid is None
-    assert args_of('--optimizer', 'sgd').lr == 0.1 and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5
+    assert (args_of('--optimizer', 'sgd').lr == 0.1
+            and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5)
 
 
 def test_fast_preset_changes_defaults_but_explicit_flags_win():
     fast = args_of('--fast')
-    assert all(getattr(fast, k) == v for k, v in best.FAST.items()) and fast.epochs < args_of().epochs
-    assert args_of('--fast', '--epochs', '3').epochs == 3 and args_of('--epochs', '3', '--fast').epochs == 3
+    assert (all(getattr(fast, k) == v for k, v in best.FAST.items())
+            and fast.epochs < args_of().epochs)
+    assert (args_of('--fast', '--epochs', '3').epochs == 3
+            and args_of('--epochs', '3', '--fast').epochs == 3)
     assert args_of('--fast', '--batch-size', '64').batch_size == 64
 
 
@@ -108,18 +118,24 @@ def test_fast_preset_changes_defaults_but_explicit_flags_win():
 
 def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
     model = best.build_model(args_of())
-    assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [(784, 512), (512, 512), (512, 10)]
+    assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [
+        (784, 512), (512, 512), (512, 10)]
     assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
-    assert layers(model, nn.Dropout) == []  # off by default: on the validation split it bought nothing
-    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    # off by default: on the validation split it bought nothing
+    assert layers(model, nn.Dropout) == []
+    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d,
+                                            nn.ReLU, nn.Linear]
     with_dropout = best.build_model(args_of('--dropout', '0.2'))
-    assert [type(m) for m in with_dropout][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout]
+    assert [type(m) for m in with_dropout][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d,
+                                                   nn.ReLU, nn.Dropout]
     assert [m.p for m in layers(with_dropout, nn.Dropout)] == [0.2, 0.2]
     assert layers(best.build_model(args_of('--no-batchnorm')), nn.BatchNorm1d) == []
-    assert len(layers(best.build_model(args_of('--no-batchnorm', '--dropout', '0.2')), nn.Dropout)) == 2
+    without_batchnorm = best.build_model(args_of('--no-batchnorm', '--dropout', '0.2'))
+    assert len(layers(without_batchnorm, nn.Dropout)) == 2
     assert layers(best.build_model(args_of('--no-dropout')), nn.Dropout) == []
     assert layers(best.build_model(args_of('--dropout', '0')), nn.Dropout) == []
-    assert [m.p for m in layers(best.build_model(args_of('--dropout', '0.5')), nn.Dropout)] == [0.5, 0.5]
+    with_half_dropout = best.build_model(args_of('--dropout', '0.5'))
+    assert [m.p for m in layers(with_half_dropout, nn.Dropout)] == [0.5, 0.5]
     assert len(layers(best.build_model(args_of('--no-dropout')), nn.BatchNorm1d)) == 2
 
 
@@ -141,7 +157,8 @@ def test_label_smoothing_is_in_the_loss_and_changes_its_value():
     smoothed, plain = best.build_loss(args_of()), best.build_loss(args_of('--no-label-smoothing'))
     assert smoothed.label_smoothing == 0.1 and plain.label_smoothing == 0.0
     logits, y = torch.tensor([[4.0, 0.0, -2.0]]), torch.tensor([0])
-    # Smoothed target: 1 - 0.1 + 0.1/3 on the true class, 0.1/3 on the others; cross-entropy against it.
+    # Smoothed target: 1 - 0.1 + 0.1/3 on the true class, 0.1/3 on the others;
+    # cross-entropy against it.
     log_p = torch.log_softmax(logits, dim=1)[0]
     expected = -(0.9 * log_p[0] + 0.1 / 3 * log_p.sum())
     assert float(smoothed(logits, y)) == pytest.approx(float(expected), rel=1e-6)
@@ -150,7 +167,9 @@ def test_label_smoothing_is_in_the_loss_and_changes_its_value():
 
 
 def learning_rates(*flags, steps=20):
-    """The learning rate of every update of a few real training steps (train_epoch on random data)."""
+    """The learning rate of every update of a few real training steps.
+
+    The steps are train_epoch's, on random data."""
     args = args_of('--batch-size', '8', *flags)
     d2l.set_seed(0)
     net = best.build_model(args)
@@ -182,7 +201,8 @@ def test_sgd_is_the_books_plain_sgd():
     optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd', '--no-schedule')
     assert type(optimizer) is torch.optim.SGD and lrs == [0.1] * 20
     assert optimizer.defaults['momentum'] == 0 and optimizer.defaults['weight_decay'] == 0
-    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd')  # the schedule leaves momentum at 0
+    # the schedule leaves momentum at 0
+    optimizer, scheduler, lrs = learning_rates('--optimizer', 'sgd')
     assert max(lrs) == pytest.approx(0.1, rel=0.02) and optimizer.param_groups[0]['momentum'] == 0
 
 
@@ -192,10 +212,13 @@ def test_standardised_pixels_use_the_training_statistics(tiny_data):
     raw_train = arrays['train_images'].unsqueeze(1).float() / 255
     raw_test = arrays['test_images'].unsqueeze(1).float() / 255
     (X, y), (X_test, y_test) = best.load_splits(args_of(*flags))
-    assert X.shape == (50, 1, 28, 28) and X_test.shape == (20, 1, 28, 28) and X.dtype == torch.float32
-    assert float(X.mean()) == pytest.approx(0, abs=1e-5) and float(X.std()) == pytest.approx(1, abs=1e-5)
+    assert (X.shape == (50, 1, 28, 28) and X_test.shape == (20, 1, 28, 28)
+            and X.dtype == torch.float32)
+    assert (float(X.mean()) == pytest.approx(0, abs=1e-5)
+            and float(X.std()) == pytest.approx(1, abs=1e-5))
     mean, std = raw_train.mean(), raw_train.std()
-    assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)  # the test set gets the training mean/std
+    # the test set gets the training mean/std
+    assert torch.allclose(X_test, (raw_test - mean) / std, atol=1e-6)
     assert torch.equal(y, arrays['train_labels']) and torch.equal(y_test, arrays['test_labels'])
 
     (X, _), (X_test, _) = best.load_splits(args_of(*flags, '--no-standardize'))
@@ -208,10 +231,12 @@ def test_valid_holds_out_the_last_training_images(tiny_data):
     arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
     (X, y), (X_valid, y_valid) = best.load_splits(args_of(*flags, '--valid', '10'))
     assert len(y) == 40 and len(y_valid) == 10
-    assert torch.equal(y_valid, arrays['train_labels'][40:]) and torch.equal(y, arrays['train_labels'][:40])
+    assert (torch.equal(y_valid, arrays['train_labels'][40:])
+            and torch.equal(y, arrays['train_labels'][:40]))
     assert torch.equal(X_valid[:, 0] * 255, arrays['train_images'][40:].float())
     (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data), '--valid', '10'))
-    assert float(X.mean()) == pytest.approx(0, abs=1e-5)  # statistics of the 40 training images only
+    # statistics of the 40 training images only
+    assert float(X.mean()) == pytest.approx(0, abs=1e-5)
     with pytest.raises(d2l.D2LError, match='--valid 50 leaves no training images'):
         best.load_splits(args_of(*flags, '--valid', '50'))
 
@@ -229,7 +254,8 @@ def test_batches_cover_every_example_once_and_never_leave_one_alone():
 
 def test_first_reached():
     history = {'test_acc': [0.84, 0.89, 0.88, 0.905], 'elapsed': [3.0, 6.0, 9.0, 12.0]}
-    assert [best.first_reached(history, 'test_acc', t) for t in best.THRESHOLDS] == [6.0, 6.0, 12.0, None]
+    assert [best.first_reached(history, 'test_acc', t) for t in best.THRESHOLDS] == [
+        6.0, 6.0, 12.0, None]
 
 
 @pytest.mark.parametrize('flags, message', [
@@ -250,27 +276,33 @@ def test_help_names_every_switch(capsys):
     with pytest.raises(SystemExit):
         best.main(['--help'])
     out = ' '.join(capsys.readouterr().out.split())
-    for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule', '--no-standardize',
-                 '--optimizer {adamw,sgd}', '--fast', '--valid N', '--depth D', '--hidden N [N ...]'):
+    for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule',
+                 '--no-standardize', '--optimizer {adamw,sgd}', '--fast', '--valid N',
+                 '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
-    assert 'adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out and '--batch-size BATCH_SIZE mini-batch size (default: 512)' in out
+    assert ('adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out
+            and '--batch-size BATCH_SIZE mini-batch size (default: 512)' in out)
 
 
 # ---------------------------------------------------------------------------
 # --save, --load and the files
 # ---------------------------------------------------------------------------
 
-def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tiny_data, tmp_path, capsys):
+def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tiny_data,
+                                                                             tmp_path, capsys):
     path = tmp_path / 'best.pt'
     trained = run(tiny_data, '--save', str(path))
     state = d2l.load_weights(path)
-    assert {'2.running_mean', '2.running_var', '5.running_mean'} <= set(state)  # BatchNorm's statistics travel too
+    # BatchNorm's statistics travel too
+    assert {'2.running_mean', '2.running_var', '5.running_mean'} <= set(state)
     assert float(state['2.running_var'].sub(1).abs().max()) > 0  # ... and they were trained
     capsys.readouterr()
     loaded = best.main(['--load', str(path), '--seed', '5', '--data-root', str(tiny_data)])
-    assert capsys.readouterr().out.splitlines() == [f'loaded {path}: test acc {trained["test_acc"][-1]:.3f}']
+    assert capsys.readouterr().out.splitlines() == [
+        f'loaded {path}: test acc {trained["test_acc"][-1]:.3f}']
     assert loaded['test_acc'] == [trained['test_acc'][-1]]
-    with pytest.raises(d2l.D2LError, match='saved with batchnorm=True, but this run has batchnorm=False'):
+    with pytest.raises(d2l.D2LError,
+                       match='saved with batchnorm=True, but this run has batchnorm=False'):
         best.main(['--load', str(path), '--no-batchnorm', '--data-root', str(tiny_data)])
 
 
@@ -279,15 +311,17 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
 def test_trains_on_the_device_and_the_weights_load_on_the_cpu(device, tiny_data, tmp_path, capsys):
     path = tmp_path / f'{device}.pt'
     trained = run(tiny_data, '--device', device, '--save', str(path))
-    assert trained['train_loss'][-1] < trained['train_loss'][0] and all(map(math.isfinite, trained['train_loss']))
+    assert (trained['train_loss'][-1] < trained['train_loss'][0]
+            and all(map(math.isfinite, trained['train_loss'])))
     loaded = best.main(['--load', str(path), '--device', 'cpu', '--data-root', str(tiny_data)])
-    # The same weights and BatchNorm statistics on the CPU: the same predictions on the 20 test images,
-    # but for at most one image whose two top logits the other device's rounding may swap.
+    # The same weights and BatchNorm statistics on the CPU: the same predictions on the 20 test
+    # images, but for at most one image whose two top logits the other device's rounding may swap.
     assert abs(loaded['test_acc'][0] - trained['test_acc'][-1]) <= 1 / 20
 
 
 def test_plot_history_and_predict_files(tiny_data, tmp_path):
-    files = {'--plot': tmp_path / 'curves.png', '--predict': tmp_path / 'pred.png', '--history': tmp_path / 'h.json'}
+    files = {'--plot': tmp_path / 'curves.png', '--predict': tmp_path / 'pred.png',
+             '--history': tmp_path / 'h.json'}
     history = run(tiny_data, *[str(x) for kv in files.items() for x in kv])
     assert is_png(files['--plot']) and is_png(files['--predict'])
     assert json.loads(files['--history'].read_text()) == history
@@ -298,7 +332,8 @@ def test_plot_history_and_predict_files(tiny_data, tmp_path):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+@pytest.mark.skipif(not REAL_FASHION.is_dir(),
+                    reason='Debian dataset-fashion-mnist is not installed')
 def test_default_run_reaches_at_least_090(capsys):
     history = best.main([])
     lines = capsys.readouterr().out.splitlines()

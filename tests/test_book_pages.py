@@ -33,8 +33,9 @@ def test_torch_function_aliases_are_torchs_own():
     for name, target in (('ones', torch.ones), ('zeros', torch.zeros),
                          ('arange', torch.arange), ('exp', torch.exp), ('log', torch.log),
                          ('normal', torch.normal), ('matmul', torch.matmul), ('concat', torch.cat),
-                         ('stack', torch.stack), ('abs', torch.abs), ('linspace', torch.linspace),
-                         ('sigmoid', torch.sigmoid), ('batch_matmul', torch.bmm), ('randn', torch.randn)):
+                         ('stack', torch.stack), ('abs', torch.abs),
+                         ('linspace', torch.linspace), ('sigmoid', torch.sigmoid),
+                         ('batch_matmul', torch.bmm), ('randn', torch.randn)):
         assert getattr(d2l, name) is target, name
     assert (d2l.float32, d2l.int32, d2l.int64) == (torch.float32, torch.int32, torch.int64)
 
@@ -63,8 +64,8 @@ def test_module_aliases_and_unknown_names():
 
 def test_the_aliases_leave_the_builtins_of_d2ls_own_code_alone(capsys):
     assert d2l.abs is torch.abs and d2l.size(torch.ones(2, 3)) == 6  # served to the pages ...
-    # ... while d2l's own code keeps Python's abs: a board prints a negative mean through abs(value),
-    # which torch.abs would refuse (TypeError) on a float.
+    # ... while d2l's own code keeps Python's abs: a board prints a negative mean through
+    # abs(value), which torch.abs would refuse (TypeError) on a float.
     board = d2l.ProgressBoard(display=False)
     board.draw(1, -0.25, 'loss')
     board.flush(1)
@@ -84,7 +85,7 @@ def _fresh_net():
 
 
 def _expected_weight(reduction, objective, divide_by):
-    """One SGD step (lr 0.1) by hand: backward on objective(loss), then w -= lr * grad / divide_by."""
+    """One SGD step (lr 0.1) by hand: backward on objective(loss); w -= lr * grad / divide_by."""
     X, y = _batch()
     net = _fresh_net()
     l = nn.CrossEntropyLoss(reduction=reduction)(net(X), y)
@@ -96,9 +97,12 @@ FORMS = {
     # form: (how train_ch3 is called, what the book backpropagates, what it divides the gradient by)
     # (the arguments after num_epochs, positional as the books pass them)
     'port params, lr': (lambda net: (10, list(net.parameters()), 0.1), torch.sum, 10),
-    'port optimizer': (lambda net: (10, None, None, torch.optim.SGD(net.parameters(), lr=0.1)), torch.sum, 1),
-    'newer book optimizer': (lambda net: (torch.optim.SGD(net.parameters(), lr=0.1),), torch.mean, 1),
-    'newer book updater': (lambda net: (lambda n: d2l.sgd(list(net.parameters()), 0.1, n),), torch.sum, 10),
+    'port optimizer': (lambda net: (10, None, None, torch.optim.SGD(net.parameters(), lr=0.1)),
+                       torch.sum, 1),
+    'newer book optimizer': (lambda net: (torch.optim.SGD(net.parameters(), lr=0.1),),
+                             torch.mean, 1),
+    'newer book updater': (lambda net: (lambda n: d2l.sgd(list(net.parameters()), 0.1, n),),
+                           torch.sum, 10),
 }
 
 
@@ -117,7 +121,7 @@ def test_train_ch3_updates_exactly_as_the_book_of_its_call_form(form, reduction,
 
 
 def test_a_mean_loss_with_the_ports_sgd_takes_steps_batch_size_times_smaller():
-    """The port's MLP page: nn.CrossEntropyLoss() (a mean) and lr=100 train like lr=100/256 on the mean."""
+    """The port's MLP page: a mean nn.CrossEntropyLoss() and lr=100 train like lr=100/256 on it."""
     X, y = _batch()
     steps = []
     for reduction, lr in (('mean', 10 * 0.1), ('none', 0.1)):
@@ -128,9 +132,12 @@ def test_a_mean_loss_with_the_ports_sgd_takes_steps_batch_size_times_smaller():
     assert torch.allclose(steps[0], steps[1], atol=1e-7)
 
 
-@pytest.mark.parametrize('form', ['port, batch_size given', 'params and lr only', 'newer book updater'])
+@pytest.mark.parametrize('form', ['port, batch_size given',
+                                  'params and lr only', 'newer book updater'])
 def test_the_last_partial_batch_is_divided_as_each_book_divides_it(form):
-    """The port divides by its batch_size argument; the newer book, and a call without one, by the real size."""
+    """The port divides by its batch_size argument.
+
+    The newer book, and a call without one, divide by the real size."""
     g = torch.Generator().manual_seed(4)
     X, y = torch.randn(14, 5, generator=g), torch.randint(0, 3, (14,), generator=g)
     batches = [(X[:10], y[:10]), (X[10:], y[10:])]
@@ -156,7 +163,8 @@ def test_train_epoch_ch3_steps_an_optimizer_on_the_mean():
     loss_value, acc = d2l.train_epoch_ch3(net, [(X, y)], nn.CrossEntropyLoss(reduction='none'),
                                           torch.optim.SGD(net.parameters(), lr=0.1))
     assert torch.allclose(net.weight.detach(), _expected_weight('none', torch.mean, 1), atol=1e-7)
-    assert 0 <= acc <= 1 and loss_value == pytest.approx(nn.CrossEntropyLoss()(_fresh_net()(X), y).item())
+    assert 0 <= acc <= 1 and loss_value == pytest.approx(
+        nn.CrossEntropyLoss()(_fresh_net()(X), y).item())
 
 
 # --- evaluation: is_training, evaluate_loss, .next() ------------------------------------------
@@ -179,7 +187,8 @@ def test_evaluate_accuracy_passes_is_training_false_to_a_function_net_that_takes
 
 def test_evaluate_loss_is_the_mean_per_example_without_gradients_or_dropout():
     g = torch.Generator().manual_seed(5)
-    X, y = torch.randn(30, 4, generator=g), torch.randn(30, generator=g)  # labels (n,), predictions (n, 1)
+    # labels (n,), predictions (n, 1)
+    X, y = torch.randn(30, 4, generator=g), torch.randn(30, generator=g)
     net = nn.Sequential(nn.Dropout(0.5), nn.Linear(4, 1))
     net.train()
     batches = [(X[:16], y[:16]), (X[16:], y[16:])]
@@ -208,11 +217,14 @@ def test_every_figure_of_a_run_gets_its_own_file_and_a_line(tmp_path, capsys):
     for epoch in (1, 2):
         first.add(epoch, epoch)
         second.add(epoch, -epoch)
-    d2l.semilogy(range(1, 4), [1, 10, 100], 'epochs', 'loss', range(1, 4), [2, 20, 200], ['train', 'test'])
+    d2l.semilogy(range(1, 4), [1, 10, 100], 'epochs', 'loss',
+                 range(1, 4), [2, 20, 200], ['train', 'test'])
     d2l.show_fashion_mnist([torch.rand(28, 28)] * 2, ['a', 'b'])
     out = capsys.readouterr().out.splitlines()
-    names = ['plot-1.png', 'plot-2.png', 'animator-1.png', 'animator-2.png', 'semilogy-1.png', 'images-1.png']
-    assert out == [f'figure written to {name}' for name in names]  # an Animator says it once, not per point
+    names = ['plot-1.png', 'plot-2.png', 'animator-1.png', 'animator-2.png',
+             'semilogy-1.png', 'images-1.png']
+    # an Animator says it once, not per point
+    assert out == [f'figure written to {name}' for name in names]
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == PNG
     first.close(), second.close()
@@ -225,15 +237,19 @@ def test_figures_go_to_the_folder_in_D2L_FIGURES(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out == f'figure written to {tmp_path / "figs" / "plot-1.png"}\n'
 
 
-def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(tmp_path, capsys, monkeypatch):
+def test_newer_book_train_ch3_draws_the_animator_and_the_ports_form_does_not(tmp_path,
+                                                                            capsys, monkeypatch):
     X, y = _batch()
     net = _fresh_net()
     points = []
     add = d2l.Animator.add
-    monkeypatch.setattr(d2l.Animator, 'add', lambda self, x, ys: (points.append((x, len(ys))), add(self, x, ys)))
-    d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 2, 10, list(net.parameters()), 0.1)
+    monkeypatch.setattr(d2l.Animator, 'add',
+                        lambda self, x, ys: (points.append((x, len(ys))), add(self, x, ys)))
+    d2l.train_ch3(net, [(X, y)], [(X, y)],
+                  nn.CrossEntropyLoss(), 2, 10, list(net.parameters()), 0.1)
     assert list(tmp_path.glob('*.png')) == [] and points == []
-    d2l.train_ch3(net, [(X, y)], [(X, y)], nn.CrossEntropyLoss(), 3, torch.optim.SGD(net.parameters(), lr=0.1))
+    d2l.train_ch3(net, [(X, y)], [(X, y)],
+                  nn.CrossEntropyLoss(), 3, torch.optim.SGD(net.parameters(), lr=0.1))
     lines = capsys.readouterr().out.splitlines()
     assert sum(line.startswith('epoch ') for line in lines) == 5
     assert points == [(1, 3), (2, 3), (3, 3)]  # train loss, train acc, test acc after each epoch
@@ -265,22 +281,26 @@ def test_each_set_figsize_starts_a_figure_of_its_own_in_a_script(tmp_path):
     script = textwrap.dedent('''
         from d2l import torch as d2l
         for name, ys in (('relu', [0, 0, 1]), ('sigmoid', [0.3, 0.5, 0.7]), ('tanh', [-1, 0, 1])):
-            d2l.set_figsize(figsize=(5, 2.5))   # the port's xyplot: a figure per call, as its notebook shows them
+            # the port's xyplot: a figure per call, as its notebook shows them
+            d2l.set_figsize(figsize=(5, 2.5))
             d2l.plt.plot([-1, 0, 1], ys)
             d2l.plt.ylabel(name + '(x)')
             print('drew', name, 'lines on this figure:', len(d2l.plt.gca().get_lines()))
-        d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')  # the kit's own figures keep their own files
+        # the kit's own figures keep their own files
+        d2l.semilogy([1, 2], [1, 10], 'epochs', 'loss')
     ''')
     # MPLBACKEND set, as many headless setups have it: the backend is then known before pyplot is
     # imported, and the last figure must still be saved at exit.
-    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path), 'MPLBACKEND': 'Agg'}
+    env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT),
+           'HOME': str(tmp_path), 'MPLBACKEND': 'Agg'}
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
         'drew relu lines on this figure: 1', 'figure written to figure-1.png',
         'drew sigmoid lines on this figure: 1', 'figure written to figure-2.png',
-        'drew tanh lines on this figure: 1', 'figure written to semilogy-1.png', 'figure written to figure-3.png']
+        'drew tanh lines on this figure: 1',
+        'figure written to semilogy-1.png', 'figure written to figure-3.png']
     pngs = {p.name: p.read_bytes() for p in tmp_path.glob('*.png')}
     assert sorted(pngs) == ['figure-1.png', 'figure-2.png', 'figure-3.png', 'semilogy-1.png']
     assert len(set(pngs.values())) == 4 and all(b[:8] == PNG for b in pngs.values())
@@ -290,9 +310,10 @@ def test_a_figure_drawn_with_plt_after_use_svg_display_is_saved_at_exit(tmp_path
     script = textwrap.dedent('''
         import d2l
         from matplotlib import pyplot as plt
-        d2l.use_svg_display()                  # the port's own show_fashion_mnist: then plt, then show()
+        # the port's own show_fashion_mnist: then plt, then show()
+        d2l.use_svg_display()
         plt.plot([1, 2, 3])
-        plt.show()                             # nothing to show on a headless machine
+        plt.show()  # nothing to show on a headless machine
     ''')
     env = {'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(ROOT), 'HOME': str(tmp_path)}
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
@@ -326,11 +347,12 @@ def test_a_pages_own_animator_drawing_through_ipython_display_writes_a_file_in_a
     run = subprocess.run([sys.executable, '-c', script], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'  # no '<Figure size', no escapes
+    # no '<Figure size', no escapes
+    assert run.stdout == 'figure written to figure-1.png\nnot a figure\n'
     assert [p.name for p in tmp_path.glob('*.png')] == ['figure-1.png']
 
 
-# --- in a notebook ---------------------------------------------------------------------------------
+# --- in a notebook --------------------------------------------------------------------------------
 
 # One real kernel (ipykernel, through nbclient) runs the cells of both tests below, one after the
 # other, in one notebook: starting a kernel costs seconds. Under pytest-xdist they share a worker.
@@ -374,16 +396,21 @@ V1_CELLS = [  # the 1.0 pages': a Trainer fitting a model draws its ProgressBoar
 
 @pytest.fixture(scope='session')  # not 'module': xdist may run other modules' tests between the two
 def notebook(tmp_path_factory):
-    """(the executed notebook of BOOK_CELLS then V1_CELLS, its working folder), from one real kernel."""
+    """(the executed notebook of BOOK_CELLS then V1_CELLS, its working folder).
+
+    One real kernel runs it."""
     nbformat = pytest.importorskip('nbformat')
     nbclient = pytest.importorskip('nbclient')
     pytest.importorskip('ipykernel')
     folder = tmp_path_factory.mktemp('notebook')
     make_idx_dataset(folder / 'data' / 'fashion-mnist', seed=1)
-    cells = [textwrap.dedent(c).format(root=str(ROOT), data=str(folder / 'data')) for c in BOOK_CELLS] + V1_CELLS
+    cells = [textwrap.dedent(c).format(root=str(ROOT), data=str(folder / 'data'))
+             for c in BOOK_CELLS] + V1_CELLS
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    saved = {var: os.environ.pop(var) for var in ('MPLBACKEND', 'DISPLAY', 'D2L_FIGURES') if var in os.environ}
+    nb.metadata['kernelspec'] = {'name': 'python3',
+                                 'display_name': 'Python 3', 'language': 'python'}
+    saved = {var: os.environ.pop(var) for var in ('MPLBACKEND', 'DISPLAY', 'D2L_FIGURES')
+             if var in os.environ}
     try:  # the kernel inherits the environment: let Jupyter choose the backend, as for a reader
         nbclient.NotebookClient(nb, timeout=300, kernel_name='python3',
                                 resources={'metadata': {'path': str(folder)}}).execute()
@@ -413,8 +440,10 @@ def test_in_a_notebook_figures_display_inline_and_write_no_files(notebook):
         mimes, text = _outputs(cell)
         assert {'image/png', 'image/svg+xml'} & set(mimes), (cell.source, mimes)
         assert '<Figure size' not in text and '<Axes' not in text, text
-    for cell in book[1:3]:  # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
-        assert [o.output_type for o in cell.outputs if o.output_type == 'execute_result'] == [], cell.source
+    # train_ch3 and predict_ch3 return nothing, as in the books: no Out[] value
+    for cell in book[1:3]:
+        assert [o.output_type for o in cell.outputs
+                if o.output_type == 'execute_result'] == [], cell.source
     _, train_text = _outputs(book[1])
     assert train_text.count('epoch ') == 2  # the classic lines, beside the live figure
     train_images = [o for o in book[1].outputs if o.output_type == 'display_data']

@@ -1,7 +1,8 @@
 """The data path: IDX parsing, the in-memory loaders, the lookup order and the cache, the synthetic
-regression data; and bad input: a missing folder, damaged .gz files, bad IDX headers, images and labels
-of different lengths, read-only cache folders, two processes preparing the cache at once, a run killed
-while writing the cache. Each gives one clear line naming the problem and the fix, and no half-written file."""
+regression data; and bad input: a missing folder, damaged .gz files, bad IDX headers, images and
+labels of different lengths, read-only cache folders, two processes preparing the cache at once, a
+run killed while writing the cache. Each gives one clear line naming the problem and the fix, and
+no half-written file."""
 import errno
 import gzip
 import json
@@ -111,16 +112,19 @@ def test_lookup_order_root_then_env_then_cache_then_system(isolated, monkeypatch
 
 def test_a_root_without_the_files_is_reported_not_passed_over_silently(isolated, capsys):
     make_idx_dataset(isolated / 'system' / 'fashion-mnist', n_test=6)
-    assert d2l.load_mnist_arrays('fashion-mnist', root=isolated / 'typo')['test_labels'].numel() == 6
-    assert capsys.readouterr().err.strip() == (f'note: no Fashion-MNIST files in {isolated / "typo"}; '
-                                               f'using the system copy in {isolated / "system" / "fashion-mnist"}')
+    assert d2l.load_mnist_arrays('fashion-mnist',
+                                 root=isolated / 'typo')['test_labels'].numel() == 6
+    assert capsys.readouterr().err.strip() == (
+        f'note: no Fashion-MNIST files in {isolated / "typo"}; '
+        f'using the system copy in {isolated / "system" / "fashion-mnist"}')
     d2l.load_mnist_arrays('fashion-mnist')  # no root asked for: nothing to report
     assert capsys.readouterr().err == ''
 
 
 def test_torchvision_layout_and_plain_idx_files_are_found(isolated):
     make_idx_dataset(isolated / 'tv' / 'FashionMNIST' / 'raw', gz=False, n_test=7)
-    assert d2l.load_mnist_arrays('fashion-mnist', root=isolated / 'tv')['test_images'].shape == (7, 28, 28)
+    assert d2l.load_mnist_arrays('fashion-mnist',
+                                 root=isolated / 'tv')['test_images'].shape == (7, 28, 28)
     make_idx_dataset(isolated / 'flat', n_test=9)
     assert d2l.load_mnist_arrays('mnist', root=isolated / 'flat')['test_labels'].shape == (9,)
 
@@ -182,7 +186,8 @@ def test_load_array_and_data_iter_give_the_same_batches_under_one_seed():
     b = [b for _, b in d2l.load_array((X, y), 3)]
     assert [len(t) for t in a] == [3, 3, 3, 1]
     assert all(torch.equal(s, t) for s, t in zip(a, b))
-    assert [t.tolist() for _, t in d2l.load_array((X, y), 4, is_train=False)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [t.tolist() for _, t in d2l.load_array((X, y), 4, is_train=False)] == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
 
 
 def test_text_labels():
@@ -192,12 +197,14 @@ def test_text_labels():
     assert d2l.get_mnist_labels(torch.tensor([[4], [1]])) == ['4', '1']
 
 
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+@pytest.mark.skipif(not REAL_FASHION.is_dir(),
+                    reason='Debian dataset-fashion-mnist is not installed')
 def test_real_fashion_mnist(monkeypatch, tmp_path):
     monkeypatch.setenv('D2L_DATA', str(tmp_path))  # a cold cache: parse the system copy
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
     arrays = d2l.load_mnist_arrays('fashion-mnist')
-    assert arrays['train_images'].shape == (60000, 28, 28) and arrays['test_images'].shape == (10000, 28, 28)
+    assert (arrays['train_images'].shape == (60000, 28, 28)
+            and arrays['test_images'].shape == (10000, 28, 28))
     assert arrays['train_labels'].bincount().tolist() == [6000] * 10
     assert arrays['test_labels'].bincount().tolist() == [1000] * 10
     assert arrays['train_images'].min() == 0 and arrays['train_images'].max() == 255
@@ -226,12 +233,16 @@ def test_synthetic_data_statistics():
 
 
 def test_locate_idx_files_gives_the_files_load_data_reads(tiny_data, isolated):
-    stems = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+    stems = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
+             't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
     files = d2l.locate_idx_files('fashion-mnist', root=tiny_data)
     assert files == {stem: tiny_data / 'fashion-mnist' / f'{stem}.gz' for stem in stems}
-    make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)  # without a root: the system copy
-    assert d2l.locate_idx_files() == {stem: isolated / 'system' / 'fashion-mnist' / stem for stem in stems}
-    with pytest.raises(d2l.D2LError, match=f'MNIST not found .*{isolated / "system"}.*download not allowed'):
+    # without a root: the system copy
+    make_idx_dataset(isolated / 'system' / 'fashion-mnist', gz=False)
+    assert d2l.locate_idx_files() == {stem: isolated / 'system' / 'fashion-mnist' / stem
+                                      for stem in stems}
+    with pytest.raises(d2l.D2LError,
+                       match=f'MNIST not found .*{isolated / "system"}.*download not allowed'):
         d2l.locate_idx_files('mnist', download=False)  # looked everywhere, downloaded nothing
     with pytest.raises(d2l.D2LError, match="unknown data set 'cifar10'"):
         d2l.locate_idx_files('cifar10')
@@ -261,8 +272,9 @@ def load_error(**kwargs) -> str:
 def test_missing_directory_names_every_place_and_the_fixes(isolated):
     missing = isolated / 'no' / 'such' / 'folder'
     message = load_error(root=missing)
-    for expected in ('Fashion-MNIST not found', f'root argument {missing}', 'default cache', 'system copy',
-                     'Fix:', 'apt-get install dataset-fashion-mnist', 'D2L_DATA', '--data-root'):
+    for expected in ('Fashion-MNIST not found', f'root argument {missing}', 'default cache',
+                     'system copy', 'Fix:', 'apt-get install dataset-fashion-mnist',
+                     'D2L_DATA', '--data-root'):
         assert expected in message, expected
     assert not missing.exists() and leftovers(isolated) == []  # nothing created on the way
 
@@ -279,7 +291,8 @@ def test_damaged_gz_file_is_named_and_nothing_is_cached(tiny_data, damage, expec
     raw = path.read_bytes()
     half = len(raw) // 2
     path.write_bytes({'truncated': raw[:half],
-                      'corrupt bytes': raw[:half] + bytes(b ^ 0xFF for b in raw[half:half + 16]) + raw[half + 16:],
+                      'corrupt bytes': (raw[:half] + bytes(b ^ 0xFF for b in raw[half:half + 16])
+                                        + raw[half + 16:]),
                       'not gzip': b'<html>404 Not Found</html>',
                       'cut mid-header': gzip.compress(gzip.decompress(raw)[:6])}[damage])
     message = load_error(root=tiny_data)
@@ -306,7 +319,8 @@ def idx_bytes(array: np.ndarray, magic: bytes | None = None, dims: tuple | None 
     ('zip file', ['bad magic number 504b0304']),
     ('count too large', ['header says (60, 28, 28)', 'damaged']),
     ('count too small', ['header says (40, 28, 28)', 'damaged']),
-    ('labels file in the images place', ['not N x 28 x 28', 'check that the right file is in place']),
+    ('labels file in the images place',
+     ['not N x 28 x 28', 'check that the right file is in place']),
 ])
 def test_bad_idx_header_is_named_and_nothing_is_cached(tiny_data, case, expected):
     folder = tiny_data / 'fashion-mnist'
@@ -351,7 +365,8 @@ def deny_writes_under(monkeypatch, *folders: Path) -> None:
     real = tempfile.mkstemp
 
     def mkstemp(*args, dir=None, **kwargs):
-        if dir is not None and any(Path(dir).resolve().is_relative_to(f.resolve()) for f in folders):
+        if dir is not None and any(Path(dir).resolve().is_relative_to(f.resolve())
+                                   for f in folders):
             raise PermissionError(errno.EACCES, 'Permission denied', str(dir))
         return real(*args, dir=dir, **kwargs)
     monkeypatch.setattr(tempfile, 'mkstemp', mkstemp)
@@ -376,13 +391,16 @@ def test_no_writable_cache_folder_costs_only_speed_and_says_so_once(tiny_data, m
         assert arrays['test_labels'].shape == (20,)
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1, err
-        assert err[0].startswith('note: could not cache Fashion-MNIST (') and 'Permission denied' in err[0]
-        assert 'continuing without a cache' in err[0] and 'set D2L_DATA to a writable folder' in err[0]
+        assert (err[0].startswith('note: could not cache Fashion-MNIST (')
+                and 'Permission denied' in err[0])
+        assert ('continuing without a cache' in err[0]
+                and 'set D2L_DATA to a writable folder' in err[0])
     assert cache_files(isolated_root(tiny_data)) == [] and leftovers(isolated_root(tiny_data)) == []
 
 
 @pytest.mark.skipif(os.name != 'posix' or os.geteuid() == 0,
-                    reason='root writes through chmod 0o555; covered by the deny_writes_under tests')
+                    reason='root writes through chmod 0o555; '
+                           'covered by the deny_writes_under tests')
 def test_read_only_folders_with_chmod(tiny_data, capsys):
     folders = [tiny_data / 'fashion-mnist', isolated_root(tiny_data) / 'xdg-cache']
     folders[1].mkdir()
@@ -392,7 +410,8 @@ def test_read_only_folders_with_chmod(tiny_data, capsys):
         arrays = d2l.load_mnist_arrays('fashion-mnist', root=tiny_data)
         assert arrays['train_labels'].shape == (50,)
         assert 'note: could not cache Fashion-MNIST' in capsys.readouterr().err
-        assert cache_files(isolated_root(tiny_data)) == [] and leftovers(isolated_root(tiny_data)) == []
+        assert (cache_files(isolated_root(tiny_data)) == []
+                and leftovers(isolated_root(tiny_data)) == [])
     finally:
         for folder in folders:
             folder.chmod(0o755)
@@ -408,7 +427,8 @@ import torch, d2l
 RACE_CHILD = CHILD_PRELUDE + '''
 barrier, me, data = sys.argv[1:4]
 real_save, window = torch.save, {{}}
-def slow_save(obj, f, *args, **kwargs):  # hold the temporary file open so that the two writes overlap
+# hold the temporary file open so that the two writes overlap
+def slow_save(obj, f, *args, **kwargs):
     window['start'] = time.time()
     time.sleep(1.0)
     real_save(obj, f, *args, **kwargs)
@@ -445,22 +465,26 @@ def test_two_processes_preparing_the_cache_at_once(isolated):
     code = RACE_CHILD.format(root=str(ROOT))
     env = {**os.environ, 'XDG_CACHE_HOME': str(isolated / 'xdg-cache')}
     env.pop('D2L_DATA', None)
-    children = [subprocess.Popen([sys.executable, '-c', code, str(barrier), name, str(data)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in 'ab']
+    children = [subprocess.Popen([sys.executable, '-c', code, str(barrier), name, str(data)],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for name in 'ab']
     outputs = [child.communicate(timeout=300) for child in children]
     for child, (out, err) in zip(children, outputs):
         assert child.returncode == 0, err
     a, b = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
-    assert max(a['start'], b['start']) < min(a['end'], b['end'])  # both were writing the cache at once
+    # both were writing the cache at once
+    assert max(a['start'], b['start']) < min(a['end'], b['end'])
     cache = data / 'fashion-mnist' / 'fashion-mnist.pt'
     assert cache_files(isolated) == [cache] and leftovers(isolated) == []
-    assert a['sums'] == b['sums'] == expected_sums(data)  # both got the data; the cache is read back whole
+    # both got the data; the cache is read back whole
+    assert a['sums'] == b['sums'] == expected_sums(data)
     assert torch.load(cache, weights_only=True)['fingerprint'] == d2l._fingerprint(
         d2l._find_idx_files(data, 'fashion-mnist'))
 
 
 KILLED_CHILD = CHILD_PRELUDE + '''
-def dying_save(obj, f, *args, **kwargs):  # the first bytes of the archive are out, then kill -9 (or the OOM killer)
+# the first bytes of the archive are out, then kill -9 (or the OOM killer)
+def dying_save(obj, f, *args, **kwargs):
     f.write(b'PK\\x03\\x04' + bytes(4096))
     f.flush()
     os.kill(os.getpid(), signal.SIGKILL)
@@ -474,12 +498,13 @@ def test_run_killed_while_writing_the_cache_leaves_nothing_that_is_taken_as_vali
     data = isolated / 'data'
     make_idx_dataset(data / 'fashion-mnist', seed=1)
     env = {**os.environ, 'XDG_CACHE_HOME': str(isolated / 'xdg-cache')}
-    proc = subprocess.run([sys.executable, '-c', KILLED_CHILD.format(root=str(ROOT)), str(data)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', KILLED_CHILD.format(root=str(ROOT)), str(data)],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     folder = data / 'fashion-mnist'
     half = [p for p in folder.iterdir() if p.name.endswith('.tmp')]
-    assert len(half) == 1 and half[0].stat().st_size > 4096  # killed mid-write: a half file under a temp name
+    # killed mid-write: a half file under a temp name
+    assert len(half) == 1 and half[0].stat().st_size > 4096
     assert not (folder / 'fashion-mnist.pt').exists()  # ... and never under the cache's name
 
     assert loaded_sums(data) == expected_sums(data)  # the next run works
@@ -494,13 +519,14 @@ def test_a_live_writers_temporary_file_is_kept(isolated):
     folder = data / 'fashion-mnist'
     live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
     try:
-        dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                              capture_output=True, text=True, check=True).stdout.strip()
         for pid in (live.pid, dead):
             (folder / f'.fashion-mnist.pt.{pid}.abcd1234.tmp').write_bytes(b'PK\x03\x04')
         d2l.load_mnist_arrays('fashion-mnist', root=data)
         names = sorted(p.name for p in folder.iterdir() if p.name.endswith('.tmp'))
-        assert names == [f'.fashion-mnist.pt.{live.pid}.abcd1234.tmp']  # still being written: keep it
+        # still being written: keep it
+        assert names == [f'.fashion-mnist.pt.{live.pid}.abcd1234.tmp']
     finally:
         live.kill()
         live.wait()
@@ -517,7 +543,8 @@ def test_damaged_cache_file_is_rebuilt_not_trusted(tiny_data, damage):
         state['fingerprint'] = 'some other files'
         torch.save(state, cache)
     else:
-        cache.write_bytes({'truncated': raw[:len(raw) // 2], 'empty': b'', 'not an archive': b'garbage'}[damage])
+        cache.write_bytes({'truncated': raw[:len(raw) // 2], 'empty': b'',
+                           'not an archive': b'garbage'}[damage])
     assert loaded_sums(tiny_data) == expected_sums(tiny_data)
     assert torch.load(cache, weights_only=True)['test_labels'].shape == (20,)  # rewritten whole
     assert leftovers(isolated_root(tiny_data)) == []

@@ -1,5 +1,6 @@
-"""The books' downloads (DATA_HUB, download, download_extract), d2l.tensor on pandas' arrays, dir(d2l),
-and the house-price path end to end, all against a server on 127.0.0.1 (conftest.file_server)."""
+"""The books' downloads (DATA_HUB, download, download_extract), d2l.tensor on
+pandas' arrays, dir(d2l), and the house-price path end to end, all against a server
+on 127.0.0.1 (conftest.file_server)."""
 import hashlib
 import io
 import os
@@ -56,12 +57,15 @@ def test_the_0_17_form_takes_a_hub_name_and_cache_dir(file_server, tmp_path, mon
     work = tmp_path / 'chapter'
     work.mkdir()
     monkeypatch.chdir(work)
-    assert d2l.download('table') == os.path.join('..', 'data', 'table.csv')  # the books' default folder
+    # the books' default folder
+    assert d2l.download('table') == os.path.join('..', 'data', 'table.csv')
     assert (tmp_path / 'data' / 'table.csv').read_bytes() == BODY
-    assert d2l.download('table', cache_dir=tmp_path / 'cache') == str(tmp_path / 'cache' / 'table.csv')
+    assert (d2l.download('table', cache_dir=tmp_path / 'cache')
+            == str(tmp_path / 'cache' / 'table.csv'))
     assert d2l.download('table', str(tmp_path / 'pos')) == str(tmp_path / 'pos' / 'table.csv')
     assert len(file_server.hits) == 3
-    with pytest.raises(d2l.D2LError, match=r"'no_such_name' is neither a URL nor a name in d2l.DATA_HUB"):
+    with pytest.raises(d2l.D2LError,
+                       match=r"'no_such_name' is neither a URL nor a name in d2l.DATA_HUB"):
         d2l.download('no_such_name')
 
 
@@ -70,7 +74,8 @@ def test_the_books_hub_entries_and_base_url():
     assert d2l.DATA_HUB['kaggle_house_train'] == (d2l.DATA_URL + 'kaggle_house_pred_train.csv',
                                                   '585e9cc93e70b39160e7921475f9bcd7d31219ce')
     assert d2l.DATA_HUB['kaggle_house_test'][0] == d2l.DATA_URL + 'kaggle_house_pred_test.csv'
-    assert {'DATA_URL', 'DATA_HUB', 'download', 'extract', 'download_extract', 'download_all'} <= set(d2l.__all__)
+    assert {'DATA_URL', 'DATA_HUB', 'download', 'extract',
+            'download_extract', 'download_all'} <= set(d2l.__all__)
 
 
 def test_a_wrong_sha1_is_one_clear_error_that_keeps_nothing(file_server, tmp_path):
@@ -90,9 +95,11 @@ def test_an_unreachable_host_is_one_line_naming_file_url_and_folder(tmp_path):
     message = str(e.value)
     assert message.startswith(f'cannot download table.csv from {url} (')
     assert f'put the file into {tmp_path / "data"} by hand' in message and '\n' not in message
-    assert e.value.__cause__ is None and e.value.__suppress_context__  # no chained network traceback
+    # no chained network traceback
+    assert e.value.__cause__ is None and e.value.__suppress_context__
     assert os.listdir(tmp_path / 'data') == []
-    with pytest.raises(d2l.D2LError) as e:  # a relative folder (the books' ../data) is also named in full
+    # a relative folder (the books' ../data) is also named in full
+    with pytest.raises(d2l.D2LError) as e:
         d2l.download(url, 'data')
     assert f'put the file into data ({tmp_path.resolve() / "data"}) by hand' in str(e.value)
 
@@ -121,7 +128,8 @@ def test_offline_a_script_stops_with_the_one_line_and_d2l_data_url_moves_the_hub
     assert p.returncode == 1
     assert p.stdout.splitlines()[:2] == [mirror + '/', mirror + '/kaggle_house_pred_train.csv']
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith(f'd2l.D2LError: cannot download kaggle_house_pred_train.csv from {mirror}/')
+    assert last.startswith(
+        f'd2l.D2LError: cannot download kaggle_house_pred_train.csv from {mirror}/')
     assert f'put the file into {tmp_path} by hand' in last
     assert 'During handling' not in p.stderr and 'urllib' not in p.stderr
 
@@ -146,11 +154,13 @@ def _archive(kind: str) -> bytes:
 def test_download_extract_unpacks_next_to_the_archive(kind, file_server, tmp_path, monkeypatch):
     body = _archive(kind)
     file_server.files[f'pack.{kind}'] = body
-    monkeypatch.setitem(d2l.DATA_HUB, 'pack', (f'{file_server.url}/pack.{kind}', hashlib.sha1(body).hexdigest()))
+    monkeypatch.setitem(d2l.DATA_HUB, 'pack',
+                        (f'{file_server.url}/pack.{kind}', hashlib.sha1(body).hexdigest()))
     (tmp_path / 'work').mkdir()
     monkeypatch.chdir(tmp_path / 'work')
     folder = d2l.download_extract('pack')
-    assert folder == os.path.join('..', 'data', 'pack' if kind != 'tar.gz' else 'pack.tar')  # the books' rule
+    # the books' rule
+    assert folder == os.path.join('..', 'data', 'pack' if kind != 'tar.gz' else 'pack.tar')
     assert (tmp_path / 'data' / 'pack' / 'a.txt').read_text() == 'alpha'
     assert (tmp_path / 'data' / 'pack' / 'sub' / 'b.txt').read_text() == 'beta'
     assert d2l.download_extract('pack', 'pack/sub') == os.path.join('..', 'data', 'pack/sub')
@@ -159,10 +169,12 @@ def test_download_extract_unpacks_next_to_the_archive(kind, file_server, tmp_pat
 
 def test_extract_refuses_what_it_cannot_unpack(tmp_path):
     (tmp_path / 'table.csv').write_text('a,b\n')
-    with pytest.raises(d2l.D2LError, match=r'only \.zip, \.tar and \.tar\.gz files can be extracted'):
+    with pytest.raises(d2l.D2LError,
+                       match=r'only \.zip, \.tar and \.tar\.gz files can be extracted'):
         d2l.extract(tmp_path / 'table.csv')
     (tmp_path / 'broken.zip').write_bytes(b'PK\x03\x04 not really')
-    with pytest.raises(d2l.D2LError, match=r'cannot extract .*broken\.zip .*delete it and download it again'):
+    with pytest.raises(d2l.D2LError,
+                       match=r'cannot extract .*broken\.zip .*delete it and download it again'):
         d2l.extract(tmp_path / 'broken.zip')
 
 
@@ -184,14 +196,18 @@ def test_tensor_converts_object_and_bool_arrays_when_a_float_dtype_is_asked_for(
     frame = pd.DataFrame({'area': [1.5, -0.5, 0.0], 'zone': ['RL', None, 'RM']})
     values = pd.get_dummies(frame, dummy_na=True).values  # float and bool columns
     expected = torch.tensor([[1.5, 1, 0, 0], [-0.5, 0, 0, 1], [0.0, 0, 1, 0]])
-    assert torch.equal(d2l.tensor(values.astype(object), dtype=d2l.float32), expected)  # pandas 2's object array
-    assert torch.equal(d2l.tensor(np.array([True, False]), dtype=d2l.float32), torch.tensor([1.0, 0.0]))
+    # pandas 2's object array
+    assert torch.equal(d2l.tensor(values.astype(object), dtype=d2l.float32), expected)
+    assert torch.equal(d2l.tensor(np.array([True, False]), dtype=d2l.float32),
+                       torch.tensor([1.0, 0.0]))
     assert d2l.tensor(values.astype(object), dtype=torch.float64).dtype == torch.float64
-    assert torch.equal(d2l.tensor([[1, 2]]), torch.tensor([[1, 2]]))  # everything else is torch.tensor
+    # everything else is torch.tensor
+    assert torch.equal(d2l.tensor([[1, 2]]), torch.tensor([[1, 2]]))
 
 
 def test_tensor_refuses_text_with_one_line():
-    with pytest.raises(d2l.D2LError, match=r"holding str values such as 'RL'; turn text columns into numbers"):
+    with pytest.raises(d2l.D2LError,
+                       match=r"holding str values such as 'RL'; turn text columns into numbers"):
         d2l.tensor(np.array([[1.0, 'RL']], dtype=object), dtype=d2l.float32)
 
 
@@ -200,13 +216,14 @@ def test_dir_lists_the_aliases_that_attribute_access_serves():
     for alias in [*d2l._TORCH_ALIASES, *d2l._METHOD_ALIASES, *d2l._MODULE_ALIASES]:
         assert alias in names, alias
         assert getattr(d2l, alias) is not None
-    assert {'torch', 'train_ch3', 'DATA_HUB', 'reshape', 'plt'} <= set(names) and names == sorted(names)
+    assert ({'torch', 'train_ch3', 'DATA_HUB', 'reshape', 'plt'} <= set(names)
+            and names == sorted(names))
 
 
 # The house-price lesson, in our own words: download, cache, k-fold curves, final fit, submission --
 
 def _house_csvs(n_train: int = 120, n_test: int = 40) -> tuple[bytes, bytes]:
-    """Competition-shaped stand-ins: Id, numeric columns with gaps, text columns with gaps, SalePrice."""
+    """Competition-shaped stand-ins: Id, numeric and text columns with gaps, SalePrice."""
     rng = np.random.default_rng(0)
 
     def table(n: int, first_id: int) -> pd.DataFrame:
@@ -216,8 +233,8 @@ def _house_csvs(n_train: int = 120, n_test: int = 40) -> tuple[bytes, bytes]:
         frontage[rng.random(n) < 0.2] = np.nan
         zone = rng.choice(['RL', 'RM', 'FV'], n).astype(object)
         zone[rng.random(n) < 0.1] = None
-        return pd.DataFrame({'Id': np.arange(first_id, first_id + n), 'OverallQual': quality, 'GrLivArea': area,
-                             'LotFrontage': frontage, 'MSZoning': zone,
+        return pd.DataFrame({'Id': np.arange(first_id, first_id + n), 'OverallQual': quality,
+                             'GrLivArea': area, 'LotFrontage': frontage, 'MSZoning': zone,
                              'SalePrice': 20000 + 15000 * quality + 50 * area})
     train, test = table(n_train, 1), table(n_test, n_train + 1).drop(columns='SalePrice')
     return train.to_csv(index=False).encode(), test.to_csv(index=False).encode()
@@ -228,7 +245,8 @@ def test_house_prices_from_download_to_submission(file_server, tmp_path, monkeyp
     for name, body in (('kaggle_house_train', train_csv), ('kaggle_house_test', test_csv)):
         file = d2l.DATA_HUB[name][0].rsplit('/', 1)[1]
         file_server.files[file] = body
-        monkeypatch.setitem(d2l.DATA_HUB, name, (f'{file_server.url}/{file}', hashlib.sha1(body).hexdigest()))
+        monkeypatch.setitem(d2l.DATA_HUB, name,
+                            (f'{file_server.url}/{file}', hashlib.sha1(body).hexdigest()))
     (tmp_path / 'chapter').mkdir()
     monkeypatch.chdir(tmp_path / 'chapter')
     train = pd.read_csv(d2l.download('kaggle_house_train'))
@@ -239,12 +257,14 @@ def test_house_prices_from_download_to_submission(file_server, tmp_path, monkeyp
 
     features = pd.concat([train.drop(columns=['Id', 'SalePrice']), test.drop(columns='Id')])
     numeric = features.select_dtypes('number').columns
-    features[numeric] = ((features[numeric] - features[numeric].mean()) / features[numeric].std()).fillna(0)
+    features[numeric] = ((features[numeric] - features[numeric].mean())
+                         / features[numeric].std()).fillna(0)
     features = pd.get_dummies(features, dummy_na=True)  # bool columns under pandas 2
     X = d2l.tensor(features[:len(train)].values, dtype=d2l.float32)
     X_test = d2l.tensor(features[len(train):].values, dtype=d2l.float32)
     y = d2l.tensor(train.SalePrice.values.reshape(-1, 1), dtype=d2l.float32)
-    assert X.shape == (120, 3 + 4) and not torch.isnan(X).any()  # 3 numeric, MSZoning's 3 values and NaN
+    # 3 numeric, MSZoning's 3 values and NaN
+    assert X.shape == (120, 3 + 4) and not torch.isnan(X).any()
 
     y = torch.log(y)  # the competition scores the error of log prices, so the model predicts those
 
@@ -275,8 +295,8 @@ def test_house_prices_from_download_to_submission(file_server, tmp_path, monkeyp
         _, train_curve, valid_curve = fit(X[~held_out], y[~held_out], X[held_out], y[held_out])
         valid_errors.append(valid_curve[-1])
         if i == 0:
-            d2l.plot(list(range(1, 61)), [train_curve, valid_curve], xlabel='epoch', ylabel='log rmse',
-                     legend=['train', 'valid'], yscale='log')
+            d2l.plot(list(range(1, 61)), [train_curve, valid_curve], xlabel='epoch',
+                     ylabel='log rmse', legend=['train', 'valid'], yscale='log')
             assert train_curve[-1] < train_curve[0] / 10  # it learns
     assert is_png('plot-1.png')
     assert np.mean(valid_errors) < 0.3  # log price is close to linear in these features

@@ -87,7 +87,8 @@ def test_the_worst_mistakes_are_the_examples_with_the_highest_loss():
     loss = nn.functional.cross_entropy(logits, labels, reduction='none')
     by_hand = loss.argsort(descending=True)[:16]
     for batch_size in (5, 16, 40):  # the running top 16 across batches, and one batch
-        verdicts = d2l.evaluate_verdicts(lambda X: X, d2l.ArrayLoader((logits, labels), batch_size), None)
+        verdicts = d2l.evaluate_verdicts(lambda X: X,
+                                         d2l.ArrayLoader((logits, labels), batch_size), None)
         assert verdicts.worst.tolist() == by_hand.tolist()
         assert torch.equal(verdicts.worst_images, logits[by_hand])
         assert torch.allclose(verdicts.loss, loss)

@@ -1,7 +1,8 @@
-"""Installed where readers already are: when `import d2l` in the reader's own code would give another
-d2l than this kit (the books' own package, `pip install d2l`), every chapter script says so in one
-line on stderr and carries on, and so does the test suite's header. The books' package is played by
-a stand-in that each test writes into a temporary folder (make_books_d2l); no registry is used."""
+"""Installed where readers already are: when `import d2l` in the reader's own code would give
+another d2l than this kit (the books' own package, `pip install d2l`), every chapter script says
+so in one line on stderr and carries on, and so does the test suite's header. The books' package
+is played by a stand-in that each test writes into a temporary folder (make_books_d2l); no
+registry is used."""
 import shutil
 import sys
 
@@ -15,9 +16,9 @@ WARNING = '`import d2l` outside this folder gives another package'
 
 
 def softmax_run(tiny_data, tmp_path, **env):
-    """ch_softmax/scratch.py for one epoch on the tiny data, run from a folder outside the repository."""
-    return program([str(ROOT / 'ch_softmax' / 'scratch.py'), '--epochs', '1', '--data-root', str(tiny_data)],
-                   tmp_path, tmp_path, **env)
+    """ch_softmax/scratch.py for one epoch on the tiny data, run from outside the repository."""
+    return program([str(ROOT / 'ch_softmax' / 'scratch.py'), '--epochs', '1',
+                    '--data-root', str(tiny_data)], tmp_path, tmp_path, **env)
 
 
 # ---------------------------------------------------------------------------
@@ -30,7 +31,8 @@ def test_the_stand_in_is_what_import_d2l_gives_outside_the_repository(tmp_path):
     done = program(['-c', 'import d2l; print(d2l.__file__, d2l.__version__)'], tmp_path, tmp_path,
                    PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [str(package / '__init__.py'), '1.0.3']  # the premise of the tests below
+    # the premise of the tests below
+    assert done.stdout.split() == [str(package / '__init__.py'), '1.0.3']
 
 
 def test_a_chapter_script_warns_in_one_line_and_still_trains(tiny_data, tmp_path):
@@ -39,22 +41,26 @@ def test_a_chapter_script_warns_in_one_line_and_still_trains(tiny_data, tmp_path
     done = softmax_run(tiny_data, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f'warning: {WARNING}, d2l 1.0.3 at {package}, '), done.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        f'warning: {WARNING}, d2l 1.0.3 at {package}, '), done.stderr
     assert str(ROOT / 'd2l.py') in lines[0]  # the kit the scripts use
     assert lines[0].endswith('Fix: pip uninstall d2l (or use a fresh venv)')
     assert EPOCH_LINE.match(done.stdout.splitlines()[0])  # and it trained, with the kit
-    assert not (site / 'imported').exists()  # the check only looks: the other package was not imported
+    # the check only looks: the other package was not imported
+    assert not (site / 'imported').exists()
 
 
 def test_compare_runs_two_scripts_and_warns_once(tmp_path):
     site = tmp_path / 'site'
     make_books_d2l(site)
-    done = program(['-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'], ROOT, tmp_path,
-                   PYTHONPATH=str(site))
+    done = program(['-m', 'd2l', 'compare', 'ch_linear_regression', '--epochs', '1'],
+                   ROOT, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
-    assert [line for line in done.stderr.splitlines() if WARNING in line] == done.stderr.splitlines()
+    assert ([line for line in done.stderr.splitlines() if WARNING in line]
+            == done.stderr.splitlines())
     assert len(done.stderr.splitlines()) == 1
-    assert 'ch_linear_regression: scratch.py vs concise.py (--epochs 1)' in done.stdout  # `python -m d2l` ran it
+    # `python -m d2l` ran it
+    assert 'ch_linear_regression: scratch.py vs concise.py (--epochs 1)' in done.stdout
     assert 'they agree' in done.stdout
 
 
@@ -68,22 +74,25 @@ def test_the_installed_kit_imports_and_runs_python_m_d2l_from_any_folder(tmp_pat
             'print(alone, d2l.__file__, d2lkit.script.__file__, d2lkit.cli.__file__)')
     done = program(['-c', code], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ['False', str(site / 'd2l.py'), str(site / 'd2lkit' / 'script.py'),
+    assert done.stdout.split() == ['False', str(site / 'd2l.py'),
+                                   str(site / 'd2lkit' / 'script.py'),
                                    str(site / 'd2lkit' / 'cli.py')]
     helped = program(['-m', 'd2l', '--help'], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert helped.returncode == 0, helped.stderr
-    assert all(command in helped.stdout for command in ('compare', 'sweep', 'exercises', 'compare-models'))
+    assert all(command in helped.stdout
+               for command in ('compare', 'sweep', 'exercises', 'compare-models'))
     refused = program(['-m', 'd2l', 'compare', 'ch_nope'], tmp_path, tmp_path, PYTHONPATH=str(site))
     assert refused.returncode == 1  # the kit's one line (run_script), not a traceback
     assert refused.stderr.strip().splitlines()[-1] == (
-        "error: no chapter 'ch_nope' with a scratch.py and a concise.py; choose one of: (none found)")
+        "error: no chapter 'ch_nope' with a scratch.py and a concise.py; "
+        'choose one of: (none found)')
 
 
 def test_the_test_suite_header_says_it(tmp_path):
     site = tmp_path / 'site'
     package = make_books_d2l(site)
-    done = program(['-m', 'pytest', '--collect-only', '-p', 'no:cacheprovider', 'tests/test_utilities.py'],
-                   ROOT, tmp_path, PYTHONPATH=str(site))
+    done = program(['-m', 'pytest', '--collect-only', '-p', 'no:cacheprovider',
+                    'tests/test_utilities.py'], ROOT, tmp_path, PYTHONPATH=str(site))
     assert done.returncode == 0, done.stdout + done.stderr
     header = done.stdout.split('collected')[0]
     assert f'warning: {WARNING}, d2l 1.0.3 at {package}' in header
@@ -106,13 +115,15 @@ def site(tmp_path, monkeypatch):
 def test_the_books_package_is_seen_behind_the_repository(site):
     package = make_books_d2l(site, '0.17.6')
     warning = kit.shadowing_d2l()
-    assert warning.startswith(f'warning: {WARNING}, d2l 0.17.6 at {package}, not this kit ({ROOT / "d2l.py"})')
+    assert warning.startswith(f'warning: {WARNING}, d2l 0.17.6 at {package}, '
+                              f'not this kit ({ROOT / "d2l.py"})')
     assert 'Fix: pip uninstall d2l' in warning and '\n' not in warning
     assert not (site / 'imported').exists()
 
 
 def test_without_a_dist_info_the_version_comes_from_the_source(site):
-    make_books_d2l(site, '1.1.0', dist_info=False)  # e.g. a checkout of the books put on the path by hand
+    # e.g. a checkout of the books put on the path by hand
+    make_books_d2l(site, '1.1.0', dist_info=False)
     assert f', d2l 1.1.0 at {site / "d2l"}, ' in kit.shadowing_d2l()
 
 
@@ -130,7 +141,8 @@ def test_a_folder_named_d2l_without_init_counts(site):
 
 
 def test_another_copy_of_the_kit_is_the_kit_but_another_d2l_py_is_not(site):
-    shutil.copy(ROOT / 'd2l.py', site / 'd2l.py')  # e.g. another checkout, installed with pip install -e
+    # e.g. another checkout, installed with pip install -e
+    shutil.copy(ROOT / 'd2l.py', site / 'd2l.py')
     assert kit.shadowing_d2l() is None or str(site) not in kit.shadowing_d2l()
     (site / 'd2l.py').write_text('"""Someone else\'s d2l."""\n__version__ = "0.1"\n')
     assert f'd2l 0.1 at {site / "d2l.py"}' in kit.shadowing_d2l()
@@ -143,7 +155,8 @@ def test_the_working_folder_does_not_count_but_pythonpath_does(tmp_path, monkeyp
     monkeypatch.syspath_prepend('')  # `python -m ...` or `python -c` put the working folder first
     monkeypatch.syspath_prepend(str(ROOT))
     warning = kit.shadowing_d2l()
-    assert warning is None or str(package) not in warning  # only code run in that folder would get it
+    # only code run in that folder would get it
+    assert warning is None or str(package) not in warning
     monkeypatch.setenv('PYTHONPATH', str(folder))  # but one the reader put on the path counts
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.syspath_prepend(str(ROOT))
@@ -158,10 +171,12 @@ def test_the_working_folder_does_not_count_but_pythonpath_does(tmp_path, monkeyp
 def test_first_use_offline_names_the_fixes_of_this_platform(isolated, monkeypatch, platform):
     monkeypatch.setattr(sys, 'platform', platform)
     with pytest.raises(d2l.D2LError) as err:
-        d2l.load_data_fashion_mnist(8)  # nothing in $D2L_DATA, the cache or the system folder; offline
+        # nothing in $D2L_DATA, the cache or the system folder; offline
+        d2l.load_data_fashion_mnist(8)
     message = str(err.value)
     assert '\n' not in message and message.startswith('Fashion-MNIST not found')
-    assert f'default cache {isolated / "xdg-cache" / "d2l"}' in message  # where the download would go
+    # where the download would go
+    assert f'default cache {isolated / "xdg-cache" / "d2l"}' in message
     for fix in ('--data-root DIR', 'set D2L_DATA', 'allow the download (network access)'):
         assert fix in message, fix
     assert ('apt-get install dataset-fashion-mnist' in message) == (platform == 'linux')

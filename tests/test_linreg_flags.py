@@ -98,7 +98,8 @@ def test_scripts_agree_under_every_init(init):
 
 @pytest.mark.parametrize('name, flags, message', [
     (SCRATCH, ['--init', 'he'], "argument --init: 'he' is not an init"),
-    (CONCISE, ['--init', 'normal:0'], "argument --init: 'normal:0': the value after normal: must be a positive number"),
+    (CONCISE, ['--init', 'normal:0'],
+     "argument --init: 'normal:0': the value after normal: must be a positive number"),
     (SCRATCH, ['--loss', 'hinge'], "argument --loss: invalid choice: 'hinge'"),
     (CONCISE, ['--reduction', 'max'], "argument --reduction: invalid choice: 'max'"),
     (SCRATCH, ['--reduction', 'sum'], 'unrecognized arguments: --reduction sum'),  # sgd divides

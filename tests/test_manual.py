@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 import d2l
 from d2lkit import script as kit
-from conftest import EPOCH_LINE, FIZZBUZZ, MANUAL, PNG, REAL_FASHION, ROOT, SPEED_LINE, program, script
+from conftest import (EPOCH_LINE, FIZZBUZZ, MANUAL, PNG, REAL_FASHION, ROOT, SPEED_LINE,
+                      program, script)
 
 manual = script(MANUAL)
 fizzbuzz = script(FIZZBUZZ)
@@ -51,7 +52,9 @@ def weights(net):
 
 
 def hand_written(net, X, y):
-    """Loss and [dW1, db1, dW2, ...] from the hand-written forward and backward, read from each layer's grads."""
+    """Loss and [dW1, db1, dW2, ...] from the hand-written forward and backward.
+
+    The gradients are read from each layer's grads."""
     loss = manual.SoftmaxCrossEntropy()
     l = loss.forward(net.forward(X), y)
     net.backward(loss.backward())
@@ -135,9 +138,11 @@ def test_softmax_is_stable_and_cross_entropy_matches_torch():
     o = torch.tensor([[1000., 0., -1000.], [1., 2., 3.], [-800., -800., -800.]])
     p = manual.softmax(o)
     assert torch.isfinite(p).all() and torch.allclose(p.sum(dim=1), torch.ones(3))
-    assert torch.allclose(p[0], torch.tensor([1., 0., 0.])) and torch.allclose(p[2], torch.full((3,), 1 / 3))
+    assert (torch.allclose(p[0], torch.tensor([1., 0., 0.]))
+            and torch.allclose(p[2], torch.full((3,), 1 / 3)))
     assert torch.allclose(p, torch.softmax(o, dim=1))
-    y = torch.tensor([2, 0, 1])  # the first row's label has probability exp(-2000): log(0) must not appear
+    # the first row's label has probability exp(-2000): log(0) must not appear
+    y = torch.tensor([2, 0, 1])
     l = manual.cross_entropy(o, manual.one_hot(y, 3, o.dtype))
     assert torch.isfinite(l) and torch.allclose(l, F.cross_entropy(o, y))
 
@@ -165,7 +170,7 @@ def test_he_initialisation_and_zero_biases():
 
 
 def test_no_autograd_anywhere():
-    """No weight asks for gradients, and a whole training step, with grad mode on, builds no graph."""
+    """No weight asks for gradients; a whole training step, with grad mode on, builds no graph."""
     assert torch.is_grad_enabled()
     net, X, y = random_problem([20, 16, 5], 'relu')
     hand_written(net, X, y)
@@ -179,9 +184,12 @@ def refuse(*_, **__):
 
 
 def test_training_runs_with_autograd_nn_and_optim_switched_off(tiny_data, monkeypatch):
-    """The whole script trains and evaluates with autograd's entry points, nn.Module and torch.optim disabled."""
-    for owner, name in ((torch.Tensor, 'backward'), (torch.autograd, 'backward'), (torch.autograd, 'grad'),
-                        (torch.nn.Module, '__init__'), (torch.optim.Optimizer, '__init__')):
+    """The whole script trains and evaluates with autograd's entry points disabled.
+
+    nn.Module and torch.optim are disabled too."""
+    for owner, name in ((torch.Tensor, 'backward'), (torch.autograd, 'backward'),
+                        (torch.autograd, 'grad'), (torch.nn.Module, '__init__'),
+                        (torch.optim.Optimizer, '__init__')):
         monkeypatch.setattr(owner, name, refuse)
     with pytest.raises(AssertionError, match='must not'):  # the switches work
         torch.nn.Linear(2, 2)
@@ -195,11 +203,14 @@ def test_training_runs_with_autograd_nn_and_optim_switched_off(tiny_data, monkey
 
 @pytest.mark.parametrize('backward_done', [False, True])
 def test_every_layer_pairs_params_with_grads(backward_done):
-    """params and grads: the same names, shapes and dtypes, before and after a backward; none for activations."""
+    """params and grads: the same names, shapes and dtypes, before and after a backward.
+
+    Activations have none."""
     net, X, y = random_problem([6, 5, 4, 3], 'tanh')
     if backward_done:
         hand_written(net, X, y)
-    assert [type(layer).__name__ for layer in net.layers] == ['Linear', 'Activation'] * 2 + ['Linear']
+    assert ([type(layer).__name__ for layer in net.layers]
+            == ['Linear', 'Activation'] * 2 + ['Linear'])
     for layer in net.layers:
         assert isinstance(layer, manual.Layer)
         expected = {'W', 'b'} if isinstance(layer, manual.Linear) else set()
@@ -208,7 +219,8 @@ def test_every_layer_pairs_params_with_grads(backward_done):
             grad = layer.grads[name]
             assert grad.shape == param.shape and grad.dtype == param.dtype, name
             assert (grad.abs().sum() > 0) == backward_done, name  # zeros until the first backward
-    assert [p.shape for p, _ in net.params_and_grads()] == [(6, 5), (5,), (5, 4), (4,), (4, 3), (3,)]
+    assert [p.shape for p, _ in net.params_and_grads()] == [
+        (6, 5), (5,), (5, 4), (4,), (4, 3), (3,)]
 
 
 def test_the_layer_base_class_states_a_contract_it_does_not_fulfil():
@@ -229,40 +241,49 @@ def test_sgd_step_moves_every_param_by_minus_lr_times_its_grad():
     for (p, before, grad), (p_after, grad_after) in zip(tensors, net.params_and_grads()):
         assert p_after is p  # in place: the layer keeps its own tensor
         assert torch.equal(p, before - 0.05 * grad)
-        assert torch.equal(grad_after, grad)  # the step reads the gradients, it does not use them up
+        # the step reads the gradients, it does not use them up
+        assert torch.equal(grad_after, grad)
     optimizer.lr = 0.5  # a schedule sets the rate between steps
     optimizer.step(net)
     assert all(torch.equal(p, before - 0.05 * grad - 0.5 * grad) for p, before, grad in tensors)
 
 
 def test_layers_hold_no_optimizer_state():
-    """Steps change parameter values and nothing else: no rate, velocity or step count on any layer."""
+    """Steps change parameter values and nothing else.
+
+    No layer holds a rate, a velocity or a step count."""
     net, X, y = random_problem([8, 6, 3], 'relu')
     hand_written(net, X, y)  # forward and backward only: what a layer holds without any optimizer
     before = [dict(vars(layer)) for layer in net.layers]
     manual.SGD(0.1).step(net)
     for layer, attributes in zip(net.layers, before):
         assert vars(layer).keys() == attributes.keys()
-        assert all(vars(layer)[k] is v for k, v in attributes.items())  # the same objects, updated in place
+        # the same objects, updated in place
+        assert all(vars(layer)[k] is v for k, v in attributes.items())
     batches = d2l.ArrayLoader((X, y), 3)
-    manual.train(net, batches, batches, 0.1, 2, print_every=100)  # the schedule and the steps of real training
-    assert [vars(layer).keys() for layer in net.layers] == [attributes.keys() for attributes in before]
-    assert not any(hasattr(obj, name) for obj in (net, *net.layers) for name in ('sgd', 'step', 'lr'))
+    # the schedule and the steps of real training
+    manual.train(net, batches, batches, 0.1, 2, print_every=100)
+    assert ([vars(layer).keys() for layer in net.layers]
+            == [attributes.keys() for attributes in before])
+    assert not any(hasattr(obj, name) for obj in (net, *net.layers)
+                   for name in ('sgd', 'step', 'lr'))
     assert vars(manual.SGD(0.1)) == {'lr': 0.1}
 
 
 @pytest.mark.parametrize('schedule', ['cosine', 'constant'])
 def test_each_epoch_steps_at_its_own_learning_rate(schedule, monkeypatch):
-    """train sets the optimizer's rate per epoch: the cosine schedule's values, or --lr throughout."""
+    """train sets the optimizer's rate per epoch: the cosine schedule's, or --lr throughout."""
     rates = []
     step = manual.SGD.step
-    monkeypatch.setattr(manual.SGD, 'step', lambda self, net: (rates.append(self.lr), step(self, net))[1])
+    monkeypatch.setattr(manual.SGD, 'step',
+                        lambda self, net: (rates.append(self.lr), step(self, net))[1])
     torch.manual_seed(0)
     X, y = torch.randn(30, 784), torch.arange(30) % 10
     net = manual.MLP([784, 8, 10])
     batches = d2l.ArrayLoader((X, y), 10)  # 3 steps per epoch
     history = manual.train(net, batches, batches, 0.2, 4, schedule, print_every=100)
-    epoch_lrs = [manual.cosine_lr(0.2, epoch, 4) if schedule == 'cosine' else 0.2 for epoch in range(1, 5)]
+    epoch_lrs = [manual.cosine_lr(0.2, epoch, 4) if schedule == 'cosine' else 0.2
+                 for epoch in range(1, 5)]
     assert rates == [lr for lr in epoch_lrs for _ in range(3)]
     assert len(history['train_loss']) == 4
 
@@ -272,7 +293,8 @@ def test_each_epoch_steps_at_its_own_learning_rate(schedule, monkeypatch):
 # ---------------------------------------------------------------------------
 
 def tiny_args(tiny_data, *extra):
-    return ['--data-root', str(tiny_data), '--layers', '784', '32', '10', '--batch-size', '10', *extra]
+    return ['--data-root', str(tiny_data), '--layers', '784', '32', '10',
+            '--batch-size', '10', *extra]
 
 
 def test_training_prints_the_classic_lines_and_learns(tiny_data, capsys):
@@ -286,8 +308,10 @@ def test_training_prints_the_classic_lines_and_learns(tiny_data, capsys):
     assert all(len(v) == 4 for v in history.values())
     for m, loss, train_acc, test_acc in zip(epochs, history['train_loss'], history['train_acc'],
                                              history['test_acc']):
-        assert m.group(2) == f'{loss:.4f}' and m.group(3) == f'{train_acc:.3f}' and m.group(4) == f'{test_acc:.3f}'
-    assert 1.5 < history['train_loss'][0] < 3.5  # about log(10) = 2.3 at the start: a mean per example
+        assert (m.group(2) == f'{loss:.4f}' and m.group(3) == f'{train_acc:.3f}'
+                and m.group(4) == f'{test_acc:.3f}')
+    # about log(10) = 2.3 at the start: a mean per example
+    assert 1.5 < history['train_loss'][0] < 3.5
     assert history['train_loss'][-1] < history['train_loss'][0] - 0.5  # it learns
     assert history['test_acc'][-1] >= 0.7 and all(0 <= a <= 1 for a in history['train_acc'])
     assert all(s > 0 for s in history['seconds'])
@@ -295,8 +319,8 @@ def test_training_prints_the_classic_lines_and_learns(tiny_data, capsys):
 
 
 def test_mnist_and_constant_schedule(tiny_data, capsys):
-    history = manual.main(tiny_args(tiny_data, '--epochs', '2', '--dataset', 'mnist', '--schedule', 'constant',
-                                    '--activation', 'tanh'))
+    history = manual.main(tiny_args(tiny_data, '--epochs', '2', '--dataset', 'mnist',
+                                    '--schedule', 'constant', '--activation', 'tanh'))
     assert len(history['test_acc']) == 2
     assert sum(bool(EPOCH_LINE.match(line)) for line in capsys.readouterr().out.splitlines()) == 2
 
@@ -314,11 +338,12 @@ def test_same_seed_same_run(tiny_data):
 
 def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys):
     trained = manual.main(tiny_args(tiny_data, '--epochs', '2', '--save', str(tmp_path / 'w.pt')))
-    saved = torch.load(tmp_path / 'w.pt', weights_only=True)  # plain tensors and settings: loads with weights_only
+    # plain tensors and settings: loads with weights_only
+    saved = torch.load(tmp_path / 'w.pt', weights_only=True)
     state = saved['weights']
     assert list(state) == ['W1', 'b1', 'W2', 'b2'] and state['W1'].shape == (784, 32)
-    assert saved['settings'] == {'model': 'ch_mlp/manual.py', 'layers': [784, 32, 10], 'activation': 'relu',
-                                 'dataset': 'fashion-mnist'}
+    assert saved['settings'] == {'model': 'ch_mlp/manual.py', 'layers': [784, 32, 10],
+                                 'activation': 'relu', 'dataset': 'fashion-mnist'}
     capsys.readouterr()
     loaded = manual.main(tiny_args(tiny_data, '--load', str(tmp_path / 'w.pt'), '--seed', '99'))
     assert loaded['test_acc'] == [trained['test_acc'][-1]]
@@ -329,7 +354,8 @@ def test_save_then_load_gives_the_same_test_accuracy(tiny_data, tmp_path, capsys
 def test_load_errors_are_one_clear_message(tiny_data, tmp_path):
     manual.main(tiny_args(tiny_data, '--epochs', '1', '--save', str(tmp_path / 'w.pt')))
     other = ['--data-root', str(tiny_data), '--layers', '784', '16', '10']
-    with pytest.raises(d2l.D2LError, match=r'saved with layers=\[784, 32, 10\], but this run has layers=\[784, 16, 10\]'):
+    with pytest.raises(d2l.D2LError, match=r'saved with layers=\[784, 32, 10\], '
+                                           r'but this run has layers=\[784, 16, 10\]'):
         manual.main(other + ['--load', str(tmp_path / 'w.pt')])
     (tmp_path / 'junk.pt').write_bytes(b'not a model at all')
     with pytest.raises(d2l.D2LError, match='not a weights file'):
@@ -360,7 +386,8 @@ def test_a_script_error_from_its_own_folder_is_one_line_not_a_traceback(tmp_path
     run = program(['manual.py', '--load', str(tmp_path / 'none.pt')], ROOT / 'ch_mlp', tmp_path)
     assert run.returncode == 1 and 'Traceback' not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith('error: no weights file')
-    assert len(run.stderr.strip().splitlines()) == 1 + bool(kit.shadowing_d2l())  # the one warning, if any
+    # the one warning, if any
+    assert len(run.stderr.strip().splitlines()) == 1 + bool(kit.shadowing_d2l())
 
 
 # ---------------------------------------------------------------------------
@@ -370,21 +397,24 @@ def test_a_script_error_from_its_own_folder_is_one_line_not_a_traceback(tmp_path
 def test_fizzbuzz_encodings():
     assert fizzbuzz.binary_encode(5) == [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
     assert fizzbuzz.binary_encode(1023) == [1] * 10 and fizzbuzz.binary_encode(512) == [0] * 9 + [1]
-    assert all(sum(b << d for d, b in enumerate(fizzbuzz.binary_encode(i))) == i for i in range(1024))
-    assert [fizzbuzz.fizz_buzz_encode(i) for i in (15, 9, 10, 7, 30, 3, 5, 1)] == [3, 1, 2, 0, 3, 1, 2, 0]
+    assert all(sum(b << d for d, b in enumerate(fizzbuzz.binary_encode(i))) == i
+               for i in range(1024))
+    assert [fizzbuzz.fizz_buzz_encode(i) for i in (15, 9, 10, 7, 30, 3, 5, 1)] == [
+        3, 1, 2, 0, 3, 1, 2, 0]
     assert [fizzbuzz.fizz_buzz_decode(i, fizzbuzz.fizz_buzz_encode(i)) for i in (15, 9, 10, 7)] == \
         ['fizzbuzz', 'fizz', 'buzz', '7']
     X, y = fizzbuzz.dataset(fizzbuzz.TRAIN_NUMBERS)
     assert X.shape == (923, 10) and X.dtype == torch.float32 and y.shape == (923,)
-    assert y.bincount().tolist() == [sum(fizzbuzz.fizz_buzz_encode(i) == k for i in range(101, 1024))
-                                     for k in range(4)]
+    assert y.bincount().tolist() == [
+        sum(fizzbuzz.fizz_buzz_encode(i) == k for i in range(101, 1024)) for k in range(4)]
     assert not set(fizzbuzz.TRAIN_NUMBERS) & set(fizzbuzz.TEST_NUMBERS)
 
 
 def test_fizzbuzz_uses_the_layers_of_manual():
     for shared in (fizzbuzz.MLP, fizzbuzz.train):
         assert Path(sys.modules[shared.__module__].__file__) == ROOT / 'ch_mlp' / 'manual.py'
-    assert not [v for v in vars(fizzbuzz).values() if isinstance(v, type) and v.__module__ == fizzbuzz.__name__]
+    assert not [v for v in vars(fizzbuzz).values()
+                if isinstance(v, type) and v.__module__ == fizzbuzz.__name__]
 
 
 def test_fizzbuzz_learns_quickly_and_round_trips(tmp_path, capsys):
@@ -412,17 +442,20 @@ def test_fizzbuzz_default_run_reaches_95_percent(capsys):
     result = fizzbuzz.main([])
     out = capsys.readouterr().out
     assert result['accuracy'] >= 0.95, out
-    assert len(result['history']['train_loss']) == 2000 and result['history']['train_acc'][-1] >= 0.99
+    assert (len(result['history']['train_loss']) == 2000
+            and result['history']['train_acc'][-1] >= 0.99)
 
 
 def test_fizzbuzz_loads_by_path_under_any_module_name():
     module = script(FIZZBUZZ)
-    assert module.__name__ != 'fizzbuzz' and module.fizz_buzz_decode(30, module.fizz_buzz_encode(30)) == 'fizzbuzz'
+    assert (module.__name__ != 'fizzbuzz'
+            and module.fizz_buzz_decode(30, module.fizz_buzz_encode(30)) == 'fizzbuzz')
 
 
 def test_fizzbuzz_restores_the_thread_count():
     before = torch.get_num_threads()
-    torch.set_num_threads(3)  # not 1, which fizzbuzz uses while it trains, and likely not this machine's default
+    # not 1, which fizzbuzz uses while it trains, and likely not this machine's default
+    torch.set_num_threads(3)
     try:
         fizzbuzz.main(['--epochs', '2'])
         assert torch.get_num_threads() == 3
@@ -435,7 +468,8 @@ def test_fizzbuzz_restores_the_thread_count():
 # ---------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+@pytest.mark.skipif(not REAL_FASHION.is_dir(),
+                    reason='Debian dataset-fashion-mnist is not installed')
 def test_defaults_reach_87_percent_on_fashion_mnist(capsys):
     history = manual.main([])
     assert len(history['test_acc']) == 10

@@ -1,4 +1,5 @@
-"""Plotting: matplotlib only when asked, figures saved (and named) on a headless machine, the book's helpers."""
+"""Plotting: matplotlib only when asked, figures saved (and named) on a headless machine, the
+book's helpers."""
 import subprocess
 import sys
 
@@ -11,19 +12,21 @@ from conftest import PNG, ROOT
 
 def test_import_needs_no_matplotlib():
     code = 'import sys, d2l; print("matplotlib" in sys.modules, "IPython" in sys.modules)'
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
     assert out.stdout.split() == ['False', 'False']
 
 
 def test_show_images_returns_axes_and_show_fashion_mnist(fashion, tmp_path):
     X, y = next(iter(fashion[0]))
-    axes = d2l.show_images(X[:6].reshape(6, 28, 28), 2, 3, titles=d2l.get_fashion_mnist_labels(y[:6]),
-                           path=tmp_path / 'grid.png')
+    axes = d2l.show_images(X[:6].reshape(6, 28, 28), 2, 3,
+                           titles=d2l.get_fashion_mnist_labels(y[:6]), path=tmp_path / 'grid.png')
     assert len(axes) == 6 and axes[0].get_title() == d2l.get_fashion_mnist_labels(y[:1])[0]
     axes = d2l.show_fashion_mnist([X[i] for i in range(4)], d2l.get_fashion_mnist_labels(y[:4]),
                                   path=tmp_path / 'row.png')
     assert len(axes) == 4
-    assert (tmp_path / 'grid.png').read_bytes()[:8] == PNG and (tmp_path / 'row.png').read_bytes()[:8] == PNG
+    assert ((tmp_path / 'grid.png').read_bytes()[:8] == PNG
+            and (tmp_path / 'row.png').read_bytes()[:8] == PNG)
 
 
 def test_figure_helpers_are_harmless_in_a_script(tmp_path, capsys):
@@ -33,11 +36,14 @@ def test_figure_helpers_are_harmless_in_a_script(tmp_path, capsys):
     assert tuple(plt.rcParams['figure.figsize']) == (4, 3)
     x = torch.arange(0, 3, 0.1)
     axes = plt.figure().gca()
-    assert d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'], axes=axes) is None
+    assert d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)',
+                    legend=['f(x)', 'tangent'], axes=axes) is None
     assert len(axes.get_lines()) == 2 and axes.get_xlabel() == 'x'
-    assert capsys.readouterr().out == ''  # on the caller's axes: drawing only, the figure is the caller's
+    # on the caller's axes: drawing only, the figure is the caller's
+    assert capsys.readouterr().out == ''
     d2l.plot(x, [x ** 2, 2 * x - 3], 'x', 'f(x)', legend=['f(x)', 'tangent'])
-    # No display and no notebook: the book's call saves its figure and says where, rather than vanish.
+    # No display and no notebook: the book's call saves its figure and says where,
+    # rather than vanish.
     assert (tmp_path / 'plot-1.png').read_bytes()[:8] == PNG
     assert capsys.readouterr().out == 'figure written to plot-1.png\n'
     d2l.plot(x, x ** 3, path=tmp_path / 'cube')
@@ -56,10 +62,12 @@ def test_animator_writes_a_png_instead_of_printing(tmp_path, capsys):
     assert (tmp_path / 'anim.png').read_bytes()[:8] == PNG
     assert animator.Y == [[1, 0.5, 1 / 3], [0.6, 0.7, 0.8]]
     import matplotlib.pyplot as plt
-    plt.plot([0, 1], [1, 0])  # a page's next drawing with plt starts a figure of its own, as in a notebook
+    # a page's next drawing with plt starts a figure of its own, as in a notebook
+    plt.plot([0, 1], [1, 0])
     assert plt.gcf() is not animator.fig
     assert all(plt.figure(n) is not animator.fig for n in plt.get_fignums())
-    assert animator.axes[0].get_lines()[0].get_ydata().tolist() == [1, 0.5, 1 / 3]  # untouched by that drawing
+    # untouched by that drawing
+    assert animator.axes[0].get_lines()[0].get_ydata().tolist() == [1, 0.5, 1 / 3]
 
 
 def test_a_figure_that_cannot_be_written_is_one_line(tmp_path):

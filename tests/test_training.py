@@ -1,5 +1,6 @@
-"""Training and evaluation: accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3, predict_ch3,
-save_weights; each call form of both books (the newer book's and the community port's) on small data."""
+"""Training and evaluation: accuracy, evaluate_accuracy, train_epoch_ch3, train_ch3,
+predict_ch3, save_weights; each call form of both books (the newer book's and the community
+port's) on small data."""
 import inspect
 import math
 import re
@@ -25,7 +26,7 @@ def known_batches():
 
 
 class Halver(nn.Module):
-    """Predicts the input's one-hot class, with a dropout that would scramble it in training mode."""
+    """Predicts the input's one-hot class, with a dropout that scrambles it in training mode."""
 
     def __init__(self):
         super().__init__()
@@ -98,7 +99,8 @@ def epoch_lines(out):
 
 @pytest.mark.parametrize('reduction', ['none', 'mean', 'sum'])
 @pytest.mark.parametrize('style', ['params', 'optimizer'])
-def test_train_ch3_prints_true_mean_loss_for_every_reduction_and_update_style(reduction, style, capsys):
+def test_train_ch3_prints_true_mean_loss_for_every_reduction_and_update_style(reduction,
+                                                                              style, capsys):
     X, y = tiny_classification()
     d2l.set_seed(0)
     train_iter = d2l.load_array((X, y), 10)  # 64 = 6*10 + 4: a partial last batch
@@ -112,7 +114,8 @@ def test_train_ch3_prints_true_mean_loss_for_every_reduction_and_update_style(re
     # a 10x smaller lr for the optimizer, to take the same steps.
     if style == 'params':
         lr = 5.0 if reduction == 'mean' else 0.5
-        returned = d2l.train_ch3(net, train_iter, test_iter, loss, 3, 10, list(net.parameters()), lr)
+        returned = d2l.train_ch3(net, train_iter, test_iter, loss, 3, 10,
+                                 list(net.parameters()), lr)
     else:
         lr = 0.5 if reduction == 'mean' else 0.05
         returned = d2l.train_ch3(net, train_iter, test_iter, loss, 3, 10,
@@ -131,7 +134,9 @@ def test_train_ch3_prints_true_mean_loss_for_every_reduction_and_update_style(re
 
 
 def test_train_ch3_reductions_and_styles_agree():
-    """Six ways of saying the same update (the port's rule, lr scaled to match) give the same weights."""
+    """Six ways of saying the same update give the same weights.
+
+    The port's rule is among them, its lr scaled to match."""
     X, y = tiny_classification(n=60, seed=1)  # whole batches only: a sum over 10 is 10 means
     weights = []
     for reduction in ('none', 'mean', 'sum'):
@@ -142,8 +147,9 @@ def test_train_ch3_reductions_and_styles_agree():
             net.apply(d2l.init_normal)
             loss = nn.CrossEntropyLoss(reduction=reduction)
             mean = reduction == 'mean'
-            kwargs = ({'params': list(net.parameters()), 'lr': 3.0 if mean else 0.3} if style == 'params'
-                      else {'optimizer': torch.optim.SGD(net.parameters(), lr=0.3 if mean else 0.03)})
+            kwargs = ({'params': list(net.parameters()), 'lr': 3.0 if mean else 0.3}
+                      if style == 'params' else
+                      {'optimizer': torch.optim.SGD(net.parameters(), lr=0.3 if mean else 0.03)})
             d2l.train_ch3(net, train_iter, train_iter, loss, 2, 10, **kwargs)
             weights.append(net.weight.detach().clone())
     assert weights[0].abs().sum() > 0.1  # it trained
@@ -163,7 +169,8 @@ def test_train_ch3_scratch_function_net_with_params(capsys):
     def cross_entropy(y_hat, y):
         return -torch.log(y_hat[range(len(y_hat)), y])
 
-    d2l.train_ch3(net, d2l.load_array((X, y), 16), d2l.load_array((X, y), 16, False), cross_entropy, 5, 16, [W, b], 0.5)
+    d2l.train_ch3(net, d2l.load_array((X, y), 16), d2l.load_array((X, y), 16, False),
+                  cross_entropy, 5, 16, [W, b], 0.5)
     assert epoch_lines(capsys.readouterr().out)[-1][2] > 0.8
     assert d2l.evaluate_accuracy(net, d2l.load_array((X, y), 16, False)) > 0.8
     assert W.grad is not None and W.grad.abs().sum() == 0  # sgd zeroed it after the last step
@@ -177,9 +184,11 @@ def test_train_ch3_without_an_update_rule_says_what_to_pass():
 def test_train_ch3_stops_on_a_diverging_loss():
     X, y = tiny_classification()
     net = nn.Linear(8, 4)
-    with pytest.raises(d2l.D2LError, match=r'the loss became (nan|inf) at epoch \d+, batch \d+.*lower the learning rate'):
-        d2l.train_ch3(net, d2l.load_array((X * 1e6, y), 8), d2l.load_array((X, y), 8), nn.CrossEntropyLoss(),
-                      3, 8, optimizer=torch.optim.SGD(net.parameters(), lr=1e30))
+    with pytest.raises(d2l.D2LError, match=r'the loss became (nan|inf) at epoch \d+, batch \d+'
+                                           r'.*lower the learning rate'):
+        d2l.train_ch3(net, d2l.load_array((X * 1e6, y), 8), d2l.load_array((X, y), 8),
+                      nn.CrossEntropyLoss(), 3, 8,
+                      optimizer=torch.optim.SGD(net.parameters(), lr=1e30))
 
 
 def test_newer_book_train_ch3_with_an_optimizer_and_reduction_none(fashion, capsys):
@@ -223,13 +232,15 @@ def test_train_classifier_is_train_ch3s_loop_returning_the_history(fashion, caps
     for train in (d2l.train_ch3, d2l.train_classifier):
         d2l.set_seed(0)
         net = softmax_net()
-        returned = train(net, train_iter, test_iter, nn.CrossEntropyLoss(), 3, torch.optim.SGD(net.parameters(), lr=0.5))
+        returned = train(net, train_iter, test_iter, nn.CrossEntropyLoss(), 3,
+                         torch.optim.SGD(net.parameters(), lr=0.5))
         runs.append((returned, net[2].weight.detach().clone(), capsys.readouterr().out))
     (none, w_book, out_book), (history, w_kit, out_kit) = runs
     assert none is None and torch.equal(w_book, w_kit)  # the same steps
     assert set(history) == {'train_loss', 'train_acc', 'test_acc', 'seconds'}
     assert epoch_lines(out_kit) == epoch_lines(out_book) == [
-        (round(l, 4), round(a, 3), round(t, 3)) for l, a, t in zip(*(history[k] for k in ('train_loss', 'train_acc', 'test_acc')))]
+        (round(l, 4), round(a, 3), round(t, 3))
+        for l, a, t in zip(*(history[k] for k in ('train_loss', 'train_acc', 'test_acc')))]
     assert 'animator' in out_book and 'animator' not in out_kit  # the book's form draws its figure
     assert len(history['seconds']) == 3 and all(s > 0 for s in history['seconds'])
 
@@ -263,10 +274,11 @@ def test_train_classifier_quiet_with_a_function_net_on_a_named_device(fashion, c
     train_iter, test_iter = fashion
     W = torch.zeros(784, 10, requires_grad=True)
     history = d2l.train_classifier(lambda X: X.reshape(-1, 784) @ W, train_iter, test_iter,
-                                   nn.CrossEntropyLoss(reduction='none'), 2, lambda n: d2l.sgd([W], 0.5, n),
-                                   device='cpu', verbose=False)
+                                   nn.CrossEntropyLoss(reduction='none'), 2,
+                                   lambda n: d2l.sgd([W], 0.5, n), device='cpu', verbose=False)
     assert capsys.readouterr().out == ''
-    assert 1 < history['train_loss'][0] < math.log(10)  # from uniform (zero weights), down within the epoch
+    # from uniform (zero weights), down within the epoch
+    assert 1 < history['train_loss'][0] < math.log(10)
     assert history['train_loss'][1] < history['train_loss'][0] and history['test_acc'][-1] >= 0.5
 
 
@@ -322,7 +334,8 @@ def test_predict_ch3_writes_titled_images(fashion, tmp_path):
     _, test_iter = fashion
     net = softmax_net()
     net.train()
-    assert d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png') is None  # as in the book
+    # as in the book
+    assert d2l.predict_ch3(net, test_iter, n=6, path=tmp_path / 'pred.png') is None
     assert (tmp_path / 'pred.png').read_bytes()[:8] == PNG
     assert net.training
     d2l.predict_ch3(net, test_iter)  # the book's call: no display here, so a PNG appears
@@ -333,15 +346,17 @@ def test_predict_ch3_grid_spans_batches_and_marks_wrong_ones_red(fashion, tmp_pa
     _, test_iter = fashion  # batches of 16: 18 images need two of them
     always_trouser = lambda X: torch.eye(10)[torch.ones(len(X), dtype=torch.long)]  # noqa: E731
     drawn = {}
-    monkeypatch.setattr(d2l, 'show_images', lambda imgs, rows, cols, **kw: drawn.update(kw, shape=(rows, cols)))
+    monkeypatch.setattr(d2l, 'show_images',
+                        lambda imgs, rows, cols, **kw: drawn.update(kw, shape=(rows, cols)))
     d2l.predict_ch3(always_trouser, test_iter, n=18, num_rows=2)
     labels = torch.cat([y for _, y in test_iter])[:18]
     assert drawn['titles'] == [f'{t}\ntrouser' + ('' if t == 'trouser' else ' (wrong)')
                                for t in d2l.get_fashion_mnist_labels(labels)]
     assert drawn['shape'] == (2, 9)
     assert drawn['title_colors'] == ['black' if int(c) == 1 else 'red' for c in labels]
-    assert 'red' in drawn['title_colors'] and all(t.endswith('(wrong)') == (c == 'red')
-                                                  for t, c in zip(drawn['titles'], drawn['title_colors']))
+    assert ('red' in drawn['title_colors']
+            and all(t.endswith('(wrong)') == (c == 'red')
+                    for t, c in zip(drawn['titles'], drawn['title_colors'])))
 
 
 def test_a_weights_file_that_cannot_be_written_is_one_line(tmp_path):

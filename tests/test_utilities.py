@@ -27,7 +27,8 @@ def test_try_gpu_and_try_all_gpus(monkeypatch, cuda, mps, best, every):
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: mps)
     assert d2l.try_gpu() == d2l.try_gpu(0) == torch.device(best)
-    assert d2l.try_gpu(1) == torch.device('cuda:1' if cuda > 1 else 'cpu')  # there is only one MPS device
+    # there is only one MPS device
+    assert d2l.try_gpu(1) == torch.device('cuda:1' if cuda > 1 else 'cpu')
     assert d2l.try_gpu(2) == torch.device('cpu')
     assert d2l.try_all_gpus() == [torch.device(d) for d in every]  # never empty
 
@@ -49,7 +50,8 @@ def test_timer_records_sums_and_averages_its_times():
     time.sleep(0.01)
     second = timer.stop()
     assert first >= 0.02 and second >= 0.01 and timer.times == [first, second]
-    assert timer.sum() == pytest.approx(first + second) and timer.avg() == pytest.approx((first + second) / 2)
+    assert (timer.sum() == pytest.approx(first + second)
+            and timer.avg() == pytest.approx((first + second) / 2))
     assert timer.cumsum() == pytest.approx([first, first + second])
 
 

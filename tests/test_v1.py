@@ -30,7 +30,8 @@ def epoch_lines(out):
     lines = {}
     for line in out.splitlines():
         if m := LINE.match(line):
-            lines[int(m.group(1))] = {k: float(v) for k, v in (p.split(' ') for p in m.group(2).split(', '))}
+            lines[int(m.group(1))] = {k: float(v)
+                                      for k, v in (p.split(' ') for p in m.group(2).split(', '))}
     return lines
 
 
@@ -69,7 +70,8 @@ def test_save_hyperparameters_keeps_arguments_not_later_locals():
 
 def test_classic_and_1_0_names_do_not_clash(fashion):
     assert callable(d2l.sgd) and isinstance(d2l.SGD, type) and d2l.sgd is not d2l.SGD
-    train_iter, _ = d2l.load_data_fashion_mnist(10)  # the classic function still returns two loaders
+    # the classic function still returns two loaders
+    train_iter, _ = d2l.load_data_fashion_mnist(10)
     assert len(train_iter) == 5 and isinstance(d2l.FashionMNIST(batch_size=10), d2l.DataModule)
     y_hat, y = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]), torch.tensor([1, 1, 1])
     assert d2l.accuracy(y_hat, y) == 2.0  # classic: a count
@@ -93,7 +95,8 @@ def test_synthetic_regression_data_splits_and_noise():
     train, val = data.train_dataloader(), data.val_dataloader()
     assert (len(train), len(val), data.num_workers) == (12, 8, 0)
     assert torch.equal(torch.cat([X for X, _ in val]), data.X[600:])  # validation rows, in order
-    assert sorted(torch.cat([y for _, y in train])[:, 0].tolist()) == sorted(data.y[:600, 0].tolist())
+    assert (sorted(torch.cat([y for _, y in train])[:, 0].tolist())
+            == sorted(data.y[:600, 0].tolist()))
 
 
 def test_fit_linear_regression_scratch_recovers_w_and_b(capsys, tmp_path):
@@ -137,7 +140,8 @@ def test_clip_gradients_caps_the_joint_norm():
     model = d2l.LinearRegressionScratch(2, lr=0.1)
     model.w.grad, model.b.grad = torch.tensor([[3.0], [0.0]]), torch.tensor([4.0])  # norm 5
     d2l.Trainer(1).clip_gradients(1.0, model)
-    assert torch.allclose(model.w.grad, torch.tensor([[0.6], [0.0]])) and torch.allclose(model.b.grad, torch.tensor([0.8]))
+    assert (torch.allclose(model.w.grad, torch.tensor([[0.6], [0.0]]))
+            and torch.allclose(model.b.grad, torch.tensor([0.8])))
     d2l.Trainer(1).clip_gradients(10.0, model)  # below the cap: unchanged
     assert torch.allclose(model.b.grad, torch.tensor([0.8]))
 
@@ -172,7 +176,8 @@ def test_a_page_patch_on_d2l_trainer_is_used_by_fit(monkeypatch, capsys):
                 self.model.validation_step(self.prepare_batch(batch))
                 self.val_batch_idx += 1
 
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.5, num_train=40, num_val=20, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.5,
+                                       num_train=40, num_val=20, batch_size=16)
     trainer = d2l.Trainer(max_epochs=2)
     trainer.fit(d2l.LinearRegressionScratch(1, lr=0.1), data)
     epochs = [s for s in seen if s[0] == 'epoch']
@@ -180,7 +185,8 @@ def test_a_page_patch_on_d2l_trainer_is_used_by_fit(monkeypatch, capsys):
     assert [s for s in seen if s[0] == 'batch'][:5] == [('batch', 16), ('batch', 16), ('batch', 8),
                                                         ('batch', 16), ('batch', 4)]
     assert (trainer.train_batch_idx, trainer.val_batch_idx) == (6, 4)
-    assert sorted(epoch_lines(capsys.readouterr().out)) == [1, 2]  # the board still reports per epoch
+    # the board still reports per epoch
+    assert sorted(epoch_lines(capsys.readouterr().out)) == [1, 2]
 
 
 def test_patched_training_step_and_gradient_clipping_in_the_default_loop():
@@ -201,7 +207,8 @@ def test_patched_training_step_and_gradient_clipping_in_the_default_loop():
         norms.append(float(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))))
 
     trainer.clip_gradients = spy
-    data = d2l.SyntheticRegressionData(torch.tensor([2.0]), 1.0, num_train=64, num_val=0, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([2.0]), 1.0,
+                                       num_train=64, num_val=0, batch_size=16)
     trainer.fit(Clipped(1, lr=0.01), data)
     assert len(norms) == 4 and max(norms) <= 0.5 + 1e-5
 
@@ -210,7 +217,8 @@ def test_trainer_num_gpus_1_uses_a_gpu_or_notes_the_cpu(capsys):
     trainer = d2l.Trainer(max_epochs=1, num_gpus=1)
     err = capsys.readouterr().err
     model = d2l.LinearRegressionScratch(1, lr=0.1)
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.0, num_train=32, num_val=16, batch_size=16)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0]), 0.0,
+                                       num_train=32, num_val=16, batch_size=16)
     trainer.fit(model, data)
     gpus = [d for d in d2l.try_all_gpus() if d.type != 'cpu']
     if gpus:
@@ -259,14 +267,16 @@ def test_fashion_mnist_batches_from_memory(fashion):
     assert (len(data.train), len(data.val)) == (50, 20)
     image, label = data.train[3]
     assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and isinstance(label, int)
-    assert torch.equal(image[0], arrays['train_images'][3].float() / 255) and label == arrays['train_labels'][3]
+    assert (torch.equal(image[0], arrays['train_images'][3].float() / 255)
+            and label == arrays['train_labels'][3])
     X, y = next(iter(data.val_dataloader()))
     assert X.shape == (8, 1, 28, 28) and y.dtype == torch.int64 and 0 <= X.min() and X.max() <= 1
     assert torch.equal(y, arrays['test_labels'][:8])  # validation keeps its order
     data.batch_size = 25  # read at each call, as the book's DataLoader would be made anew
     assert [len(y) for _, y in data.train_dataloader()] == [25, 25]
     assert data.text_labels(torch.tensor([0, 9])) == ['t-shirt', 'ankle boot']
-    assert next(iter(d2l.FashionMNIST(batch_size=4, resize=(32, 32)).train_dataloader()))[0].shape == (4, 1, 32, 32)
+    resized = d2l.FashionMNIST(batch_size=4, resize=(32, 32))
+    assert next(iter(resized.train_dataloader()))[0].shape == (4, 1, 32, 32)
 
 
 def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkeypatch, capsys):
@@ -282,7 +292,8 @@ def test_fashion_mnist_reuses_the_books_download_in_dotdot_data(isolated, monkey
 def test_visualize_titles_with_text_labels_and_returns_nothing(fashion, tmp_path, monkeypatch):
     data = d2l.FashionMNIST(batch_size=8)
     X, y = next(iter(data.val_dataloader()))
-    assert data.visualize((X, y), nrows=2, ncols=4) is None  # as in the book: a notebook cell echoes nothing
+    # as in the book: a notebook cell echoes nothing
+    assert data.visualize((X, y), nrows=2, ncols=4) is None
     assert pngs(tmp_path) == ['images-1.png']
     drawn = []
     show_images = d2l.show_images
@@ -301,7 +312,8 @@ def test_classifier_loss_and_accuracy_values():
     assert model.accuracy(Y_hat, Y, averaged=False).tolist() == [1, 0, 1, 0]
     per_row = model.loss(Y_hat, Y, averaged=False)
     expected = -torch.log_softmax(Y_hat, dim=1)[range(4), Y]
-    assert torch.allclose(per_row, expected) and torch.allclose(model.loss(Y_hat, Y), expected.mean())
+    assert (torch.allclose(per_row, expected)
+            and torch.allclose(model.loss(Y_hat, Y), expected.mean()))
 
 
 def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, tmp_path):
@@ -310,7 +322,8 @@ def test_fit_softmax_regression_on_tiny_fashion_mnist(fashion, capsys, tmp_path)
     model = d2l.SoftmaxRegression(num_outputs=10, lr=0.5)
     d2l.Trainer(max_epochs=6).fit(model, data)
     lines = epoch_lines(capsys.readouterr().out)
-    assert sorted(lines) == list(range(1, 7)) and list(lines[6]) == ['train_loss', 'val_loss', 'val_acc']
+    assert (sorted(lines) == list(range(1, 7))
+            and list(lines[6]) == ['train_loss', 'val_loss', 'val_acc'])
     assert lines[6]['val_acc'] >= 0.7 and lines[6]['train_loss'] < lines[1]['train_loss']
     # The printed val_acc is the mean of the per-batch accuracies the board received.
     with torch.no_grad():
@@ -329,26 +342,31 @@ def test_board_averages_every_n_points_and_prints_the_epoch_means(capsys):
     for x in range(1, 5):
         board.draw(x, torch.tensor(float(x)), 'train_loss', every_n=2)
     board.draw(1, 0.75, 'val_acc', every_n=1)
-    assert board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)] and board.data['val_acc'] == [(1.0, 0.75)]
-    assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0  # pages read .y
+    assert (board.data['train_loss'] == [(1.5, 1.5), (3.5, 3.5)]
+            and board.data['val_acc'] == [(1.0, 0.75)])
+    # pages read .y
+    assert board.data['train_loss'][-1].y == 3.5 and board.data['val_acc'][-1].x == 1.0
     board.draw(5, 10.0, 'train_loss', every_n=2)  # waits for its partner: not plotted yet
     assert len(board.data['train_loss']) == 2
     path = board.flush(1)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == 'epoch 1, train_loss 4.0000, val_acc 0.750'  # the means of what it received
     assert out[1] == f'figure written to {path} (redrawn after every epoch)'
-    assert board.flush(2) is None and capsys.readouterr().out == ''  # nothing new: no line, no redraw
+    # nothing new: no line, no redraw
+    assert board.flush(2) is None and capsys.readouterr().out == ''
 
 
 def test_each_board_has_its_own_png_redrawn_once_per_epoch(monkeypatch, capsys, tmp_path):
     saves = []
-    real_save = d2l._save_figure  # every figure file is written here (whole, under a temporary name)
+    # every figure file is written here (whole, under a temporary name)
+    real_save = d2l._save_figure
 
     def save(*args, **kwargs):
         saves.append(str(out := real_save(*args, **kwargs)))
         return out
     monkeypatch.setattr(d2l, '_save_figure', save)
-    data = d2l.SyntheticRegressionData(torch.tensor([1.0, 2.0]), 0.5, num_train=64, num_val=32, batch_size=4)
+    data = d2l.SyntheticRegressionData(torch.tensor([1.0, 2.0]), 0.5,
+                                       num_train=64, num_val=32, batch_size=4)
     trainer = d2l.Trainer(max_epochs=3)
     for _ in range(2):
         trainer.fit(d2l.LinearRegressionScratch(2, lr=0.05), data)  # 16 batches an epoch, 8 points
@@ -369,11 +387,12 @@ def test_board_goes_to_d2l_figures_and_display_false_writes_none(monkeypatch, tm
     quiet = d2l.ProgressBoard(display=False)
     quiet.draw(0.5, 1.0, 'loss')
     assert quiet.flush(1) is None and quiet.path is None
-    assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2  # the line is printed either way
+    # the line is printed either way
+    assert capsys.readouterr().out.count('epoch 1, loss 1.0000') == 2
 
 
-# A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so that
-# d2l takes the script for one with a screen ('window' mode) without a screen being there.
+# A window backend that opens nothing: matplotlib's Agg canvas under a name that is not Agg's, so
+# that d2l takes the script for one with a screen ('window' mode) without a screen being there.
 WINDOW_BACKEND = '''
 from matplotlib.backend_bases import _Backend
 from matplotlib.backends.backend_agg import FigureCanvasAgg, _BackendAgg
@@ -390,7 +409,8 @@ class _BackendNoWindow(_BackendAgg):
 
 
 @pytest.mark.parametrize('screen', [False, True])
-def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, monkeypatch, screen):
+def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path,
+                                                                      monkeypatch, screen):
     code = ('import d2l\nboard = d2l.ProgressBoard("x")\n'
             'for i in range(20):\n    board.draw(i / 10, i * i, "square", every_n=2)\n'
             'print("mode:", d2l.figure_mode())\n')
@@ -403,7 +423,8 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     mode = 'window' if screen else 'file'
-    assert out.stdout == f'mode: {mode}\nfigure written to progress-1.png\n'  # its last points, at exit
+    # its last points, at exit
+    assert out.stdout == f'mode: {mode}\nfigure written to progress-1.png\n'
     assert pngs(tmp_path) == ['progress-1.png']
 
 
@@ -412,7 +433,8 @@ def test_a_board_used_without_a_trainer_is_drawn_when_the_script_ends(tmp_path, 
 # ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_FASHION.is_dir(), reason='Debian dataset-fashion-mnist is not installed')
+@pytest.mark.skipif(not REAL_FASHION.is_dir(),
+                    reason='Debian dataset-fashion-mnist is not installed')
 def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, tmp_path):
     torch.manual_seed(0)
     data = d2l.FashionMNIST(batch_size=256)
@@ -420,5 +442,6 @@ def test_softmax_regression_reaches_the_books_accuracy_on_the_real_data(capsys, 
     d2l.Trainer(max_epochs=10).fit(d2l.SoftmaxRegression(num_outputs=10, lr=0.1), data)
     lines = epoch_lines(capsys.readouterr().out)
     assert sorted(lines) == list(range(1, 11))
-    assert 0.81 <= lines[10]['val_acc'] <= 0.86  # the book plots 0.835 at epoch 10; seeds move it by ~0.01
+    # the book plots 0.835 at epoch 10; seeds move it by ~0.01
+    assert 0.81 <= lines[10]['val_acc'] <= 0.86
     assert lines[10]['train_loss'] < 0.47 < 0.75 < lines[1]['train_loss']
