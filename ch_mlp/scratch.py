@@ -17,7 +17,7 @@ and the two then agree only in distribution.
     python ch_mlp/scratch.py                    # Fashion-MNIST, 784-256-10, ReLU, lr 0.1, 10 epochs
     python ch_mlp/scratch.py --activation tanh --hidden 512
     python ch_mlp/scratch.py --hidden 256 256 --dropout 0.2 0.5 --weight-decay 0.0001
-    python ch_mlp/scratch.py --activation sigmoid --hidden 256 256 256 256 --init normal:1 \
+    python ch_mlp/scratch.py --activation sigmoid --hidden 256 256 256 256 --init normal:1 \\
         --layer-stats stats.json                # vanishing gradients, per layer and epoch
     python ch_mlp/scratch.py --save mlp.pt      # then --load mlp.pt --predict pred.png: no training
     python -m d2l compare ch_mlp                # scratch.py next to concise.py

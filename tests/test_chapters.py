@@ -4,6 +4,7 @@ a diverging loss, and bad weights files.
 Fast tests train on the tiny generated data sets (`tiny_data`) or the synthetic regression
 data; the `slow` ones train with the book's defaults on the real Fashion-MNIST.
 """
+import ast
 import json
 import math
 import re
@@ -189,6 +190,16 @@ def test_help_shows_the_docstring_and_book_defaults(name, capsys):
     flat = ' '.join(out.split())
     for flag, value in BOOK_DEFAULTS[name].items():
         assert re.search(f'{re.escape(flag)} [^(]*\\(default: {re.escape(value)}\\)', flat), flag
+
+
+@pytest.mark.parametrize('name', TRAINING_SCRIPTS + [FIZZBUZZ])
+def test_docstring_keeps_its_lines(name):
+    """--help prints the docstring: a backslash ending one of its lines would join two lines
+    there, so a shell continuation in an example is written as two backslashes."""
+    docstring = ast.parse((ROOT / f'{name}.py').read_text()).body[0]
+    text = docstring.value.value
+    assert text.count('\n') == docstring.end_lineno - docstring.lineno, [
+        line for line in text.splitlines() if len(line) > 100]  # the joined line
 
 
 @pytest.mark.parametrize('name, flags', [
