@@ -66,9 +66,7 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
             return float(loss(net(train_X), train_y)), float(loss(net(test_X), test_y))
 
     if args.load:  # evaluate saved weights instead of training
-        kit.restore(args.load, weights, settings)
-        train_l, test_l = losses()
-        print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
+        kit.restore_losses(args, weights, settings, losses)
     else:
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
@@ -79,13 +77,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
                 l.backward()
                 trainer.step()
             history['seconds'].append(time.perf_counter() - start)
-            train_l, test_l = losses()
-            history['train_loss'].append(train_l)
-            history['test_loss'].append(test_l)
-            if epoch % 5 == 0 or epoch == args.epochs:  # the book's points
-                print(f'epoch {epoch}, train loss {train_l:.6g}, test loss {test_l:.6g}')
-            if on_epoch is not None:
-                on_epoch(epoch, {'train_loss': train_l, 'test_loss': test_l})
+            at_books_point = epoch % 5 == 0 or epoch == args.epochs
+            kit.record_losses(history, epoch, losses(), at_books_point, on_epoch)
 
     # The chapter's result: how large the weights grew.
     w_norm = float(net[0].weight.detach().norm())

@@ -92,10 +92,10 @@ def compare_models(a: d2l.PathLike, b: d2l.PathLike, diff_path: d2l.PathLike | N
     labels = torch.tensor(runs['A']['labels'])
     if runs['B']['labels'] != runs['A']['labels']:  # not with one data set; checked all the same
         raise d2l.D2LError('the two runs saw different test images; give both the same --data-root')
-    right = {name: torch.tensor(run['predicted']) == labels for name, run in runs.items()}
+    predicted = {name: torch.tensor(run['predicted']) for name, run in runs.items()}
+    right = {name: p == labels for name, p in predicted.items()}
     names = d2l.text_labels(settings['A'].get('dataset', 'fashion-mnist'))(range(10))
-    matrices = {name: d2l.count_pairs(labels, torch.tensor(run['predicted']), len(names))
-                for name, run in runs.items()}
+    matrices = {name: d2l.count_pairs(labels, p, len(names)) for name, p in predicted.items()}
     difference = matrices['B'] - matrices['A']
     only_a, only_b = int((right['A'] & ~right['B']).sum()), int((right['B'] & ~right['A']).sum())
     n = len(labels)

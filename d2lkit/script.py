@@ -11,7 +11,8 @@ lesson (`from d2lkit import script as kit`):
   (l2_penalty, with_penalty), --dropout and --layer-stats (add_model_flags, parse_model_args,
   LayerStats);
 - outputs: write_outputs (--save, --history, --plot), show_predictions and show_inspection
-  (--predict, --confusion, --mistakes), evaluate_saved and restore (--load);
+  (--predict, --confusion, --mistakes), evaluate_saved and restore (--load); for the
+  regressions with a test set, record_losses (each epoch's line) and restore_losses (--load);
 - the run: run_script (one line per expected error, the warning of shadowing_d2l) and
   load_script (a script imported by its path, for compare, sweep and the tests).
 
@@ -525,6 +526,29 @@ def write_outputs(args: argparse.Namespace, history: History,
 def _plural(name: str) -> str:
     """'shirts', 'dresses', '3s': the class name for 'n% of ...'."""
     return name + ('es' if name.endswith('s') else 's')
+
+
+def record_losses(history: dict[str, list[float]], epoch: int, losses: tuple[float, float],
+                  shown: bool, on_epoch: d2l.EpochCallback | None) -> None:
+    """After an epoch of a regression with a test set of its own (polynomial, weight decay):
+    keep its (train loss, test loss) in history, print them if `shown` (at the book's points),
+    then hand them to on_epoch."""
+    numbers = dict(zip(('train_loss', 'test_loss'), losses))
+    for key, value in numbers.items():
+        history[key].append(value)
+    if shown:
+        print(f'epoch {epoch}, train loss {losses[0]:.6g}, test loss {losses[1]:.6g}')
+    if on_epoch is not None:
+        on_epoch(epoch, numbers)
+
+
+def restore_losses(args: argparse.Namespace, weights: dict[str, torch.Tensor],
+                   settings: d2l.Settings, losses: Callable[[], tuple[float, float]]) -> None:
+    """--load of such a regression: restore the saved weights, print losses() = (train loss,
+    test loss) of them (evaluate_saved does this for a classifier)."""
+    restore(args.load, weights, settings)
+    train_l, test_l = losses()
+    print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
 
 
 def loss_curves(history: dict[str, list[float]], path: str) -> str:

@@ -74,6 +74,20 @@ def script(name: str):
     return kit.load_script(ROOT / f'{name}.py')
 
 
+def train(name: str, *flags: str, data: Path | None = None) -> dict:
+    """Run a chapter script's main() with flags (and --data-root data); return its history."""
+    argv = list(flags) + (['--data-root', str(data)] if data is not None else [])
+    return script(name).main(argv)
+
+
+def assert_same_losses(a: dict, b: dict, rtol: float, keys=('train_loss',)) -> None:
+    """Two histories with equal per-epoch losses within rtol (relative), for each key."""
+    for key in keys:
+        assert len(a[key]) == len(b[key]) > 0, key
+        for x, y in zip(a[key], b[key]):
+            assert abs(x - y) <= rtol * abs(y), (key, a[key], b[key])
+
+
 def data_args(name: str, root: Path) -> list[str]:
     """--data-root for the scripts that read images; the others make their own data."""
     return ['--data-root', str(root)] if name in IMAGE_SCRIPTS + [MANUAL, BEST] else []

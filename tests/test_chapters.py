@@ -20,7 +20,8 @@ import d2l
 from d2lkit import script as kit
 from conftest import (EPOCH_LINE, FIZZBUZZ, IMAGE_SCRIPTS, LINREG_SCRIPTS, MODEL_SELECTION_SCRIPTS,
                       POLYNOMIAL, REAL_FASHION, ROOT, SPEED_LINE, TRAINING_SCRIPTS,
-                      WEIGHT_DECAY_SCRIPTS, Marker, data_args, is_png, program, script)
+                      WEIGHT_DECAY_SCRIPTS, Marker, assert_same_losses, data_args, is_png, program,
+                      script, train)
 
 
 LINREG_EPOCH_LINE = re.compile(r'^epoch (\d+), loss (\d+\.\d{6})$')
@@ -28,17 +29,9 @@ W_ERROR_LINE = re.compile(r'^error in estimating w: \[(-?\d+\.\d{6}), (-?\d+\.\d
 B_ERROR_LINE = re.compile(r'^error in estimating b: (-?\d+\.\d{6})$')
 
 
-def train(name: str, *flags: str, data=None) -> dict:
-    """Run a script's main() with flags (and --data-root data); return its history."""
-    argv = list(flags) + (['--data-root', str(data)] if data is not None else [])
-    return script(name).main(argv)
-
-
 def assert_parity(scratch: dict, concise: dict, rtol: float = 1e-4) -> None:
     """Equal per-epoch losses within rtol (relative) and accuracies equal to three decimals."""
-    assert len(scratch['train_loss']) == len(concise['train_loss']) > 0
-    for a, b in zip(scratch['train_loss'], concise['train_loss']):
-        assert abs(a - b) <= rtol * abs(b), (scratch['train_loss'], concise['train_loss'])
+    assert_same_losses(scratch, concise, rtol)
     for key in ('train_acc', 'test_acc'):
         if key in scratch:
             assert [round(a, 3) for a in scratch[key]] == [round(b, 3) for b in concise[key]], key

@@ -82,6 +82,22 @@ def test_compare_reports_scripts_that_differ(tmp_path, capsys):
     assert 'they differ by more than 0.0001 relative' in out
 
 
+def test_compare_lines_up_the_valid_accuracy_of_runs_with_valid(tmp_path, capsys):
+    """With --valid the scripts' histories say valid_acc: that column is compared too."""
+    chapter = tmp_path / 'ch_held_out'
+    chapter.mkdir()
+    for kind, acc in (('scratch', 0.80), ('concise', 0.79)):
+        (chapter / f'{kind}.py').write_text(textwrap.dedent(f'''
+            def main(argv=None):
+                return {{'train_loss': [0.5], 'train_acc': [0.8], 'valid_acc': [{acc}]}}
+        '''))
+    result = compare.compare(chapter, ['--valid', '10'])
+    out = capsys.readouterr().out
+    assert 'valid acc' in out and table_rows(out) == [[1, 0.5, 0.5, 0, 0.8, 0.8, 0, 0.8, 0.79,
+                                                       pytest.approx(0.01)]]
+    assert not result['agree'] and result['max_acc_diff'] == pytest.approx(0.01)
+
+
 def test_unknown_chapter_lists_the_real_ones(capsys):
     with pytest.raises(d2l.D2LError) as error:
         compare.compare('ch_nonexistent')

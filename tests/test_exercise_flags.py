@@ -15,21 +15,16 @@ from torch import nn
 import d2l
 from d2lkit import compare
 from d2lkit import script as kit
-from conftest import IMAGE_SCRIPTS, is_png, script
+from conftest import IMAGE_SCRIPTS, is_png, script, train
 
 MLPS = ['ch_mlp/scratch', 'ch_mlp/concise']
 SOFTMAX = ['ch_softmax/scratch', 'ch_softmax/concise']
 
 
-def train(name: str, data, *flags: str) -> dict:
-    """main() of a script on the tiny data with these flags; its history."""
-    return script(name).main([*flags, '--data-root', str(data)])
-
-
 def saved_weights(name: str, data, tmp_path, *flags: str) -> dict[str, torch.Tensor]:
     """Train with flags, --save the weights, and return them as saved (name -> tensor)."""
     path = tmp_path / f'{name.replace("/", "_")}.pt'
-    train(name, data, *flags, '--save', str(path))
+    train(name, *flags, '--save', str(path), data=data)
     return d2l.load_weights(path)
 
 
@@ -47,7 +42,7 @@ def trained_nets(monkeypatch, name: str, data, *flags: str) -> list:
         nets.append(net)
         return original(net, *args, **kwargs)
     monkeypatch.setattr(d2l, 'train_classifier', spy)
-    train(name, data, '--epochs', '1', *flags)
+    train(name, '--epochs', '1', *flags, data=data)
     return nets
 
 
@@ -127,7 +122,7 @@ def test_symmetric_init_leaves_an_mlps_hidden_units_identical(name, init, tiny_d
 
 @pytest.mark.parametrize('name', SOFTMAX)
 def test_softmax_regression_learns_from_zero_weights(name, tiny_data):
-    history = train(name, tiny_data, '--epochs', '3', '--init', 'zero', '--batch-size', '10')
+    history = train(name, '--epochs', '3', '--init', 'zero', '--batch-size', '10', data=tiny_data)
     assert history['train_acc'][-1] > 0.5 and history['test_acc'][-1] > 0.5, history
 
 
@@ -233,8 +228,8 @@ def test_the_printed_loss_includes_the_penalty(name, tiny_data):
     With --init constant:1 the softmax weights are all 1: ||W||^2 = 784 * 10, so 0.01 adds 39.2.
     """
     flags = ['--epochs', '1', '--init', 'constant:1', '--lr', '1e-9']
-    plain = train(name, tiny_data, *flags)['train_loss'][0]
-    penalised = train(name, tiny_data, *flags, '--weight-decay', '0.01')['train_loss'][0]
+    plain = train(name, *flags, data=tiny_data)['train_loss'][0]
+    penalised = train(name, *flags, '--weight-decay', '0.01', data=tiny_data)['train_loss'][0]
     assert penalised - plain == pytest.approx(0.01 * 784 * 10 / 2, rel=1e-4)
 
 
@@ -247,8 +242,8 @@ def test_weight_decay_leaves_the_biases_alone(tiny_data, monkeypatch):
         trainers.append(updater)
         return original(net, train_iter, test_iter, loss, num_epochs, updater, *args, **kwargs)
     monkeypatch.setattr(d2l, 'train_classifier', spy)
-    train('ch_mlp/concise', tiny_data,
-          '--epochs', '1', '--weight-decay', '0.1', '--hidden', '8', '4')
+    train('ch_mlp/concise', '--epochs', '1', '--weight-decay', '0.1', '--hidden', '8', '4',
+          data=tiny_data)
     weights, biases = trainers[0].param_groups
     assert weights['weight_decay'] == 0.1 and [p.dim() for p in weights['params']] == [2, 2, 2]
     assert biases['weight_decay'] == 0 and [p.dim() for p in biases['params']] == [1, 1, 1]
@@ -261,9 +256,9 @@ def test_weight_decay_leaves_the_biases_alone(tiny_data, monkeypatch):
 @pytest.mark.parametrize('name', MLPS)
 def test_layer_stats_json_and_png_without_changing_the_numbers(name, tiny_data, tmp_path, capsys):
     flags = ['--epochs', '2', '--hidden', '16', '8', '4', '--activation', 'sigmoid']
-    plain = train(name, tiny_data, *flags)
+    plain = train(name, *flags, data=tiny_data)
     path = tmp_path / 'stats.json'
-    recorded = train(name, tiny_data, *flags, '--layer-stats', str(path))
+    recorded = train(name, *flags, '--layer-stats', str(path), data=tiny_data)
     del recorded['seconds'], plain['seconds']
     assert recorded == plain
     png = path.with_suffix('.png')
@@ -281,7 +276,7 @@ def test_layer_stats_json_and_png_without_changing_the_numbers(name, tiny_data, 
 def test_layer_stats_agree_between_scratch_and_concise(tiny_data, tmp_path):
     flags = ['--epochs', '1', '--hidden', '16', '8', '--dropout', '0.3', '--weight-decay', '0']
     for name in MLPS:
-        train(name, tiny_data, *flags, '--layer-stats', str(tmp_path / f'{name[7:]}.json'))
+        train(name, *flags, '--layer-stats', str(tmp_path / f'{name[7:]}.json'), data=tiny_data)
     scratch, concise = (json.loads((tmp_path / f'{kind}.json').read_text())
                         for kind in ('scratch', 'concise'))
     for key in ('activation_mean', 'activation_var', 'grad_norm'):
@@ -342,9 +337,9 @@ def test_help_names_the_new_flags(name, capsys):
 @pytest.mark.parametrize('name', MLPS)
 def test_a_dropout_model_loads_under_its_own_dropout(name, tiny_data, tmp_path, capsys):
     path = tmp_path / 'dropout.pt'
-    train(name, tiny_data, '--epochs', '1', '--dropout', '0.5', '--save', str(path))
+    train(name, '--epochs', '1', '--dropout', '0.5', '--save', str(path), data=tiny_data)
     with pytest.raises(d2l.D2LError, match=r'saved with dropout=\[0.5\]'):
-        train(name, tiny_data, '--load', str(path))
+        train(name, '--load', str(path), data=tiny_data)
     capsys.readouterr()
-    train(name, tiny_data, '--load', str(path), '--dropout', '0.5')
+    train(name, '--load', str(path), '--dropout', '0.5', data=tiny_data)
     assert capsys.readouterr().out.startswith(f'loaded {path}: test acc ')

@@ -7,21 +7,14 @@ from torch import nn
 
 import d2l
 from d2lkit import script as kit
-from conftest import LINREG_SCRIPTS, run_as_script, script
+from conftest import LINREG_SCRIPTS, assert_same_losses, run_as_script, script, train
 
 SCRATCH, CONCISE = LINREG_SCRIPTS
 
 
-def train(name: str, *flags: str) -> dict:
-    """Run a script's main() with flags; return its history."""
-    return script(name).main(list(flags))
-
-
 def assert_same_run(a: dict, b: dict, rtol: float = 1e-4) -> None:
     """Equal per-epoch losses within rtol (relative) and the same fitted w and b to 1e-5."""
-    assert len(a['train_loss']) == len(b['train_loss']) > 0
-    for x, y in zip(a['train_loss'], b['train_loss']):
-        assert abs(x - y) <= rtol * abs(y), (a['train_loss'], b['train_loss'])
+    assert_same_losses(a, b, rtol)
     assert a['w'] == pytest.approx(b['w'], abs=1e-5) and a['b'] == pytest.approx(b['b'], abs=1e-5)
 
 

@@ -9,22 +9,13 @@ import torch
 
 import d2l
 from d2lkit import compare
-from conftest import POLYNOMIAL, WEIGHT_DECAY_SCRIPTS, is_png, run_as_script, script
+from conftest import (POLYNOMIAL, WEIGHT_DECAY_SCRIPTS, assert_same_losses, is_png,
+                      run_as_script, script, train)
 
 LOSSES_LINE = re.compile(r'^epoch (\d+), train loss (\S+), test loss (\S+)$')
 
 
-def train(name: str, *flags: str) -> dict:
-    """Run a script's main() with flags; return its history."""
-    return script(name).main(list(flags))
-
-
-def assert_same_losses(a: dict, b: dict, rtol: float, keys=('train_loss', 'test_loss')) -> None:
-    """Equal per-epoch losses within rtol (relative), for each key."""
-    for key in keys:
-        assert len(a[key]) == len(b[key]) > 0
-        for x, y in zip(a[key], b[key]):
-            assert abs(x - y) <= rtol * abs(y), (key, a[key], b[key])
+BOTH_LOSSES = ('train_loss', 'test_loss')
 
 
 # ---------------------------------------------------------------------------
@@ -108,7 +99,7 @@ def test_weight_decay_shrinks_w_and_lowers_the_test_loss(name, capsys):
 def test_weight_decay_scratch_and_concise_agree(flags):
     scratch = train('ch_weight_decay/scratch', *flags)
     concise = train('ch_weight_decay/concise', *flags)
-    assert_same_losses(scratch, concise, rtol=1e-4)
+    assert_same_losses(scratch, concise, rtol=1e-4, keys=BOTH_LOSSES)
     assert scratch['w_norm'] == pytest.approx(concise['w_norm'], rel=1e-5)
 
 
@@ -125,7 +116,7 @@ def test_weight_decay_parity_needs_the_same_seed():
     scratch = train('ch_weight_decay/scratch', '--lambd', '3', '--epochs', '5')
     concise = train('ch_weight_decay/concise', '--lambd', '3', '--epochs', '5', '--seed', '1')
     with pytest.raises(AssertionError):
-        assert_same_losses(scratch, concise, rtol=1e-4)
+        assert_same_losses(scratch, concise, rtol=1e-4, keys=BOTH_LOSSES)
 
 
 def test_compare_lines_up_train_and_test_loss(capsys):
