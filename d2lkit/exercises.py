@@ -1150,9 +1150,11 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
               pending: bool = False) -> Path:
     """Write the answer key: each run/code answer's command, table, figure and notes; the rest.
 
-    A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md; a missing one is run first
-    (run=False: an error instead; pending=True: the key says it is not run yet, and lists it at
-    the end). Code answers run their snippet (small: quick sizes).
+    A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md, a code answer's from
+    ROOT/EDITION-PAGE.N/table.txt; a missing run answer is run first (run=False: an error
+    instead), a missing code answer's snippet is run and its table kept there (small: quick
+    sizes). pending=True runs nothing: the key says a missing answer is not run yet, and lists it
+    at the end.
     """
     path, start = Path(path), time.perf_counter()
     chosen = [BY_ID[i] for i in ids] if ids else CATALOG
@@ -1167,16 +1169,20 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
         done.update(heading)
         answered.append(e.id)
         body += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
+        folder = default_out(e, root)
+        stored = folder / ('table.txt' if e.kind == 'code' else 'summary.md')
+        if pending and not stored.is_file():
+            not_run.append(e.id)
+            body += ['Not run for this key yet: the command above answers it.', '']
+            continue
         if e.kind == 'code':
             snippet = SNIPPETS[e.snippet]
+            if not stored.is_file():  # kept, so that the key and its notes show one run's numbers
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_atomic(stored, snippet(small=small).to_string(index=False) + '\n')
             body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
-                     '```', snippet(small=small).to_string(index=False), '```', '']
+                     '```', stored.read_text().rstrip('\n'), '```', '']
         else:
-            folder = default_out(e, root)
-            if pending and not (folder / 'summary.md').is_file():
-                not_run.append(e.id)
-                body += ['Not run for this key yet: the command above answers it.', '']
-                continue
             if not (folder / 'summary.md').is_file():
                 if not run:
                     raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
@@ -1215,10 +1221,15 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
             "quiet cores (the sum of their estimates, from the scripts' measured seconds per "
             "epoch); a table's seconds column says how long its runs took where they ran.", '']
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text('\n'.join(head + body) + '\n')
-    tmp.replace(path)  # never a half-written answer key
+    _write_atomic(path, '\n'.join(head + body) + '\n')
     return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file beside it: never a half-written file."""
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

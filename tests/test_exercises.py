@@ -347,3 +347,21 @@ def test_the_answer_key_lists_answers_not_run_yet_with_no_run(tmp_path):
     assert '| 256 | **0.851 ± 0.001** |' in ran and 'Not run for this key yet' not in ran
     assert 'Not run for this key yet' in waiting.split('\n## ')[0]
     assert '## Answers not run yet' in text and ': 0.17/mlp-scratch.3' in text
+
+
+def test_a_code_answers_table_is_kept_and_read_back_and_no_run_runs_no_snippet(tmp_path,
+                                                                               monkeypatch):
+    root, ids = tmp_path / 'answers', ['1.0/mlp-implementation.7', '0.17/mlp.3']
+    first = exercises.write_doc(tmp_path / 'a.md', root, ids=ids, small=True).read_text()
+    table = exercises.default_out(exercises.BY_ID['1.0/mlp-implementation.7'], root) / 'table.txt'
+    assert 'GFLOP/s' in table.read_text() and table.read_text() in first  # timed: one run's numbers
+    (exercises.default_out(exercises.BY_ID['0.17/mlp.3'], root) / 'table.txt').unlink()
+
+    def refuse(small=False):
+        raise AssertionError('a snippet ran with --no-run')
+    monkeypatch.setitem(exercises.SNIPPETS, 'matmul_alignment', refuse)
+    monkeypatch.setitem(exercises.SNIPPETS, 'tanh_sigmoid', refuse)
+    again = exercises.write_doc(tmp_path / 'b.md', root, ids=ids, pending=True).read_text()
+    assert table.read_text() in again  # the same numbers, read back, not timed again
+    assert 'Not run for this key yet' in again.split('## 0.17/mlp.3')[1].split('\n## ')[0]
+    assert ': 0.17/mlp.3.' in again
