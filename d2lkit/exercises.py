@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # for d2l.PathLike; the functions import d2l when they run
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
 from d2lkit.exercise_notes import NOTES
+from d2lkit.sweep import SWEEP_OPTIONS  # the sweep's own flags, not a script's
 
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
 SCRIPTS = {
@@ -57,11 +58,7 @@ SCRIPTS = {
     'weight_decay': 'ch_weight_decay/scratch.py',
 }
 VALID = ('--valid', '10000')  # answers that pick a best setting pick it on held-out training images
-# The sweep's own flags, not a script's.
-SWEEP_OPTIONS = {'--seeds', '--out', '--workers', '--search', '--storage'}
-DEFAULT_SEEDS = 3  # the sweep's default --seeds 0,1,2
 KINDS = ('run', 'code', 'conceptual')
-EDITIONS = {'0.17': 'd2l-en 0.17.6 / d2l-zh 2.0', '1.0': 'd2l-en 1.0 (d2l.ai)'}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,6 @@ snippets run, the listing and one answer behave as documented, the answer key is
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import re
 import sys
@@ -40,7 +39,6 @@ PAGES = {
 }
 TOTALS = {'0.17': 75, '1.0': 113}
 LINE = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+) +(run|code|conceptual) +(\S.*)$')
-HAS_SWEEP = importlib.util.find_spec('d2lkit.sweep') is not None
 
 
 def expected_ids() -> list[str]:
@@ -261,7 +259,6 @@ def test_the_answer_key_names_a_missing_sweep_folder(tmp_path):
     assert not (tmp_path / 'exercises.md').exists()
 
 
-@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
 def test_a_run_answer_end_to_end_through_the_sweep(tmp_path):
     result = _cli(tmp_path, '0.17/linear-regression-concise.2', '--out', str(tmp_path / 'huber'))
     assert result.returncode == 0, result.stderr
@@ -310,7 +307,6 @@ def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
         assert '--epochs 1' in result.stderr
 
 
-@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
 def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
     result = _cli(tmp_path, '0.17/mlp-scratch.3', '--out', str(tmp_path / 'lr'), '--epochs', '1',
                   '--seeds', '0', '--valid', '10', '--data-root', str(tiny_data))
