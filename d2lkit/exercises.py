@@ -1254,6 +1254,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if flags and (args.id is None or '/' not in args.id or args.write_doc):  # `--epochs 1`: no ID
         given = ' '.join(a for a in argv if a in flags or a == args.id)
         parser.error(f"unrecognized arguments: {given} (script flags follow a run answer's ID)")
+    if flags and not flags[0].startswith('-'):  # `ID 5`: a value with no flag before it
+        parser.error(f'unrecognized arguments: {" ".join(flags)} (after the ID come script flags, '
+                     'each with its value, e.g. --epochs 1)')
     if args.write_doc:
         print(write_doc(args.write_doc, args.root, pending=args.no_run))
         return

@@ -300,11 +300,14 @@ def test_flags_after_an_id_replace_the_answers_own_values():
 
 
 def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
-    for args in (['1.0/mlp-implementation.7', '--epochs', '1'], ['--epochs', '1']):
+    for args in (['1.0/mlp-implementation.7', '--epochs', '1'], ['--epochs', '1'],
+                 ['0.17/mlp-scratch.3', '5', '--epochs', '1']):  # a value before any flag
         result = _cli(tmp_path, *args)
         assert result.returncode == 2 and result.stdout == ''
         assert result.stderr.strip().splitlines()[-1].startswith('usage:') is False
         assert '--epochs 1' in result.stderr
+        assert 'Traceback' not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith('python -m d2l exercises: error:')
 
 
 def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
