@@ -2,8 +2,6 @@
 snippets run, the listing and one answer behave as documented, the answer key is written."""
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import sys
 import types
@@ -12,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, program, run_as_script, script
-from d2lkit import exercises
+from conftest import ROOT, program, run_as_script
+from d2lkit import exercises, sweep
 
 # Facts counted from the books' repositories (d2l-ai/d2l-en): the number of exercises on each page,
 # in book order, the PyTorch tab's list where a page has framework tabs. Counts only, no text.
@@ -95,37 +93,18 @@ def test_grid_expands_list_axes_and_search_ranges():
     assert all('--search' not in argv for argv in joint)
 
 
-def _parse_problems(path: str, argv: list[str]) -> list[str]:
-    """[] when the script's own parser accepts argv, else the flags it refuses (or its message)."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            script(path.removesuffix('.py')).parse_args(argv)
-    except SystemExit:
-        message = err.getvalue().strip().splitlines()[-1]
-        unknown = re.search(r'unrecognized arguments: (.*)$', message)
-        if not unknown:
-            return [f'{path} {" ".join(argv)}: {message}']
-        tokens = unknown.group(1).split()
-        problems = [t for t in tokens if t.startswith('--')]
-        if not tokens[0].startswith('--') and '--hidden' in argv:  # 2 layers asked, 1 taken
-            problems.append(f'multi --hidden ({path})')
-        return problems
-    return []
-
-
 def test_every_command_uses_the_scripts_own_flags():
-    problems: dict[str, set[str]] = {}
+    """The sweep's own check before its first run: each answer's plan, every run's argv (both
+    ends of a search range) parsed by the script's parser."""
+    problems: dict[str, str] = {}
     for e in exercises.CATALOG:
         if e.kind != 'run':
             continue
-        path = e.sweep[0]
-        if not (ROOT / path).is_file():
-            problems.setdefault(path, set()).add(e.id)
-            continue
-        for argv in exercises.grid(e):
-            for problem in _parse_problems(path, argv):
-                problems.setdefault(problem, set()).add(e.id)
+        try:
+            plan = sweep.make_plan(e.sweep)
+            sweep.check_runs(plan, sweep.load_module(plan.script))
+        except sweep.SweepError as error:
+            problems[e.id] = str(error)
     assert not problems, problems
 
 
