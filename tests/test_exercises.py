@@ -17,10 +17,9 @@ from d2lkit import exercises, sweep
 # in book order, the PyTorch tab's list where a page has framework tabs. Counts only, no text.
 PAGES = {
     '0.17': [  # tag v0.17.6: chapter_linear-networks, chapter_multilayer-perceptrons
-        ('linear-regression', 3), ('linear-regression-scratch', 7), ('linear-regression-concise',
-            3),
-        ('softmax-regression', 3), ('image-classification-dataset', 3),
-            ('softmax-regression-scratch', 5),
+        ('linear-regression', 3), ('linear-regression-scratch', 7),
+        ('linear-regression-concise', 3), ('softmax-regression', 3),
+        ('image-classification-dataset', 3), ('softmax-regression-scratch', 5),
         ('softmax-regression-concise', 2), ('mlp', 4), ('mlp-scratch', 6), ('mlp-concise', 3),
         ('underfit-overfit', 4), ('weight-decay', 6), ('dropout', 7), ('backprop', 5),
         ('numerical-stability-and-init', 4), ('environment', 4), ('kaggle-house-price', 6)],
@@ -86,8 +85,8 @@ def test_grid_expands_list_axes_and_search_ranges():
     dropout = exercises.BY_ID['0.17/dropout.1']
     runs = exercises.grid(dropout)
     assert len(runs) == 5
-    assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2', '--valid',
-        '10000'] in runs
+    assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2',
+            '--valid', '10000'] in runs
     joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
     assert ['--lr', '0.01', '--hidden', '32', '--epochs', '5', '--valid', '10000'] in joint
     assert all('--search' not in argv for argv in joint)
@@ -117,8 +116,8 @@ def test_every_snippet_runs_and_gives_a_table(name):
 def test_snippets_compute_what_they_claim():
     assert exercises.tanh_sigmoid(small=True).iloc[0, 1] < 1e-12
     last = exercises.last_batch().set_index('loader')
-    assert last.loc['d2l.data_iter', 'batches'] == 16 and last.loc['d2l.data_iter',
-        'last batch'] == 1000 % 64
+    assert last.loc['d2l.data_iter', 'batches'] == 16
+    assert last.loc['d2l.data_iter', 'last batch'] == 1000 % 64
     assert last.loc['DataLoader(drop_last=True)', 'examples seen'] == 15 * 64
     overflow = exercises.softmax_overflow()
     overflow = overflow.set_index(overflow['logits'].map(str))
@@ -128,8 +127,8 @@ def test_snippets_compute_what_they_claim():
     frob = exercises.frobenius()['value']
     assert frob.max() - frob.min() < 1e-12
     assert list(exercises.matmul_alignment(small=True)['n']) == [64, 65, 66, 68, 72]
-    assert list(exercises.matmul_alignment.__code__.co_consts).count((1024, 1025, 1026, 1028,
-        1032)) == 1
+    sizes = (1024, 1025, 1026, 1028, 1032)
+    assert list(exercises.matmul_alignment.__code__.co_consts).count(sizes) == 1
     assert exercises.hyperparameters_kept()['has self.a'].tolist() == [True, False]
     fit = exercises.normal_equations(small=True)
     assert (fit['closed form'] - fit['true']).abs().max() < 0.01
@@ -198,7 +197,7 @@ def test_a_run_answer_prints_only_the_table_and_figure(monkeypatch, capsys, tmp_
     assert calls == [[*exercises.BY_ID['0.17/mlp-scratch.1'].sweep, '--out', str(tmp_path / 'out')]]
     assert out.splitlines() == ['| hidden | valid acc |', '|---|---|', '| 64 | 0.840 ± 0.002 |',
                                 '| 256 | **0.851 ± 0.001** |',
-                                    f'figure: {tmp_path / "out" / "hidden.png"}']
+                                f'figure: {tmp_path / "out" / "hidden.png"}']
     assert 'progress the sweep prints' in err
 
 
@@ -212,8 +211,7 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.1', 'Wider is better up to 256 units.')
     doc = exercises.write_doc(tmp_path / 'docs' / 'exercises.md', root, run=False, small=True,
                               ids=['0.17/mlp-scratch.1', '1.0/mlp-implementation.1',
-                                  '1.0/mlp-implementation.7',
-                                   '0.17/dropout.4'])
+                                   '1.0/mlp-implementation.7', '0.17/dropout.4'])
     text = doc.read_text()
     # one heading for the pair
     assert text.count('## 0.17/mlp-scratch.1 · 1.0/mlp-implementation.1\n') == 1
@@ -234,7 +232,7 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
 def test_the_answer_key_names_a_missing_sweep_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='0.17-mlp-scratch.1/summary.md is missing'):
         exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'none',
-            ids=['0.17/mlp-scratch.1'], run=False)
+                            ids=['0.17/mlp-scratch.1'], run=False)
     assert not (tmp_path / 'exercises.md').exists()
 
 
