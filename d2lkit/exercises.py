@@ -574,13 +574,14 @@ BY_ID = {e.id: e for e in CATALOG}
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of fn() over `repeat` calls, in seconds (the best is the least disturbed)."""
+    import d2l
     fn()  # a first call pays for allocations and thread start-up, not for the work timed
-    best = float('inf')
+    timer = d2l.Timer()
     for _ in range(repeat):
-        start = time.perf_counter()
+        timer.start()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        timer.stop()
+    return min(timer.times)
 
 
 def normal_equations(small: bool = False) -> pd.DataFrame:
