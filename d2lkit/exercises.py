@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # for d2l.PathLike; the functions import d2l when they run
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
 from d2lkit.exercise_notes import NOTES
+from d2lkit.sweep import SWEEP_OPTIONS  # the sweep's own flags, not a script's
 
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
 SCRIPTS = {
@@ -57,11 +58,7 @@ SCRIPTS = {
     'weight_decay': 'ch_weight_decay/scratch.py',
 }
 VALID = ('--valid', '10000')  # answers that pick a best setting pick it on held-out training images
-# The sweep's own flags, not a script's.
-SWEEP_OPTIONS = {'--seeds', '--out', '--workers', '--search', '--storage'}
-DEFAULT_SEEDS = 3  # the sweep's default --seeds 0,1,2
 KINDS = ('run', 'code', 'conceptual')
-EDITIONS = {'0.17': 'd2l-en 0.17.6 / d2l-zh 2.0', '1.0': 'd2l-en 1.0 (d2l.ai)'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -577,13 +574,14 @@ BY_ID = {e.id: e for e in CATALOG}
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of fn() over `repeat` calls, in seconds (the best is the least disturbed)."""
+    import d2l
     fn()  # a first call pays for allocations and thread start-up, not for the work timed
-    best = float('inf')
+    timer = d2l.Timer()
     for _ in range(repeat):
-        start = time.perf_counter()
+        timer.start()
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+        timer.stop()
+    return min(timer.times)
 
 
 def normal_equations(small: bool = False) -> pd.DataFrame:
@@ -1150,9 +1148,11 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
               pending: bool = False) -> Path:
     """Write the answer key: each run/code answer's command, table, figure and notes; the rest.
 
-    A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md; a missing one is run first
-    (run=False: an error instead; pending=True: the key says it is not run yet, and lists it at
-    the end). Code answers run their snippet (small: quick sizes).
+    A run answer's table comes from ROOT/EDITION-PAGE.N/summary.md, a code answer's from
+    ROOT/EDITION-PAGE.N/table.txt; a missing run answer is run first (run=False: an error
+    instead), a missing code answer's snippet is run and its table kept there (small: quick
+    sizes). pending=True runs nothing: the key says a missing answer is not run yet, and lists it
+    at the end.
     """
     path, start = Path(path), time.perf_counter()
     chosen = [BY_ID[i] for i in ids] if ids else CATALOG
@@ -1167,16 +1167,20 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
         done.update(heading)
         answered.append(e.id)
         body += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
+        folder = default_out(e, root)
+        stored = folder / ('table.txt' if e.kind == 'code' else 'summary.md')
+        if pending and not stored.is_file():
+            not_run.append(e.id)
+            body += ['Not run for this key yet: the command above answers it.', '']
+            continue
         if e.kind == 'code':
             snippet = SNIPPETS[e.snippet]
+            if not stored.is_file():  # kept, so that the key and its notes show one run's numbers
+                folder.mkdir(parents=True, exist_ok=True)
+                _write_atomic(stored, snippet(small=small).to_string(index=False) + '\n')
             body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
-                     '```', snippet(small=small).to_string(index=False), '```', '']
+                     '```', stored.read_text().rstrip('\n'), '```', '']
         else:
-            folder = default_out(e, root)
-            if pending and not (folder / 'summary.md').is_file():
-                not_run.append(e.id)
-                body += ['Not run for this key yet: the command above answers it.', '']
-                continue
             if not (folder / 'summary.md').is_file():
                 if not run:
                     raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
@@ -1215,10 +1219,15 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
             "quiet cores (the sum of their estimates, from the scripts' measured seconds per "
             "epoch); a table's seconds column says how long its runs took where they ran.", '']
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text('\n'.join(head + body) + '\n')
-    tmp.replace(path)  # never a half-written answer key
+    _write_atomic(path, '\n'.join(head + body) + '\n')
     return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file beside it: never a half-written file."""
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1246,6 +1255,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if flags and (args.id is None or '/' not in args.id or args.write_doc):  # `--epochs 1`: no ID
         given = ' '.join(a for a in argv if a in flags or a == args.id)
         parser.error(f"unrecognized arguments: {given} (script flags follow a run answer's ID)")
+    if flags and not flags[0].startswith('-'):  # `ID 5`: a value with no flag before it
+        parser.error(f'unrecognized arguments: {" ".join(flags)} (after the ID come script flags, '
+                     'each with its value, e.g. --epochs 1)')
     if args.write_doc:
         print(write_doc(args.write_doc, args.root, pending=args.no_run))
         return

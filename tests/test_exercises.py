@@ -2,9 +2,6 @@
 snippets run, the listing and one answer behave as documented, the answer key is written."""
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import re
 import sys
 import types
@@ -13,17 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, program, run_as_script, script
-from d2lkit import exercises
+from conftest import ROOT, program, run_as_script
+from d2lkit import exercises, sweep
 
 # Facts counted from the books' repositories (d2l-ai/d2l-en): the number of exercises on each page,
 # in book order, the PyTorch tab's list where a page has framework tabs. Counts only, no text.
 PAGES = {
     '0.17': [  # tag v0.17.6: chapter_linear-networks, chapter_multilayer-perceptrons
-        ('linear-regression', 3), ('linear-regression-scratch', 7), ('linear-regression-concise',
-            3),
-        ('softmax-regression', 3), ('image-classification-dataset', 3),
-            ('softmax-regression-scratch', 5),
+        ('linear-regression', 3), ('linear-regression-scratch', 7),
+        ('linear-regression-concise', 3), ('softmax-regression', 3),
+        ('image-classification-dataset', 3), ('softmax-regression-scratch', 5),
         ('softmax-regression-concise', 2), ('mlp', 4), ('mlp-scratch', 6), ('mlp-concise', 3),
         ('underfit-overfit', 4), ('weight-decay', 6), ('dropout', 7), ('backprop', 5),
         ('numerical-stability-and-init', 4), ('environment', 4), ('kaggle-house-price', 6)],
@@ -40,7 +36,6 @@ PAGES = {
 }
 TOTALS = {'0.17': 75, '1.0': 113}
 LINE = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+) +(run|code|conceptual) +(\S.*)$')
-HAS_SWEEP = importlib.util.find_spec('d2lkit.sweep') is not None
 
 
 def expected_ids() -> list[str]:
@@ -90,44 +85,25 @@ def test_grid_expands_list_axes_and_search_ranges():
     dropout = exercises.BY_ID['0.17/dropout.1']
     runs = exercises.grid(dropout)
     assert len(runs) == 5
-    assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2', '--valid',
-        '10000'] in runs
+    assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2',
+            '--valid', '10000'] in runs
     joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
     assert ['--lr', '0.01', '--hidden', '32', '--epochs', '5', '--valid', '10000'] in joint
     assert all('--search' not in argv for argv in joint)
 
 
-def _parse_problems(path: str, argv: list[str]) -> list[str]:
-    """[] when the script's own parser accepts argv, else the flags it refuses (or its message)."""
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            script(path.removesuffix('.py')).parse_args(argv)
-    except SystemExit:
-        message = err.getvalue().strip().splitlines()[-1]
-        unknown = re.search(r'unrecognized arguments: (.*)$', message)
-        if not unknown:
-            return [f'{path} {" ".join(argv)}: {message}']
-        tokens = unknown.group(1).split()
-        problems = [t for t in tokens if t.startswith('--')]
-        if not tokens[0].startswith('--') and '--hidden' in argv:  # 2 layers asked, 1 taken
-            problems.append(f'multi --hidden ({path})')
-        return problems
-    return []
-
-
 def test_every_command_uses_the_scripts_own_flags():
-    problems: dict[str, set[str]] = {}
+    """The sweep's own check before its first run: each answer's plan, every run's argv (both
+    ends of a search range) parsed by the script's parser."""
+    problems: dict[str, str] = {}
     for e in exercises.CATALOG:
         if e.kind != 'run':
             continue
-        path = e.sweep[0]
-        if not (ROOT / path).is_file():
-            problems.setdefault(path, set()).add(e.id)
-            continue
-        for argv in exercises.grid(e):
-            for problem in _parse_problems(path, argv):
-                problems.setdefault(problem, set()).add(e.id)
+        try:
+            plan = sweep.make_plan(e.sweep)
+            sweep.check_runs(plan, sweep.load_module(plan.script))
+        except sweep.SweepError as error:
+            problems[e.id] = str(error)
     assert not problems, problems
 
 
@@ -140,8 +116,8 @@ def test_every_snippet_runs_and_gives_a_table(name):
 def test_snippets_compute_what_they_claim():
     assert exercises.tanh_sigmoid(small=True).iloc[0, 1] < 1e-12
     last = exercises.last_batch().set_index('loader')
-    assert last.loc['d2l.data_iter', 'batches'] == 16 and last.loc['d2l.data_iter',
-        'last batch'] == 1000 % 64
+    assert last.loc['d2l.data_iter', 'batches'] == 16
+    assert last.loc['d2l.data_iter', 'last batch'] == 1000 % 64
     assert last.loc['DataLoader(drop_last=True)', 'examples seen'] == 15 * 64
     overflow = exercises.softmax_overflow()
     overflow = overflow.set_index(overflow['logits'].map(str))
@@ -151,8 +127,8 @@ def test_snippets_compute_what_they_claim():
     frob = exercises.frobenius()['value']
     assert frob.max() - frob.min() < 1e-12
     assert list(exercises.matmul_alignment(small=True)['n']) == [64, 65, 66, 68, 72]
-    assert list(exercises.matmul_alignment.__code__.co_consts).count((1024, 1025, 1026, 1028,
-        1032)) == 1
+    sizes = (1024, 1025, 1026, 1028, 1032)
+    assert list(exercises.matmul_alignment.__code__.co_consts).count(sizes) == 1
     assert exercises.hyperparameters_kept()['has self.a'].tolist() == [True, False]
     fit = exercises.normal_equations(small=True)
     assert (fit['closed form'] - fit['true']).abs().max() < 0.01
@@ -221,7 +197,7 @@ def test_a_run_answer_prints_only_the_table_and_figure(monkeypatch, capsys, tmp_
     assert calls == [[*exercises.BY_ID['0.17/mlp-scratch.1'].sweep, '--out', str(tmp_path / 'out')]]
     assert out.splitlines() == ['| hidden | valid acc |', '|---|---|', '| 64 | 0.840 ± 0.002 |',
                                 '| 256 | **0.851 ± 0.001** |',
-                                    f'figure: {tmp_path / "out" / "hidden.png"}']
+                                f'figure: {tmp_path / "out" / "hidden.png"}']
     assert 'progress the sweep prints' in err
 
 
@@ -235,8 +211,7 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.1', 'Wider is better up to 256 units.')
     doc = exercises.write_doc(tmp_path / 'docs' / 'exercises.md', root, run=False, small=True,
                               ids=['0.17/mlp-scratch.1', '1.0/mlp-implementation.1',
-                                  '1.0/mlp-implementation.7',
-                                   '0.17/dropout.4'])
+                                   '1.0/mlp-implementation.7', '0.17/dropout.4'])
     text = doc.read_text()
     # one heading for the pair
     assert text.count('## 0.17/mlp-scratch.1 · 1.0/mlp-implementation.1\n') == 1
@@ -257,11 +232,10 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
 def test_the_answer_key_names_a_missing_sweep_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='0.17-mlp-scratch.1/summary.md is missing'):
         exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'none',
-            ids=['0.17/mlp-scratch.1'], run=False)
+                            ids=['0.17/mlp-scratch.1'], run=False)
     assert not (tmp_path / 'exercises.md').exists()
 
 
-@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
 def test_a_run_answer_end_to_end_through_the_sweep(tmp_path):
     result = _cli(tmp_path, '0.17/linear-regression-concise.2', '--out', str(tmp_path / 'huber'))
     assert result.returncode == 0, result.stderr
@@ -303,14 +277,16 @@ def test_flags_after_an_id_replace_the_answers_own_values():
 
 
 def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
-    for args in (['1.0/mlp-implementation.7', '--epochs', '1'], ['--epochs', '1']):
+    for args in (['1.0/mlp-implementation.7', '--epochs', '1'], ['--epochs', '1'],
+                 ['0.17/mlp-scratch.3', '5', '--epochs', '1']):  # a value before any flag
         result = _cli(tmp_path, *args)
         assert result.returncode == 2 and result.stdout == ''
         assert result.stderr.strip().splitlines()[-1].startswith('usage:') is False
         assert '--epochs 1' in result.stderr
+        assert 'Traceback' not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith('python -m d2l exercises: error:')
 
 
-@pytest.mark.skipif(not HAS_SWEEP, reason='python -m d2l sweep (d2lkit/sweep.py) is not merged yet')
 def test_an_image_answer_end_to_end_on_tiny_data(tmp_path, tiny_data):
     result = _cli(tmp_path, '0.17/mlp-scratch.3', '--out', str(tmp_path / 'lr'), '--epochs', '1',
                   '--seeds', '0', '--valid', '10', '--data-root', str(tiny_data))
@@ -347,3 +323,21 @@ def test_the_answer_key_lists_answers_not_run_yet_with_no_run(tmp_path):
     assert '| 256 | **0.851 ± 0.001** |' in ran and 'Not run for this key yet' not in ran
     assert 'Not run for this key yet' in waiting.split('\n## ')[0]
     assert '## Answers not run yet' in text and ': 0.17/mlp-scratch.3' in text
+
+
+def test_a_code_answers_table_is_kept_and_read_back_and_no_run_runs_no_snippet(tmp_path,
+                                                                               monkeypatch):
+    root, ids = tmp_path / 'answers', ['1.0/mlp-implementation.7', '0.17/mlp.3']
+    first = exercises.write_doc(tmp_path / 'a.md', root, ids=ids, small=True).read_text()
+    table = exercises.default_out(exercises.BY_ID['1.0/mlp-implementation.7'], root) / 'table.txt'
+    assert 'GFLOP/s' in table.read_text() and table.read_text() in first  # timed: one run's numbers
+    (exercises.default_out(exercises.BY_ID['0.17/mlp.3'], root) / 'table.txt').unlink()
+
+    def refuse(small=False):
+        raise AssertionError('a snippet ran with --no-run')
+    monkeypatch.setitem(exercises.SNIPPETS, 'matmul_alignment', refuse)
+    monkeypatch.setitem(exercises.SNIPPETS, 'tanh_sigmoid', refuse)
+    again = exercises.write_doc(tmp_path / 'b.md', root, ids=ids, pending=True).read_text()
+    assert table.read_text() in again  # the same numbers, read back, not timed again
+    assert 'Not run for this key yet' in again.split('## 0.17/mlp.3')[1].split('\n## ')[0]
+    assert ': 0.17/mlp.3.' in again
