@@ -303,11 +303,10 @@ def _text(value) -> str:
 
 
 def write_json(path: Path, obj: dict) -> None:
-    """Write JSON through a temporary file and a rename: never a half-written history."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=float) + '\n')
-    os.replace(tmp, path)
+    """Write JSON whole or not at all (d2l.atomic_file: a temporary file renamed into place; the
+    temporary file of a worker killed mid-write goes when the rerun writes that history)."""
+    with d2l.atomic_file(path) as f:
+        f.write((json.dumps(obj, indent=1, default=float) + '\n').encode())
 
 
 def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:

@@ -326,3 +326,19 @@ def test_a_regression_with_a_test_set_reports_its_test_loss(tmp_path, capsys, re
     history = json.loads((out / 'histories' / f'{table["3"]["run"]}.json').read_text())
     assert float(table['3']['test_loss']) == pytest.approx(history['test_loss'][-1], rel=1e-5)
     assert float(table['3']['test_loss']) < float(table['1']['test_loss'])  # degree 1 underfits
+
+
+def test_a_history_half_written_by_a_killed_worker_goes_when_the_rerun_writes_it(tmp_path):
+    # kill -9 between a history's temporary file and its rename leaves the temporary file; the
+    # rerun runs that run again (it has no row) and writes its history, which sweeps it away.
+    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    left = tmp_path / 'histories' / f'.g000-s0.json.{dead}.tmp'
+    left.parent.mkdir()
+    left.write_text('{"train_lo')
+    sweep_runs.record(plan, 'g000-s0', {'lr': '0.01'}, 0, 'ok', {'train_loss': [0.5]}, 1.0, 'w')
+    assert json.loads((tmp_path / 'histories' / 'g000-s0.json').read_text()) == {
+        'train_loss': [0.5]}
+    assert not list(tmp_path.rglob('*.tmp'))
+    assert [r['run'] for r in rows(tmp_path)] == ['g000-s0']
