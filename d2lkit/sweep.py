@@ -444,17 +444,19 @@ def run_id(plan: Plan, index: int, seed: int) -> str:
 
 
 def run_argv(
-    plan: Plan, setting: dict[str, str], seed: int, run: str, valid: bool = True
+    plan: Plan, setting: dict[str, str], seed: int, run: str, final: bool = False
 ) -> list[str]:
-    """One run's argv: fixed flags, the setting's values, --seed, its own file per file flag."""
+    """One run's argv: fixed flags, the setting's values, --seed, its own file per file flag.
+
+    final: a search's last run, on the full training set (no --valid) and writing no files."""
     argv = list(plan.fixed)
-    if not valid and '--valid' in argv:  # the final run of a search: the full training set
+    if final and '--valid' in argv:
         i = argv.index('--valid')
         del argv[i : i + 2]
     for axis in plan.axes:
         argv += [axis.flag, *setting[axis.column].split()]
     argv += ['--seed', str(seed)]
-    for flag in plan.file_flags:
+    for flag in [] if final else plan.file_flags:
         argv += [flag, str(plan.out / 'files' / f'{run}-{flag.lstrip("-")}')]
     return argv
 

@@ -309,20 +309,22 @@ def write_json(path: Path, obj: dict) -> None:
         f.write((json.dumps(obj, indent=1, default=float) + '\n').encode())
 
 
+def _last(history: dict, key: str) -> float | None:
+    """A history's final number of key: the last epoch's of a list, or the number itself."""
+    values = history.get(key)
+    if isinstance(values, list):
+        return float(values[-1]) if values else None
+    return None if values is None else float(values)
+
+
 def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
     """The final numbers of a run from its history (its last finished epoch)."""
 
-    def last(key: str) -> float | None:
-        values = history.get(key)
-        if isinstance(values, list):
-            return float(values[-1]) if values else None
-        return None if values is None else float(values)
-
     if plan.classifier or plan.test_loss:
-        return {k: last(k) for k in plan.metrics}
+        return {k: _last(history, k) for k in plan.metrics}
     w_error, b_error = history.get('w_error'), history.get('b_error')
     return {
-        'train_loss': last('train_loss'),
+        'train_loss': _last(history, 'train_loss'),
         'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
         'b_error': abs(b_error) if b_error is not None else None,
     }
@@ -741,13 +743,11 @@ def final_run(plan: Plan, module) -> str:
     }
     flags = ' '.join(f'{a.flag} {setting[a.column]}' for a in plan.axes)
     seed = plan.seeds[0]
-    argv = [t for t in run_argv(plan, setting, seed, 'best', valid=False)]
-    argv = _without_files(plan, argv)
     with cached_data():
-        status, history, message = run_once(module, argv, None)
-    test = row_metrics(Plan(**{**plan.__dict__, 'fixed': _without_valid(plan.fixed)}), history).get(
-        'test_acc'
-    )
+        status, history, message = run_once(
+            module, run_argv(plan, setting, seed, 'best', final=True), None
+        )
+    test = _last(history, 'test_acc')
     result = (
         f'test acc {test:.4f}'
         if status == 'ok' and test is not None
@@ -760,23 +760,3 @@ def final_run(plan: Plan, module) -> str:
         f' {result}'
     )
 
-
-def _without_valid(fixed: list[str]) -> list[str]:
-    if '--valid' not in fixed:
-        return fixed
-    i = fixed.index('--valid')
-    return fixed[:i] + fixed[i + 2 :]
-
-
-def _without_files(plan: Plan, argv: list[str]) -> list[str]:
-    out = []
-    skip = 0
-    for token in argv:
-        if skip:
-            skip -= 1
-            continue
-        if token in plan.file_flags:
-            skip = 1
-            continue
-        out.append(token)
-    return out

@@ -280,10 +280,14 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     status, stdout, stderr = sweep_cli([SOFTMAX, '--valid', '10', '--search', '8',
                                         '--lr', '0.001..3',
                                         '--epochs', '4', '--seeds', '0', '--data-root', tiny_data,
-                                        '--workers', '1', '--out', out], capsys)
+                                        '--history', 'h.json', '--workers', '1', '--out', out],
+                                       capsys)
     assert status == 0, stderr
     table = rows(out)
     assert len(table) == 8 and 'valid_acc' in table[0] and 'test_acc' not in table[0]
+    # one --history file per run that finished; the final run without --valid writes none
+    assert sorted(p.name for p in (out / 'files').iterdir()) == sorted(
+        f'{r["run"]}-history.json' for r in table if r['status'] == 'ok')
     assert 'pruned' in {r['status'] for r in table}
     best_line = stdout.splitlines()[0]
     assert best_line.startswith('best of 8 trials: --lr ') and 'test acc ' in best_line
