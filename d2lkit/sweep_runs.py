@@ -60,9 +60,7 @@ def open_storage(plan: Plan, heartbeat: bool = False):
 
         return JournalStorage(JournalFileBackend(str(plan.out / 'study.log')))
     kwargs = {}
-    if (
-        heartbeat
-    ):  # a worker on a machine that died: its trial fails after the grace period and is retried
+    if heartbeat:  # a worker on a machine that died: its trial fails after a grace period, retried
         kwargs = dict(
             heartbeat_interval=HEARTBEAT_S,
             grace_period=3 * HEARTBEAT_S,
@@ -135,13 +133,10 @@ def _dead_here(trial) -> bool:
     attrs = trial.system_attrs
     if attrs.get('d2l_host') != HOST:
         return False
-    return (
-        not _alive(int(attrs.get('d2l_pid', 0)))
-        if attrs.get('d2l_pid')
-        else (
-            trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
-        )
-    )
+    if attrs.get('d2l_pid'):
+        return not _alive(int(attrs['d2l_pid']))
+    # claimed, killed before it wrote its pid: dead once a minute has passed
+    return trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
 
 
 def prepare_study(plan: Plan) -> tuple[int, int]:
@@ -163,9 +158,8 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
         study.set_user_attr('columns', plan.columns)
     rows = {r['run']: r for r in read_rows(plan.out)}
     trials = study.get_trials(deepcopy=False)
-    for (
-        t
-    ) in trials:  # a worker killed with its run: rerun it, unless its row made it to results.csv
+    # a worker killed with its run: rerun it, unless its row made it to results.csv
+    for t in trials:
         if t.state == TrialState.RUNNING and _key(t) and _dead_here(t):
             finish_from_rows(study, t, plan, rows)
     planned = plan_keys(plan)
@@ -238,10 +232,8 @@ def finish_from_rows(study, trial, plan: Plan, rows: dict[str, dict]) -> None:
                 storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [value])
             else:
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        else:
-            storage.set_trial_state_values(
-                trial._trial_id, TrialState.FAIL
-            )  # no 'status': ignored, re-enqueued
+        else:  # no 'status': ignored, enqueued again
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     except Exception:  # another process finished it first
         pass
 
@@ -443,9 +435,8 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
     study = optuna.load_study(
         study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
     )
-    storage = (
-        study._storage
-    )  # the study's own (a database's is wrapped in a cache that must see each claim)
+    # the study's own storage (a database's is wrapped in a cache that must see each claim)
+    storage = study._storage
     study_id = storage.get_study_id_from_name(plan.study_name)
     while True:
         optuna.storages.fail_stale_trials(study)
@@ -613,15 +604,13 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        module = _MODULES.get(plan.script) or load_module(
-            plan.script
-        )  # spawned: imported here, once
+        # forked: the script the sweep imported; spawned: imported here, once
+        module = _MODULES.get(plan.script) or load_module(plan.script)
         with cached_data():
             work(plan, module, f'{HOST}/{os.getpid()}')
     except KeyboardInterrupt:
-        os._exit(
-            130
-        )  # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
+        # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
+        os._exit(130)
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
