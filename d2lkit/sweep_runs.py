@@ -131,11 +131,12 @@ def _alive(pid: int) -> bool:
 def _dead_here(trial) -> bool:
     """A RUNNING trial whose worker was on this host and is gone (a journal has no heartbeat)."""
     attrs = trial.system_attrs
-    if attrs.get('d2l_host') != HOST:
+    if attrs.get('d2l_host', HOST) != HOST:
         return False
     if attrs.get('d2l_pid'):
         return not _alive(int(attrs['d2l_pid']))
-    # claimed, killed before it wrote its pid: dead once a minute has passed
+    # claimed by a worker killed before it wrote its host or pid (claim() writes them at once):
+    # dead once a minute has passed
     return trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
 
 

@@ -346,3 +346,24 @@ def test_a_history_half_written_by_a_killed_worker_goes_when_the_rerun_writes_it
         'train_loss': [0.5]}
     assert not list(tmp_path.rglob('*.tmp'))
     assert [r['run'] for r in rows(tmp_path)] == ['g000-s0']
+
+
+def test_a_trial_claimed_by_a_worker_killed_before_it_signed_it_is_run_again(tmp_path,
+                                                                             monkeypatch):
+    # kill -9 between the claim (WAITING -> RUNNING) and the worker writing its host and pid on
+    # the trial: after a minute the rerun takes it for dead, instead of waiting on it for ever.
+    import optuna
+    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
+    assert sweep_runs.prepare_study(plan) == (0, 2)
+    storage = sweep_runs.open_storage(plan)
+    study = optuna.load_study(study_name='sweep', storage=storage)
+    claimed = study.get_trials(deepcopy=False)[0]
+    storage.set_trial_state_values(claimed._trial_id, optuna.trial.TrialState.RUNNING)
+    running = study.get_trials(deepcopy=False)[0]
+    assert not sweep_runs._dead_here(running)  # it may be signing it this very moment
+    later = time.time() + 61
+    monkeypatch.setattr(sweep_runs.time, 'time', lambda: later)
+    assert sweep_runs._dead_here(running)
+    assert sweep_runs.prepare_study(plan) == (0, 2)
+    states = [(t.user_attrs['key'], t.state.name) for t in study.get_trials(deepcopy=False)]
+    assert sorted(states) == [('g000-s0', 'FAIL'), ('g000-s0', 'WAITING'), ('g001-s0', 'WAITING')]
