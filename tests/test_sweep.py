@@ -59,7 +59,7 @@ def sweep_cli(argv, capsys) -> tuple[int, str, str]:
     return status, out, err
 
 
-def cli_program(argv, tmp_path) -> list[str]:
+def cli_program(argv) -> list[str]:
     """`python -m d2l sweep ARGV` as a user types it, from the repository folder."""
     return ['-m', 'd2l', 'sweep', *map(str, argv)]
 
@@ -152,7 +152,7 @@ def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
     out = tmp_path / 'out'
     argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04,0.05,0.06', '--epochs', '2',
                         '--seeds', '0,1',
-                        '--workers', '2', '--out', out], tmp_path)
+                        '--workers', '2', '--out', out])
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
     both = [subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -169,14 +169,15 @@ def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
 def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     out = tmp_path / 'out'
     argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04', '--epochs', '40', '--seeds', '0,1',
-                        '--workers', '1', '--out', out], tmp_path)
+                        '--workers', '1', '--out', out])
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
     first = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not (out / 'results.csv').exists() or len(rows(out)) < 1:
-        time.sleep(0.05)
+    while not (out / 'results.csv').exists() or len(rows(out)) < 1:
+        assert time.time() < deadline, 'no run finished within 60 s'
         assert first.poll() is None, 'the sweep ended before it could be killed'
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     time.sleep(0.5)  # its worker dies with it (PR_SET_PDEATHSIG)
@@ -263,11 +264,11 @@ def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path)
 def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
     done = program(cli_program([LINREG, '--epochs', '1', '--lr', '0.01,0.03', '--seeds', '0',
                                 '--out',
-                                tmp_path / 'out'], tmp_path), ROOT, tmp_path)
+                                tmp_path / 'out']), ROOT, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(rows(tmp_path / 'out')) == 2
     assert 'sweep: 2/2 runs' in done.stderr
-    bad = program(cli_program([LINREG, '--seed', '3'], tmp_path), ROOT, tmp_path)
+    bad = program(cli_program([LINREG, '--seed', '3']), ROOT, tmp_path)
     assert bad.returncode == 2 and bad.stderr.count('\n') == 1
 
 
