@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / 'benchmarks'))
 
 import d2l  # noqa: E402
 from d2lkit import script as kit  # noqa: E402
+from d2lkit.sweep_runs import read_rows  # noqa: E402
 from data_pipeline import load_average, machine_info, markdown_table, publish  # noqa: E402
 
 SCRIPTS = {'softmax': 'ch_softmax/scratch.py', 'mlp': 'ch_mlp/concise.py'}
@@ -91,13 +92,6 @@ def separate_runs(script: str, lrs: Sequence[str], seeds: Sequence[int], flags: 
     return runs
 
 
-def read_results(out: Path) -> list[dict[str, str]]:
-    """A sweep's results.csv as rows of text."""
-    import csv
-    with open(out / 'results.csv', newline='') as f:
-        return list(csv.DictReader(f))
-
-
 class Sweep(TypedDict):
     """One whole sweep command: its wall seconds, results.csv rows and output."""
     wall: float
@@ -114,7 +108,7 @@ def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Seq
     done = command(['-m', 'd2l', 'sweep', script, *axes, *flags,
                     '--seeds', ','.join(map(str, seeds)), '--workers', str(workers),
                     '--out', str(out)], REPO)
-    rows = read_results(out)
+    rows = read_rows(out)
     histories = [out / 'histories' / f'{r["run"]}.json' for r in rows]
     epochs = sum(len(json.loads(h.read_text()).get('train_loss', []))
                  for h in histories if h.is_file())

@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # pandas (and optuna, in d2lkit.sweep_runs) load only when a 
     import pandas
 
 SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage')
-FILE_FLAGS = ('--plot', '--history', '--save', '--predict')  # plus any flag of type kit.output_file
 # 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
 # 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
 # another program takes a core (measured on a shared 2-core machine).
@@ -274,10 +273,8 @@ def _is_integer_flag(action: argparse.Action | None) -> bool:
 
 
 def _writes_file(action: argparse.Action) -> bool:
-    return (
-        any(o in FILE_FLAGS for o in action.option_strings)
-        or getattr(action.type, '__name__', '') == 'output file'
-    )
+    """A flag of type kit.output_file (--plot, --history, --save, --predict ...)."""
+    return getattr(action.type, '__name__', '') == 'output file'
 
 
 def make_plan(argv: Sequence[str]) -> Plan:
@@ -312,9 +309,8 @@ def make_plan(argv: Sequence[str]) -> Plan:
                 '--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)'
             )
         action = actions.get(flag)
-        if action is None and flag.startswith(
-            '--'
-        ):  # argparse would take a prefix for the flag it starts
+        # argparse would take a prefix for the flag it starts
+        if action is None and flag.startswith('--'):
             matches = sorted(o for o in actions if o.startswith(flag))
             if '--seed' in matches:
                 raise SweepError(
@@ -444,17 +440,19 @@ def run_id(plan: Plan, index: int, seed: int) -> str:
 
 
 def run_argv(
-    plan: Plan, setting: dict[str, str], seed: int, run: str, valid: bool = True
+    plan: Plan, setting: dict[str, str], seed: int, run: str, final: bool = False
 ) -> list[str]:
-    """One run's argv: fixed flags, the setting's values, --seed, its own file per file flag."""
+    """One run's argv: fixed flags, the setting's values, --seed, its own file per file flag.
+
+    final: a search's last run, on the full training set (no --valid) and writing no files."""
     argv = list(plan.fixed)
-    if not valid and '--valid' in argv:  # the final run of a search: the full training set
+    if final and '--valid' in argv:
         i = argv.index('--valid')
         del argv[i : i + 2]
     for axis in plan.axes:
         argv += [axis.flag, *setting[axis.column].split()]
     argv += ['--seed', str(seed)]
-    for flag in plan.file_flags:
+    for flag in [] if final else plan.file_flags:
         argv += [flag, str(plan.out / 'files' / f'{run}-{flag.lstrip("-")}')]
     return argv
 
@@ -572,16 +570,9 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
 
 
 def report(plan: Plan, show: bool) -> None:
-    """The report's files and printed table (d2lkit.sweep_report), or a note where it is missing."""
-    try:
-        from d2lkit import sweep_report
-    except ImportError:
-        print(
-            'note: the report (d2lkit.sweep_report) is not here; the runs are in'
-            f' {plan.out / "results.csv"}',
-            file=sys.stderr,
-        )
-        return
+    """The report's files and its table printed (d2lkit.sweep_report)."""
+    from d2lkit import sweep_report
+
     table = sweep_report.report(
         plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better, show=show
     )

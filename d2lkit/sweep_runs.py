@@ -60,9 +60,7 @@ def open_storage(plan: Plan, heartbeat: bool = False):
 
         return JournalStorage(JournalFileBackend(str(plan.out / 'study.log')))
     kwargs = {}
-    if (
-        heartbeat
-    ):  # a worker on a machine that died: its trial fails after the grace period and is retried
+    if heartbeat:  # a worker on a machine that died: its trial fails after a grace period, retried
         kwargs = dict(
             heartbeat_interval=HEARTBEAT_S,
             grace_period=3 * HEARTBEAT_S,
@@ -133,15 +131,13 @@ def _alive(pid: int) -> bool:
 def _dead_here(trial) -> bool:
     """A RUNNING trial whose worker was on this host and is gone (a journal has no heartbeat)."""
     attrs = trial.system_attrs
-    if attrs.get('d2l_host') != HOST:
+    if attrs.get('d2l_host', HOST) != HOST:
         return False
-    return (
-        not _alive(int(attrs.get('d2l_pid', 0)))
-        if attrs.get('d2l_pid')
-        else (
-            trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
-        )
-    )
+    if attrs.get('d2l_pid'):
+        return not _alive(int(attrs['d2l_pid']))
+    # claimed by a worker killed before it wrote its host or pid (claim() writes them at once):
+    # dead once a minute has passed
+    return trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
 
 
 def prepare_study(plan: Plan) -> tuple[int, int]:
@@ -163,9 +159,8 @@ def prepare_study(plan: Plan) -> tuple[int, int]:
         study.set_user_attr('columns', plan.columns)
     rows = {r['run']: r for r in read_rows(plan.out)}
     trials = study.get_trials(deepcopy=False)
-    for (
-        t
-    ) in trials:  # a worker killed with its run: rerun it, unless its row made it to results.csv
+    # a worker killed with its run: rerun it, unless its row made it to results.csv
+    for t in trials:
         if t.state == TrialState.RUNNING and _key(t) and _dead_here(t):
             finish_from_rows(study, t, plan, rows)
     planned = plan_keys(plan)
@@ -238,10 +233,8 @@ def finish_from_rows(study, trial, plan: Plan, rows: dict[str, dict]) -> None:
                 storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [value])
             else:
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        else:
-            storage.set_trial_state_values(
-                trial._trial_id, TrialState.FAIL
-            )  # no 'status': ignored, re-enqueued
+        else:  # no 'status': ignored, enqueued again
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     except Exception:  # another process finished it first
         pass
 
@@ -303,27 +296,28 @@ def _text(value) -> str:
 
 
 def write_json(path: Path, obj: dict) -> None:
-    """Write JSON through a temporary file and a rename: never a half-written history."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    tmp.write_text(json.dumps(obj, indent=1, default=float) + '\n')
-    os.replace(tmp, path)
+    """Write JSON whole or not at all (d2l.atomic_file: a temporary file renamed into place; the
+    temporary file of a worker killed mid-write goes when the rerun writes that history)."""
+    with d2l.atomic_file(path) as f:
+        f.write((json.dumps(obj, indent=1, default=float) + '\n').encode())
+
+
+def _last(history: dict, key: str) -> float | None:
+    """A history's final number of key: the last epoch's of a list, or the number itself."""
+    values = history.get(key)
+    if isinstance(values, list):
+        return float(values[-1]) if values else None
+    return None if values is None else float(values)
 
 
 def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
     """The final numbers of a run from its history (its last finished epoch)."""
 
-    def last(key: str) -> float | None:
-        values = history.get(key)
-        if isinstance(values, list):
-            return float(values[-1]) if values else None
-        return None if values is None else float(values)
-
     if plan.classifier or plan.test_loss:
-        return {k: last(k) for k in plan.metrics}
+        return {k: _last(history, k) for k in plan.metrics}
     w_error, b_error = history.get('w_error'), history.get('b_error')
     return {
-        'train_loss': last('train_loss'),
+        'train_loss': _last(history, 'train_loss'),
         'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
         'b_error': abs(b_error) if b_error is not None else None,
     }
@@ -442,9 +436,8 @@ def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda:
     study = optuna.load_study(
         study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
     )
-    storage = (
-        study._storage
-    )  # the study's own (a database's is wrapped in a cache that must see each claim)
+    # the study's own storage (a database's is wrapped in a cache that must see each claim)
+    storage = study._storage
     study_id = storage.get_study_id_from_name(plan.study_name)
     while True:
         optuna.storages.fail_stale_trials(study)
@@ -612,15 +605,13 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        module = _MODULES.get(plan.script) or load_module(
-            plan.script
-        )  # spawned: imported here, once
+        # forked: the script the sweep imported; spawned: imported here, once
+        module = _MODULES.get(plan.script) or load_module(plan.script)
         with cached_data():
             work(plan, module, f'{HOST}/{os.getpid()}')
     except KeyboardInterrupt:
-        os._exit(
-            130
-        )  # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
+        # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
+        os._exit(130)
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
@@ -742,13 +733,11 @@ def final_run(plan: Plan, module) -> str:
     }
     flags = ' '.join(f'{a.flag} {setting[a.column]}' for a in plan.axes)
     seed = plan.seeds[0]
-    argv = [t for t in run_argv(plan, setting, seed, 'best', valid=False)]
-    argv = _without_files(plan, argv)
     with cached_data():
-        status, history, message = run_once(module, argv, None)
-    test = row_metrics(Plan(**{**plan.__dict__, 'fixed': _without_valid(plan.fixed)}), history).get(
-        'test_acc'
-    )
+        status, history, message = run_once(
+            module, run_argv(plan, setting, seed, 'best', final=True), None
+        )
+    test = _last(history, 'test_acc')
     result = (
         f'test acc {test:.4f}'
         if status == 'ok' and test is not None
@@ -761,23 +750,3 @@ def final_run(plan: Plan, module) -> str:
         f' {result}'
     )
 
-
-def _without_valid(fixed: list[str]) -> list[str]:
-    if '--valid' not in fixed:
-        return fixed
-    i = fixed.index('--valid')
-    return fixed[:i] + fixed[i + 2 :]
-
-
-def _without_files(plan: Plan, argv: list[str]) -> list[str]:
-    out = []
-    skip = 0
-    for token in argv:
-        if skip:
-            skip -= 1
-            continue
-        if token in plan.file_flags:
-            skip = 1
-            continue
-        out.append(token)
-    return out

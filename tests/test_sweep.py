@@ -59,7 +59,7 @@ def sweep_cli(argv, capsys) -> tuple[int, str, str]:
     return status, out, err
 
 
-def cli_program(argv, tmp_path) -> list[str]:
+def cli_program(argv) -> list[str]:
     """`python -m d2l sweep ARGV` as a user types it, from the repository folder."""
     return ['-m', 'd2l', 'sweep', *map(str, argv)]
 
@@ -152,7 +152,7 @@ def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
     out = tmp_path / 'out'
     argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04,0.05,0.06', '--epochs', '2',
                         '--seeds', '0,1',
-                        '--workers', '2', '--out', out], tmp_path)
+                        '--workers', '2', '--out', out])
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
     both = [subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -169,14 +169,15 @@ def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
 def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     out = tmp_path / 'out'
     argv = cli_program([LINREG, '--lr', '0.01,0.02,0.03,0.04', '--epochs', '40', '--seeds', '0,1',
-                        '--workers', '1', '--out', out], tmp_path)
+                        '--workers', '1', '--out', out])
     env = {**os.environ, 'XDG_CACHE_HOME': str(tmp_path / 'cache')}
     first = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while time.time() < deadline and not (out / 'results.csv').exists() or len(rows(out)) < 1:
-        time.sleep(0.05)
+    while not (out / 'results.csv').exists() or len(rows(out)) < 1:
+        assert time.time() < deadline, 'no run finished within 60 s'
         assert first.poll() is None, 'the sweep ended before it could be killed'
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     time.sleep(0.5)  # its worker dies with it (PR_SET_PDEATHSIG)
@@ -263,11 +264,11 @@ def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path)
 def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
     done = program(cli_program([LINREG, '--epochs', '1', '--lr', '0.01,0.03', '--seeds', '0',
                                 '--out',
-                                tmp_path / 'out'], tmp_path), ROOT, tmp_path)
+                                tmp_path / 'out']), ROOT, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(rows(tmp_path / 'out')) == 2
     assert 'sweep: 2/2 runs' in done.stderr
-    bad = program(cli_program([LINREG, '--seed', '3'], tmp_path), ROOT, tmp_path)
+    bad = program(cli_program([LINREG, '--seed', '3']), ROOT, tmp_path)
     assert bad.returncode == 2 and bad.stderr.count('\n') == 1
 
 
@@ -280,10 +281,14 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     status, stdout, stderr = sweep_cli([SOFTMAX, '--valid', '10', '--search', '8',
                                         '--lr', '0.001..3',
                                         '--epochs', '4', '--seeds', '0', '--data-root', tiny_data,
-                                        '--workers', '1', '--out', out], capsys)
+                                        '--history', 'h.json', '--workers', '1', '--out', out],
+                                       capsys)
     assert status == 0, stderr
     table = rows(out)
     assert len(table) == 8 and 'valid_acc' in table[0] and 'test_acc' not in table[0]
+    # one --history file per run that finished; the final run without --valid writes none
+    assert sorted(p.name for p in (out / 'files').iterdir()) == sorted(
+        f'{r["run"]}-history.json' for r in table if r['status'] == 'ok')
     assert 'pruned' in {r['status'] for r in table}
     best_line = stdout.splitlines()[0]
     assert best_line.startswith('best of 8 trials: --lr ') and 'test acc ' in best_line
@@ -326,3 +331,40 @@ def test_a_regression_with_a_test_set_reports_its_test_loss(tmp_path, capsys, re
     history = json.loads((out / 'histories' / f'{table["3"]["run"]}.json').read_text())
     assert float(table['3']['test_loss']) == pytest.approx(history['test_loss'][-1], rel=1e-5)
     assert float(table['3']['test_loss']) < float(table['1']['test_loss'])  # degree 1 underfits
+
+
+def test_a_history_half_written_by_a_killed_worker_goes_when_the_rerun_writes_it(tmp_path):
+    # kill -9 between a history's temporary file and its rename leaves the temporary file; the
+    # rerun runs that run again (it has no row) and writes its history, which sweeps it away.
+    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True).stdout.strip()
+    left = tmp_path / 'histories' / f'.g000-s0.json.{dead}.tmp'
+    left.parent.mkdir()
+    left.write_text('{"train_lo')
+    sweep_runs.record(plan, 'g000-s0', {'lr': '0.01'}, 0, 'ok', {'train_loss': [0.5]}, 1.0, 'w')
+    assert json.loads((tmp_path / 'histories' / 'g000-s0.json').read_text()) == {
+        'train_loss': [0.5]}
+    assert not list(tmp_path.rglob('*.tmp'))
+    assert [r['run'] for r in rows(tmp_path)] == ['g000-s0']
+
+
+def test_a_trial_claimed_by_a_worker_killed_before_it_signed_it_is_run_again(tmp_path,
+                                                                             monkeypatch):
+    # kill -9 between the claim (WAITING -> RUNNING) and the worker writing its host and pid on
+    # the trial: after a minute the rerun takes it for dead, instead of waiting on it for ever.
+    import optuna
+    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
+    assert sweep_runs.prepare_study(plan) == (0, 2)
+    storage = sweep_runs.open_storage(plan)
+    study = optuna.load_study(study_name='sweep', storage=storage)
+    claimed = study.get_trials(deepcopy=False)[0]
+    storage.set_trial_state_values(claimed._trial_id, optuna.trial.TrialState.RUNNING)
+    running = study.get_trials(deepcopy=False)[0]
+    assert not sweep_runs._dead_here(running)  # it may be signing it this very moment
+    later = time.time() + 61
+    monkeypatch.setattr(sweep_runs.time, 'time', lambda: later)
+    assert sweep_runs._dead_here(running)
+    assert sweep_runs.prepare_study(plan) == (0, 2)
+    states = [(t.user_attrs['key'], t.state.name) for t in study.get_trials(deepcopy=False)]
+    assert sorted(states) == [('g000-s0', 'FAIL'), ('g000-s0', 'WAITING'), ('g001-s0', 'WAITING')]
