@@ -33,13 +33,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 import torch
 
-if TYPE_CHECKING:  # for d2l.PathLike; the functions import d2l when they run
-    import d2l
+import d2l
 
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
@@ -574,7 +572,6 @@ BY_ID = {e.id: e for e in CATALOG}
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of fn() over `repeat` calls, in seconds (the best is the least disturbed)."""
-    import d2l
     fn()  # a first call pays for allocations and thread start-up, not for the work timed
     timer = d2l.Timer()
     for _ in range(repeat):
@@ -586,7 +583,6 @@ def _timed(fn: Callable[[], object], repeat: int) -> float:
 
 def normal_equations(small: bool = False) -> pd.DataFrame:
     """Least squares in closed form, w = (X^T X)^-1 X^T y, on the book's synthetic data (3.1)."""
-    import d2l
     torch.manual_seed(0)
     true_w, true_b = torch.tensor([2, -3.4]), 4.2
     X, y = d2l.synthetic_data(true_w, true_b, 100 if small else 1000)
@@ -637,7 +633,6 @@ def reshape_broadcast(small: bool = False) -> pd.DataFrame:
 
 def last_batch(small: bool = False) -> pd.DataFrame:
     """Batch sizes per epoch when 1000 examples are cut into batches of 64 (and with drop_last)."""
-    import d2l
     X, y = torch.zeros(1000, 2), torch.zeros(1000, 1)
     sizes = [len(b) for b, _ in d2l.data_iter(64, X, y)]
     kept = [len(b) for b, _ in torch.utils.data.DataLoader(
@@ -662,7 +657,6 @@ def grad_access(small: bool = False) -> pd.DataFrame:
 
 def loader_batch_size(small: bool = False) -> pd.DataFrame:
     """Seconds to read 10,000 images once, per batch size (small batches pay per-batch overhead)."""
-    import d2l
     n = 1000 if small else 10000
     images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8)
     labels = torch.randint(0, 10, (n,))
@@ -803,7 +797,6 @@ def covariate_shift(small: bool = False) -> pd.DataFrame:
 
 def hyperparameters_kept(small: bool = False) -> pd.DataFrame:
     """A d2l.HyperParameters subclass with and without save_hyperparameters(): is self.a set?"""
-    import d2l
 
     class Saved(d2l.HyperParameters):
         def __init__(self, a: int, b: int) -> None:
@@ -833,7 +826,6 @@ def generated_data(small: bool = False) -> pd.DataFrame:
 
 def robust_losses(small: bool = False) -> pd.DataFrame:
     """Errors in w and b after SGD: squared, absolute and Huber loss; clean, and with y[5] = 1e4."""
-    import d2l
     rows = []
     for corrupt in (False, True):
         for name, loss in (('squared', lambda a, b: (a - b) ** 2 / 2),
@@ -1038,7 +1030,6 @@ def default_out(exercise: Exercise, root: d2l.PathLike = 'exercises') -> Path:
 
 def _run_sweep(argv: list[str]) -> None:
     """Run `python -m d2l sweep ARGV`: the one place this module calls the sweep."""
-    import d2l
     try:
         sweep = importlib.import_module('d2lkit.sweep')  # lazily: listing works without it
     except ModuleNotFoundError as e:
@@ -1100,8 +1091,22 @@ def answer(exercise: Exercise, out: d2l.PathLike | None = None, small: bool = Fa
     folder = Path(out) if out else default_out(exercise)
     with contextlib.redirect_stdout(sys.stderr):  # the sweep's progress and tables go to stderr
         _run_sweep([*with_flags(exercise.sweep, flags), '--out', str(folder)])
+    _record_run(folder)
     figures = [f'figure: {f}' for f in _figures(folder, exercise)]
     return '\n'.join([_summary_table(folder), *figures])
+
+
+def _record_run(folder: Path) -> None:
+    """Keep the date and the machine of an answer's run beside its results (ran.txt): the key
+    reads them back, so a key regenerated elsewhere or later still says where the numbers ran."""
+    today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    _write_atomic(folder / 'ran.txt', f'{today}; {_machine()}\n')
+
+
+def _ran(folder: Path) -> tuple[str, str]:
+    """(date, machine) of an answer's run, from its ran.txt."""
+    date, _, machine = (folder / 'ran.txt').read_text().strip().partition('; ')
+    return date, machine
 
 
 def _machine() -> str:
@@ -1139,7 +1144,9 @@ computes it) or `conceptual` (a derivation or discussion: the page's section to 
 Below, each `run` and `code` answer: its command, its table and figure, and what the numbers show.
 A sweep's table is mean ± std over seeds 0, 1 and 2, from the sweep's summary.md. Answers that
 pick a setting pick it on `--valid 10000`, the last 10,000 training images held out: the test
-set is never used for choosing.
+set is never used for choosing. Each answer's folder keeps its results (a sweep's summary.md
+and results.csv, a snippet's table.txt) and ran.txt, the date and machine of its run, which
+this key reads back.
 """
 
 
@@ -1178,6 +1185,7 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
             if not stored.is_file():  # kept, so that the key and its notes show one run's numbers
                 folder.mkdir(parents=True, exist_ok=True)
                 _write_atomic(stored, snippet(small=small).to_string(index=False) + '\n')
+                _record_run(folder)
             body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
                      '```', stored.read_text().rstrip('\n'), '```', '']
         else:
@@ -1186,8 +1194,9 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
                     raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
                                             f'exercises {e.id} --out {folder}` first')
                 print(answer(e, folder), file=sys.stderr)
-            stamp = datetime.datetime.fromtimestamp((folder / 'summary.md').stat().st_mtime,
-                                                    datetime.timezone.utc).strftime('%Y-%m-%d')
+            if not (folder / 'ran.txt').is_file():  # results from a sweep run by hand
+                _record_run(folder)
+            stamp = _ran(folder)[0]
             figures = [Path(os.path.relpath(f, path.parent)).as_posix()
                        for f in _figures(folder, e)]
             best = folder / 'best.txt'  # a search: its best trial, tested once on the test set
@@ -1212,7 +1221,10 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
     minutes = (time.perf_counter() - start) / 60
     today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
     afresh = sum(estimated_seconds(BY_ID[i]) for i in answered if BY_ID[i].kind == 'run') / 60
-    head = [_INTRO, f'Machine: {_machine()}.',
+    # Where the answers ran (each answer's ran.txt), not where this key is written.
+    machines = sorted({_ran(default_out(BY_ID[i], root))[1] for i in answered
+                       if (default_out(BY_ID[i], root) / 'ran.txt').is_file()})
+    head = [_INTRO, f'Machine: {"; ".join(machines) or _machine()}.',
             f'Generated on {today} by `python -m d2l exercises --write-doc {path} --root {root}`, '
             f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun). Run '
             f'afresh into an empty `--root`, the answers take about {afresh:.0f} minutes on 2 '
@@ -1225,9 +1237,8 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write text to path through a temporary file beside it: never a half-written file."""
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(text)
-    tmp.replace(path)
+    with d2l.atomic_file(path) as f:
+        f.write(text.encode())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

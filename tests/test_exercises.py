@@ -229,6 +229,17 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     assert not list(doc.parent.glob('*.tmp'))
 
 
+def test_the_answer_key_says_where_and_when_the_answers_ran_not_where_it_is_written(tmp_path):
+    root = tmp_path / 'answers'
+    folder = exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.1'], root)
+    _fake_sweep(folder)
+    (folder / 'ran.txt').write_text('2026-01-02; a 64-core machine, torch 9, Python 3.99\n')
+    text = exercises.write_doc(tmp_path / 'exercises.md', root, run=False,
+                               ids=['0.17/mlp-scratch.1']).read_text()
+    assert 'Machine: a 64-core machine, torch 9, Python 3.99.' in text
+    assert 'Run on 2026-01-02; results in' in text
+
+
 def test_the_answer_key_names_a_missing_sweep_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='0.17-mlp-scratch.1/summary.md is missing'):
         exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'none',
