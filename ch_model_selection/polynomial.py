@@ -87,12 +87,8 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     else:
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            for i, (X, y) in enumerate(train_iter, start=1):
-                l = loss(net(X), y)
-                d2l.check_loss(l, epoch, i)  # stop at once if training diverges
-                trainer.zero_grad()
-                l.backward()
-                trainer.step()
+            # the book's page trains with d2l.train_epoch_ch3 too (it stops on a diverging loss)
+            d2l.train_epoch_ch3(net, train_iter, loss, trainer, epoch=epoch)
             history['seconds'].append(time.perf_counter() - start)
             at_books_point = epoch == 1 or epoch % 20 == 0 or epoch == args.epochs
             kit.record_losses(history, epoch, losses(), at_books_point, on_epoch)
