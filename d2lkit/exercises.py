@@ -42,7 +42,7 @@ import d2l
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
 from d2lkit.exercise_notes import NOTES
-from d2lkit.sweep import SWEEP_OPTIONS  # the sweep's own flags, not a script's
+from d2lkit.sweep_plan import SWEEP_OPTIONS  # the sweep's own flags, not a script's
 
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
 SCRIPTS = {

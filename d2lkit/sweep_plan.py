@@ -1,19 +1,9 @@
-"""`python -m d2l sweep`: run a chapter script over settings and seeds, on an Optuna study.
+"""The line of `python -m d2l sweep`, read and checked into a Plan before anything runs.
 
-    python -m d2l sweep ch_softmax/scratch.py --lr 0.03,0.1,0.3 --epochs 2
-    python -m d2l sweep ch_mlp/concise.py --hidden 64,256 --lr 0.1,0.3 --seeds 0,1 --out mlp
-    python -m d2l sweep ch_mlp/concise.py --valid 10000 --search 20 --lr 0.01..1 --hidden 32..512
-
-A script flag given comma-separated values is an axis of the grid; every (setting, seed) is one
-run, `main(argv, on_epoch)` of the script called in a worker process that imported it (and
-read the data) once. Every sweep is an Optuna study: a journal file in --out (no server), or
---storage URL (a database; several machines on one sweep). Each (setting, seed) is one trial,
-created up front as WAITING and claimed by exactly one worker (Optuna's storage decides who
-popped it first), so two commands on one sweep split the work and none runs twice. A rerun
-of the same command runs only what is missing. Results: --out/results.csv (one row per run,
-appended whole), --out/histories/<run>.json, and the report (d2lkit.sweep_report).
-
-This module reads and checks the line; d2lkit.sweep_runs holds the study, claims and workers.
+A Plan says which script, which fixed flags, which axes (a grid's values or a search's ranges),
+which seeds, where the results go and which study holds the runs; it gives each run its id and
+its argv, and checks every run's flags with the script's own parser. Nothing here trains, opens
+a study or writes a file: d2lkit.sweep_runs runs the plan, d2lkit.sweep_report reports it.
 """
 
 from __future__ import annotations
@@ -23,61 +13,20 @@ import contextlib
 import hashlib
 import io
 import json
-import sys
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 from unittest import mock
 
 import d2l
 from d2lkit import script as kit
 
-if TYPE_CHECKING:  # pandas (and optuna, in d2lkit.sweep_runs) load only when a sweep runs
-    import pandas
-
-SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage')
+SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage', '--study', '--release')
 # 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
 # 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
 # another program takes a core (measured on a shared 2-core machine).
 DEFAULT_WORKERS = 2
-
-HELP = """\
-usage: python -m d2l sweep SCRIPT [sweep options] [the script's own flags]
-
-Run a chapter script over a grid of settings and seeds (or an Optuna search), in worker
-processes that import the script and read the data once; print the summary table.
-
-A script flag with comma-separated values is an axis of the grid; a flag with one value is
-fixed. Each run gets --seed S for each of --seeds.
-  python -m d2l sweep ch_softmax/scratch.py --lr 0.03,0.1,0.3 --epochs 2
-  python -m d2l sweep ch_mlp/concise.py --lr 0.1,0.3 --activation relu,tanh --seeds 0,1
-
-A flag that takes several values (--hidden 128 256 in ch_mlp/concise.py): the values of one
-setting are separated by spaces, settings by commas, the whole axis in quotes:
-  --hidden 64,256               two runs of one hidden layer (64 units, then 256)
-  --hidden "128 256,512 512"    two settings of two hidden layers each
-  --hidden 128 256              fixed: every run has two hidden layers
-
-sweep options (anywhere on the line, never abbreviated):
-  --seeds 0,1,2      the seeds of each setting (default 0,1,2); --seed itself is refused
-  --out DIR          the results folder (default sweeps/<chapter>-<script>-<hash of the flags>);
-                     rerunning the same command there runs only what is missing
-  --workers N        worker processes (default %(workers)d, the faster on 2 cores); each gets
-                     cores / N torch threads
-  --search N         N trials of Optuna's TPE sampler over ranges written lo..hi (log-uniform
-                     where lo > 0 and hi/lo >= 10, integer for integer flags); needs --valid N;
-                     poor trials are stopped early (successive halving on each epoch's
-                     validation accuracy); prints the best trial's test accuracy at the end.
-                     A trial runs each seed in turn and scores their mean; the pruner watches
-                     its first seed, and a trial it stops gets 'pruned' rows for the others
-  --storage URL      keep the study in a database (sqlite:///sweep.db, postgresql://...)
-                     instead of DIR/study.log; the same command on several machines splits the
-                     work, and a machine's runs lost mid-way are retried (Optuna's heartbeat)
-
-Files in --out: results.csv (one row per run), histories/<run>.json, summary.md, curves.png,
-one PNG per swept flag; flags that write files (--plot, --history, --save, --predict) write one
-file per run under DIR/files/.
-"""
 
 
 class SweepError(Exception):
@@ -85,7 +34,7 @@ class SweepError(Exception):
 
 
 # ---------------------------------------------------------------------------
-# The command line: sweep options, the script, its fixed flags and its axes
+# The plan
 # ---------------------------------------------------------------------------
 
 
@@ -110,17 +59,30 @@ class Axis:
 
 
 @dataclass
+class Run:
+    """One planned trial: a grid's (setting, seed), or a search's slot (its setting sampled)."""
+
+    key: str  # the trial's key; a grid's is also its run id (g003-s1), a search's t003
+    index: int  # the setting's (or slot's) number
+    setting: dict[str, str]  # a grid's values by column; empty for a search slot
+    seeds: list[int]  # a grid point: its seed; a search trial runs every seed in turn
+
+
+@dataclass
 class Plan:
     """Everything a sweep needs to know, checked before the first run."""
 
-    script: Path
+    script: Path  # resolved
+    name: str  # the script as the study records it: relative to the kit (ch_mlp/concise.py)
     fixed: list[str]  # the script's flags that every run gets, as argv tokens
     axes: list[Axis]
     seeds: list[int]
     out: Path
+    study: str  # the study's name in a --storage database
     workers: int
     search: int | None = None
     storage: str | None = None
+    release: str | None = None  # --release HOST: that host's unfinished runs are run again
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
     classifier: bool = True
     # a regression script with a test set of its own (polynomial, weight decay): its test loss
@@ -146,30 +108,26 @@ class Plan:
 
     @property
     def columns(self) -> list[str]:
-        return [
-            'run',
-            *(a.column for a in self.axes),
-            'seed',
-            *self.metrics,
-            'seconds',
-            'status',
-            'worker',
-        ]
+        """results.csv's columns, in order."""
+        axes = [a.column for a in self.axes]
+        return ['run', *axes, 'seed', *self.metrics, 'seconds', 'status', 'worker', 'host']
 
     def config(self) -> dict:
-        """What makes this sweep this one (kept in the study; another in --out is refused)."""
-        return {
-            'script': str(self.script),
+        """What makes this sweep this one (kept in the study; another in --out is refused).
+
+        A grid's seeds are not part of it: the same grid with more seeds is the same sweep, and
+        a rerun runs only the new seeds. A search trial scores the mean over its seeds, so a
+        search's seeds are."""
+        config = {
+            'script': self.name,
             'fixed': self.fixed,
             'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
-            'seeds': self.seeds,
             'search': self.search,
             'files': self.file_flags,
         }
-
-    @property
-    def study_name(self) -> str:
-        return 'sweep' if self.storage is None else f'd2l-sweep-{self.out.resolve().name}'
+        if self.search:
+            config['seeds'] = self.seeds
+        return config
 
     def settings(self) -> list[dict[str, str]]:
         """Every grid setting, {column: value text}, the first axis varying slowest."""
@@ -177,6 +135,52 @@ class Plan:
         for axis in self.axes:
             grid = [{**s, axis.column: v} for s in grid for v in axis.values]
         return grid
+
+    def runs(self) -> list[Run]:
+        """Every trial the sweep needs, in order: a grid's settings x seeds, a search's slots."""
+        if self.search:
+            return [Run(f't{slot:03d}', slot, {}, list(self.seeds)) for slot in range(self.search)]
+        return [
+            Run(run_id(self, i, seed), i, setting, [seed])
+            for i, setting in enumerate(self.settings())
+            for seed in self.seeds
+        ]
+
+
+# ---------------------------------------------------------------------------
+# The line: sweep options, the script, its fixed flags and its axes
+# ---------------------------------------------------------------------------
+
+
+def make_plan(argv: Sequence[str]) -> Plan:
+    """Read a sweep's command line (without the word sweep) into a Plan; SweepError if bad."""
+    options, rest = split_line(argv)
+    script = find_script(rest)
+    module = load_module(script)
+    actions = script_actions(module, rest[0])
+    search = _count(options, '--search') if '--search' in options else None
+    fixed, axes, file_flags = read_flags(rest[1:], actions, search is not None)
+    if search is not None:
+        check_search(fixed, axes)
+    plan = Plan(
+        script=script.resolve(),
+        name=script_name(script),
+        fixed=fixed,
+        axes=axes,
+        seeds=_seeds(options.get('--seeds', '0,1,2')),
+        out=Path('.'),
+        study='',
+        workers=_workers(options),
+        search=search,
+        storage=options.get('--storage'),
+        release=options.get('--release'),
+        file_flags=file_flags,
+        classifier='--valid' in actions,
+        # linear regression (--num-examples) reports its errors in w and b; the others a test loss
+        test_loss='--valid' not in actions and '--num-examples' not in actions,
+    )
+    plan.out, plan.study = out_and_study(plan, options)
+    return plan
 
 
 def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -188,17 +192,20 @@ def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     while i < len(tokens):
         token = tokens[i]
         name, eq, value = token.partition('=')
-        if name in SWEEP_OPTIONS:
-            if not eq:
-                if i + 1 >= len(tokens) or tokens[i + 1].startswith('--'):
-                    raise SweepError(f'{name} needs a value, e.g. {name} {_EXAMPLES[name]}')
-                value = tokens[i + 1]
-                i += 1
-            if name in options:
-                raise SweepError(f'{name} is given twice; give it once')
-            options[name] = value
-        else:
+        if name not in SWEEP_OPTIONS:
             rest.append(token)
+            i += 1
+            continue
+        if not eq:
+            if i + 1 >= len(tokens) or tokens[i + 1].startswith('--'):
+                raise SweepError(f'{name} needs a value, e.g. {name} {_EXAMPLES[name]}')
+            value = tokens[i + 1]
+            i += 1
+        if not value.strip():
+            raise SweepError(f'{name} is empty; give a value, e.g. {name} {_EXAMPLES[name]}')
+        if name in options:
+            raise SweepError(f'{name} is given twice; give it once')
+        options[name] = value
         i += 1
     return options, rest
 
@@ -209,7 +216,44 @@ _EXAMPLES = {
     '--workers': '2',
     '--search': '20',
     '--storage': 'sqlite:///sweep.db',
+    '--study': 'mlp-lr',
+    '--release': 'HOSTNAME',
 }
+
+
+def find_script(rest: list[str]) -> Path:
+    """The chapter script the line names first: as a path, or relative to the kit's folder."""
+    if not rest or _is_flag(rest[0]):
+        raise SweepError(
+            'give the script to sweep first, e.g. python -m d2l sweep ch_softmax/scratch.py '
+            '--lr 0.03,0.1'
+        )
+    script = Path(rest[0])
+    if not script.is_file():  # a chapter script named from another folder: ch_mlp/scratch.py
+        script = KIT / rest[0]
+    if not script.is_file():
+        raise SweepError(
+            f'no script {rest[0]}; give a chapter script such as ch_softmax/scratch.py'
+        )
+    return script
+
+
+KIT = Path(d2l.__file__).resolve().parent  # the checkout (or install) the chapter scripts are in
+
+
+def script_name(script: Path) -> str:
+    """The script as a study records it: relative to the kit's folder (ch_mlp/concise.py), so
+    two checkouts in different folders, on two machines, run the same sweep; else its full path."""
+    path = script.resolve()
+    return path.relative_to(KIT).as_posix() if path.is_relative_to(KIT) else str(path)
+
+
+def script_actions(module, name: str) -> dict[str, argparse.Action]:
+    """The script's flags ({'--lr': its argparse action}), read from its own parser."""
+    if not hasattr(module, 'main') or not hasattr(module, 'parse_args'):
+        raise SweepError(f'{name} has no main(argv) and parse_args(argv); sweep a chapter script')
+    parser = _captured_parser(module)
+    return {o: a for a in parser._actions for o in a.option_strings}
 
 
 def _is_flag(token: str) -> bool:
@@ -272,91 +316,87 @@ def _is_integer_flag(action: argparse.Action | None) -> bool:
     return kind is int or getattr(kind, '__name__', '') == 'positive int'
 
 
+def _is_numeric_flag(action: argparse.Action | None) -> bool:
+    """A flag whose type turns '1' and '0.5' (or '1' alone, for integers) into numbers."""
+    kind = getattr(action, 'type', None)
+    if kind is None:
+        return False
+    for probe in ('0.5', '1'):
+        try:
+            value = kind(probe)
+        except (argparse.ArgumentTypeError, TypeError, ValueError):
+            continue
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return False
+
+
 def _writes_file(action: argparse.Action) -> bool:
     """A flag of type kit.output_file (--plot, --history, --save, --predict ...)."""
     return getattr(action.type, '__name__', '') == 'output file'
 
 
-def make_plan(argv: Sequence[str]) -> Plan:
-    """Read a sweep's command line (without the word sweep) into a Plan; SweepError if bad."""
-    options, rest = split_line(argv)
-    if not rest or _is_flag(rest[0]):
-        raise SweepError(
-            'give the script to sweep first, e.g. python -m d2l sweep ch_softmax/scratch.py '
-            '--lr 0.03,0.1'
-        )
-    script = Path(rest[0])
-    if not script.is_file():  # a chapter script named from another folder: ch_mlp/scratch.py
-        script = Path(d2l.__file__).resolve().parent / rest[0]
-    if not script.is_file():
-        raise SweepError(
-            f'no script {rest[0]}; give a chapter script such as ch_softmax/scratch.py'
-        )
-    module = load_module(script)
-    if not hasattr(module, 'main') or not hasattr(module, 'parse_args'):
-        raise SweepError(
-            f'{rest[0]} has no main(argv) and parse_args(argv); sweep a chapter script'
-        )
-    parser = _captured_parser(module)
-    actions = {o: a for a in parser._actions for o in a.option_strings}
-    search = _count(options, '--search') if '--search' in options else None
+def read_flags(
+    tokens: Sequence[str], actions: dict[str, argparse.Action], search: bool
+) -> tuple[list[str], list[Axis], list[str]]:
+    """The script's part of the line: (fixed flags as argv tokens, axes, file-writing flags)."""
     fixed: list[str] = []
     axes: list[Axis] = []
-    file_flags = []
-    for flag, values in script_flags(rest[1:]):
-        if flag == '--seed':
-            raise SweepError(
-                '--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)'
-            )
-        action = actions.get(flag)
-        # argparse would take a prefix for the flag it starts
-        if action is None and flag.startswith('--'):
-            matches = sorted(o for o in actions if o.startswith(flag))
-            if '--seed' in matches:
-                raise SweepError(
-                    f'{flag} would be the script\'s --seed, which the sweep sets: give --seeds'
-                    ' 0,1,2'
-                )
-            if matches:
-                raise SweepError(
-                    f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)'
-                )
+    file_flags: list[str] = []
+    for flag, values in script_flags(tokens):
+        action = _action(flag, actions)
         if action is not None and _writes_file(action):
             file_flags.append(flag)  # one file per run under --out, whatever path was given
             continue
-        axis = _axis(flag, values, search is not None, _is_integer_flag(action))
+        axis = _axis(flag, values, search, action)
         if axis is None:
             fixed += [flag, *values]
         else:
             axes.append(axis)
-    if search is not None and '--valid' not in fixed:
+    return fixed, axes, file_flags
+
+
+def _action(flag: str, actions: dict[str, argparse.Action]) -> argparse.Action | None:
+    """The script's action for a flag written in full; refuse --seed and abbreviations."""
+    if flag == '--seed':
+        raise SweepError('--seed is set by the sweep: give --seeds 0,1,2 (each run gets --seed S)')
+    action = actions.get(flag)
+    if action is None and flag.startswith('--'):  # argparse would take a prefix for its flag
+        matches = sorted(o for o in actions if o.startswith(flag))
+        if '--seed' in matches:
+            raise SweepError(
+                f"{flag} would be the script's --seed, which the sweep sets: give --seeds 0,1,2"
+            )
+        if matches:
+            raise SweepError(
+                f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)'
+            )
+    return action
+
+
+def check_search(fixed: list[str], axes: list[Axis]) -> None:
+    """A search chooses on validation, over something to search."""
+    if '--valid' not in fixed:
         raise SweepError(
             '--search chooses on a validation split: give --valid N too (e.g. --valid 10000), '
             'never the test set'
         )
-    if search is not None and not any(a.is_range or len(a.values) > 1 for a in axes):
+    if not any(a.is_range or len(a.values) > 1 for a in axes):
         raise SweepError('--search needs something to search: a range such as --lr 0.01..1')
-    seeds = _seeds(options.get('--seeds', '0,1,2'))
-    workers = _count(options, '--workers') if '--workers' in options else DEFAULT_WORKERS
-    plan = Plan(
-        script=script.resolve(),
-        fixed=fixed,
-        axes=axes,
-        seeds=seeds,
-        out=Path('.'),
-        workers=workers,
-        search=search,
-        storage=options.get('--storage'),
-        file_flags=file_flags,
-        classifier='--valid' in actions,
-        # linear regression (--num-examples) reports its errors in w and b; the others a test loss
-        test_loss='--valid' not in actions and '--num-examples' not in actions,
-    )
+
+
+def out_and_study(plan: Plan, options: dict[str, str]) -> tuple[Path, str]:
+    """--out (default: a folder named by the script and a hash of its flags) and the study's name.
+
+    The name in a database is --out as typed, relative to where the command runs (so
+    `--out sweeps/shared` in two checkouts is one study), unless --study names it; a journal
+    file holds one study, 'sweep'."""
     digest = hashlib.sha1(json.dumps(plan.config(), sort_keys=True).encode()).hexdigest()[:8]
-    plan.out = Path(
-        options.get('--out') or f'sweeps/{script.resolve().parent.name}-{script.stem}-{digest}'
-    )
-    return plan
+    out = options.get('--out') or f'sweeps/{plan.script.parent.name}-{plan.script.stem}-{digest}'
+    if plan.storage is None:
+        if '--study' in options:
+            raise SweepError('--study names a study in a --storage database; give --storage too')
+        return Path(out), 'sweep'
+    return Path(out), options.get('--study') or Path(os.path.normpath(out)).as_posix()
 
 
 def _count(options: dict[str, str], name: str) -> int:
@@ -368,41 +408,54 @@ def _count(options: dict[str, str], name: str) -> int:
     return int(text)
 
 
-def _seeds(text: str) -> list[int]:
+def cores() -> int:
+    """The cores this process may run on."""
     try:
-        seeds = [int(s) for s in text.split(',')]
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _workers(options: dict[str, str]) -> int:
+    """--workers: 1 to the number of cores (more would only make the runs wait on each other)."""
+    if '--workers' not in options:
+        return min(DEFAULT_WORKERS, cores())
+    workers = _count(options, '--workers')
+    if workers > cores():
+        raise SweepError(
+            f'--workers {workers}: this machine has {cores()} cores, each worker needs one; '
+            f'give at most --workers {cores()}'
+        )
+    return workers
+
+
+def _seeds(text: str) -> list[int]:
+    """--seeds 0,1,2 or an inclusive range 0..9, or both: 0..4,10."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(','):
+            low, dots, high = part.partition('..')
+            seeds += list(range(int(low), int(high) + 1)) if dots else [int(part)]
     except ValueError:
         raise SweepError(
-            f'--seeds takes whole numbers separated by commas, got {text!r}; e.g. --seeds 0,1,2'
+            f'--seeds takes whole numbers separated by commas, or a range lo..hi, got {text!r};'
+            ' e.g. --seeds 0,1,2 or --seeds 0..9'
         ) from None
+    if not seeds:
+        raise SweepError(f'--seeds {text} is an empty range; give lo <= hi, e.g. --seeds 0..9')
     if len(set(seeds)) != len(seeds):
         raise SweepError(f'--seeds {text} names a seed twice; give each once')
     return seeds
 
 
-def _axis(flag: str, values: list[str], search: bool, integer: bool) -> Axis | None:
-    """The axis that a flag's values make, or None for a fixed flag."""
+def _axis(flag: str, values: list[str], search: bool, action: argparse.Action | None
+          ) -> Axis | None:
+    """The axis that a flag's values make, or None for a fixed flag.
+
+    lo..hi is a range only for a numeric flag (--data-root ../data is a path)."""
     text = ' '.join(values)
-    if any('..' in v for v in values):
-        if not search:
-            raise SweepError(
-                f'{flag} {text}: a range lo..hi needs --search N; for a grid give values '
-                f'separated by commas, e.g. {flag} 0.01,0.1,1'
-            )
-        low, _, high = text.partition('..')
-        try:
-            lo, hi = float(low), float(high)
-        except ValueError:
-            raise SweepError(
-                f'{flag} {text}: a range is two numbers lo..hi, e.g. {flag} 0.01..1'
-            ) from None
-        if not lo < hi:
-            raise SweepError(
-                f'{flag} {text}: the range is empty; give lo < hi, e.g. {flag} {hi}..{lo}'
-            )
-        if integer and not (lo.is_integer() and hi.is_integer()):
-            raise SweepError(f'{flag} takes whole numbers: give a range such as {flag} 32..512')
-        return Axis(flag, low=lo, high=hi, integer=integer)
+    if _is_numeric_flag(action) and any('..' in v for v in values):
+        return _range(flag, text, search, _is_integer_flag(action))
     if not any(',' in v for v in values):
         return None
     if len(values) > 1:
@@ -420,6 +473,28 @@ def _axis(flag: str, values: list[str], search: bool, integer: bool) -> Axis | N
     return Axis(flag, values=settings)
 
 
+def _range(flag: str, text: str, search: bool, integer: bool) -> Axis:
+    """A search range lo..hi of a numeric flag."""
+    if not search:
+        raise SweepError(
+            f'{flag} {text}: a range lo..hi needs --search N; for a grid give values '
+            f'separated by commas, e.g. {flag} 0.01,0.1,1'
+        )
+    low, _, high = text.partition('..')
+    try:
+        lo, hi = float(low), float(high)
+    except ValueError:
+        raise SweepError(f'{flag} {text}: a range is two numbers lo..hi, e.g. {flag} 0.01..1'
+                         ) from None
+    if not lo < hi:
+        raise SweepError(
+            f'{flag} {text}: the range is empty; give lo < hi, e.g. {flag} {hi}..{lo}'
+        )
+    if integer and not (lo.is_integer() and hi.is_integer()):
+        raise SweepError(f'{flag} takes whole numbers: give a range such as {flag} 32..512')
+    return Axis(flag, low=lo, high=hi, integer=integer)
+
+
 def load_module(script: Path):
     """The script imported once (main() not run); a broken script is a bad file: D2LError."""
     try:
@@ -430,7 +505,7 @@ def load_module(script: Path):
 
 
 # ---------------------------------------------------------------------------
-# Each run's argv, and checking them all before the first run
+# Each run's id and argv, and checking them all before the first run
 # ---------------------------------------------------------------------------
 
 
@@ -471,159 +546,30 @@ def check_argv(module, argv: list[str], what: str) -> argparse.Namespace:
 
 def check_runs(plan: Plan, module) -> list[argparse.Namespace]:
     """Parse every run's flags (for a search: both ends of each range) before any run starts."""
-    if plan.search is None:
-        settings = plan.settings()
-    else:
-        settings = []
-        for which in (0, 1):
-            s = {}
-            for a in plan.axes:
-                if a.is_range:
-                    end = (a.low, a.high)[which]
-                    s[a.column] = str(int(end)) if a.integer else repr(end)
-                else:
-                    s[a.column] = a.values[which % len(a.values)]
-            settings.append(s)
-        for a in plan.axes:  # every value of a listed axis
-            for v in a.values:
-                settings.append({**settings[0], a.column: v})
+    settings = plan.settings() if plan.search is None else _search_corners(plan)
     parsed = []
     for setting in settings:
         for seed in plan.seeds:
-            what = f'{plan.script.parent.name}/{plan.script.name}' + (
+            what = plan.name + (
                 ' with ' + ' '.join(f'{k}={v}' for k, v in setting.items()) if setting else ''
             )
             parsed.append(check_argv(module, run_argv(plan, setting, seed, 'check'), what))
     return parsed
 
 
-# ---------------------------------------------------------------------------
-# The sweep: check, prepare, run the workers, report
-# ---------------------------------------------------------------------------
-
-
-def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
-    """Run a sweep from its command line (without the word sweep); return results.csv (DataFrame).
-
-    Raises SweepError for a bad line (before anything is written), d2l.D2LError for a bad file.
-    """
-    import pandas as pd
-
-    from d2lkit.sweep_runs import (
-        Progress,
-        existing_config,
-        final_run,
-        prepare_study,
-        read_rows,
-        run_workers,
-    )
-
-    plan = make_plan(argv)
-    module = load_module(plan.script)
-    loaded = check_runs(plan, module)
-    config = existing_config(plan)
-    if config is None and (plan.out / 'results.csv').exists():
-        raise SweepError(f'{plan.out} holds a results.csv of no sweep here; give another --out')
-    # {}: another command created the study a moment ago and has not written its config yet
-    if config and config != json.loads(json.dumps(plan.config())):
-        raise SweepError(
-            f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
-            'or rerun that sweep\'s own command'
-        )
-    plan.out.mkdir(parents=True, exist_ok=True)
-    already, total = prepare_study(plan)
-    if already == total:
-        print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
-    elif already:
-        print(
-            f'sweep: {already} of {total} runs already done in {plan.out}; running the other'
-            f' {total - already}',
-            file=sys.stderr,
-        )
-    progress = Progress(plan, already, total)
-    try:
-        if already < total:
-            run_workers(plan, module, loaded, progress, total - already)
-        progress.update(final=True)
-    except KeyboardInterrupt:
-        done = min(len(read_rows(plan.out)), total)
-        print(
-            f'\ninterrupted: {done} of {total} runs done, kept in {plan.out}; run the same command'
-            ' again to run the rest',
-            file=sys.stderr,
-        )
-        raise
-    rows = read_rows(plan.out)
-    if len(rows) < total:
-        print(
-            f'sweep: {total - len(rows)} runs still running elsewhere (or lost); rerun the same'
-            ' command to finish them',
-            file=sys.stderr,
-        )
-    if plan.search:
-        best = final_run(plan, module)
-        with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
-            f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
-        print(best)
-    report(plan, show)
-    return pd.read_csv(plan.out / 'results.csv') if rows else pd.DataFrame(columns=plan.columns)
-
-
-def report(plan: Plan, show: bool) -> None:
-    """The report's files and its table printed (d2lkit.sweep_report)."""
-    from d2lkit import sweep_report
-
-    table = sweep_report.report(
-        plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better, show=show
-    )
-    print(sweep_report.format_table(table))
-
-
-def _config_text(config: dict) -> str:
-    script = Path(config.get('script', '?'))
-    flags = (
-        ' '.join(config.get('fixed', []))
-        + ' '
-        + ' '.join(f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
-    )
-    return f'{script.parent.name}/{script.name} {flags.strip()}, seeds {config.get("seeds")}'
-
-
-def flags_argv(flags: dict) -> list[str]:
-    """d2l.sweep's keywords as a command line: lr=[0.03, 0.1] -> --lr 0.03,0.1;
-    hidden=[[128, 256], [512]]
-    -> --hidden '128 256,512'; a tuple is one multi-value setting; True -> the bare flag."""
-    argv: list[str] = []
-    for name, value in flags.items():
-        flag = '--' + name.replace('_', '-')
-        if value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list):
-            argv += [
-                flag,
-                ','.join(
-                    ' '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value
-                ),
-            ]
-        elif isinstance(value, tuple):
-            argv += [flag, *map(str, value)]
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-def cli(argv: Sequence[str]) -> None:
-    """`python -m d2l sweep ...`: exit 2 with one line for a bad line, 130 after Ctrl-C."""
-    argv = list(argv)
-    if not argv or '-h' in argv or '--help' in argv:
-        print(HELP % {'workers': DEFAULT_WORKERS})
-        return
-    try:
-        sweep(argv)
-    except SweepError as e:
-        print(f'error: {e}', file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+def _search_corners(plan: Plan) -> list[dict[str, str]]:
+    """A search's settings to check: both ends of every range, every value of every list."""
+    settings = []
+    for which in (0, 1):
+        s = {}
+        for a in plan.axes:
+            if a.is_range:
+                end = (a.low, a.high)[which]
+                s[a.column] = str(int(end)) if a.integer else repr(end)
+            else:
+                s[a.column] = a.values[which % len(a.values)]
+        settings.append(s)
+    for a in plan.axes:
+        for v in a.values:
+            settings.append({**settings[0], a.column: v})
+    return settings

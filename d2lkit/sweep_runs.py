@@ -1,27 +1,38 @@
-"""The runs of a sweep (`python -m d2l sweep`, read and checked by d2lkit.sweep): its Optuna study,
-the claim of each trial, the worker processes, results.csv and the histories.
+"""The runs of a sweep (`python -m d2l sweep`, planned by d2lkit.sweep_plan): its Optuna study,
+which is the one record of every run, and the worker processes that run them.
 
-Each key (a grid's setting and seed, or a search's trial slot) is one trial, enqueued WAITING
-when the sweep starts. A worker claims one by asking the storage to turn it RUNNING: the journal
-file's log (appended under its lock) or the database's update lets exactly one process win, and
-of two trials of one key (two commands enqueued it at once) only the lowest-numbered ever runs.
-A worker records its host and pid on the trial; a rerun on the same host turns the RUNNING
-trials of dead pids into FAIL and enqueues them again (a database uses Optuna's heartbeat
-instead, across machines). A run's row is appended to results.csv in one write before the
-study is told, and a rerun completes a trial from its row when the worker died in between.
+A trial's life, in the order of this file:
+1. planned: each key (a grid's setting and seed, or a search's slot) without a live trial gets
+   one, WAITING (`prepare`);
+2. claimed: a worker asks the study for a trial (`study.ask` pops a WAITING one, and the storage
+   lets exactly one process turn it RUNNING); of two trials of one key, enqueued by two commands
+   at once, only the lowest-numbered runs (`claim`);
+3. signed with the worker's host, pid and process start time (`sign`);
+4. run: each of its seeds, a database's heartbeat beating meanwhile (`run_trial`);
+5. recorded: its rows (flags, seed, metrics, seconds, status, worker, host) and histories are
+   stored on the trial in one write, then the study is told its state (`finish`);
+6. reported: results.csv and histories/ are written from the study (`write_results`), by every
+   command when it ends, so the last one to finish, or any rerun, writes the whole sweep.
+
+A worker that dies leaves its trial RUNNING. A database's heartbeat fails it after GRACE_S,
+seen from any machine; on the worker's own host its trial is failed as soon as its process is
+gone (its pid, with that start time, no longer runs). A failed trial without a record is
+abandoned and its key is planned again. A run held by another host longer than HOLD_S is
+waited for no longer: the command ends, naming it and the command that releases it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
+import importlib.util
 import io
 import json
 import math
 import multiprocessing
 import os
+import random
 import signal
 import socket
 import sys
@@ -32,13 +43,18 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import d2l
-from d2lkit.sweep import Plan, SweepError, load_module, run_argv, run_id
+from d2lkit.sweep_plan import Plan, Run, SweepError, cores, load_module, run_argv, run_id
 
 HOST = socket.gethostname()
+HEARTBEAT_S = 10  # a database's trial beats this often while it runs ...
+GRACE_S = 30  # ... and is failed (then retried) once it has been silent this long
+SIGN_S = 60  # a trial claimed but never signed (its worker killed in between) is dead after this
+HOLD_S = 600  # a run held this long by another host: this command stops waiting for it
+RECORD = 'record'  # the trial's user attribute holding its rows and histories
 
 
 # ---------------------------------------------------------------------------
-# The study: open it, refuse another sweep's, plan the trials
+# The study: its storage, creating it, refusing another sweep's
 # ---------------------------------------------------------------------------
 
 
@@ -48,31 +64,48 @@ def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings('ignore', category=FutureWarning, module='optuna')
+    # study.ask() warns that a heartbeat is meant for study.optimize; this module beats itself
+    warnings.filterwarnings('ignore', message='Heartbeat of storage', category=UserWarning)
 
 
-def open_storage(plan: Plan, heartbeat: bool = False):
-    """The study's storage: the journal file out/study.log, or --storage URL (with a heartbeat)."""
+def database_url(url: str) -> str:
+    """A --storage URL as SQLAlchemy takes it: postgresql:// gets the installed driver."""
+    scheme, sep, rest = url.partition('://')
+    if scheme not in ('postgresql', 'postgres'):
+        return url
+    for driver in ('psycopg', 'psycopg2'):
+        if importlib.util.find_spec(driver) is not None:
+            return f'postgresql+{driver}{sep}{rest}'
+    raise SweepError(
+        f'--storage {url}: no PostgreSQL driver is installed; pip install "psycopg[binary]"'
+    )
+
+
+def open_storage(plan: Plan):
+    """The study's storage: the journal file out/study.log, or --storage URL with a heartbeat.
+
+    Two commands opening a fresh database at once both create its tables, and one of them fails
+    (a unique constraint): it tries again, and finds them made."""
     import optuna
+    import sqlalchemy.exc
 
     _quiet_optuna()
     if plan.storage is None:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(str(plan.out / 'study.log')))
-    kwargs = {}
-    if heartbeat:  # a worker on a machine that died: its trial fails after a grace period, retried
-        kwargs = dict(
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=3 * HEARTBEAT_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
-        )
-    try:
-        return optuna.storages.RDBStorage(plan.storage, **kwargs)
-    except Exception as e:  # a bad URL or an unreachable server
-        raise SweepError(f'--storage {plan.storage}: {str(e).splitlines()[0]}') from None
-
-
-HEARTBEAT_S = 30
+    url = database_url(plan.storage)
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+        except sqlalchemy.exc.IntegrityError as e:  # the other command made them first
+            if attempt == 5:
+                raise SweepError(f'--storage {plan.storage}: {str(e).splitlines()[0]}') from None
+            time.sleep(0.2 + random.random() * attempt)
+        except Exception as e:  # a bad URL, an unreachable server, a refused login
+            raise SweepError(f'--storage {plan.storage}: {str(e).splitlines()[0]}') from None
 
 
 def existing_config(plan: Plan) -> dict | None:
@@ -83,7 +116,7 @@ def existing_config(plan: Plan) -> dict | None:
         return None
     storage = open_storage(plan)
     try:
-        study = optuna.load_study(study_name=plan.study_name, storage=storage)
+        study = optuna.load_study(study_name=plan.study, storage=storage)
     except KeyError:
         return None
     finally:
@@ -99,455 +132,290 @@ def _close(storage) -> None:
         engine.dispose()
 
 
+def load(plan: Plan, search: bool = False):
+    """The study (a search's with its sampler and pruner) and its storage."""
+    import optuna
+
+    storage = open_storage(plan)
+    # a grid's trials have their values fixed: the sampler is never asked
+    sampler = optuna.samplers.TPESampler(seed=None) if search else optuna.samplers.RandomSampler()
+    pruner = optuna.pruners.SuccessiveHalvingPruner() if search else None
+    study = optuna.load_study(
+        study_name=plan.study, storage=storage, sampler=sampler, pruner=pruner
+    )
+    return study, storage
+
+
+# ---------------------------------------------------------------------------
+# Reading the trials: whose key, recorded, abandoned, held by a dead worker
+# ---------------------------------------------------------------------------
+
+
 def _key(trial) -> str | None:
     return trial.user_attrs.get('key')
 
 
-def _ignored(trial) -> bool:
-    """A trial that does not count: abandoned by a dead worker, or a second copy of a key."""
+def recorded(trial) -> bool:
+    """A finished trial that holds its runs' rows (whatever their status)."""
+    return trial.state.is_finished() and RECORD in trial.user_attrs
+
+
+def abandoned(trial) -> bool:
+    """A trial that does not count: failed without a record (a dead worker's), or a copy."""
     from optuna.trial import TrialState
 
-    return trial.state == TrialState.FAIL and 'status' not in trial.user_attrs
+    return trial.state == TrialState.FAIL and RECORD not in trial.user_attrs
 
 
-def _done(trial) -> bool:
-    from optuna.trial import TrialState
-
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and 'status' in trial.user_attrs
-    )
-
-
-def _alive(pid: int) -> bool:
+def process_identity(pid: int) -> str | None:
+    """What tells a process from a later one with the same pid: on Linux its start time since
+    this boot; elsewhere the pid alone while it runs. None when no process has that pid."""
     try:
-        os.kill(pid, 0)
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except FileNotFoundError:
+        if Path('/proc/self/stat').exists():
+            return None  # Linux: no such process
+    except OSError:
+        return None
+    else:
+        boot = Path('/proc/sys/kernel/random/boot_id').read_text().strip()
+        return f'{boot}:{stat.rsplit(")", 1)[1].split()[19]}'  # field 22: start time in ticks
+    try:
+        os.kill(pid, 0)  # POSIX: signal 0 only asks whether the process exists
     except ProcessLookupError:
-        return False
+        return None
     except PermissionError:
-        return True
-    return True
+        pass
+    return str(pid)
 
 
-def _dead_here(trial) -> bool:
-    """A RUNNING trial whose worker was on this host and is gone (a journal has no heartbeat)."""
-    attrs = trial.system_attrs
-    if attrs.get('d2l_host', HOST) != HOST:
-        return False
-    if attrs.get('d2l_pid'):
-        return not _alive(int(attrs['d2l_pid']))
-    # claimed by a worker killed before it wrote its host or pid (claim() writes them at once):
-    # dead once a minute has passed
-    return trial.datetime_start is not None and time.time() - trial.datetime_start.timestamp() > 60
+def worker_gone(trial) -> bool | None:
+    """Whether the worker holding a RUNNING trial is gone: True or False on its own host; None
+    when it ran elsewhere (or here, on a system where a process cannot be told from another)."""
+    worker = trial.user_attrs.get('worker')
+    if worker is None:  # claimed, then killed before it signed (sign() follows the claim at once)
+        started = trial.datetime_start
+        return started is not None and time.time() - started.timestamp() > SIGN_S
+    if worker['host'] != HOST or sys.platform == 'win32':
+        return None
+    return process_identity(worker['pid']) != worker['identity']
 
 
-def prepare_study(plan: Plan) -> tuple[int, int]:
-    """Create or load the study, recover runs of dead workers, enqueue what is missing.
+def held_for(trial) -> float:
+    """Seconds since a trial was claimed."""
+    started = trial.datetime_start
+    return 0.0 if started is None else time.time() - started.timestamp()
 
-    Returns (runs already done, runs in all). Each key (a grid setting and seed, or a search
-    slot) gets one WAITING trial; claims then go through the storage (see claim()).
-    """
+
+# ---------------------------------------------------------------------------
+# 1. Planned: the study created, dead workers' trials cleared, missing keys enqueued
+# ---------------------------------------------------------------------------
+
+
+def prepare(plan: Plan) -> tuple[int, int]:
+    """Create or load the study, clear dead workers' trials, enqueue what is missing.
+
+    Returns (runs already done, runs in all) of this command's plan."""
     import optuna
-    from optuna.trial import TrialState
 
     storage = open_storage(plan)
     direction = 'maximize' if plan.higher_is_better else 'minimize'
     study = optuna.create_study(
-        study_name=plan.study_name, storage=storage, direction=direction, load_if_exists=True
+        study_name=plan.study, storage=storage, direction=direction, load_if_exists=True
     )
     if 'config' not in study.user_attrs:
         study.set_user_attr('config', plan.config())
-        study.set_user_attr('columns', plan.columns)
-    rows = {r['run']: r for r in read_rows(plan.out)}
-    trials = study.get_trials(deepcopy=False)
-    # a worker killed with its run: rerun it, unless its row made it to results.csv
-    for t in trials:
-        if t.state == TrialState.RUNNING and _key(t) and _dead_here(t):
-            finish_from_rows(study, t, plan, rows)
-    planned = plan_keys(plan)
-    enqueue_missing(study, planned)
-    trials = study.get_trials(deepcopy=False)
-    done = {_key(t) for t in trials if _key(t) and _done(t)}
+    if plan.release:
+        release(study, plan.release)
+    clear_dead(study)
+    enqueue_missing(plan, study)
+    done = done_keys(study)
     _close(storage)
-    per_key = len(plan.seeds) if plan.search else 1
-    return len(done & set(planned)) * per_key, len(planned) * per_key
+    runs = plan.runs()
+    return sum(len(r.seeds) for r in runs if r.key in done), sum(len(r.seeds) for r in runs)
 
 
-def enqueue_missing(study, planned: dict[str, dict]) -> int:
-    """Enqueue one WAITING trial for each planned key that has no live trial; return how many."""
+def done_keys(study) -> set[str]:
+    return {_key(t) for t in study.get_trials(deepcopy=False) if _key(t) and recorded(t)}
+
+
+def release(study, host: str) -> int:
+    """--release HOST: its unfinished runs are abandoned, to be run again; returns how many."""
+    from optuna.trial import TrialState
+
+    held = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get('worker', {}).get('host') == host
+    ]
+    for t in held:
+        abandon(study, t.number)
+    print(f'sweep: released {len(held)} runs held by {host}', file=sys.stderr)
+    return len(held)
+
+
+def clear_dead(study) -> int:
+    """The RUNNING trials whose worker is gone (this host's, or silent past a database's grace
+    period): finished from their record if they wrote it, else abandoned. Returns how many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.storages.fail_stale_trials(study)  # a database: trials whose heartbeat stopped
+    dead = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if worker_gone(t)
+    ]
+    for t in dead:
+        if RECORD in t.user_attrs:  # killed between its record and telling the study
+            finish(study, t.number, t.user_attrs[RECORD]['rows'], t.user_attrs['metric'])
+        else:
+            abandon(study, t.number)
+    return len(dead)
+
+
+def enqueue_missing(plan: Plan, study) -> int:
+    """Enqueue one WAITING trial for each planned key with no live trial; return how many."""
     trials = study.get_trials(deepcopy=False)
-    live = {_key(t) for t in trials if _key(t) and not _ignored(t)}
-    missing = [key for key in planned if key not in live]
-    for key in missing:
-        old = [t for t in trials if _key(t) == key and t.params]  # a search slot keeps its settings
-        study.enqueue_trial(planned[key] or (old[-1].params if old else {}),
-                            user_attrs={'key': key}, skip_if_exists=False)
+    live = {_key(t) for t in trials if _key(t) and not abandoned(t)}
+    missing = [run for run in plan.runs() if run.key not in live]
+    for run in missing:
+        # a search slot run again keeps its sampled setting
+        old = [t.params for t in trials if _key(t) == run.key and t.params]
+        study.enqueue_trial(
+            run.setting or (old[-1] if old else {}),
+            user_attrs={'key': run.key, 'seeds': run.seeds, 'index': run.index,
+                        'metric': plan.metric},
+            skip_if_exists=False,
+        )
     return len(missing)
 
 
-def others_still_running(plan: Plan, study) -> bool:
-    """Nothing left to claim: wait for the runs other workers hold. One whose worker died on this
-    host (a journal has no heartbeat) is finished from its rows or queued again. False once no run
-    of the sweep is running anywhere: the sweep is complete."""
+# ---------------------------------------------------------------------------
+# 2-3. Claimed and signed
+# ---------------------------------------------------------------------------
+
+
+def claim(study):
+    """Pop one WAITING trial (the storage lets exactly one process take it) and sign it; None
+    when none is waiting. A copy of a key (two commands enqueued it at once) is abandoned: only
+    the lowest-numbered live trial of a key ever runs."""
     from optuna.trial import TrialState
 
-    running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _key(t)]
-    if not running:
-        return False
-    dead = [t for t in running if _dead_here(t)]
-    if dead:
-        rows = {r['run']: r for r in read_rows(plan.out)}
-        for t in dead:
-            finish_from_rows(study, t, plan, rows)
-        enqueue_missing(study, plan_keys(plan))
-    else:
-        time.sleep(1)
-    return True
-
-
-def plan_keys(plan: Plan) -> dict[str, dict]:
-    """Each trial's key and fixed params: a grid (setting, seed), or a search slot."""
-    if plan.search:
-        return {f't{slot:03d}': {} for slot in range(plan.search)}
-    return {
-        run_id(plan, i, seed): {**setting, 'seed': seed}
-        for i, setting in enumerate(plan.settings())
-        for seed in plan.seeds
-    }
-
-
-def finish_from_rows(study, trial, plan: Plan, rows: dict[str, dict]) -> None:
-    """A dead worker's trial: complete it from its rows if written, else mark it abandoned."""
-    from optuna.trial import TrialState
-
-    key = _key(trial)
-    runs = [f'{key}-s{s}' for s in plan.seeds] if plan.search else [key]
-    storage = study._storage
-    try:
-        if all(r in rows for r in runs):
-            statuses = [rows[r]['status'] for r in runs]
-            value = _mean([rows[r].get(plan.metric) for r in runs])
-            storage.set_trial_user_attr(trial._trial_id, 'status', statuses[0])
-            if 'pruned' in statuses:
-                storage.set_trial_state_values(trial._trial_id, TrialState.PRUNED)
-            elif value is not None and all(s == 'ok' for s in statuses):
-                storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [value])
-            else:
-                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        else:  # no 'status': ignored, enqueued again
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    except Exception:  # another process finished it first
-        pass
-
-
-def _mean(values: Sequence) -> float | None:
-    numbers = [float(v) for v in values if v not in (None, '')]
-    numbers = [v for v in numbers if math.isfinite(v)]
-    return sum(numbers) / len(numbers) if numbers and len(numbers) == len(values) else None
-
-
-# ---------------------------------------------------------------------------
-# Files: results.csv appended a whole row at a time, histories written atomically
-# ---------------------------------------------------------------------------
-
-
-def read_rows(out: Path) -> list[dict[str, str]]:
-    path = out / 'results.csv'
-    if not path.exists():
-        return []
-    with open(path, newline='') as f:
-        return list(csv.DictReader(f))
-
-
-def _line(values: Sequence) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator='\n').writerow(values)
-    return buffer.getvalue().encode()
-
-
-def append_row(out: Path, columns: list[str], row: dict) -> None:
-    """Append one row to results.csv in one write (then fsync): a kill leaves whole rows only.
-
-    The header is put in place with a link, which fails if another worker made the file first.
-    """
-    path = out / 'results.csv'
-    if not path.exists():
-        tmp = out / f'.results.csv.{os.getpid()}.tmp'
-        tmp.write_bytes(_line(columns))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    try:
-        os.write(fd, _line([_text(row.get(c)) for c in columns]))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _text(value) -> str:
-    if value is None:
-        return ''
-    if isinstance(value, float):
-        return f'{value:.6g}'
-    return str(value)
-
-
-def write_json(path: Path, obj: dict) -> None:
-    """Write JSON whole or not at all (d2l.atomic_file: a temporary file renamed into place; the
-    temporary file of a worker killed mid-write goes when the rerun writes that history)."""
-    with d2l.atomic_file(path) as f:
-        f.write((json.dumps(obj, indent=1, default=float) + '\n').encode())
-
-
-def _last(history: dict, key: str) -> float | None:
-    """A history's final number of key: the last epoch's of a list, or the number itself."""
-    values = history.get(key)
-    if isinstance(values, list):
-        return float(values[-1]) if values else None
-    return None if values is None else float(values)
-
-
-def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
-    """The final numbers of a run from its history (its last finished epoch)."""
-
-    if plan.classifier or plan.test_loss:
-        return {k: _last(history, k) for k in plan.metrics}
-    w_error, b_error = history.get('w_error'), history.get('b_error')
-    return {
-        'train_loss': _last(history, 'train_loss'),
-        'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
-        'b_error': abs(b_error) if b_error is not None else None,
-    }
-
-
-# ---------------------------------------------------------------------------
-# Workers: claim a trial, run it, write its row, tell the study
-# ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def cached_data() -> Iterator[None]:
-    """d2l.load_mnist_arrays answered from memory after its first call: data read once a worker."""
-    real = d2l.load_mnist_arrays
-
-    @functools.lru_cache(maxsize=None)
-    def cached(name: str, root: str | None, download: bool) -> dict:
-        return real(name, root, download)
-
-    def load(name: str = 'fashion-mnist', root=None, download: bool = True) -> dict:
-        return dict(cached(name, None if root is None else str(root), download))
-
-    d2l.load_mnist_arrays = load
-    try:
-        yield
-    finally:
-        d2l.load_mnist_arrays = real
-
-
-def claim(study, storage, study_id: int):
-    """Pop one WAITING trial: the storage lets exactly one process turn it RUNNING; None if none is.
-
-    A second trial of the same key (two commands enqueued it at once) is marked and skipped:
-    only the lowest-numbered live trial of a key ever runs.
-    """
-    import optuna
-    from optuna.trial import TrialState
-
-    while True:
-        waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
-        if not waiting:
+    while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        trial = study.ask()
+        key = _key(trial)
+        if key is None:  # the last one went to another worker meanwhile: ask() made a new trial
+            abandon(study, trial.number)
             return None
-        for frozen in waiting:
-            try:
-                if not storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
-                    continue
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue
-            storage.set_trial_system_attr(frozen._trial_id, 'd2l_host', HOST)
-            storage.set_trial_system_attr(frozen._trial_id, 'd2l_pid', os.getpid())
-            key = _key(frozen)
-            first = min(
-                t.number
-                for t in storage.get_all_trials(study_id, deepcopy=False)
-                if _key(t) == key and not _ignored(t)
-            )
-            if first != frozen.number:  # a copy: the first one runs
-                storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
-                continue
-            return optuna.trial.Trial(study, frozen._trial_id)
-        # every waiting trial was taken by others meanwhile: look again
+        first = min(
+            t.number for t in study.get_trials(deepcopy=False) if _key(t) == key
+            and not abandoned(t)
+        )
+        if first != trial.number:
+            abandon(study, trial.number)
+            continue
+        sign(trial)
+        return trial
+    return None
 
 
-class _Heartbeat:
-    """Optuna's heartbeat for the running trial (database storage), pumped from a thread."""
-
-    def __init__(self, storage, trial_id: int):
-        from optuna.storages._heartbeat import is_heartbeat_enabled
-
-        self.stop = threading.Event()
-        if is_heartbeat_enabled(storage):
-            storage.record_heartbeat(trial_id)
-            threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True).start()
-
-    def _beat(self, storage, trial_id: int) -> None:
-        while not self.stop.wait(storage.get_heartbeat_interval()):
-            storage.record_heartbeat(trial_id)
+def sign(trial) -> None:
+    """Write on the trial which worker holds it: host, pid, and the process's start time."""
+    pid = os.getpid()
+    trial.set_user_attr(
+        'worker', {'host': HOST, 'pid': pid, 'identity': process_identity(pid)}
+    )
 
 
-def run_once(module, argv: list[str], on_epoch: Callable | None) -> tuple[str, dict, str]:
-    """main(argv) with stdout silenced; returns (status, history, message). The pruner's exception
-    and a NaN loss end the run as 'pruned' and 'diverged' with the epochs finished so far."""
-    import optuna
-
-    partial: dict[str, list] = {}
-
-    def record(epoch: int, numbers: dict[str, float]) -> None:
-        for k, v in numbers.items():
-            partial.setdefault(k, []).append(v)
-        if on_epoch is not None:
-            on_epoch(epoch, numbers)
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            history = module.main(argv, on_epoch=record)
-        return 'ok', history if isinstance(history, dict) else partial, ''
-    except optuna.TrialPruned:
-        return 'pruned', partial, ''
-    except d2l.Diverged as e:
-        return 'diverged', partial, str(e)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # a run's failure is its row's answer; the sweep goes on
-        message = f'{type(e).__name__}: {e}' if not isinstance(e, SystemExit) else f'exit {e.code}'
-        return 'failed', partial, message
-
-
-def work(plan: Plan, module, worker: str, progress: Callable[[], None] = lambda: None) -> None:
-    """One worker's loop: claim a trial, run its seeds, write rows and histories, tell the study."""
+def abandon(study, number: int) -> None:
+    """Fail a trial without a record: it does not count, and its key is planned again."""
     import optuna
     from optuna.trial import TrialState
 
-    storage = open_storage(plan, heartbeat=True)
-    sampler = optuna.samplers.TPESampler(seed=None) if plan.search else None
-    pruner = optuna.pruners.SuccessiveHalvingPruner() if plan.search else None
-    study = optuna.load_study(
-        study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
-    )
-    # the study's own storage (a database's is wrapped in a cache that must see each claim)
-    storage = study._storage
-    study_id = storage.get_study_id_from_name(plan.study_name)
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        trial = claim(study, storage, study_id)
-        if trial is None:
-            if others_still_running(plan, study):
-                continue
-            return
-        beat = _Heartbeat(storage, trial._trial_id)
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+
+
+# ---------------------------------------------------------------------------
+# 4. Run: each seed of the trial, its heartbeat beating
+# ---------------------------------------------------------------------------
+
+
+class Heartbeat:
+    """A database's heartbeat for the running trial, from a thread; a failed beat (a locked
+    database, a dropped connection) is said once and the next beat tried."""
+
+    def __init__(self, storage, study, trial):
+        self.stop = threading.Event()
+        self.said = False
+        if getattr(storage, 'get_heartbeat_interval', lambda: None)():
+            study_id = storage.get_study_id_from_name(study.study_name)
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            self.beat = functools.partial(storage.record_heartbeat, trial_id)
+            self.interval = storage.get_heartbeat_interval()
+            self._once()
+            threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self._once()
+
+    def _once(self) -> None:
         try:
-            status, value = run_trial(plan, module, study, trial, worker)
-        finally:
-            beat.stop.set()
-        trial.set_user_attr('status', status)
-        state = {'ok': TrialState.COMPLETE, 'pruned': TrialState.PRUNED}.get(
-            status, TrialState.FAIL
-        )
-        if state == TrialState.COMPLETE and value is None:
-            state = TrialState.FAIL
-        study.tell(
-            trial,
-            state=state,
-            values=[value] if state == TrialState.COMPLETE else None,
-            skip_if_finished=True,
-        )
-        progress()
+            self.beat()
+        except Exception as e:
+            if not self.said:
+                print(f'sweep: a heartbeat failed ({type(e).__name__}: {e}); trying again',
+                      file=sys.stderr)
+                self.said = True
 
 
-def run_trial(plan: Plan, module, study, trial, worker: str) -> tuple[str, float | None]:
-    """Run a trial's runs (a grid point: one seed; a search trial: each); return (status, value)."""
-    key = _key(trial)
-    if plan.search:
-        setting = suggest(plan, trial)
-        seeds = plan.seeds
-        index = int(key[1:])
-    else:
-        # The enqueued params come back from suggest: the trial records them (for optuna-dashboard).
-        setting = {a.column: trial.suggest_categorical(a.column, a.values) for a in plan.axes}
-        seeds = [trial.suggest_categorical('seed', plan.seeds)]
-        index = int(key[1:4])
-    done = {r['run']: r for r in read_rows(plan.out)}
-    statuses, values = [], []
-    for n, seed in enumerate(seeds):
-        run = run_id(plan, index, seed)
-        if run in done:  # a resumed search trial: this seed's row is there already
-            statuses.append(done[run]['status'])
-            values.append(done[run].get(plan.metric))
-            continue
-        if 'pruned' in statuses:  # the pruner stopped the first seed: the others are not run
-            record(plan, run, setting, seed, 'pruned', {}, 0.0, worker)
-            statuses.append('pruned')
-            values.append(None)
-            continue
-        on_epoch = pruning(plan, trial) if plan.search and n == 0 else None
-        start = time.perf_counter()
-        status, history, message = run_once(module, run_argv(plan, setting, seed, run), on_epoch)
-        seconds = time.perf_counter() - start
-        if message and status == 'failed':
-            print(
-                f'run {run} ({_describe(setting)}, seed {seed}) failed: {message}', file=sys.stderr
-            )
-        metrics = record(plan, run, setting, seed, status, history, seconds, worker)
-        statuses.append(status)
-        values.append(metrics.get(plan.metric))
-    status = next((s for s in ('pruned', 'failed', 'diverged') if s in statuses), 'ok')
-    return status, _mean(values)
-
-
-def record(
-    plan: Plan,
-    run: str,
-    setting: dict,
-    seed: int,
-    status: str,
-    history: dict,
-    seconds: float,
-    worker: str,
-) -> dict:
-    """Write a run's history (atomically) and then its row; return its metrics."""
-    write_json(plan.out / 'histories' / f'{run}.json', history)
-    metrics = row_metrics(plan, history)
-    append_row(
-        plan.out,
-        plan.columns,
-        {
-            'run': run,
-            **setting,
-            'seed': seed,
-            **metrics,
-            'seconds': seconds,
-            'status': status,
-            'worker': worker,
-        },
-    )
-    return metrics
+def run_trial(plan: Plan, module, study, storage, trial, worker: str) -> None:
+    """Run a claimed trial's seeds (a grid point: one; a search trial: each), record it."""
+    setting = suggest(plan, trial)
+    rows: list[dict] = []
+    histories: dict[str, dict] = {}
+    beat = Heartbeat(storage, study, trial)
+    try:
+        for n, seed in enumerate(trial.user_attrs['seeds']):
+            run = run_id(plan, trial.user_attrs['index'], seed)
+            if rows and rows[0]['status'] == 'pruned':  # the first seed was stopped: not run
+                status, history, seconds = 'pruned', {}, 0.0
+            else:
+                on_epoch = pruning(plan, trial) if plan.search and n == 0 else None
+                start = time.perf_counter()
+                status, history, message = run_once(
+                    module, run_argv(plan, setting, seed, run), on_epoch
+                )
+                seconds = time.perf_counter() - start
+                if status == 'failed':
+                    print(f'run {run} ({_describe(setting)}, seed {seed}) failed: {message}',
+                          file=sys.stderr)
+            histories[run] = history
+            rows.append({'run': run, **setting, 'seed': seed, **row_metrics(plan, history),
+                         'seconds': seconds, 'status': status, 'worker': worker, 'host': HOST})
+    except KeyboardInterrupt:
+        abandon(study, trial.number)  # stopped mid-run: the rerun runs it again
+        raise
+    finally:
+        beat.stop.set()
+    record(study, trial, rows, histories, plan.metric)
 
 
 def suggest(plan: Plan, trial) -> dict[str, str]:
-    """A search trial's setting from Optuna's sampler: ranges (log if hi/lo >= 10), lists."""
+    """The trial's setting: a grid's enqueued values (suggested back, so the study records them
+    as its params), or a search's from the sampler: ranges (log if hi/lo >= 10), lists."""
     setting = {}
     for a in plan.axes:
-        if a.is_range:
-            log = a.low > 0 and a.high / a.low >= 10
-            if a.integer:
-                value = trial.suggest_int(a.column, int(a.low), int(a.high), log=log)
-            else:
-                value = trial.suggest_float(a.column, a.low, a.high, log=log)
-            setting[a.column] = str(value) if a.integer else f'{value:.4g}'
-        else:
+        if not a.is_range:
             setting[a.column] = trial.suggest_categorical(a.column, a.values)
+            continue
+        log = a.low > 0 and a.high / a.low >= 10
+        if a.integer:
+            setting[a.column] = str(trial.suggest_int(a.column, int(a.low), int(a.high), log=log))
+        else:
+            setting[a.column] = f'{trial.suggest_float(a.column, a.low, a.high, log=log):.4g}'
     return setting
 
 
@@ -561,6 +429,220 @@ def pruning(plan: Plan, trial) -> Callable[[int, dict], None]:
             raise optuna.TrialPruned(f'pruned at epoch {epoch}')
 
     return on_epoch
+
+
+def run_once(module, argv: list[str], on_epoch: Callable | None) -> tuple[str, dict, str]:
+    """main(argv) with stdout silenced; returns (status, history, message). The pruner's exception
+    and a NaN loss end the run as 'pruned' and 'diverged' with the epochs finished so far."""
+    import optuna
+
+    partial: dict[str, list] = {}
+
+    def record_epoch(epoch: int, numbers: dict[str, float]) -> None:
+        for k, v in numbers.items():
+            partial.setdefault(k, []).append(v)
+        if on_epoch is not None:
+            on_epoch(epoch, numbers)
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            history = module.main(argv, on_epoch=record_epoch)
+        return 'ok', history if isinstance(history, dict) else partial, ''
+    except optuna.TrialPruned:
+        return 'pruned', partial, ''
+    except d2l.Diverged as e:
+        return 'diverged', partial, str(e)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a run's failure is its row's answer; the sweep goes on
+        message = f'{type(e).__name__}: {e}' if not isinstance(e, SystemExit) else f'exit {e.code}'
+        return 'failed', partial, message
+
+
+def _last(history: dict, key: str) -> float | None:
+    """A history's final number of key: the last epoch's of a list, or the number itself."""
+    values = history.get(key)
+    if isinstance(values, list):
+        return float(values[-1]) if values else None
+    return None if values is None else float(values)
+
+
+def row_metrics(plan: Plan, history: dict) -> dict[str, float | None]:
+    """The final numbers of a run from its history (its last finished epoch)."""
+    if plan.classifier or plan.test_loss:
+        return {k: _last(history, k) for k in plan.metrics}
+    w_error, b_error = history.get('w_error'), history.get('b_error')
+    return {
+        'train_loss': _last(history, 'train_loss'),
+        'w_error': math.sqrt(sum(e * e for e in w_error)) if w_error else None,
+        'b_error': abs(b_error) if b_error is not None else None,
+    }
+
+
+# ---------------------------------------------------------------------------
+# 5. Recorded: rows and histories on the trial in one write, then its state
+# ---------------------------------------------------------------------------
+
+
+def record(study, trial, rows: list[dict], histories: dict, metric: str) -> None:
+    """Store the runs on the trial (one write: whole or not at all), then tell the study. A
+    trial taken from this worker meanwhile (its heartbeat went silent, it was retried) is left
+    to its retry."""
+    import optuna
+
+    try:
+        trial.set_user_attr(RECORD, {'rows': rows, 'histories': histories})
+    except optuna.exceptions.UpdateFinishedTrialError:
+        print(f'sweep: trial {trial.number} ({_key(trial)}) was failed for a silent heartbeat '
+              'while it ran; its retry records it', file=sys.stderr)
+        return
+    finish(study, trial.number, rows, metric)
+
+
+def worst_status(statuses: Sequence[str]) -> str:
+    """A trial's status from its runs': pruned, failed or diverged if any run was, else ok."""
+    return next((s for s in ('pruned', 'failed', 'diverged') if s in statuses), 'ok')
+
+
+def finish(study, number: int, rows: list[dict], metric: str) -> None:
+    """Tell the study a recorded trial's state and value (the mean of its seeds' metric)."""
+    from optuna.trial import TrialState
+
+    status = worst_status([r['status'] for r in rows])
+    value = _mean([r.get(metric) for r in rows])
+    state = {'ok': TrialState.COMPLETE, 'pruned': TrialState.PRUNED}.get(status, TrialState.FAIL)
+    if state == TrialState.COMPLETE and value is None:
+        state = TrialState.FAIL
+    study.tell(number, state=state, values=[value] if state == TrialState.COMPLETE else None,
+               skip_if_finished=True)
+
+
+def _mean(values: Sequence) -> float | None:
+    numbers = [float(v) for v in values if v not in (None, '')]
+    numbers = [v for v in numbers if math.isfinite(v)]
+    return sum(numbers) / len(numbers) if numbers and len(numbers) == len(values) else None
+
+
+# ---------------------------------------------------------------------------
+# 6. Reported: results.csv and the histories, written from the study
+# ---------------------------------------------------------------------------
+
+
+def recorded_rows(plan: Plan, study) -> tuple[list[dict], dict[str, dict]]:
+    """Every recorded run of the study, the plan's order first: (rows, histories by run).
+
+    One trial counts per key, the lowest-numbered recorded one."""
+    by_key: dict[str, object] = {}
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+        if _key(t) and recorded(t):
+            by_key.setdefault(_key(t), t)
+    order = [r.key for r in plan.runs()]
+    keys = [k for k in order if k in by_key] + sorted(set(by_key) - set(order))
+    rows, histories = [], {}
+    for key in keys:
+        record = by_key[key].user_attrs[RECORD]
+        rows += record['rows']
+        histories.update(record['histories'])
+    return rows, histories
+
+
+def write_results(plan: Plan, study) -> int:
+    """results.csv (whole, then renamed into place) and each missing history; returns the rows."""
+    import pandas as pd
+
+    rows, histories = recorded_rows(plan, study)
+    if not rows:
+        return 0
+    table = pd.DataFrame(rows).reindex(columns=plan.columns)
+    text = table.to_csv(index=False, float_format='%.6g', lineterminator='\n')
+    with d2l.writing_to(plan.out / 'results.csv'), d2l.atomic_file(plan.out / 'results.csv') as f:
+        f.write(text.encode())
+    for run, history in histories.items():
+        path = plan.out / 'histories' / f'{run}.json'
+        if not path.exists():  # a run's history never changes once recorded
+            write_json(path, history)
+    return len(rows)
+
+
+def read_rows(out: Path) -> list[dict[str, str]]:
+    """results.csv as written: one dict of text per row (none before the first report)."""
+    import csv
+
+    path = out / 'results.csv'
+    if not path.exists():
+        return []
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON whole or not at all (d2l.atomic_file: a temporary file renamed into place)."""
+    with d2l.atomic_file(path) as f:
+        f.write((json.dumps(obj, indent=1, default=float) + '\n').encode())
+
+
+# ---------------------------------------------------------------------------
+# The workers: claim, run, record, until nothing is left to run here
+# ---------------------------------------------------------------------------
+
+
+def work(plan: Plan, module, worker: str) -> None:
+    """One worker's loop: claim a trial and run it; with none waiting, wait for the runs others
+    hold (retrying those whose worker died) until none is left that this command waits for."""
+    study, storage = load(plan, search=bool(plan.search))
+    while True:
+        trial = claim(study)
+        if trial is not None:
+            run_trial(plan, module, study, storage, trial, worker)
+        elif not wait_for_others(plan, study):
+            return
+
+
+def wait_for_others(plan: Plan, study) -> bool:
+    """Nothing to claim: clear dead workers' trials and plan them again; True while a run that
+    this command waits for is held by another worker (then after a second's sleep)."""
+    from optuna.trial import TrialState
+
+    clear_dead(study)
+    if enqueue_missing(plan, study):  # a dead worker's run, or one released or failed elsewhere
+        return True
+    running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if _key(t)]
+    if not [t for t in running if worker_gone(t) is not None or held_for(t) < HOLD_S]:
+        return False  # nothing, or only runs another host has held past HOLD_S
+    time.sleep(1)
+    return True
+
+
+def held_elsewhere(plan: Plan) -> list[tuple[str, str, float]]:
+    """The runs still held by other hosts' workers: (key, host, minutes held)."""
+    from optuna.trial import TrialState
+
+    study, storage = load(plan)
+    held = [(_key(t), t.user_attrs['worker']['host'], held_for(t) / 60)
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if _key(t) and worker_gone(t) is None]
+    _close(storage)
+    return held
+
+
+@contextlib.contextmanager
+def cached_data() -> Iterator[None]:
+    """d2l.load_mnist_arrays answered from memory after its first call: data read once a worker."""
+    real = d2l.load_mnist_arrays
+
+    @functools.lru_cache(maxsize=None)
+    def cached(name: str, root: str | None, download: bool) -> dict:
+        return real(name, root, download)
+
+    def load_arrays(name: str = 'fashion-mnist', root=None, download: bool = True) -> dict:
+        return dict(cached(name, None if root is None else str(root), download))
+
+    d2l.load_mnist_arrays = load_arrays
+    try:
+        yield
+    finally:
+        d2l.load_mnist_arrays = real
 
 
 def _describe(setting: dict[str, str]) -> str:
@@ -601,7 +683,7 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the sweep's stdout is the final table only
     # Ctrl-C reaches the parent, which stops its workers with SIGTERM: raised as KeyboardInterrupt,
-    # it unwinds the run and releases the journal's lock on its way out.
+    # it abandons the run in flight (run again by a rerun) on its way out.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -610,32 +692,44 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
         with cached_data():
             work(plan, module, f'{HOST}/{os.getpid()}')
     except KeyboardInterrupt:
-        # the run in flight stays RUNNING under this pid: a rerun sees it died and reruns it
         os._exit(130)
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
 
 
+def _fresh_process() -> bool:
+    """True in `python -m d2l sweep` itself, which has run no torch computation before its workers
+    start: forking it is safe. Elsewhere (a notebook, a test) torch may have started its OpenMP
+    threads, and a forked child that computes would hang on them: workers are spawned instead."""
+    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
+    return main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
+
+
 # ---------------------------------------------------------------------------
-# The sweep's process: the workers, the progress line, a search's final run
+# The sweep's process: prepare, start the workers, show progress, report
 # ---------------------------------------------------------------------------
 
 
 class Progress:
-    """The live line on stderr: runs done of total, elapsed, ETA, best so far."""
+    """The live line on stderr: runs done of total, elapsed, ETA, best so far (from the study)."""
 
     def __init__(self, plan: Plan, already: int, total: int):
         self.plan, self.already, self.total = plan, already, total
         self.start = time.perf_counter()
         self.tty = sys.stderr.isatty()
         self.last_line, self.last_time, self.last_done = '', 0.0, -1
+        self.study = None
 
     def update(self, final: bool = False) -> None:
-        rows = read_rows(self.plan.out)
-        done = min(len(rows), self.total)
         now = time.perf_counter()
-        if not self.tty and not final and (done == self.last_done or now - self.last_time < 5):
+        if not final and now - self.last_time < (1 if self.tty else 5):
+            return
+        if self.study is None:  # opened after the workers started: none inherits its connections
+            self.study, _ = load(self.plan)
+        rows, _ = recorded_rows(self.plan, self.study)
+        done = min(len(rows), self.total)
+        if not self.tty and not final and done == self.last_done:
             return
         elapsed = now - self.start
         new = done - self.already
@@ -652,27 +746,13 @@ class Progress:
 
     def _best(self, rows: list[dict]) -> str:
         metric = self.plan.metric
-        scored = [(float(r[metric]), r) for r in rows if r.get('status') == 'ok' and r.get(metric)]
+        scored = [(r[metric], r) for r in rows
+                  if r.get('status') == 'ok' and isinstance(r.get(metric), (int, float))]
         if not scored:
             return ''
         value, row = (max if self.plan.higher_is_better else min)(scored, key=lambda p: p[0])
         setting = _describe({a.column: row.get(a.column, '') for a in self.plan.axes})
         return f', best {metric} {value:.4g} ({setting}, seed {row["seed"]})'
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def _fresh_process() -> bool:
-    """True in `python -m d2l sweep` itself, which has run no torch computation before its workers
-    start: forking it is safe. Elsewhere (a notebook, a test) torch may have started its OpenMP
-    threads, and a forked child that computes would hang on them: workers are spawned instead."""
-    main_file = getattr(sys.modules.get('__main__'), '__file__', None)
-    return main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
 
 
 def run_workers(
@@ -684,7 +764,7 @@ def run_workers(
     context = multiprocessing.get_context(method)
     _MODULES[plan.script] = module
     workers = min(plan.workers, todo)  # no idle process for a sweep that is nearly done
-    threads = max(1, _cores() // workers)
+    threads = max(1, cores() // workers)
     with cached_data():
         if method == 'fork':  # read once here; the forked workers inherit the tensors
             for args in loaded:
@@ -713,10 +793,7 @@ def run_workers(
 
 def final_run(plan: Plan, module) -> str:
     """--search: the best trial's settings, and its test accuracy from one run without --valid."""
-    import optuna
-
-    storage = open_storage(plan)
-    study = optuna.load_study(study_name=plan.study_name, storage=storage)
+    study, storage = load(plan)
     try:
         best = study.best_trial
     except ValueError:
@@ -725,9 +802,9 @@ def final_run(plan: Plan, module) -> str:
         _close(storage)
     setting = {
         a.column: (
-            str(best.params[a.column])
-            if not isinstance(best.params[a.column], float)
-            else f'{best.params[a.column]:.4g}'
+            f'{best.params[a.column]:.4g}'
+            if isinstance(best.params[a.column], float)
+            else str(best.params[a.column])
         )
         for a in plan.axes
     }
@@ -750,3 +827,43 @@ def final_run(plan: Plan, module) -> str:
         f' {result}'
     )
 
+
+def run_sweep(plan: Plan, module, loaded: list[argparse.Namespace]) -> int:
+    """The whole sweep of this command: prepare the study, run the workers, write results.csv
+    and the histories from the study, and (a search) the best trial's final run into best.txt.
+    Returns the number of this plan's runs still missing (running elsewhere, or lost)."""
+    already, total = prepare(plan)
+    if already == total:
+        print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
+    elif already:
+        print(f'sweep: {already} of {total} runs already done in {plan.out}; running the other'
+              f' {total - already}', file=sys.stderr)
+    progress = Progress(plan, already, total)
+    try:
+        if already < total:
+            run_workers(plan, module, loaded, progress, total - already)
+        progress.update(final=True)
+    except KeyboardInterrupt:
+        study, storage = load(plan)
+        done = min(write_results(plan, study), total)
+        _close(storage)
+        print(f'\ninterrupted: {done} of {total} runs done, kept in {plan.out}; run the same'
+              ' command again to run the rest', file=sys.stderr)
+        raise
+    study, storage = load(plan)
+    write_results(plan, study)
+    done = done_keys(study)
+    missing = sum(len(r.seeds) for r in plan.runs() if r.key not in done)
+    _close(storage)
+    if missing:
+        print(f'sweep: {missing} runs not done here: still running elsewhere, or lost; rerun the'
+              ' same command to finish them', file=sys.stderr)
+        for key, host, minutes in held_elsewhere(plan):
+            print(f'  {key} is held by {host} ({minutes:.0f} min); if {host} is gone, run it'
+                  f' again with the same command and --release {host}', file=sys.stderr)
+    if plan.search:
+        best = final_run(plan, module)
+        with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
+            f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
+        print(best)
+    return missing

@@ -4,6 +4,7 @@ scripts run as programs, a stand-in for the books' own d2l package, and a file s
 127.0.0.1 for the downloads."""
 from __future__ import annotations
 
+import functools
 import gzip
 import http.server
 import os
@@ -13,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -310,3 +312,73 @@ def install_kit(tmp_path: Path) -> Path:
                          '--no-index', '--target', str(site), str(source)], tmp_path, tmp_path)
     assert installed.returncode == 0, installed.stderr
     return site
+
+
+# ---------------------------------------------------------------------------
+# Sweeps across machines: a throwaway PostgreSQL server, copies of the checkout
+# ---------------------------------------------------------------------------
+
+def _postgres_bin() -> Path | None:
+    """Debian's PostgreSQL binaries (/usr/lib/postgresql/N/bin, not on PATH), newest first."""
+    found = sorted(Path('/usr/lib/postgresql').glob('*/bin/initdb'),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL server of its own for one test, on 127.0.0.1 at a free port, stopped after it:
+    its URL as a user writes it (postgresql://user@host:port/db). Without PostgreSQL installed the
+    test skips with one line; in CI ($CI set) it fails, since CI installs it."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        message = 'no PostgreSQL server installed (apt-get install postgresql)'
+        if os.environ.get('CI'):
+            pytest.fail(message + ': .ci/run installs it')
+        pytest.skip(message)
+    # initdb refuses root: as root the server runs as the postgres user, in a folder it owns
+    # (pytest's temporary folders are private to their owner)
+    as_user = ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
+    folder = Path(tempfile.mkdtemp(prefix='d2l-postgres-'))
+    if as_user:
+        import pwd
+        owner = pwd.getpwnam('postgres')
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    data = folder / 'data'
+    run = functools.partial(subprocess.run, check=True, capture_output=True, text=True,
+                            timeout=120)
+    run([*as_user, str(bin_dir / 'initdb'), '-D', str(data), '-U', 'd2l', '--auth=trust'])
+    run([*as_user, str(bin_dir / 'pg_ctl'), '-D', str(data), '-l', str(folder / 'log'), '-w',
+         '-o', f'-p {port} -k {folder} -c listen_addresses=127.0.0.1', 'start'])
+    try:
+        yield f'postgresql://d2l@127.0.0.1:{port}/postgres'
+    finally:
+        subprocess.run([*as_user, str(bin_dir / 'pg_ctl'), '-D', str(data), '-m', 'immediate',
+                        'stop'], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def copy_checkout(folder: Path) -> Path:
+    """A copy of what a sweep of the linear-regression script needs from this checkout (d2l.py,
+    d2lkit, the chapter), as a second machine would have it in another folder."""
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / 'd2l.py', folder)
+    for part in ('d2lkit', 'ch_linear_regression'):
+        shutil.copytree(ROOT / part, folder / part, ignore=shutil.ignore_patterns('__pycache__'))
+    return folder
+
+
+def other_host(name: str) -> list[str]:
+    """A command prefix that runs a program under its own host name, as another machine would
+    (a UTS namespace: root on Linux); [] where that is not possible here."""
+    probe = ['unshare', '--uts', 'sh', '-c', f'hostname {name} && hostname']
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=10)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return []
+    if done.returncode != 0 or done.stdout.strip() != name:
+        return []
+    return ['unshare', '--uts', 'sh', '-c', f'hostname {name} && exec "$@"', 'sh']

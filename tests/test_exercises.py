@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, program, run_as_script
-from d2lkit import exercises, sweep
+from d2lkit import exercises, sweep, sweep_plan
 
 # Facts counted from the books' repositories (d2l-ai/d2l-en): the number of exercises on each page,
 # in book order, the PyTorch tab's list where a page has framework tabs. Counts only, no text.
@@ -100,8 +100,8 @@ def test_every_command_uses_the_scripts_own_flags():
         if e.kind != 'run':
             continue
         try:
-            plan = sweep.make_plan(e.sweep)
-            sweep.check_runs(plan, sweep.load_module(plan.script))
+            plan = sweep_plan.make_plan(e.sweep)
+            sweep_plan.check_runs(plan, sweep_plan.load_module(plan.script))
         except sweep.SweepError as error:
             problems[e.id] = str(error)
     assert not problems, problems

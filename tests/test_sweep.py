@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ import d2l
 import d2lkit
 from conftest import ROOT, install_kit, program
 from d2lkit import script as kit
-from d2lkit import sweep, sweep_runs
+from d2lkit import sweep, sweep_plan, sweep_runs
 
 LINREG = str(ROOT / 'ch_linear_regression' / 'scratch.py')
 SOFTMAX = str(ROOT / 'ch_softmax' / 'scratch.py')
@@ -79,7 +80,9 @@ def test_a_grid_gives_one_row_and_one_history_per_run_and_one_file_per_run(
     assert stdout == 'THE TABLE\n'  # the sweep's stdout is the report's table only
     table = rows(out)
     assert list(table[0]) == ['run', 'lr', 'seed', 'train_loss', 'train_acc', 'test_acc', 'seconds',
-                              'status', 'worker']
+                              'status', 'worker', 'host']
+    assert {r['host'] for r in table} == {socket.gethostname()}
+    assert {r['worker'].split('/')[0] for r in table} == {socket.gethostname()}
     assert sorted((r['lr'], r['seed']) for r in table) == [
         ('0.03', '0'), ('0.03', '1'), ('0.1', '0'), ('0.1', '1')]
     assert {r['status'] for r in table} == {'ok'}
@@ -143,9 +146,22 @@ def trials_per_key(out) -> dict[str, int]:
     study = optuna.load_study(study_name='sweep', storage=storage)
     counts: dict[str, int] = {}
     for t in study.get_trials():
-        if sweep_runs._done(t):
+        if sweep_runs.recorded(t):
             counts[t.user_attrs['key']] = counts.get(t.user_attrs['key'], 0) + 1
     return counts
+
+
+def recorded_rows(out) -> dict[str, dict]:
+    """The rows the study in out/study.log holds, by run (before any results.csv is written)."""
+    import optuna
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / 'study.log')))
+    try:
+        study = optuna.load_study(study_name='sweep', storage=storage)
+    except KeyError:  # not created yet
+        return {}
+    return {row['run']: row for t in study.get_trials() if sweep_runs.recorded(t)
+            for row in t.user_attrs['record']['rows']}
 
 
 def test_two_commands_on_one_sweep_run_each_setting_and_seed_once(tmp_path):
@@ -174,22 +190,24 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     first = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not (out / 'results.csv').exists() or len(rows(out)) < 1:
+    while not (out / 'study.log').exists() or not recorded_rows(out):
         assert time.time() < deadline, 'no run finished within 60 s'
         assert first.poll() is None, 'the sweep ended before it could be killed'
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     first.wait()
     time.sleep(0.5)  # its worker dies with it (PR_SET_PDEATHSIG)
-    before = {r['run']: r for r in rows(out)}
+    before = recorded_rows(out)
     assert 1 <= len(before) < 8
+    assert not (out / 'results.csv').exists()  # written from the study when a command ends
     done = program(argv, ROOT, tmp_path)
     assert done.returncode == 0, done.stderr
     assert f'{len(before)} of 8 runs already done' in done.stderr
     table = rows(out)
     assert len(table) == 8 and len({r['run'] for r in table}) == 8
     for run, row in before.items():  # finished runs were not rerun: their rows are the first's
-        assert [r for r in table if r['run'] == run] == [row]
+        assert [float(r['seconds']) for r in table if r['run'] == run] == [
+            pytest.approx(row['seconds'], rel=1e-5)]
     assert not list(out.rglob('*.tmp'))
     assert set(trials_per_key(out).values()) == {1}
 
@@ -208,6 +226,10 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     (['--search', '3', '--lr', '0.01..1'], 'give --valid N too'),
     (['--seeds', '0,x'], '--seeds takes whole numbers'),
     (['--workers', '0'], '--workers takes a positive whole number'),
+    (['--workers', '999'], 'give at most --workers'),
+    (['--out='], '--out is empty'),
+    (['--seeds', '3..1'], 'is an empty range'),
+    (['--study', 'x'], 'give --storage too'),
     (['--hidden', '64,128', '256'], 'quote the whole axis'),
 ])
 def test_a_bad_line_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys, flags, says):
@@ -232,9 +254,9 @@ def test_another_sweep_in_the_same_out_is_refused_and_nothing_changes(tmp_path, 
 
 
 def test_the_sweep_options_are_never_abbreviated_nor_taken_for_the_script_s(tmp_path, capsys):
-    assert sweep.split_line(['s.py', '--seeds', '1,2', '--lr', '0.1', '--out=o']) == (
+    assert sweep_plan.split_line(['s.py', '--seeds', '1,2', '--lr', '0.1', '--out=o']) == (
         {'--seeds': '1,2', '--out': 'o'}, ['s.py', '--lr', '0.1'])
-    assert sweep.split_line(['s.py', '--see', '1'])[0] == {}  # not --seeds: the script's flag
+    assert sweep_plan.split_line(['s.py', '--see', '1'])[0] == {}  # not --seeds: the script's flag
     status, _, stderr = sweep_cli([LINREG, '--see', '1', '--out', tmp_path / 'out'], capsys)
     assert status == 2 and "--see would be the script's --seed" in stderr  # argparse: --seed
     status, _, stderr = sweep_cli([LINREG, '--epoch', '1', '--out', tmp_path / 'out'], capsys)
@@ -333,38 +355,199 @@ def test_a_regression_with_a_test_set_reports_its_test_loss(tmp_path, capsys, re
     assert float(table['3']['test_loss']) < float(table['1']['test_loss'])  # degree 1 underfits
 
 
-def test_a_history_half_written_by_a_killed_worker_goes_when_the_rerun_writes_it(tmp_path):
-    # kill -9 between a history's temporary file and its rename leaves the temporary file; the
-    # rerun runs that run again (it has no row) and writes its history, which sweeps it away.
-    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
+def test_a_history_half_written_by_a_killed_process_goes_when_the_rerun_writes_it(tmp_path,
+                                                                                 capsys):
+    # kill -9 between a history's temporary file and its rename leaves the temporary file (and
+    # no history); the rerun writes every missing history from the study, which sweeps it away.
+    out = tmp_path / 'out'
+    argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--seeds', '0', '--out', out]
+    assert sweep_cli(argv, capsys)[0] == 0
+    history = (out / 'histories' / 'g000-s0.json').read_text()
+    (out / 'histories' / 'g000-s0.json').unlink()
     dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
                           capture_output=True, text=True).stdout.strip()
-    left = tmp_path / 'histories' / f'.g000-s0.json.{dead}.tmp'
-    left.parent.mkdir()
-    left.write_text('{"train_lo')
-    sweep_runs.record(plan, 'g000-s0', {'lr': '0.01'}, 0, 'ok', {'train_loss': [0.5]}, 1.0, 'w')
-    assert json.loads((tmp_path / 'histories' / 'g000-s0.json').read_text()) == {
-        'train_loss': [0.5]}
-    assert not list(tmp_path.rglob('*.tmp'))
-    assert [r['run'] for r in rows(tmp_path)] == ['g000-s0']
+    (out / 'histories' / f'.g000-s0.json.{dead}.tmp').write_text('{"train_lo')
+    status, _, stderr = sweep_cli(argv, capsys)
+    assert status == 0 and 'all 2 runs already done' in stderr
+    assert (out / 'histories' / 'g000-s0.json').read_text() == history
+    assert not list(out.rglob('*.tmp'))
+
+
+def study_of(plan):
+    import optuna
+    return optuna.load_study(study_name=plan.study, storage=sweep_runs.open_storage(plan))
 
 
 def test_a_trial_claimed_by_a_worker_killed_before_it_signed_it_is_run_again(tmp_path,
                                                                              monkeypatch):
     # kill -9 between the claim (WAITING -> RUNNING) and the worker writing its host and pid on
     # the trial: after a minute the rerun takes it for dead, instead of waiting on it for ever.
-    import optuna
-    plan = sweep.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0', '--out', str(tmp_path)])
-    assert sweep_runs.prepare_study(plan) == (0, 2)
-    storage = sweep_runs.open_storage(plan)
-    study = optuna.load_study(study_name='sweep', storage=storage)
-    claimed = study.get_trials(deepcopy=False)[0]
-    storage.set_trial_state_values(claimed._trial_id, optuna.trial.TrialState.RUNNING)
+    plan = sweep_plan.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0',
+                                 '--out', str(tmp_path)])
+    assert sweep_runs.prepare(plan) == (0, 2)
+    study = study_of(plan)
+    study.ask()  # claimed, never signed
     running = study.get_trials(deepcopy=False)[0]
-    assert not sweep_runs._dead_here(running)  # it may be signing it this very moment
-    later = time.time() + 61
+    assert running.state.name == 'RUNNING'
+    assert not sweep_runs.worker_gone(running)  # it may be signing it this very moment
+    later = time.time() + sweep_runs.SIGN_S + 1
     monkeypatch.setattr(sweep_runs.time, 'time', lambda: later)
-    assert sweep_runs._dead_here(running)
-    assert sweep_runs.prepare_study(plan) == (0, 2)
+    assert sweep_runs.worker_gone(running)
+    assert sweep_runs.prepare(plan) == (0, 2)
     states = [(t.user_attrs['key'], t.state.name) for t in study.get_trials(deepcopy=False)]
     assert sorted(states) == [('g000-s0', 'FAIL'), ('g000-s0', 'WAITING'), ('g001-s0', 'WAITING')]
+
+
+# ---------------------------------------------------------------------------
+# Workers that are gone, runs held elsewhere, a failing heartbeat
+# ---------------------------------------------------------------------------
+
+def claimed_by(study, **worker):
+    """Claim the first waiting trial and sign it as the given worker (host, pid, identity)."""
+    trial = study.ask()
+    trial.set_user_attr('worker', worker)
+    return study.get_trials(deepcopy=False)[trial.number]
+
+
+def test_a_worker_whose_pid_was_reused_is_gone_and_its_run_is_run_again(tmp_path):
+    # The pid lives on (this very test's), but another process has it now: its start time differs.
+    plan = sweep_plan.make_plan([LINREG, '--lr', '0.01,0.03', '--seeds', '0',
+                                 '--out', str(tmp_path)])
+    sweep_runs.prepare(plan)
+    study = study_of(plan)
+    me = os.getpid()
+    alive = claimed_by(study, host=socket.gethostname(), pid=me,
+                       identity=sweep_runs.process_identity(me))
+    reused = claimed_by(study, host=socket.gethostname(), pid=me, identity='an earlier process')
+    assert sweep_runs.worker_gone(alive) is False
+    assert sweep_runs.worker_gone(reused) is True
+    assert sweep_runs.clear_dead(study) == 1
+    assert sweep_runs.enqueue_missing(plan, study) == 1
+    states = sorted((t.user_attrs['key'], t.state.name) for t in study.get_trials(deepcopy=False))
+    assert states == [('g000-s0', 'RUNNING'), ('g001-s0', 'FAIL'), ('g001-s0', 'WAITING')]
+
+
+def test_a_run_held_by_another_host_is_waited_for_a_bounded_time_then_released(
+        tmp_path, capsys, monkeypatch):
+    out = tmp_path / 'out'
+    argv = [LINREG, '--lr', '0.03', '--epochs', '1', '--seeds', '0', '--out', out]  # one run
+    plan = sweep_plan.make_plan([str(a) for a in argv])
+    out.mkdir()
+    sweep_runs.prepare(plan)
+    study = study_of(plan)
+    held = claimed_by(study, host='a-machine-that-is-gone', pid=1, identity='1')
+    assert sweep_runs.worker_gone(held) is None  # another host's: nothing here can tell
+    assert sweep_runs.prepare(plan) == (0, 1)  # neither cleared nor planned again
+    assert [t.state.name for t in study.get_trials(deepcopy=False)] == ['RUNNING']
+    sleeps = []
+    monkeypatch.setattr(sweep_runs.time, 'sleep', sleeps.append)
+    assert sweep_runs.wait_for_others(plan, study) is True and sleeps == [1]
+    monkeypatch.setattr(sweep_runs, 'HOLD_S', 0)  # held longer than that: waited for no longer
+    assert sweep_runs.wait_for_others(plan, study) is False and sleeps == [1]
+    [(key, host, minutes)] = sweep_runs.held_elsewhere(plan)
+    assert (key, host) == ('g000-s0', 'a-machine-that-is-gone') and 0 <= minutes < 1
+    monkeypatch.undo()
+    status, _, stderr = sweep_cli([*argv, '--release', 'a-machine-that-is-gone'], capsys)
+    assert status == 0, stderr
+    assert 'released 1 runs held by a-machine-that-is-gone' in stderr
+    assert [(r['run'], r['status']) for r in rows(out)] == [('g000-s0', 'ok')]
+
+
+def optuna_state(name: str):
+    import optuna
+    return optuna.trial.TrialState[name]
+
+
+def test_a_failing_heartbeat_is_said_once_and_beats_on(capsys):
+    # One "database is locked" must not stop the beats: the trial would be failed and retried
+    # while it runs, and the run recorded twice.
+    beats = []
+
+    class Storage:
+        def get_heartbeat_interval(self):
+            return 0.01
+
+        def get_study_id_from_name(self, name):
+            return 7
+
+        def get_trial_id_from_study_id_trial_number(self, study_id, number):
+            return study_id * 100 + number
+
+        def record_heartbeat(self, trial_id):
+            beats.append(trial_id)
+            if len(beats) in (2, 3):
+                raise RuntimeError('database is locked')
+
+    heart = sweep_runs.Heartbeat(Storage(), types.SimpleNamespace(study_name='s'),
+                                 types.SimpleNamespace(number=5))
+    deadline = time.time() + 10
+    while len(beats) < 6 and time.time() < deadline:
+        time.sleep(0.01)
+    heart.stop.set()
+    assert len(beats) >= 6 and set(beats) == {705}
+    err = capsys.readouterr().err
+    assert err.count('heartbeat failed (RuntimeError: database is locked)') == 1
+
+
+# ---------------------------------------------------------------------------
+# The plan: seeds, ranges and paths, ids past 999, the script named relative to the kit
+# ---------------------------------------------------------------------------
+
+def test_seeds_take_ranges_and_more_seeds_run_only_the_new_ones(tmp_path, capsys):
+    assert sweep_plan._seeds('0..4') == [0, 1, 2, 3, 4]
+    assert sweep_plan._seeds('0..2,7') == [0, 1, 2, 7]
+    out = tmp_path / 'out'
+    argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--out', out]
+    assert sweep_cli([*argv, '--seeds', '0,1'], capsys)[0] == 0
+    first = {r['run']: r for r in rows(out)}
+    status, _, stderr = sweep_cli([*argv, '--seeds', '0..3'], capsys)
+    assert status == 0, stderr
+    assert '4 of 8 runs already done' in stderr
+    table = rows(out)
+    assert sorted((r['lr'], r['seed']) for r in table) == sorted(
+        (lr, s) for lr in ('0.01', '0.03') for s in '0123')
+    for r in table:  # the first two seeds' rows are the first command's, not run again
+        if r['run'] in first:
+            assert r == first[r['run']]
+
+
+def test_a_path_with_two_dots_is_a_value_and_a_range_only_for_numbers(tiny_data, tmp_path):
+    plan = sweep_plan.make_plan([SOFTMAX, '--data-root', '../data', '--lr', '0.1,0.3'])
+    assert plan.fixed == ['--data-root', '../data'] and [a.flag for a in plan.axes] == ['--lr']
+    with pytest.raises(sweep.SweepError, match='a range lo..hi needs --search N'):
+        sweep_plan.make_plan([SOFTMAX, '--lr', '0.1..1'])
+
+
+def test_runs_past_the_999th_setting_keep_their_own_values(tmp_path, capsys):
+    # g1000-s0 was read back as setting 100: it took that row as its own, or wrote a second one.
+    import optuna
+    out = tmp_path / 'out'
+    lrs = [f'{0.001 + i * 1e-5:.5f}' for i in range(1001)]
+    argv = [LINREG, '--lr', ','.join(lrs), '--epochs', '1', '--seeds', '0', '--out', out]
+    plan = sweep_plan.make_plan([str(a) for a in argv])
+    # every run but settings 100 and 1000 already done, as a study holds them
+    out.mkdir()
+    study = optuna.create_study(study_name='sweep', storage=sweep_runs.open_storage(plan))
+    study.set_user_attr('config', plan.config())
+    done = [r for r in plan.runs() if r.index not in (100, 1000)]
+    study.add_trials([optuna.trial.create_trial(
+        state=optuna_state('COMPLETE'), value=1.0,
+        user_attrs={'key': r.key, 'seeds': r.seeds, 'index': r.index, 'metric': plan.metric,
+                    'record': {'rows': [{'run': r.key, 'lr': r.setting['lr'], 'seed': 0,
+                                         'status': 'ok'}], 'histories': {r.key: {}}}})
+        for r in done])
+    status, _, stderr = sweep_cli(argv, capsys)
+    assert status == 0, stderr
+    table = {r['run']: r for r in rows(out)}
+    assert len(table) == len(rows(out)) == 1001
+    assert table['g100-s0']['lr'] == lrs[100] and table['g100-s0']['train_loss']
+    assert table['g1000-s0']['lr'] == lrs[1000] and table['g1000-s0']['train_loss']
+    assert table['g1000-s0']['train_loss'] != table['g100-s0']['train_loss']
+
+
+def test_the_script_is_named_relative_to_the_kit_wherever_it_runs_from(tmp_path, monkeypatch):
+    by_path = sweep_plan.make_plan([LINREG, '--lr', '0.01,0.03'])
+    monkeypatch.chdir(tmp_path)
+    by_name = sweep_plan.make_plan(['ch_linear_regression/scratch.py', '--lr', '0.01,0.03'])
+    assert by_path.config()['script'] == 'ch_linear_regression/scratch.py'
+    assert by_name.config() == by_path.config() and by_name.out == by_path.out

@@ -1,0 +1,158 @@
+"""`python -m d2l sweep`: run a chapter script over settings and seeds, on an Optuna study.
+
+    python -m d2l sweep ch_softmax/scratch.py --lr 0.03,0.1,0.3 --epochs 2
+    python -m d2l sweep ch_mlp/concise.py --hidden 64,256 --lr 0.1,0.3 --seeds 0..4 --out mlp
+    python -m d2l sweep ch_mlp/concise.py --valid 10000 --search 20 --lr 0.01..1 --hidden 32..512
+
+A script flag given comma-separated values is an axis of the grid; every (setting, seed) is one
+run, `main(argv, on_epoch)` of the script called in a worker process that imported it (and
+read the data) once. Every sweep is an Optuna study, the one record of its runs: a journal file
+in --out (no server), or --storage URL (a database; several machines on one sweep).
+
+sweep(argv) reads the line into a plan (d2lkit.sweep_plan), runs it on the study with worker
+processes (d2lkit.sweep_runs), which write results.csv and the histories from the study, then
+reports them (d2lkit.sweep_report): summary.md, the figures, the table printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Sequence
+
+from d2lkit import sweep_plan
+from d2lkit.sweep_plan import DEFAULT_WORKERS, SweepError
+from d2lkit.sweep_runs import GRACE_S, HOLD_S
+
+if TYPE_CHECKING:  # pandas (and optuna, in d2lkit.sweep_runs) load only when a sweep runs
+    import pandas
+
+HELP = """\
+usage: python -m d2l sweep SCRIPT [sweep options] [the script's own flags]
+
+Run a chapter script over a grid of settings and seeds (or an Optuna search), in worker
+processes that import the script and read the data once; print the summary table.
+
+A script flag with comma-separated values is an axis of the grid; a flag with one value is
+fixed. Each run gets --seed S for each of --seeds.
+  python -m d2l sweep ch_softmax/scratch.py --lr 0.03,0.1,0.3 --epochs 2
+  python -m d2l sweep ch_mlp/concise.py --lr 0.1,0.3 --activation relu,tanh --seeds 0,1
+
+A flag that takes several values (--hidden 128 256 in ch_mlp/concise.py): the values of one
+setting are separated by spaces, settings by commas, the whole axis in quotes:
+  --hidden 64,256               two runs of one hidden layer (64 units, then 256)
+  --hidden "128 256,512 512"    two settings of two hidden layers each
+  --hidden 128 256              fixed: every run has two hidden layers
+
+sweep options (anywhere on the line, never abbreviated):
+  --seeds 0,1,2      the seeds of each setting (default 0,1,2), or a range: 0..9 is 0 to 9;
+                     --seed itself is refused. A grid rerun with more seeds runs only the new ones
+  --out DIR          the results folder (default sweeps/<chapter>-<script>-<hash of the flags>);
+                     rerunning the same command there runs only what is missing
+  --workers N        worker processes, at most one per core (default %(workers)d, the faster on
+                     2 cores); each gets cores / N torch threads
+  --search N         N trials of Optuna's TPE sampler over ranges written lo..hi (log-uniform
+                     where lo > 0 and hi/lo >= 10, integer for integer flags); needs --valid N;
+                     poor trials are stopped early (successive halving on each epoch's
+                     validation accuracy); prints the best trial's test accuracy at the end.
+                     A trial runs each seed in turn and scores their mean; the pruner watches
+                     its first seed, and a trial it stops gets 'pruned' rows for the others
+  --storage URL      keep the study in a database (sqlite:///sweep.db,
+                     postgresql://user@host:5432/db) instead of DIR/study.log; the same command
+                     on several machines splits the work, and a machine's runs lost mid-way are
+                     retried (Optuna's heartbeat: after %(grace)d s of silence)
+  --study NAME       the study's name in the database (default: --out as typed)
+  --release HOST     run again the runs that HOST holds (a machine that is gone; a journal file
+                     has no heartbeat, so a run held elsewhere for %(hold)d min is reported)
+
+Files in --out: results.csv (one row per run), histories/<run>.json, summary.md, curves.png,
+one PNG per swept flag; flags that write files (--plot, --history, --save, --predict) write one
+file per run under DIR/files/.
+"""
+
+
+# ---------------------------------------------------------------------------
+# The sweep: plan -> study and workers -> report
+# ---------------------------------------------------------------------------
+
+
+def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
+    """Run a sweep from its command line (without the word sweep); return results.csv (DataFrame).
+
+    Raises SweepError for a bad line (before anything is written), d2l.D2LError for a bad file.
+    """
+    import pandas as pd
+
+    from d2lkit import sweep_report, sweep_runs
+
+    plan = sweep_plan.make_plan(argv)
+    module = sweep_plan.load_module(plan.script)
+    loaded = sweep_plan.check_runs(plan, module)
+    config = sweep_runs.existing_config(plan)
+    if config is None and (plan.out / 'results.csv').exists():
+        raise SweepError(f'{plan.out} holds a results.csv of no sweep here; give another --out')
+    # {}: another command created the study a moment ago and has not written its config yet
+    if config and config != json.loads(json.dumps(plan.config())):
+        raise SweepError(
+            f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
+            "or rerun that sweep's own command"
+        )
+    plan.out.mkdir(parents=True, exist_ok=True)
+    sweep_runs.run_sweep(plan, module, loaded)
+    if not (plan.out / 'results.csv').exists():
+        return pd.DataFrame(columns=plan.columns)
+    table = sweep_report.report(
+        plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better, show=show
+    )
+    print(sweep_report.format_table(table))
+    return pd.read_csv(plan.out / 'results.csv')
+
+
+def _config_text(config: dict) -> str:
+    flags = (
+        ' '.join(config.get('fixed', []))
+        + ' '
+        + ' '.join(f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
+    )
+    seeds = f', seeds {config["seeds"]}' if 'seeds' in config else ''
+    return f'{config.get("script", "?")} {flags.strip()}{seeds}'
+
+
+def flags_argv(flags: dict) -> list[str]:
+    """d2l.sweep's keywords as a command line: lr=[0.03, 0.1] -> --lr 0.03,0.1;
+    hidden=[[128, 256], [512]]
+    -> --hidden '128 256,512'; a tuple is one multi-value setting; True -> the bare flag."""
+    argv: list[str] = []
+    for name, value in flags.items():
+        flag = '--' + name.replace('_', '-')
+        if value is None or value is False:
+            continue
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            argv += [
+                flag,
+                ','.join(
+                    ' '.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value
+                ),
+            ]
+        elif isinstance(value, tuple):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def cli(argv: Sequence[str]) -> None:
+    """`python -m d2l sweep ...`: exit 2 with one line for a bad line, 130 after Ctrl-C."""
+    argv = list(argv)
+    if not argv or '-h' in argv or '--help' in argv:
+        print(HELP % {'workers': DEFAULT_WORKERS, 'grace': GRACE_S, 'hold': HOLD_S // 60})
+        return
+    try:
+        sweep(argv)
+    except SweepError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
