@@ -320,6 +320,9 @@ def test_summary_md_and_format_table_show_the_verdicts(tmp_path):
     rows = {line.split(' | ')[1]: line for line in text.splitlines()
             if line.startswith('| ') and ' | ' in line[1:]}
     assert rows['C'].endswith(f'| {mean:+.4f} ± {half:.4f} | 4 | worse |')
+    mean, half, _ = expected(DIFFS['E'])
+    assert rows['E'].endswith(f'| +{mean:.4f} ± {half:.4f} | 3 | better |')  # signed both ways
+    mean, half, _ = expected(DIFFS['C'])
     assert rows['A'].startswith('| * | A |') and rows['A'].endswith('| 0 | 4 | best |')
     assert rows['F'].endswith('| -0.1000 | 1 | n/a: 1 seed |')
     assert rows['G'].endswith('| - | 0 | n/a: no ok run |')
