@@ -36,7 +36,7 @@ STATUSES = ('ok', 'diverged', 'pruned', 'failed')
 BAND = 'min-max over seeds'  # what the band around each mean curve spans, said in the figure
 MAX_LINES = 8  # more combinations of the other flags than this: a flag's plot averages over them
 LEVEL = 0.95  # the confidence of the intervals behind the verdicts and the best's band
-VERDICT_COLUMNS = ('vs_best', 'ci95', 'pairs', 'verdict', 'reference')  # summarize's, after the counts
+VERDICT_COLUMNS = ('vs_best', 'ci95', 'pairs', 'verdict', 'reference')  # summarize's, last
 
 
 # ---------------------------------------------------------------------------
@@ -202,8 +202,7 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
         table.loc[means.idxmax() if higher_is_better else means.idxmin(), 'best'] = True
     _verdicts(table, _seeds_of(results, table, axes, metric), higher_is_better)
     table['reference'] = _matches(table, axes, reference)
-    # What format_table needs to say about them without being told again.
-    table.attrs.update(metric=metric, higher_is_better=higher_is_better, reference=reference)
+    table.attrs['reference'] = reference  # for format_table's note when no row matched it
     return table
 
 
@@ -303,8 +302,8 @@ def _notes(table: pd.DataFrame, metric: str, higher_is_better: bool) -> list[str
     better = 'higher' if higher_is_better else 'lower'
     notes = [f'`*` marks the best setting by mean {metric} ({better} is better).']
     if table['reference'].any():
-        notes.append('`book` marks the reference setting (the book\'s own); its verdict compares it '
-                     'with the best like any other row.')
+        notes.append('`book` marks the reference setting (the book\'s own); its verdict compares '
+                     'it with the best like any other row.')
     if _reference_note(table):
         notes.append(_reference_note(table))
     return notes + [
@@ -508,7 +507,8 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
                        facecolors='none', edgecolors='black', lw=1.2, zorder=3,
                        label='tied with the best (paired by seed)')
     _best_band(ax, table, axes, metric)
-    ax.legend(fontsize='small')
+    if ax.get_legend_handles_labels()[0]:  # none when no run finished ok
+        ax.legend(fontsize='small')
     if _log_axis(flag, table[flag]):
         ax.set_xscale('log')
     if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's
