@@ -6,12 +6,18 @@ The sweep engine (d2lkit/sweep.py) leaves in the folder
 - histories/<run>.json: the dict the chapter script's main() returned, per-epoch lists.
 
 From them report() makes, each file written whole or not at all:
-- summary.md: one row per setting, mean ± std over the seeds that finished, the best marked;
+- summary.md: one row per setting, mean ± std over the seeds that finished, the best marked, and
+  each setting's difference from the best paired by seed, with a 95% interval and a verdict;
 - curves.png: every setting's curves overlaid, the seed mean as a line with its min-max band;
-- <flag>.png per swept flag: the final metric against the flag's values, with error bars;
+- <flag>.png per swept flag: the final metric against the flag's values, with error bars, and the
+  best setting's mean with its 95% interval as a band;
 - heatmap.png for a grid of two flags: the mean metric of every cell.
 The means and standard deviations are over the runs that finished ('ok'); a run that diverged,
 was pruned or failed is counted in its own column, never averaged in.
+
+The verdicts compare each setting with the best (by mean) seed by seed: for every seed where both
+finished ok, d = metric(setting) - metric(best); the mean of d with a Student's t 95% interval
+says `tied` (the interval holds 0), `worse` or `better`; with fewer than 2 such seeds, no verdict.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ if TYPE_CHECKING:  # pandas and matplotlib are imported when a report is made, n
 STATUSES = ('ok', 'diverged', 'pruned', 'failed')
 BAND = 'min-max over seeds'  # what the band around each mean curve spans, said in the figure
 MAX_LINES = 8  # more combinations of the other flags than this: a flag's plot averages over them
+LEVEL = 0.95  # the confidence of the intervals behind the verdicts and the best's band
+VERDICT_COLUMNS = ('vs_best', 'ci95', 'pairs', 'verdict', 'reference')  # summarize's, last
 
 
 # ---------------------------------------------------------------------------
@@ -66,10 +74,106 @@ def _natural_key(value: object) -> tuple:
         return (1, str(value))
 
 
+# ---------------------------------------------------------------------------
+# Paired differences and their verdicts
+# ---------------------------------------------------------------------------
+
+def _t_central(t: float, dof: int) -> float:
+    """P(|T| <= t) for Student's t with an integer dof >= 1, t >= 0: the closed form of Abramowitz
+    and Stegun 26.7.3-4 (a finite sum in cos(theta), theta = atan(t / sqrt(dof)))."""
+    theta = math.atan(t / math.sqrt(dof))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if dof % 2 == 0:  # s * (1 + 1/2 c^2 + 1*3/(2*4) c^4 + ... up to c^(dof-2))
+        term = total = 1.0
+        for k in range(1, dof // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        return s * total
+    term = total = math.cos(theta)  # (2/pi) (theta + s (c + 2/3 c^3 + ... up to c^(dof-2)))
+    for k in range(1, (dof - 1) // 2):
+        term *= c2 * (2 * k) / (2 * k + 1)
+        total += term
+    return 2 / math.pi * (theta + (s * total if dof > 1 else 0.0))
+
+
+def t_quantile(p: float, dof: int) -> float:
+    """The p quantile of Student's t with dof (an integer >= 1) degrees of freedom, to about 1e-12
+    (bisection on the exact distribution function; scipy is not a dependency of the kit)."""
+    if not 0 < p < 1 or dof < 1 or int(dof) != dof:
+        raise ValueError(f't_quantile needs 0 < p < 1 and an integer dof >= 1, not {p}, {dof}')
+    if p < 0.5:
+        return -t_quantile(1 - p, dof)
+    central = 2 * p - 1  # P(|T| <= t) at the p quantile
+    lo, hi = 0.0, 1.0
+    while _t_central(hi, int(dof)) < central:
+        lo, hi = hi, 2 * hi
+    for _ in range(200):  # halves the bracket each time: far below float resolution long before
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if _t_central(mid, int(dof)) < central else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _seeds_of(results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
+              metric: str) -> list[pd.Series]:
+    """Per row of table, the metric of its ok runs indexed by seed (the mean if a seed repeats)."""
+    import numpy as np
+    ok = results[results['status'] == 'ok']
+    series = []
+    for _, setting in table.iterrows():
+        mask = np.ones(len(ok), dtype=bool)
+        for a in axes:
+            mask &= (ok[a] == setting[a]).to_numpy()
+        series.append(ok[mask].groupby('seed')[metric].mean())
+    return series
+
+
+def _matches(table: pd.DataFrame, axes: Sequence[str], reference: dict | None) -> list[bool]:
+    """Per row, whether it is the reference setting: each axis's value equal to the reference's
+    text as a number where both are numbers ('0.10' is 0.1, '1.0' is 1), as text otherwise."""
+    if reference is None:
+        return [False] * len(table)
+    return [all(a in reference and _natural_key(reference[a]) == _natural_key(row[a])
+                for a in axes) for _, row in table.iterrows()]
+
+
+def _verdicts(table: pd.DataFrame, seeds: list[pd.Series], higher_is_better: bool) -> None:
+    """Add to table, against its best row, paired by seed: `vs_best` (mean of d = metric - best's
+    metric over the seeds where both are ok), `ci95` (t interval half-width; NaN below 2 pairs),
+    `pairs` (how many such seeds) and `verdict` (best, tied, worse, better or n/a: why)."""
+    import numpy as np
+    best = np.flatnonzero(table['best'].to_numpy())
+    vs_best, ci95, pairs, verdicts = [], [], [], []
+    for i, own in enumerate(seeds):
+        d = (own - seeds[best[0]]).dropna() if len(best) else own.iloc[:0]
+        n, mean = len(d), (float(d.mean()) if len(d) else math.nan)
+        half = t_quantile((1 + LEVEL) / 2, n - 1) * float(d.std()) / math.sqrt(n) if n >= 2 \
+            else math.nan
+        if own.empty:
+            verdict = 'n/a: no ok run'
+        elif len(best) and i == best[0]:
+            verdict = 'best'
+        elif n < 2:  # one difference says nothing about the seed-to-seed spread of differences
+            verdict = f'n/a: {n} seed{"s" * (n != 1)}'
+        elif abs(mean) <= half:
+            verdict = 'tied'
+        else:
+            verdict = 'better' if (mean > 0) == higher_is_better else 'worse'
+        vs_best.append(mean)
+        ci95.append(half)
+        pairs.append(n)
+        verdicts.append(verdict)
+    table['vs_best'], table['ci95'] = vs_best, ci95
+    table['pairs'], table['verdict'] = pairs, verdicts
+
+
 def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
-              higher_is_better: bool) -> pd.DataFrame:
+              higher_is_better: bool, reference: dict | None = None) -> pd.DataFrame:
     """One row per setting: the axes' values, `<m>_mean` and `<m>_std` of each metric and of
-    seconds over the seeds that finished ok, the count of each status, and `best` (one True)."""
+    seconds over the seeds that finished ok, the count of each status, `best` (one True), the
+    paired comparison with the best (`vs_best`, `ci95`, `pairs`, `verdict`, see _verdicts) and
+    `reference` (True on the row whose axes match reference: axis column -> value text)."""
     import pandas as pd
     axes = list(axes)
     numbers = metric_columns(results) + ['seconds']
@@ -96,6 +200,9 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
     means = table[f'{metric}_mean']
     if means.notna().any():
         table.loc[means.idxmax() if higher_is_better else means.idxmin(), 'best'] = True
+    _verdicts(table, _seeds_of(results, table, axes, metric), higher_is_better)
+    table['reference'] = _matches(table, axes, reference)
+    table.attrs['reference'] = reference  # for format_table's note when no row matched it
     return table
 
 
@@ -128,20 +235,44 @@ def _missing(x: object) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
+def _vs_best_cells(table: pd.DataFrame) -> list[str]:
+    """'-0.0120 ± 0.0034' per row (signed, metric units); the difference alone below 2 pairs, 0 for
+    the best itself, '-' without a pair."""
+    import pandas as pd
+    d = _decimals('', pd.concat([table['vs_best'], table['ci95']], ignore_index=True))
+    cells = []
+    for mean, half, verdict in zip(table['vs_best'], table['ci95'], table['verdict']):
+        if verdict == 'best':
+            cells.append('0')
+        elif _missing(mean):
+            cells.append('-')
+        elif _missing(half):
+            cells.append(f'{mean:+.{d}f}')
+        else:
+            cells.append(f'{mean:+.{d}f} ± {half:.{d}f}')
+    return cells
+
+
 def _display_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as text cells: a 'best' mark, the axes, 'mean ± std' per metric, the counts."""
+    """The table as text cells: the marks (best, book), the axes, 'mean ± std' per metric, the
+    counts, and the paired comparison with the best (difference ± 95% interval, pairs, verdict)."""
     import pandas as pd
     numbers = [c[:-len('_mean')] for c in table.columns if c.endswith('_mean')]
     axes = [c for c in table.columns
             if c not in {f'{m}_{s}' for m in numbers for s in ('mean', 'std')}
-            and c not in ('best', 'n', *STATUSES)]
-    shown = pd.DataFrame({'': ['*' if b else '' for b in table['best']]})
+            and c not in ('best', 'n', *STATUSES, *VERDICT_COLUMNS)]
+    marks = [' '.join(['*'] * bool(b) + ['book'] * bool(r))
+             for b, r in zip(table['best'], table['reference'])]
+    shown = pd.DataFrame({'': marks})
     for a in axes:  # a searched float to 4 digits; grid values as typed (0.03, 1, '128 256')
         shown[a] = [_value(v) for v in table[a]]
     for m in numbers:
         shown[m] = _mean_pm_std(table, m)
     for c in ('n', 'diverged', 'pruned', 'failed'):
         shown[c] = table[c].astype(int).astype(str)
+    shown['vs best (95% CI)'] = _vs_best_cells(table)
+    shown['pairs'] = table['pairs'].astype(int).astype(str)
+    shown['verdict'] = table['verdict']
     return shown
 
 
@@ -155,24 +286,47 @@ def _markdown(shown: pd.DataFrame) -> str:
     return '\n'.join(lines)
 
 
+def _reference_note(table: pd.DataFrame) -> str | None:
+    """The line saying the reference setting was not swept, or None (none given, or it was)."""
+    reference = table.attrs.get('reference')
+    if reference is None or table['reference'].any():
+        return None
+    given = ', '.join(f'{a}={v}' for a, v in reference.items()) or 'none'
+    return f'The reference setting ({given}) is not among the settings of this sweep.'
+
+
 def _notes(table: pd.DataFrame, metric: str, higher_is_better: bool) -> list[str]:
-    """What the mark, the ± and the counts mean, and how to read two means."""
+    """What the marks, the ± and the counts mean, and how to read the verdicts."""
     n = table['n']
     seeds = f'{n.min()}' if n.min() == n.max() else f'{n.min()} to {n.max()}'
     better = 'higher' if higher_is_better else 'lower'
-    return [f'`*` marks the best setting by mean {metric} ({better} is better).',
-            'Each cell is mean ± sample standard deviation (n - 1 in the denominator) over the '
-            f'n seeds of that setting that finished ok ({seeds} here); runs that diverged, '
-            'were pruned or failed are counted in their own columns and left out of the means.',
-            'How to read it: the standard error of a mean is std / √n. Two settings whose means '
-            'differ by less than about two standard errors (with 3 seeds, about 1.2 std) are not '
-            'distinguishable with this many seeds; run more seeds before choosing between them.']
+    notes = [f'`*` marks the best setting by mean {metric} ({better} is better).']
+    if table['reference'].any():
+        notes.append('`book` marks the reference setting (the book\'s own); its verdict compares '
+                     'it with the best like any other row.')
+    if _reference_note(table):
+        notes.append(_reference_note(table))
+    return notes + [
+        'Each cell is mean ± sample standard deviation (n - 1 in the denominator) over the '
+        f'n seeds of that setting that finished ok ({seeds} here); runs that diverged, '
+        'were pruned or failed are counted in their own columns and left out of the means.',
+        f'`vs best (95% CI)` is the setting\'s {metric} minus the best setting\'s, paired by seed: '
+        'the difference is taken seed by seed over the `pairs` seeds where both finished ok, '
+        'and shown as its mean ± the half-width of a 95% confidence interval (Student\'s t, '
+        'pairs - 1 degrees of freedom), in the units of the metric.',
+        '`verdict`: `tied` when that interval contains 0 (the two cannot be told apart with '
+        'these seeds: run more seeds to narrow it), `worse` or `better` when it lies wholly on '
+        'one side of 0 (`better` happens only when the two finished ok on different seeds, so '
+        'that their means are over different seeds), `n/a: k seeds` with fewer than 2 seeds to '
+        'pair.']
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """The summary table (summarize's or report's DataFrame) as text for the terminal."""
-    shown = _display_frame(table)
-    return shown.to_string(index=False)
+    """The summary table (summarize's or report's DataFrame) as text for the terminal, with the
+    line saying a reference setting was not swept under it."""
+    text = _display_frame(table).to_string(index=False)
+    note = _reference_note(table)
+    return text + (f'\n{note}' if note else '')
 
 
 def summary_markdown(table: pd.DataFrame, metric: str, higher_is_better: bool) -> str:
@@ -296,10 +450,28 @@ def _number(v: float) -> str:
     return f'{v:.4g}'
 
 
+def _best_band(ax, table: pd.DataFrame, axes: Sequence[str], metric: str) -> None:
+    """The best setting's mean as a dashed line across ax and, with 2 ok seeds or more, the 95%
+    t interval of that mean (the level and t quantile of the verdicts) as a gray band."""
+    best = table[table['best']]
+    if best.empty:
+        return
+    row = best.iloc[0]
+    mean, std, n = row[f'{metric}_mean'], row[f'{metric}_std'], int(row['n'])
+    label = f'best ({_label(row, axes)}): mean'
+    if n >= 2 and not _missing(std):
+        half = t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
+        ax.axhspan(mean - half, mean + half, color='gray', alpha=0.25, lw=0,
+                   label=f'{label} ± 95% CI of its mean ({n} seeds)')
+        label = None
+    ax.axhline(mean, color='gray', ls='--', lw=1, label=label and f'{label} (1 seed: no interval)')
+
+
 def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
                 metric: str) -> Figure:
     """The final metric against one flag's values, mean ± std over seeds (error bars); one line per
-    combination of the other flags, or averaged over them when there are more than MAX_LINES."""
+    combination of the other flags, or averaged over them when there are more than MAX_LINES; the
+    best setting's mean and 95% interval as a band, settings tied with it ringed."""
     plt = d2l.pyplot()
     others = [a for a in axes if a != flag]
     values = sorted(table[flag].unique(), key=_natural_key)
@@ -329,8 +501,14 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
         lines = ', one line per ' + ', '.join(others) if others else ''
         title = (f'final {metric} against {flag}{lines}\n'
                  f'(mean over {seeds} seeds; bars: std over seeds)')
-        if others:
-            ax.legend(fontsize='small')
+        tied = table[table['verdict'] == 'tied']  # rings: each one a setting, as in summary.md
+        if not tied.empty:
+            ax.scatter([position[v] for v in tied[flag]], tied[f'{metric}_mean'], s=180,
+                       facecolors='none', edgecolors='black', lw=1.2, zorder=3,
+                       label='tied with the best (paired by seed)')
+    _best_band(ax, table, axes, metric)
+    if ax.get_legend_handles_labels()[0]:  # none when no run finished ok
+        ax.legend(fontsize='small')
     if _log_axis(flag, table[flag]):
         ax.set_xscale('log')
     if not numeric or len(values) <= MAX_LINES:  # a grid's values as ticks; a search's: the axis's
@@ -412,11 +590,14 @@ def _write_text(text: str, path: Path) -> None:
 # ---------------------------------------------------------------------------
 
 def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
-           show: bool = False) -> pd.DataFrame:
+           show: bool = False, reference: dict | None = None) -> pd.DataFrame:
     """Write summary.md, curves.png, one <flag>.png per swept flag and, for two flags, heatmap.png
-    into out from its results.csv and histories; return the summary table (one row per setting).
+    into out from its results.csv and histories; return the summary table (one row per setting,
+    with the verdicts against the best: summarize's columns).
 
-    show=True also displays the figures in a notebook (the kit's figure mode decides)."""
+    show=True also displays the figures in a notebook (the kit's figure mode decides).
+    reference maps each axis column to a value as text (the book's setting, e.g. {'lr': '0.1'}):
+    that row is marked `book`; a note says so when no row matches."""
     out = Path(out)
     results = read_results(out)
     needed = [*axes, 'run', 'seed', 'seconds', 'status', metric]
@@ -424,7 +605,7 @@ def report(out: Path, axes: list[str], metric: str, higher_is_better: bool,
     if missing:
         raise d2l.D2LError(f'{out / "results.csv"} has no column {", ".join(missing)}; '
                            'is it the results of this sweep?')
-    table = summarize(results, axes, metric, higher_is_better)
+    table = summarize(results, axes, metric, higher_is_better, reference)
     plt = d2l.pyplot()
     figures = {'curves': curves_figure(out, results, table, axes, metric)}
     for flag in axes:

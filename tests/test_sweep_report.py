@@ -1,7 +1,9 @@
 """The sweep's report (d2lkit/sweep_report.py) on results folders written by hand: the summary's
-numbers against ones computed here, the best row, the figures, nothing half-written."""
+numbers against ones computed here, the best row, the verdicts against it, the figures, nothing
+half-written."""
 import csv
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -103,12 +105,12 @@ def test_summary_md_and_format_table_show_every_setting_with_mean_pm_std(sweep):
     values = ok_values(rows, 0.1, 256, 'test_acc')
     cell = f'{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}'
     assert cell in text and cell in terminal
-    assert 'sample standard deviation' in text and 'two standard errors' in text
+    assert 'sample standard deviation' in text and 'paired by seed' in text
     table_lines = [line for line in text.splitlines() if line.startswith('| ')]
     assert len(table_lines) == 2 + len(LRS) * len(HIDDENS)  # header, rule, one line per setting
     assert table_lines[0] == ('|  | lr | hidden | train_loss | train_acc | test_acc | seconds | n '
                               '| diverged '
-                              '| pruned | failed |')
+                              '| pruned | failed | vs best (95% CI) | pairs | verdict |')
     assert len(terminal.splitlines()) == 1 + len(LRS) * len(HIDDENS)
     for lr in LRS:
         for hidden in HIDDENS:
@@ -220,3 +222,162 @@ def test_show_displays_the_figures_inline_in_a_notebook_only(sweep, monkeypatch,
     assert list(Path.cwd().glob('*.png')) == []  # in a script, display() would write figure-N.png
     import matplotlib.pyplot as plt
     assert plt.get_fignums() == []  # closed: not shown a second time at the end of the cell
+
+
+# ---------------------------------------------------------------------------
+# Verdicts: each setting against the best, paired by seed
+# ---------------------------------------------------------------------------
+
+# t_{0.975, dof} as printed in statistics tables (7 significant digits), the half-width factor of
+# a 95% interval over dof + 1 paired differences.
+T975 = {1: 12.706205, 2: 4.302653, 3: 3.182446, 4: 2.776445, 9: 2.262157, 30: 2.042272}
+
+
+@pytest.mark.parametrize('dof, t', sorted(T975.items()))
+def test_t_quantile_matches_the_tables(dof, t):
+    assert sweep_report.t_quantile(0.975, dof) == pytest.approx(t, abs=5e-7)
+    assert sweep_report.t_quantile(0.025, dof) == pytest.approx(-t, abs=5e-7)
+
+
+def test_t_quantile_of_one_and_two_dof_in_closed_form():
+    # dof 1 is Cauchy: tan(pi (p - 1/2)); dof 2: (2p - 1) / sqrt(2 p (1 - p)).
+    for p in (0.6, 0.9, 0.975, 0.995, 0.9995):
+        assert sweep_report.t_quantile(p, 1) == pytest.approx(math.tan(math.pi * (p - 0.5)),
+                                                              rel=1e-10)
+        assert sweep_report.t_quantile(p, 2) == pytest.approx(
+            (2 * p - 1) / math.sqrt(2 * p * (1 - p)), rel=1e-10)
+
+
+BEST = [0.80, 0.82, 0.84, 0.86]  # setting A's test accuracy at seeds 0..3: the best mean, 0.83
+# Every other setting's accuracy minus A's, seed by seed; 'diverged' and 'failed' runs are not
+# ok, so pairing must skip those seeds (the diverged run's 0.99 would make D look best).
+DIFFS = {'B': [0.01, -0.02, 0.0, 0.005],  # mean -0.00125, spread 0.013: tied
+         'C': [-0.05, -0.06, -0.04, -0.05],  # clearly worse
+         'D': [-0.03, 'diverged', -0.031, -0.029],  # worse, on 3 pairs
+         'E': [0.005, 0.006, 0.005, 'failed'],  # ahead of A on every seed it has: better, though
+         # its mean (0.8253) is below A's: A's best seed, 3, is one that E lacks
+         'F': [-0.1, 'failed', 'failed', 'failed'],  # 1 pair: no verdict
+         'G': ['diverged'] * 4}  # no ok run at all
+
+
+def write_paired(out: Path) -> None:
+    """out/results.csv of settings A to G over seeds 0..3 (accuracy as above, train_loss =
+    1 - accuracy); a `host` column after `worker`, as a newer engine writes."""
+    out.mkdir(parents=True)
+    lines = ['run,setting,seed,train_loss,test_acc,seconds,status,worker,host']
+    for setting, diffs in {'A': [0.0] * 4, **DIFFS}.items():
+        for seed, d in enumerate(diffs):
+            if d == 'failed':  # a failed run has no metric
+                lines.append(f'{setting}{seed},{setting},{seed},,,1.0,failed,0,box')
+            elif d == 'diverged':  # a diverged one may have a number, never to be used
+                lines.append(f'{setting}{seed},{setting},{seed},nan,0.99,1.0,diverged,0,box')
+            else:
+                acc = round(BEST[seed] + d, 6)
+                lines.append(f'{setting}{seed},{setting},{seed},{round(1 - acc, 6)},{acc},1.0,ok,'
+                             '1,box')
+    (out / 'results.csv').write_text('\n'.join(lines) + '\n')
+
+
+def expected(diffs: list) -> tuple[float, float, int]:
+    """(mean, 95% half-width, pairs) of the ok differences, by hand: t_{0.975, n-1} s / sqrt(n)."""
+    d = [x for x in diffs if isinstance(x, float)]
+    half = T975[len(d) - 1] * statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+    return statistics.mean(d), half, len(d)
+
+
+@pytest.mark.parametrize('metric, higher, sign', [('test_acc', True, 1), ('train_loss', False, -1)])
+def test_paired_differences_intervals_and_verdicts(tmp_path, metric, higher, sign):
+    """A loss (lower is better) gives the same verdicts with the differences' signs flipped."""
+    write_paired(tmp_path / 'sweep')
+    results = sweep_report.read_results(tmp_path / 'sweep')
+    table = sweep_report.summarize(results, ['setting'], metric, higher).set_index('setting')
+    assert table.loc['A', 'best'] and table['best'].sum() == 1
+    assert table['verdict'].to_dict() == {'A': 'best', 'B': 'tied', 'C': 'worse', 'D': 'worse',
+                                          'E': 'better', 'F': 'n/a: 1 seed',
+                                          'G': 'n/a: no ok run'}
+    for setting in 'BCDE':
+        mean, half, pairs = expected(DIFFS[setting])
+        assert table.loc[setting, 'vs_best'] == pytest.approx(sign * mean, abs=1e-9), setting
+        # the tables' 7 digits of t, and the 1e-6 rounding of the written accuracies
+        assert table.loc[setting, 'ci95'] == pytest.approx(half, rel=1e-5), setting
+        assert table.loc[setting, 'pairs'] == pairs
+    assert table.loc['D', 'pairs'] == 3 and table.loc['E', 'pairs'] == 3
+    assert table.loc['F', 'vs_best'] == pytest.approx(sign * -0.1)
+    assert math.isnan(table.loc['F', 'ci95']) and table.loc['F', 'pairs'] == 1
+    assert math.isnan(table.loc['G', 'vs_best']) and table.loc['G', 'pairs'] == 0
+    assert (table.loc['A', ['vs_best', 'ci95']] == 0).all()
+    assert table.loc['E', f'{metric}_mean'] < table.loc['A', f'{metric}_mean'] if higher else \
+        table.loc['E', f'{metric}_mean'] > table.loc['A', f'{metric}_mean']
+
+
+def test_summary_md_and_format_table_show_the_verdicts(tmp_path):
+    out = tmp_path / 'sweep'
+    write_paired(out)
+    table = sweep_report.report(out, ['setting'], 'test_acc', higher_is_better=True)
+    text = (out / 'summary.md').read_text()
+    terminal = sweep_report.format_table(table)
+    mean, half, _ = expected(DIFFS['C'])
+    rows = {line.split(' | ')[1]: line for line in text.splitlines()
+            if line.startswith('| ') and ' | ' in line[1:]}
+    assert rows['C'].endswith(f'| {mean:+.4f} ± {half:.4f} | 4 | worse |')
+    mean, half, _ = expected(DIFFS['E'])
+    assert rows['E'].endswith(f'| +{mean:.4f} ± {half:.4f} | 3 | better |')  # signed both ways
+    mean, half, _ = expected(DIFFS['C'])
+    assert rows['A'].startswith('| * | A |') and rows['A'].endswith('| 0 | 4 | best |')
+    assert rows['F'].endswith('| -0.1000 | 1 | n/a: 1 seed |')
+    assert rows['G'].endswith('| - | 0 | n/a: no ok run |')
+    terminal_rows = {line.split()[0] if line.split()[0] != '*' else line.split()[1]: line
+                     for line in terminal.splitlines()[1:]}
+    assert terminal_rows['C'].split()[-5:] == [f'{mean:+.4f}', '±', f'{half:.4f}', '4', 'worse']
+    assert terminal_rows['B'].split()[-1] == 'tied' and terminal_rows['E'].split()[-1] == 'better'
+    assert 'minus the best setting' in text and 'Student' in text
+
+
+def test_the_reference_setting_is_marked_book(sweep):
+    out, _ = sweep
+    table = sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True,
+                                reference={'lr': '0.10', 'hidden': '64'})  # as numbers: 0.1, 64
+    assert table.loc[table['reference'], ['lr', 'hidden']].values.tolist() == [[0.1, 64]]
+    text = (out / 'summary.md').read_text()
+    marked = [line for line in text.splitlines() if line.startswith('| book |')]
+    assert len(marked) == 1 and marked[0].startswith('| book | 0.1 | 64 |')
+    assert marked[0].endswith(' | worse |') and '`book` marks the reference setting' in text
+    assert [line.split()[:3] for line in sweep_report.format_table(table).splitlines()
+            if line.split()[0] == 'book'] == [['book', '0.1', '64']]
+    # the best itself as the reference: both marks
+    table = sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True,
+                                reference={'lr': '0.1', 'hidden': '256'})
+    assert '| * book | 0.1 | 256 |' in (out / 'summary.md').read_text()
+
+
+def test_a_reference_that_was_not_swept_is_a_note_not_an_error(sweep):
+    out, _ = sweep
+    table = sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True,
+                                reference={'lr': '0.05', 'hidden': '64'})
+    assert not table['reference'].any()
+    note = 'The reference setting (lr=0.05, hidden=64) is not among the settings of this sweep.'
+    assert note in (out / 'summary.md').read_text()
+    assert sweep_report.format_table(table).splitlines()[-1] == note
+    assert 'book' not in (out / 'summary.md').read_text()
+    table = sweep_report.report(out, ['lr', 'hidden'], 'test_acc', higher_is_better=True)
+    assert 'reference setting' not in sweep_report.format_table(table) + \
+        (out / 'summary.md').read_text()  # none given: nothing said
+
+
+def test_the_flag_figure_shows_the_best_band_and_rings_the_ties(tmp_path):
+    write_paired(tmp_path / 'sweep')
+    results = sweep_report.read_results(tmp_path / 'sweep')
+    table = sweep_report.summarize(results, ['setting'], 'test_acc', True)
+    fig = sweep_report.flag_figure('setting', results, table, ['setting'], 'test_acc')
+    ax = fig.axes[0]
+    [band] = [p for p in ax.patches if '95% CI' in p.get_label()]
+    ys = ax.transData.inverted().transform(
+        band.get_transform().transform(band.get_path().vertices))[:, 1]
+    half = T975[3] * statistics.stdev(BEST) / 2  # the best's 4 seeds
+    assert (ys.min(), ys.max()) == pytest.approx((0.83 - half, 0.83 + half), abs=1e-6)
+    assert 'best (setting=A): mean ± 95% CI of its mean (4 seeds)' == band.get_label()
+    [rings] = [c for c in ax.collections if c.get_label().startswith('tied with the best')]
+    assert rings.get_offsets().tolist() == [[1.0, pytest.approx(0.82875)]]  # B, second category
+    fig.savefig(tmp_path / 'setting.png')
+    import matplotlib.pyplot as plt
+    plt.close(fig)
