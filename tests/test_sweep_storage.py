@@ -45,7 +45,8 @@ def at_the_same_moment(argv: list[str], folders: list[Path], prefixes=None
     prefixes = prefixes or [[] for _ in folders]
     return [subprocess.Popen([*prefix, sys.executable, '-c', start], cwd=folder,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, 'PYTHONPATH': str(folder)})
+                             env={**os.environ, 'PYTHONPATH': os.pathsep.join(
+                                 [str(folder), *filter(None, [os.environ.get('PYTHONPATH')])])})
             for prefix, folder in zip(prefixes, folders)]
 
 
@@ -138,7 +139,7 @@ def test_two_machines_one_killed_the_other_finishes_every_run_once(tmp_path, pos
     # holds a run: its heartbeat stops, B fails A's trial after the grace period and runs it.
     folders = [copy_checkout(tmp_path / 'a'), copy_checkout(tmp_path / 'b')]
     hosts = [other_host('machine-a'), other_host('machine-b')]
-    line = sweep_line(postgres_url, '--epochs', '30')  # a few seconds a run
+    line = sweep_line(postgres_url, '--epochs', '60')  # about 5 s a run
     a, b = at_the_same_moment(line, folders, hosts)
 
     def of_a(worker: dict | None) -> bool:
@@ -151,22 +152,23 @@ def test_two_machines_one_killed_the_other_finishes_every_run_once(tmp_path, pos
         return stat.exists() and int(stat.read_text().rsplit(')', 1)[1].split()[1]) == a.pid
     name = 'sweeps/shared'
     deadline = time.time() + 120
-    while True:  # A holds a run, and has finished one
+    while True:  # A has finished a run and has just begun another (far from its end)
         assert time.time() < deadline, 'machine A never held a run'
         assert a.poll() is None and b.poll() is None
-        time.sleep(0.2)
+        time.sleep(0.1)
         try:
             trials = study(postgres_url, name).get_trials()
         except KeyError:
             continue
-        mine = [t for t in trials if of_a(t.user_attrs.get('worker'))]
-        if any(t.state.name == 'RUNNING' for t in mine) and any(
-                sweep_runs.recorded(t) for t in trials):
+        if any(sweep_runs.recorded(t) for t in trials) and any(
+                t.state.name == 'RUNNING' and of_a(t.user_attrs.get('worker'))
+                and sweep_runs.held_for(t) < 1 for t in trials):
             break
-    killed = time.time()
-    held = next(t.user_attrs['key'] for t in mine if t.state.name == 'RUNNING')
     os.kill(a.pid, signal.SIGKILL)
+    killed = time.time()
     a.wait()
+    [held] = [t.user_attrs['key'] for t in study(postgres_url, name).get_trials()
+              if t.state.name == 'RUNNING' and of_a(t.user_attrs.get('worker'))]
     [err] = finished([b])
     table = rows(folders[1] / 'sweeps' / 'shared')
     assert_each_run_once(table)
