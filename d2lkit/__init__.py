@@ -7,7 +7,8 @@ share, lives here, one module per command. Nothing here runs at import.
     script          the chapter scripts' plumbing: flags, data splits, outputs, --load, run_script
     cli             `python -m d2l COMMAND`, where d2l.py's __main__ block hands over
     compare         python -m d2l compare: a chapter's scratch.py and concise.py side by side
-    sweep           python -m d2l sweep (sweep_runs: the study, claims and workers)
+    sweep           python -m d2l sweep: sweep_plan reads the line, sweep_runs runs it on its
+                    study (claims, workers, results.csv), sweep_report writes the report
     exercises       python -m d2l exercises: the books' exercises and the commands answering them
     compare_models  python -m d2l compare-models: two saved classifiers on the same test images
 """

@@ -862,7 +862,9 @@ def run_sweep(plan: Plan, module, loaded: list[argparse.Namespace]) -> int:
             print(f'  {key} is held by {host} ({minutes:.0f} min); if {host} is gone, run it'
                   f' again with the same command and --release {host}', file=sys.stderr)
     if plan.search:
+        start = time.perf_counter()
         best = final_run(plan, module)
+        print(f'sweep: the final run took {time.perf_counter() - start:.1f} s', file=sys.stderr)
         with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
             f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
         print(best)
