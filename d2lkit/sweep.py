@@ -16,7 +16,6 @@ reports them (d2lkit.sweep_report): summary.md, the figures, the table printed.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Sequence
 
@@ -86,19 +85,7 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     from d2lkit import sweep_report, sweep_runs
 
     plan = sweep_plan.make_plan(argv)
-    module = sweep_plan.load_module(plan.script)
-    loaded = sweep_plan.check_runs(plan, module)
-    config = sweep_runs.existing_config(plan)
-    if config is None and (plan.out / 'results.csv').exists():
-        raise SweepError(f'{plan.out} holds a results.csv of no sweep here; give another --out')
-    # {}: another command created the study a moment ago and has not written its config yet
-    if config and config != json.loads(json.dumps(plan.config())):
-        raise SweepError(
-            f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
-            "or rerun that sweep's own command"
-        )
-    plan.out.mkdir(parents=True, exist_ok=True)
-    sweep_runs.run_sweep(plan, module, loaded)
+    sweep_runs.run_sweep(plan)
     if not (plan.out / 'results.csv').exists():
         return pd.DataFrame(columns=plan.columns)
     table = sweep_report.report(
@@ -106,16 +93,6 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     )
     print(sweep_report.format_table(table))
     return pd.read_csv(plan.out / 'results.csv')
-
-
-def _config_text(config: dict) -> str:
-    flags = (
-        ' '.join(config.get('fixed', []))
-        + ' '
-        + ' '.join(f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
-    )
-    seeds = f', seeds {config["seeds"]}' if 'seeds' in config else ''
-    return f'{config.get("script", "?")} {flags.strip()}{seeds}'
 
 
 def flags_argv(flags: dict) -> list[str]:

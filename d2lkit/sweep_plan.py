@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -87,6 +88,8 @@ class Plan:
     classifier: bool = True
     # a regression script with a test set of its own (polynomial, weight decay): its test loss
     test_loss: bool = False
+    # the data sets the runs read, (--dataset, --data-root): read once before forking workers
+    datasets: list[tuple[str, str | None]] = field(default_factory=list)
 
     @property
     def metric(self) -> str:
@@ -153,7 +156,8 @@ class Plan:
 
 
 def make_plan(argv: Sequence[str]) -> Plan:
-    """Read a sweep's command line (without the word sweep) into a Plan; SweepError if bad."""
+    """Read a sweep's command line (without the word sweep) into a Plan, every run's flags
+    checked by the script's own parser; SweepError if bad, before anything runs."""
     options, rest = split_line(argv)
     script = find_script(rest)
     module = load_module(script)
@@ -180,6 +184,9 @@ def make_plan(argv: Sequence[str]) -> Plan:
         test_loss='--valid' not in actions and '--num-examples' not in actions,
     )
     plan.out, plan.study = out_and_study(plan, options)
+    parsed = check_runs(plan, module)
+    plan.datasets = sorted({(a.dataset, a.data_root) for a in parsed if getattr(a, 'dataset', None)},
+                           key=str)
     return plan
 
 
@@ -495,8 +502,10 @@ def _range(flag: str, text: str, search: bool, integer: bool) -> Axis:
     return Axis(flag, low=lo, high=hi, integer=integer)
 
 
+@functools.lru_cache(maxsize=None)
 def load_module(script: Path):
-    """The script imported once (main() not run); a broken script is a bad file: D2LError."""
+    """The script imported once a process (main() not run; a forked worker inherits it); a
+    broken script is a bad file: D2LError."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return kit.load_script(script)

@@ -23,7 +23,6 @@ waited for no longer: the command ends, naming it and the command that releases 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import importlib.util
@@ -122,6 +121,26 @@ def existing_config(plan: Plan) -> dict | None:
     finally:
         _close(storage)
     return study.user_attrs.get('config', {})
+
+
+def check_out(plan: Plan) -> None:
+    """Refuse an --out (or a study of that name) that holds another sweep, before any write."""
+    config = existing_config(plan)
+    if config is None and (plan.out / 'results.csv').exists():
+        raise SweepError(f'{plan.out} holds a results.csv of no sweep here; give another --out')
+    # {}: another command created the study a moment ago and has not written its config yet
+    if config and config != json.loads(json.dumps(plan.config())):
+        raise SweepError(
+            f'{plan.out} holds another sweep ({_config_text(config)}); give another --out '
+            "or rerun that sweep's own command"
+        )
+
+
+def _config_text(config: dict) -> str:
+    axes = ' '.join(f'{k} {",".join(map(str, v))}' for k, v in config.get('axes', {}).items())
+    flags = f'{" ".join(config.get("fixed", []))} {axes}'.strip()
+    seeds = f', seeds {config["seeds"]}' if 'seeds' in config else ''
+    return f'{config.get("script", "?")} {flags}{seeds}'
 
 
 def _close(storage) -> None:
@@ -671,9 +690,6 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-_MODULES: dict[Path, object] = {}  # the scripts this process imported: a forked worker reuses them
-
-
 def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     """A worker process: torch threads = its share of the cores, stdout silenced, then work()."""
     _die_with_parent(parent)
@@ -687,10 +703,8 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        # forked: the script the sweep imported; spawned: imported here, once
-        module = _MODULES.get(plan.script) or load_module(plan.script)
         with cached_data():
-            work(plan, module, f'{HOST}/{os.getpid()}')
+            work(plan, load_module(plan.script), f'{HOST}/{os.getpid()}')
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the storage failing under a worker: say it, the others go on
@@ -755,21 +769,17 @@ class Progress:
         return f', best {metric} {value:.4g} ({setting}, seed {row["seed"]})'
 
 
-def run_workers(
-    plan: Plan, module, loaded: list[argparse.Namespace], progress: Progress, todo: int
-) -> None:
+def run_workers(plan: Plan, progress: Progress, todo: int) -> None:
     """Start plan.workers processes (at most todo) and wait. Forked (on Linux, from the command),
     they share the data read here; spawned, each imports the script and reads the data once."""
     method = 'fork' if sys.platform.startswith('linux') and _fresh_process() else 'spawn'
     context = multiprocessing.get_context(method)
-    _MODULES[plan.script] = module
     workers = min(plan.workers, todo)  # no idle process for a sweep that is nearly done
     threads = max(1, cores() // workers)
     with cached_data():
         if method == 'fork':  # read once here; the forked workers inherit the tensors
-            for args in loaded:
-                if getattr(args, 'dataset', None):
-                    d2l.load_mnist_arrays(args.dataset, root=args.data_root)
+            for dataset, root in plan.datasets:
+                d2l.load_mnist_arrays(dataset, root=root)
         processes = [
             context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()), daemon=True)
             for n in range(workers)
@@ -791,7 +801,7 @@ def run_workers(
             raise
 
 
-def final_run(plan: Plan, module) -> str:
+def final_run(plan: Plan) -> str:
     """--search: the best trial's settings, and its test accuracy from one run without --valid."""
     study, storage = load(plan)
     try:
@@ -812,7 +822,7 @@ def final_run(plan: Plan, module) -> str:
     seed = plan.seeds[0]
     with cached_data():
         status, history, message = run_once(
-            module, run_argv(plan, setting, seed, 'best', final=True), None
+            load_module(plan.script), run_argv(plan, setting, seed, 'best', final=True), None
         )
     test = _last(history, 'test_acc')
     result = (
@@ -828,10 +838,12 @@ def final_run(plan: Plan, module) -> str:
     )
 
 
-def run_sweep(plan: Plan, module, loaded: list[argparse.Namespace]) -> int:
-    """The whole sweep of this command: prepare the study, run the workers, write results.csv
-    and the histories from the study, and (a search) the best trial's final run into best.txt.
-    Returns the number of this plan's runs still missing (running elsewhere, or lost)."""
+def run_sweep(plan: Plan) -> int:
+    """The whole sweep of this command: check --out, prepare the study, run the workers, write
+    results.csv and the histories from the study, and (a search) the best trial's final run
+    into best.txt. Returns the number of this plan's runs still missing (elsewhere, or lost)."""
+    check_out(plan)
+    plan.out.mkdir(parents=True, exist_ok=True)
     already, total = prepare(plan)
     if already == total:
         print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
@@ -841,7 +853,7 @@ def run_sweep(plan: Plan, module, loaded: list[argparse.Namespace]) -> int:
     progress = Progress(plan, already, total)
     try:
         if already < total:
-            run_workers(plan, module, loaded, progress, total - already)
+            run_workers(plan, progress, total - already)
         progress.update(final=True)
     except KeyboardInterrupt:
         study, storage = load(plan)
@@ -863,7 +875,7 @@ def run_sweep(plan: Plan, module, loaded: list[argparse.Namespace]) -> int:
                   f' again with the same command and --release {host}', file=sys.stderr)
     if plan.search:
         start = time.perf_counter()
-        best = final_run(plan, module)
+        best = final_run(plan)
         print(f'sweep: the final run took {time.perf_counter() - start:.1f} s', file=sys.stderr)
         with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
             f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
