@@ -76,7 +76,8 @@ file per run under DIR/files/.
 
 
 def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
-    """Run a sweep from its command line (without the word sweep); return results.csv (DataFrame).
+    """Run a sweep from its command line (without the word sweep); return results.csv (DataFrame),
+    with summary.md's table (the verdicts of d2lkit.sweep_report) as its .attrs['summary'].
 
     Raises SweepError for a bad line (before anything is written), d2l.D2LError for a bad file.
     """
@@ -88,11 +89,12 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     sweep_runs.run_sweep(plan)
     if not (plan.out / 'results.csv').exists():
         return pd.DataFrame(columns=plan.columns)
-    table = sweep_report.report(
-        plan.out, [a.column for a in plan.axes], plan.metric, plan.higher_is_better, show=show
-    )
+    table = sweep_report.report(plan.out, [a.column for a in plan.axes], plan.metric,
+                                plan.higher_is_better, show=show, reference=plan.defaults)
     print(sweep_report.format_table(table))
-    return pd.read_csv(plan.out / 'results.csv')
+    results = pd.read_csv(plan.out / 'results.csv')
+    results.attrs['summary'] = table  # one row per setting: mean, std, the verdict against the best
+    return results
 
 
 def flags_argv(flags: dict) -> list[str]:

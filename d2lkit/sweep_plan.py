@@ -90,6 +90,9 @@ class Plan:
     test_loss: bool = False
     # the data sets the runs read, (--dataset, --data-root): read once before forking workers
     datasets: list[tuple[str, str | None]] = field(default_factory=list)
+    # the script's defaults of the swept flags (the book's setting): {column: value text}, or
+    # None for a search or where a swept flag has no default
+    defaults: dict[str, str] | None = None
 
     @property
     def metric(self) -> str:
@@ -184,6 +187,7 @@ def make_plan(argv: Sequence[str]) -> Plan:
         test_loss='--valid' not in actions and '--num-examples' not in actions,
     )
     plan.out, plan.study = out_and_study(plan, options)
+    plan.defaults = None if search else _defaults(axes, actions)
     parsed = check_runs(plan, module)
     plan.datasets = sorted({(a.dataset, a.data_root) for a in parsed if getattr(a, 'dataset', None)},
                            key=str)
@@ -378,6 +382,17 @@ def _action(flag: str, actions: dict[str, argparse.Action]) -> argparse.Action |
                 f'{flag}: write flags in full in a sweep (did you mean {" or ".join(matches)}?)'
             )
     return action
+
+
+def _defaults(axes: list[Axis], actions: dict[str, argparse.Action]) -> dict[str, str] | None:
+    """The script's default value of each swept flag, as a setting's text ('256 256' for a list)."""
+    defaults = {}
+    for a in axes:
+        value = getattr(actions.get(a.flag), 'default', None)
+        if value is None:
+            return None
+        defaults[a.column] = ' '.join(map(str, value)) if isinstance(value, list) else str(value)
+    return defaults
 
 
 def check_search(fixed: list[str], axes: list[Axis]) -> None:

@@ -32,8 +32,8 @@ def report_stand_in(monkeypatch):
     """A stand-in for d2lkit.sweep_report: records its call, returns a one-line table."""
     calls = []
 
-    def report(out, axes, metric, higher_is_better, show=False):
-        calls.append((out, axes, metric, higher_is_better, show))
+    def report(out, axes, metric, higher_is_better, show=False, reference=None):
+        calls.append((out, axes, metric, higher_is_better, show, reference))
         return pd.DataFrame({'setting': ['x'], metric: [1.0]})
 
     stand_in = types.SimpleNamespace(report=report, format_table=lambda table: 'THE TABLE',
@@ -93,7 +93,8 @@ def test_a_grid_gives_one_row_and_one_history_per_run_and_one_file_per_run(
         assert (out / 'files' / f'{r["run"]}-history.json').is_file()  # --history: one file per run
     assert not (tmp_path / 'h.json').exists()
     assert (out / 'study.log').is_file()
-    assert report_stand_in.calls == [(out, ['lr'], 'test_acc', True, False)]
+    # the script's default, the book's lr 0.1, is the setting each is compared with
+    assert report_stand_in.calls == [(out, ['lr'], 'test_acc', True, False, {'lr': '0.1'})]
     # The same seed gives the same numbers as the script run alone.
     alone = kit.load_script(SOFTMAX).main(['--lr', '0.1', '--epochs', '2', '--seed', '1',
                                             '--data-root', str(tiny_data)])
@@ -276,6 +277,7 @@ def test_d2l_sweep_returns_one_row_per_run_and_optuna_stays_out_of_d2l(tmp_path)
     table = d2l.sweep(LINREG, seeds=(0, 1), out=tmp_path / 'out', lr=[0.01, 0.03], epochs=1,
                       workers=1)
     assert isinstance(table, pd.DataFrame) and len(table) == 4
+    assert list(table.attrs['summary']['setting']) == ['x']  # the report's table, verdicts and all
     assert sorted(zip(table['lr'], table['seed'])) == [(0.01, 0), (0.01, 1), (0.03, 0), (0.03, 1)]
     with pytest.raises(d2l.D2LError, match='unrecognized arguments: --lrr'):
         d2l.sweep(LINREG, out=tmp_path / 'bad', lrr=[0.1, 0.2])
@@ -551,3 +553,11 @@ def test_the_script_is_named_relative_to_the_kit_wherever_it_runs_from(tmp_path,
     by_name = sweep_plan.make_plan(['ch_linear_regression/scratch.py', '--lr', '0.01,0.03'])
     assert by_path.config()['script'] == 'ch_linear_regression/scratch.py'
     assert by_name.config() == by_path.config() and by_name.out == by_path.out
+
+
+def test_the_book_setting_is_the_script_s_defaults_of_the_swept_flags():
+    mlp = str(ROOT / 'ch_mlp' / 'concise.py')
+    assert sweep_plan.make_plan([mlp, '--hidden', '64,256 256', '--lr', '0.1,0.5']).defaults == {
+        'hidden': '256', 'lr': '0.1'}
+    assert sweep_plan.make_plan([mlp, '--valid', '10', '--search', '2',
+                                 '--lr', '0.1..1']).defaults is None
