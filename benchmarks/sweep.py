@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from data_pipeline import load_average, machine_info, markdown_table, publish  #
 SCRIPTS = {'softmax': 'ch_softmax/scratch.py', 'mlp': 'ch_mlp/concise.py'}
 SEARCHED = 'ch_mlp/concise.py'
 GOAL, AIM = 0.45, 0.35  # sweep wall time / separate processes' wall time
+OVERHEAD = 1.25  # a search's wall time / (its runs' seconds / workers + its final run)
 
 
 class Finished(TypedDict):
@@ -99,6 +101,7 @@ class Sweep(TypedDict):
     stdout: str
     epochs: int  # trained by all its runs together
     workers: int
+    final: float  # a search's final run on all the training images, seconds (0 for a grid)
 
 
 def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Sequence[str],
@@ -114,8 +117,15 @@ def sweep_run(script: str, axes: Sequence[str], seeds: Sequence[int], flags: Seq
                  for h in histories if h.is_file())
     print(f'{script} sweep --workers {workers} ({name}): {len(rows)} runs, '
           f'wall {done["wall"]:.1f} s', flush=True)
+    final = re.search(r'the final run took ([0-9.]+) s', done['stderr'])
     return {'wall': done['wall'], 'rows': rows, 'stdout': done['stdout'], 'epochs': epochs,
-            'workers': workers}
+            'workers': workers, 'final': float(final.group(1)) if final else 0.0}
+
+
+def overhead(s: Sweep) -> float:
+    """A sweep's wall time over the time its runs need: their seconds shared by the workers, plus
+    a search's final run (goal: at most OVERHEAD)."""
+    return s['wall'] / (sum(float(r['seconds']) for r in s['rows']) / s['workers'] + s['final'])
 
 
 class RatioPart(TypedDict):
@@ -225,10 +235,13 @@ def search_rows(part: SearchPart) -> list[list[str]]:
         gap = '-'
         if best and grid_best:
             gap = f'{float(best["valid_acc"]) - float(grid_best["valid_acc"]):+.4f}'
+        runs_s = sum(float(r['seconds']) for r in s['rows'])
+        verdict = 'met' if overhead(s) <= OVERHEAD else 'MISSED'
         rows.append([name, str(len(statuses)), str(statuses.count('pruned')), str(s['epochs']),
                      f'{float(best["valid_acc"]):.4f}' if best else '-', gap, setting,
-                     f'{s["wall"]:.1f}',
-                     f'{s["wall"] / part["grid"]["wall"]:.2f}'])
+                     f'{s["wall"]:.1f}', f'{s["wall"] / part["grid"]["wall"]:.2f}',
+                     f'{runs_s:.1f}', f'{s["final"]:.1f}',
+                     f'{overhead(s):.2f} ({verdict}, goal <= {OVERHEAD})'])
     return rows
 
 
@@ -324,11 +337,14 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
                   'Both choose on the validation split (`--valid`); the gap is the best validation '
                   "accuracy minus the grid's. Epochs: the epochs trained by all runs together (a "
                   "pruned run stops early). Time: the whole command's wall time, and its fraction "
-                  "of the grid's.", '',
+                  "of the grid's. Run s: the runs' own seconds added up; final s: the search's "
+                  'one more run on all the training images; overhead: wall / (run s / workers + '
+                  'final s), what start-up, the study, waiting and the report add.', '',
                   f'- grid: `{searched["grid_command"]}`',
                   f'- search: `{searched["search_command"]}`', '',
                   markdown_table(['', 'runs', 'pruned', 'epochs trained', 'best valid acc',
-                                  'gap to grid', 'best setting', 'wall s', 'fraction of grid time'],
+                                  'gap to grid', 'best setting', 'wall s', 'fraction of grid time',
+                                  'run s', 'final s', 'overhead'],
                                  search_rows(searched)),
                   '', f'The search\'s last line: {searched["final"]}', '',
                   'Every run of the search:', '', run_table(searched['search']['rows']),
