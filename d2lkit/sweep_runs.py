@@ -83,8 +83,8 @@ def database_url(url: str) -> str:
 def open_storage(plan: Plan):
     """The study's storage: the journal file out/study.log, or --storage URL with a heartbeat.
 
-    Two commands opening a fresh database at once both create its tables, and one of them fails
-    (a unique constraint): it tries again, and finds them made."""
+    Two commands opening a fresh database at once both create its tables, and one of them fails:
+    it tries again, and finds them made (an unreachable server is said after the last try)."""
     import optuna
     import sqlalchemy.exc
 
@@ -94,12 +94,16 @@ def open_storage(plan: Plan):
 
         return JournalStorage(JournalFileBackend(str(plan.out / 'study.log')))
     url = database_url(plan.storage)
+    # SQLite lets one process write at a time: the others wait for it up to 60 s, not 5
+    engine_kwargs = {'connect_args': {'timeout': 60}} if url.startswith('sqlite') else {}
     for attempt in range(6):
         try:
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-            )
-        except sqlalchemy.exc.IntegrityError as e:  # the other command made them first
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S)
+        # the other command is making them: a unique constraint (SQLite's alembic_version,
+        # PostgreSQL's pg_type), or SQLite's "table studies already exists"
+        except sqlalchemy.exc.DBAPIError as e:
             if attempt == 5:
                 raise SweepError(f'--storage {plan.storage}: {str(e).splitlines()[0]}') from None
             time.sleep(0.2 + random.random() * attempt)
