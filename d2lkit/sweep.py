@@ -56,6 +56,9 @@ sweep options (anywhere on the line, never abbreviated):
                      validation accuracy); prints the best trial's test accuracy at the end.
                      A trial runs each seed in turn and scores their mean; the pruner watches
                      its first seed, and a trial it stops gets 'pruned' rows for the others
+  --prune none       with --search: run every trial to its last epoch (default: halving). For
+                     a script whose early epochs say little about its last, such as a one-cycle
+                     schedule that peaks a third of the way in
   --storage URL      keep the study in a database (sqlite:///sweep.db,
                      postgresql://user@host:5432/db) instead of DIR/study.log; the same command
                      on several machines splits the work, and a machine's runs lost mid-way are

@@ -23,7 +23,9 @@ from unittest import mock
 import d2l
 from d2lkit import script as kit
 
-SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--storage', '--study', '--release')
+SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--prune', '--storage', '--study',
+                 '--release')
+PRUNERS = ('halving', 'none')  # --prune: successive halving (the default) or no early stop
 # 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
 # 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
 # another program takes a core (measured on a shared 2-core machine).
@@ -82,6 +84,7 @@ class Plan:
     study: str  # the study's name in a --storage database
     workers: int
     search: int | None = None
+    prune: bool = True  # a search stops poor trials early (successive halving)
     storage: str | None = None
     release: str | None = None  # --release HOST: that host's unfinished runs are run again
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
@@ -130,6 +133,8 @@ class Plan:
             'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
             'search': self.search,
             'files': self.file_flags,
+            # only when off: the sweeps kept before --prune keep their folders
+            **({} if self.prune else {'prune': 'none'}),
         }
         if self.search:
             config['seeds'] = self.seeds
@@ -169,6 +174,11 @@ def make_plan(argv: Sequence[str]) -> Plan:
     fixed, axes, file_flags = read_flags(rest[1:], actions, search is not None)
     if search is not None:
         check_search(fixed, axes)
+    prune = options.get('--prune', PRUNERS[0])
+    if prune not in PRUNERS:
+        raise SweepError(f'--prune takes {" or ".join(PRUNERS)}, got {prune!r}')
+    if prune != PRUNERS[0] and search is None:
+        raise SweepError('--prune is for a search: give --search N too (a grid runs every epoch)')
     plan = Plan(
         script=script.resolve(),
         name=script_name(script),
@@ -179,6 +189,7 @@ def make_plan(argv: Sequence[str]) -> Plan:
         study='',
         workers=_workers(options),
         search=search,
+        prune=prune == PRUNERS[0],
         storage=options.get('--storage'),
         release=options.get('--release'),
         file_flags=file_flags,
@@ -226,6 +237,7 @@ _EXAMPLES = {
     '--out': 'sweeps/lr',
     '--workers': '2',
     '--search': '20',
+    '--prune': 'none',
     '--storage': 'sqlite:///sweep.db',
     '--study': 'mlp-lr',
     '--release': 'HOSTNAME',

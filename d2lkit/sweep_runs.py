@@ -156,13 +156,13 @@ def _close(storage) -> None:
 
 
 def load(plan: Plan, search: bool = False):
-    """The study (a search's with its sampler and pruner) and its storage."""
+    """The study (a search's with its sampler and pruner, unless --prune none) and its storage."""
     import optuna
 
     storage = open_storage(plan)
     # a grid's trials have their values fixed: the sampler is never asked
     sampler = optuna.samplers.TPESampler(seed=None) if search else optuna.samplers.RandomSampler()
-    pruner = optuna.pruners.SuccessiveHalvingPruner() if search else None
+    pruner = optuna.pruners.SuccessiveHalvingPruner() if search and plan.prune else None
     study = optuna.load_study(
         study_name=plan.study, storage=storage, sampler=sampler, pruner=pruner
     )
@@ -406,7 +406,7 @@ def run_trial(plan: Plan, module, study, storage, trial, worker: str) -> None:
             if rows and rows[0]['status'] == 'pruned':  # the first seed was stopped: not run
                 status, history, seconds = 'pruned', {}, 0.0
             else:
-                on_epoch = pruning(plan, trial) if plan.search and n == 0 else None
+                on_epoch = pruning(plan, trial) if plan.search and plan.prune and n == 0 else None
                 start = time.perf_counter()
                 status, history, message = run_once(
                     module, run_argv(plan, setting, seed, run), on_epoch
