@@ -2399,7 +2399,8 @@ def sweep(script: PathLike, seeds: Sequence[int] = (0, 1, 2),
     A list value is an axis: d2l.sweep('ch_softmax/scratch.py', lr=[0.03, 0.1], epochs=2); a tuple
     is one multi-value setting (hidden=(128, 256)), a list of tuples an axis of them; True gives a
     bare flag. The results and figures go to `out` (shown inline in a notebook); rerunning the
-    same call runs only what is missing. A bad flag raises D2LError before any run.
+    same call runs only what is missing. A bad flag raises D2LError before any run. The frame's
+    .attrs['summary'] is summary.md's table: per setting, its verdict against the best.
     """
     from d2lkit import sweep as sweeping  # optuna loads only for a sweep
     argv = [str(script), *sweeping.flags_argv(flags), '--seeds', ','.join(map(str, seeds))]
