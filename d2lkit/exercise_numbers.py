@@ -5,7 +5,7 @@ braces, and the answer key puts in the value computed from that answer's results
 d2lkit.sweep_report.summarize (the same table as the answer's summary.md):
 
     {METRIC[.STAT][:FORMAT][@SETTING]}    a number of the table
-    {VERDICT@SETTING}                     the setting's comparison with the best, asserted
+    {VERDICT[.word]@SETTING}              the setting's comparison with the best, asserted
 
 METRIC  a metric of results.csv (valid_acc, test_acc, train_loss, w_error, test_loss), seconds,
         vs_best (the setting's difference from the best, paired by seed), or a count: n,
@@ -19,11 +19,13 @@ SETTING axis=value pairs joined by commas, values as results.csv writes them (hi
         out where the sweep has a single setting. ID:SETTING reads another answer's table
         (@0.17/mlp-scratch.1:hidden=256).
 VERDICT best, tied, worse, better or na. The placeholder renders readable text, e.g. 'tied with
-        the best (−0.018 ± 0.050 over 3 seeds)', and asserts the verdict: when the computed
-        one differs, the key is not written (NoteError, one line).
+        the best (−0.018 ± 0.050 over 3 seeds)' ({VERDICT.word@SETTING}: the word alone), and
+        asserts the verdict: when the computed one differs, the key is not written (NoteError,
+        one line). Verdicts compare the sweep's metric (summary.md's), paired by seed.
 
 Default formats: accuracies (*_acc) 3 decimals; seconds 1 decimal; counts as integers; every
-other number (losses, errors in w and b) 2 significant digits (0.40, 4.9e-5, 1.9e4). A
+other number (losses, errors in w and b) 2 significant digits (0.40, 4.9e-5, 1.9e4), its std
+to the mean's decimals where the mean needs no exponent (0.44 ± 0.01). A
 negative number is written with a minus sign (−), a difference with its sign.
 """
 from __future__ import annotations
@@ -133,13 +135,16 @@ def render_one(answer: Answer, text: str, where: str) -> str:
     where = f'{where}: {{{text}}}'
     head, _, setting = text.partition('@')
     row = _row(answer, setting.strip(), where)
-    if head in VERDICTS:
+    claim, _, form = head.partition('.')
+    if claim in VERDICTS:
         computed = row['verdict']
-        if (computed.split(':')[0].replace('/', '')) != head:
-            raise NoteError(f'{where} claims {head}, but the computed verdict of '
+        if computed.split(':')[0].replace('/', '') != claim:
+            raise NoteError(f'{where} claims {claim}, but the computed verdict of '
                             f'{setting or "its setting"} is {computed} '
                             f'({_verdict_text(answer, row)})')
-        return _verdict_text(answer, row)
+        if form not in ('', 'word'):
+            raise NoteError(f'{where}: a verdict takes .word (the verdict alone) or nothing')
+        return computed if form else _verdict_text(answer, row)
     head, _, spec = head.partition(':')
     column, _, stat = head.partition('.')
     if column == 'vs_best':
@@ -172,7 +177,12 @@ def render_one(answer: Answer, text: str, where: str) -> str:
         raise NoteError(f'{where}: this setting has no run that finished ok')
     if sweep_report._missing(std):
         return _number(mean, column, spec)
-    return f'{_number(mean, column, spec)} ± {_number(std, column, spec)}'
+    shown = _number(mean, column, spec)
+    if not spec and _number(mean, column) == _number(mean, 'x') and 'e' not in shown:
+        # 2 significant digits: the std to the mean's decimals (0.44 ± 0.01, not ± 0.0082)
+        decimals = len(shown.partition('.')[2])
+        return f'{shown} ± {_number(std, column, f".{decimals}f")}'
+    return f'{shown} ± {_number(std, column, spec)}'
 
 
 def render(note: str, answer: Answer, where: str,
