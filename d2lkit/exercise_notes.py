@@ -133,7 +133,8 @@ NOTES: dict[str, str] = {
         'outputs ReLU(0) = 0, so the output weights get a zero gradient, and with the output '
         'weights 0 no gradient flows back to the hidden layer: every weight gradient is exactly '
         'zero, only the output bias moves, and the loss stays at log 10 = 2.303 '
-        '({train_loss@init=zero}) with accuracy at chance ({valid_acc@init=zero}). Symmetry is '
+        '({train_loss.mean:.3f@init=zero}) with accuracy at chance ({valid_acc@init=zero}). '
+        'Symmetry is '
         'the constant 0.01 start: its gradients are not zero, but every hidden unit computes the '
         'same thing and gets the same gradient, so the units stay equal and the net learns only '
         'what one unit can ({valid_acc@init=constant:0.01}, {worse.word@init=constant:0.01}).'),
@@ -171,7 +172,8 @@ NOTES: dict[str, str] = {
         '(test accuracy {test_acc@dropout=0.2 0.5}, training accuracy '
         '{train_acc@dropout=0.2 0.5}). Without dropout the same net is unstable: seeds 0 and 1 '
         'end at {test_acc.s0@dropout=0 0} and {test_acc.s1@dropout=0 0}, and in seed 2 the loss '
-        'blew up without becoming NaN (final training loss {train_loss.s2@dropout=0 0}), ending '
+        'blew up without becoming NaN (final training loss {train_loss.s2:.0f@dropout=0 0}), '
+        'ending '
         'at {test_acc.s2@dropout=0 0}. The mean ({test_acc@dropout=0 0}) says less than '
         'results.csv, which lists each run, and with such a spread no dropout is '
         '{tied@dropout=0 0}: three seeds cannot rank the two, though the runaway seed shows what '
@@ -194,7 +196,7 @@ NOTES: dict[str, str] = {
         '({tied.word@dropout=0.2 0.5,weight_decay=0.001}); without dropout, λ = 1e-3 gives '
         '{valid_acc@dropout=0 0,weight_decay=0.001}, {worse@dropout=0 0,weight_decay=0.001}. The '
         'row without dropout at λ = 1e-4 holds one run whose loss blew up at the page\'s lr 0.5 '
-        '(seed 2: final training loss {train_loss.s2@dropout=0 0,weight_decay=0.0001}, '
+        '(seed 2: final training loss {train_loss.s2:.0f@dropout=0 0,weight_decay=0.0001}, '
         'validation accuracy {valid_acc.s2@dropout=0 0,weight_decay=0.0001}; see results.csv): '
         'a reminder that three seeds can hide one unstable run in a mean.'),
     '0.17/numerical-stability-and-init.2': (
@@ -250,7 +252,8 @@ NOTES: dict[str, str] = {
         'loss.'),
     '1.0/softmax-regression-concise.4': (
         'Raising the learning rate from the book\'s 0.1 to 1, 3 and 10 makes the training loss '
-        'grow ({train_loss@lr=0.1}, {train_loss@lr=1}, {train_loss@lr=3}, {train_loss@lr=10}) '
+        'grow ({train_loss.mean@lr=0.1}, {train_loss.mean@lr=1}, {train_loss.mean@lr=3}, '
+        '{train_loss.mean@lr=10}) '
         'and the test accuracy fall: lr 1 is {worse@lr=1}, lr 3 {worse.word@lr=3}, and lr 10 '
         '{tied@lr=10}, its seeds spreading by ± {test_acc.std@lr=10}. Yet no run diverges: the '
         'fused cross-entropy never overflows, and its gradient with respect to the logits, '

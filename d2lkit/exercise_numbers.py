@@ -1,4 +1,4 @@
-"""The numbers in the answers' notes, filled in from each answer's results.csv when the key is written.
+"""Numbers in the answers' notes, filled in from each answer's results.csv as the key is written.
 
 A note of a run answer (d2lkit/exercise_notes.py) types no measured number: it names each one in
 braces, and the answer key puts in the value computed from that answer's results.csv with
