@@ -1,97 +1,143 @@
 """What the answers to the books' exercises show: two or three sentences per answer, by ID.
 
-Each note was written from the numbers of its run (the table above it in docs/exercises.md,
-mean ± std over seeds 0, 1, 2); a rerun on a similar machine gives the same numbers within noise.
+A run answer's note types no measured number and no judged comparison: it names them in braces,
+{valid_acc@hidden=128} or {tied@hidden=256}, and `python -m d2l exercises --write-doc` fills them
+in from that answer's results.csv (the syntax: d2lkit/exercise_numbers.py), refusing a note whose
+claimed verdict the numbers do not give. A code answer's note quotes its table.txt as typed.
 Where two editions ask the same question, the note sits under the first ID of the heading.
 """
 
 NOTES: dict[str, str] = {
     '0.17/linear-regression-scratch.1': (
-        'All three starts end at the same loss, about 4.9e-5: half the noise variance '
-        '(0.01² / 2), the floor no fit can beat. Zero weights are fine for linear regression: the '
-        'gradient of each weight depends on the data, not on the other weights, so there is no '
-        'symmetry to break. Even a start with variance 1000 (weights around ±30) converges within '
-        'the three epochs, only with w a little further off (0.0029 ± 0.0019 against 0.0006): a '
-        'convex quadratic loss forgets its starting point geometrically fast.'),
+        'All three starts end at about the same training loss ({train_loss@init=zero} from zero, '
+        '{train_loss@init=normal:0.01} from the book\'s N(0, 0.01²)), near half the noise '
+        'variance (0.01² / 2), the floor no fit can beat: against the lowest, the book\'s start '
+        'is {tied@init=normal:0.01} and a start with variance 1000 (weights around ±30) is '
+        '{tied@init=normal:31.62}. Zero weights are fine for linear regression: each weight '
+        'multiplies a different feature and there are no hidden units that could be '
+        'interchangeable, so nothing is symmetric. The wide start ends with w a little further '
+        'off ({w_error@init=normal:31.62} against {w_error@init=zero}): a convex quadratic loss '
+        'forgets its starting point geometrically fast.'),
     '0.17/linear-regression-scratch.6': (
         'For small learning rates what counts is the product of learning rate and epochs: lr 0.003 '
-        'for 10 epochs and lr 0.01 for 3 epochs (both 0.03) end at the same loss, 0.036. From '
-        'lr 0.03 on, three epochs reach the noise floor (about 5e-5); at lr 0.1 the error in w '
-        'grows again slightly (0.0008-0.0009 against 0.0005), the larger steps jittering around '
-        'the minimum.'),
+        'for 10 epochs and lr 0.01 for 3 epochs (both 0.03) end at the same loss '
+        '({train_loss@lr=0.003,epochs=10} and {train_loss@lr=0.01,epochs=3}). The lowest loss is '
+        'lr 0.01 for 10 epochs ({train_loss@lr=0.01,epochs=10}); the book\'s lr 0.03 for 3 epochs '
+        'is {tied@lr=0.03,epochs=3}, already at the noise floor. At lr 0.1 the error in w is a '
+        'little larger ({w_error@lr=0.1,epochs=3} after 3 epochs, {w_error@lr=0.1,epochs=10} '
+        'after 10, against {w_error@lr=0.01,epochs=10}), the larger steps jittering around the '
+        'minimum; its training loss after 3 epochs is {worse@lr=0.1,epochs=3}.'),
     '0.17/linear-regression-concise.1': (
         'With reduction sum the gradient is batch-size (10) times that of the mean, so sum at '
-        'lr 0.003 gives exactly the numbers of mean at lr 0.03, and sum at 0.03 those of mean at '
-        '0.3: the matching learning rate is the mean\'s divided by the batch size. Sum at lr 0.3 '
-        '(the mean\'s lr 3) diverged for every seed, a row of the table too.'),
+        'lr 0.003 gives the numbers of mean at lr 0.03 (error in w '
+        '{w_error@reduction=sum,lr=0.003} '
+        'and {w_error@reduction=mean,lr=0.03}), and sum at 0.03 those of mean at 0.3 '
+        '({w_error@reduction=sum,lr=0.03} and {w_error@reduction=mean,lr=0.3}): the matching '
+        'learning rate is the mean\'s divided by the batch size. Sum at lr 0.3 (the mean\'s lr 3) '
+        'diverged for {diverged@reduction=sum,lr=0.3} of the 3 seeds, a row of the table too.'),
     '0.17/linear-regression-concise.2': (
-        'The train_loss column is each run\'s own loss, so it does not compare across rows (the '
-        'best mark only says the squared loss has the smallest numbers); the errors in w and b do. '
-        'After the book\'s 3 epochs the squared loss recovers w to 0.0006, the absolute loss to '
-        '0.010 and Huber\'s to 0.036. Huber\'s loss caps each example\'s gradient at 1, so while '
-        'the residuals are large it creeps like the absolute loss and has not yet closed the gap; '
-        'the absolute loss keeps steps of one size and ends jittering around the fit. With '
-        'Gaussian noise and no outliers the squared loss, the maximum-likelihood choice, is best.'),
+        'The train_loss column is each run\'s own loss, so it does not compare across rows (its '
+        'verdicts only say the squared loss has the smallest numbers); the errors in w and b do. '
+        'After the book\'s 3 epochs the squared loss recovers w to {w_error@loss=squared}, the '
+        'absolute loss to {w_error@loss=abs} and Huber\'s to {w_error@loss=huber}. Huber\'s '
+        'gradient with respect to a residual r, min(|r|, 1)·sign(r), is never larger in size than '
+        'the absolute loss\'s constant 1, so with the same learning rate it takes steps no larger, '
+        'and while the residuals are below 1 it moves less: after 3 epochs it is still further '
+        'from the fit. The absolute loss keeps steps of one size and ends jittering around the '
+        'fit. With Gaussian noise and no outliers the squared loss, the maximum-likelihood '
+        'choice, is the one to use.'),
     '0.17/softmax-regression-concise.1': (
-        'On the validation split the best pair is lr 0.03 with batch 64 (0.8405 ± 0.0018), close '
-        'to the book\'s lr 0.1 with batch 256 (0.8350 ± 0.0044). At a fixed 10 epochs a larger '
-        'batch takes fewer steps and wants a larger learning rate (lr 0.03 with batch 1024: '
-        '0.790), while lr 0.3 is unsteady at every batch size: its seeds disagree by 2 to 4 '
-        'points. Batch 64 costs about twice the time of batch 256.'),
+        'On the validation split the best mean is lr 0.03 with batch 64 '
+        '({valid_acc@lr=0.03,batch_size=64}); the book\'s lr 0.1 with batch 256 '
+        '({valid_acc@lr=0.1,batch_size=256}) is {tied@lr=0.1,batch_size=256}. At a fixed 10 '
+        'epochs a larger batch takes fewer steps and wants a larger learning rate: lr 0.03 with '
+        'batch 1024 ({valid_acc@lr=0.03,batch_size=1024}) is {worse@lr=0.03,batch_size=1024}. '
+        'lr 0.3 is unsteady at every batch size (± {valid_acc.std@lr=0.3,batch_size=64} over the '
+        'seeds at batch 64), so wide that three seeds leave it '
+        '{tied.word@lr=0.3,batch_size=64}. Batch 64 takes {seconds@lr=0.03,batch_size=64} s, '
+        'batch 256 {seconds@lr=0.1,batch_size=256} s.'),
     '0.17/softmax-regression-concise.2': (
-        'After 50 epochs the test accuracy is 0.8404 ± 0.0030, higher than the 0.831 after the '
-        'default 10 (the lr 0.1 row of 1.0/softmax-regression-concise.4), and it does not fall: '
-        'the training loss still creeps down (0.394) and the '
-        'test accuracy levels off near 0.84, jumping by about ±0.01 from epoch to epoch at the '
-        'constant lr 0.1. A linear model of 7,850 parameters on 60,000 images has too little '
-        'capacity to overfit much (train accuracy 0.8645 against 0.840 on test).'),
+        'After 50 epochs the test accuracy is {test_acc}, against '
+        '{test_acc@1.0/softmax-regression-concise.4:lr=0.1} after the default 10 (the lr 0.1 row '
+        'of 1.0/softmax-regression-concise.4, the same seeds). The training loss still creeps '
+        'down ({train_loss}) while the test accuracy levels off, moving a little from epoch to '
+        'epoch at the constant lr 0.1 (curves.png). A linear model of 7,850 parameters on 60,000 '
+        'images has too little capacity to overfit much (train accuracy {train_acc.mean} against '
+        '{test_acc.mean} on test).'),
     '0.17/mlp-scratch.1': (
-        'Validation accuracy rises from 16 hidden units (0.818 ± 0.017) to 64 (0.843 ± 0.007) '
-        'and then stays flat within the noise: 128 is best here (0.849 ± 0.005), but 512 and 1024 '
-        "(0.845, 0.847) cannot be told apart from it with three seeds, and 256's dip (0.831 "
-        '± 0.023) is one unlucky last epoch, not a real valley. The training loss falls steadily '
-        'with width (0.441 to 0.386) while the time grows about linearly with it, so 128 to 256 '
-        'units is the sensible choice for 10 epochs of plain SGD.'),
+        'The best mean validation accuracy is at 128 hidden units ({valid_acc@hidden=128}), but '
+        'with three seeds no width is told apart from it: 16 units ({valid_acc@hidden=16}) is '
+        '{tied@hidden=16}, 32 {tied.word@hidden=32}, 64 {tied.word@hidden=64}, 512 '
+        '{tied.word@hidden=512}, 1024 {tied.word@hidden=1024}, and the book\'s 256 '
+        '({valid_acc@hidden=256}) is {tied@hidden=256}: its lower mean is within what its seeds '
+        'spread, not a valley. The training loss falls steadily with width '
+        '({train_loss@hidden=16} at 16 units, {train_loss@hidden=1024} at 1024) while the time '
+        'grows with it ({seconds@hidden=16} s to {seconds@hidden=1024} s), so a narrow net is '
+        'the economical choice for 10 epochs of plain SGD; ranking the widths would take more '
+        'seeds.'),
     '0.17/mlp-scratch.2': (
-        'A second hidden layer buys nothing in the book\'s 10 epochs: 784-256-128-10 reaches '
-        '0.832 ± 0.005 on validation and 784-256-256-10 0.818 ± 0.020, against 0.831 ± 0.023 '
-        "for one layer of 256, all within each other's noise. The deeper nets even end with a "
-        'higher training loss (0.42 against 0.40): from the small N(0, 0.01²) start the signal '
-        'shrinks through every layer, so a deeper net needs more epochs (or a larger '
-        'initialisation) before its extra layer pays.'),
+        'A second hidden layer buys nothing measurable in the book\'s 10 epochs: 784-256-128-10 '
+        'has the best mean ({valid_acc@hidden=256 128}), one layer of 256 '
+        '({valid_acc@hidden=256}) is {tied@hidden=256} and 784-256-256-10 '
+        '({valid_acc@hidden=256 256}) is {tied@hidden=256 256}. The deeper nets end at training '
+        'losses of {train_loss@hidden=256 128} and {train_loss@hidden=256 256}, one layer at '
+        '{train_loss@hidden=256}: from the small N(0, 0.01²) start the signal shrinks through '
+        'every layer, so a deeper net needs more epochs (or a larger initialisation) before its '
+        'extra layer pays.'),
     '0.17/mlp-scratch.3': (
-        'lr 0.01 is too slow for 10 epochs (0.762), 0.03 gets to 0.815 and 0.1 and 0.3 to about '
-        '0.83-0.84; 0.3 has the best mean (0.843) and the lowest training loss (0.325) but also '
-        'the widest spread over seeds (± 0.031): the last epoch lands wherever the large steps '
-        'put it. At lr 1 training breaks down without a NaN: the loss stays at 2.17 and '
-        'accuracy near chance (0.24 ± 0.12), the ReLU units having been knocked dead early.'),
+        'lr 0.01 is too slow for 10 epochs ({valid_acc@lr=0.01}, {worse@lr=0.01}). lr 0.3 has '
+        'the best mean ({valid_acc@lr=0.3}) and the widest spread over seeds; 0.03 '
+        '({valid_acc@lr=0.03}) and the book\'s 0.1 ({valid_acc@lr=0.1}) are '
+        '{tied.word@lr=0.03} and {tied.word@lr=0.1} with it. At lr 1 training breaks down '
+        'without a NaN: the training loss stays at {train_loss@lr=1}, near log 10 = 2.303, the '
+        'loss of a uniform guess, and validation accuracy is {valid_acc@lr=1}, {worse@lr=1}. '
+        'Its seeds differ: seed 0 ends at chance (0.1 for ten classes: {valid_acc.s0@lr=1}), '
+        'seeds 1 and 2 at {valid_acc.s1@lr=1} and {valid_acc.s2@lr=1}, above chance but far from '
+        'learning. The steps are too large for the loss to go down; what happens inside the net '
+        '(dead ReLU units, say) is not measured here: --layer-stats would show it.'),
     '0.17/mlp-scratch.4': (
         'Ten trials of Optuna\'s sampler over learning rate, width and epochs, with successive '
-        'halving pruning six of them after their first epochs, found lr 0.078, 55 hidden units '
-        'and 9 epochs (0.824 ± 0.023 on validation; 0.808 on the test set in the one final '
-        'run). That is no better than the book\'s own setting (lr 0.1, 256 units, 10 epochs: '
-        '0.831 on validation above): ten trials are few for three hyperparameters, and pruning '
-        'on the first epochs favours fast starters over good finishers. Joint tuning is hard '
-        'because the best learning rate depends on the width and the epochs.'),
+        'halving pruning those counted in the pruned column after their first epochs, found the '
+        'setting of the best line above ({valid_acc@lr=0.07777,hidden=55,epochs=9} on '
+        'validation; the line gives its one final run on the test set). Of the other trials that '
+        'finished, none is told apart from it with three seeds (lr 0.03109: '
+        '{tied@lr=0.03109,hidden=134,epochs=6}). The book\'s own setting (lr 0.1, 256 units, 10 '
+        'epochs) reached {valid_acc@0.17/mlp-scratch.1:hidden=256} on validation in '
+        '0.17/mlp-scratch.1, a different sweep, so no paired verdict sets the two side by side; '
+        'by their spreads the search did not find anything clearly better. Ten trials are few '
+        'for three hyperparameters, pruning on the first epochs favours fast starters over good '
+        'finishers, and the best learning rate depends on the width and the epochs.'),
     '0.17/mlp-concise.1': (
-        'Depth and learning rate interact: at lr 0.1 every added layer lowers the validation '
-        'accuracy (one layer 0.831, two 0.817, three 0.790), while at lr 0.3 two layers of 256 '
-        'are best (0.850 ± 0.018) and three are still behind (0.826). From the small N(0, 0.01²) '
-        'start a deeper net begins with tiny signals and needs larger steps or more epochs. The '
-        'spreads (± 0.02 to 0.03) are as large as most of the gaps: only "three layers at lr 0.1 '
-        'is worse" stands out clearly.'),
+        'Depth and learning rate interact. At lr 0.1 one layer of 256 gives '
+        '{valid_acc@hidden=256,lr=0.1}, two {valid_acc@hidden=256 256,lr=0.1} and three '
+        '{valid_acc@hidden=256 256 256,lr=0.1}; at lr 0.3 two layers of 256 have the best mean '
+        '({valid_acc@hidden=256 256,lr=0.3}). From the small N(0, 0.01²) start a deeper net '
+        'begins with tiny signals and needs larger steps or more epochs. With three seeds most '
+        'settings are tied with the best: only two layers at lr 0.1 '
+        '({worse@hidden=256 256,lr=0.1}) and 512-256-128 at lr 0.1 '
+        '({worse@hidden=512 256 128,lr=0.1}) are set apart, while three layers of 256 at lr 0.1, '
+        'despite the lowest mean, are {tied@hidden=256 256 256,lr=0.1}: their differences from '
+        'the best vary too much from seed to seed.'),
     '0.17/mlp-concise.2': (
-        'ReLU (0.831 ± 0.023) and tanh (0.826 ± 0.020) end level on validation; sigmoid trails '
-        '(0.807 ± 0.004) and has the highest training loss (0.525 against 0.396): its slope is at '
-        'most 1/4, so from small weights it learns slowest in 10 epochs. It is also the steadiest '
-        'from seed to seed, its small steps never overshooting.'),
+        'ReLU has the best mean on validation ({valid_acc@activation=relu}); tanh '
+        '({valid_acc@activation=tanh}) is {tied@activation=tanh} and sigmoid '
+        '({valid_acc@activation=sigmoid}) is {tied@activation=sigmoid}: three seeds do not '
+        'separate them. Sigmoid ends at a training loss of {train_loss@activation=sigmoid}, ReLU '
+        'at {train_loss@activation=relu}: its slope is at most 1/4, so from small weights it '
+        'learns slowest in 10 epochs.'),
     '0.17/mlp-concise.3': (
-        'Xavier\'s initialisation is best (0.843 ± 0.027 on validation, training loss 0.363) and '
-        'the book\'s N(0, 0.01²) close behind (0.831 ± 0.023). N(0, 1) starts with activations '
-        'far too large and ends at 0.765. All-zero weights never learn: every hidden unit '
-        'computes the same thing and gets the same gradient, so the loss stays at log 10 = 2.303 '
-        'and accuracy at chance (0.098); a constant 0.01 keeps the units identical too and gets '
-        'only as far as one unit would (0.296).'),
+        'Xavier\'s initialisation has the best mean ({valid_acc@init=xavier} on validation) and '
+        'the book\'s N(0, 0.01²) ({valid_acc@init=normal:0.01}) is {tied@init=normal:0.01}. '
+        'N(0, 1) starts with activations far too large and is {worse@init=normal:1}. All-zero '
+        'weights never learn, and not because of symmetry: with every weight 0 each hidden unit '
+        'outputs ReLU(0) = 0, so the output weights get a zero gradient, and with the output '
+        'weights 0 no gradient flows back to the hidden layer: every weight gradient is exactly '
+        'zero, only the output bias moves, and the loss stays at log 10 = 2.303 '
+        '({train_loss.mean:.3f@init=zero}) with accuracy at chance ({valid_acc@init=zero}). '
+        'Symmetry is '
+        'the constant 0.01 start: its gradients are not zero, but every hidden unit computes the '
+        'same thing and gets the same gradient, so the units stay equal and the net learns only '
+        'what one unit can ({valid_acc@init=constant:0.01}, {worse.word@init=constant:0.01}).'),
     '0.17/underfit-overfit.2': (
         'Degree 1 underfits whatever the data: its test loss stays at 13-17. With 10 or 20 '
         'training examples every degree overfits: training losses of 0.4-0.5 against test losses '
@@ -114,81 +160,118 @@ NOTES: dict[str, str] = {
         'The held-out set used to choose λ is then no longer an unbiased estimate of the error: '
         'a fresh test set would be needed for that.'),
     '0.17/dropout.1': (
-        'Every dropout setting beats none on validation and is steadier from seed to seed: no '
-        'dropout gives 0.834 ± 0.031, the book\'s 0.2 then 0.5 gives 0.862 ± 0.004. Swapping the '
-        'rates (0.5 on the first layer, 0.2 on the second) costs about a point (0.851 ± 0.007, '
-        'about 2.5 standard errors away), and 0.5 on both does no better (0.849). Dropping more '
-        'of the wide first layer\'s units removes more of the information the second layer '
-        'needs.'),
+        'The book\'s 0.2 then 0.5 has the best mean on validation ({valid_acc@dropout=0.2 0.5}). '
+        'No dropout ({valid_acc@dropout=0 0}) is {tied@dropout=0 0}: its seeds spread too widely '
+        'for three of them to set it apart. Swapping the rates (0.5 on the first layer, 0.2 on '
+        'the second: {valid_acc@dropout=0.5 0.2}) is {worse@dropout=0.5 0.2}; 0.5 on both '
+        '({valid_acc@dropout=0.5 0.5}) and 0.2 on both ({valid_acc@dropout=0.2 0.2}) are '
+        '{tied.word@dropout=0.5 0.5} and {tied.word@dropout=0.2 0.2}. Dropping more of the wide '
+        'first layer\'s units removes more of the information the second layer needs.'),
     '0.17/dropout.2': (
         'Over 30 epochs at the page\'s lr 0.5, dropout 0.2/0.5 trains steadily for every seed '
-        '(test accuracy 0.885 ± 0.005, training accuracy 0.905). Without dropout the same net is '
-        'unstable: two seeds end at 0.838 and 0.818, and in the third the loss blew up to 822 '
-        'without becoming NaN, ending at 0.494, so the mean (0.717 ± 0.193) says less than '
-        'results.csv, which lists each run. Here dropout both regularises and keeps the large '
-        'steps from running away.'),
+        '(test accuracy {test_acc@dropout=0.2 0.5}, training accuracy '
+        '{train_acc@dropout=0.2 0.5}). Without dropout the same net is unstable: seeds 0 and 1 '
+        'end at {test_acc.s0@dropout=0 0} and {test_acc.s1@dropout=0 0}, and in seed 2 the loss '
+        'blew up without becoming NaN (final training loss {train_loss.s2:.0f@dropout=0 0}), '
+        'ending '
+        'at {test_acc.s2@dropout=0 0}. The mean ({test_acc@dropout=0 0}) says less than '
+        'results.csv, which lists each run, and with such a spread no dropout is '
+        '{tied@dropout=0 0}: three seeds cannot rank the two, though the runaway seed shows what '
+        'dropout prevented here.'),
     '0.17/dropout.3': (
         'The figures (seed 0; without dropout first, then 0.2/0.5) show each hidden layer\'s '
-        'activations, measured before dropout, and its weight-gradient norm per epoch. Without '
-        'dropout the statistics wander: at epoch 5 a gradient spike (the norm doubles at lr 0.5) '
-        'halves the first layer\'s mean activation (0.13 to 0.06), and the variances keep '
-        'drifting up. With dropout they settle after the first epoch and stay flat (variance '
-        'about 0.14 and 0.16), and the gradient norms fall smoothly. The test accuracy moves the '
-        'same way: 0.855 ± 0.009 with dropout, 0.847 ± 0.019 without.'),
+        'activations, measured before dropout, and its weight-gradient norm per epoch. They are '
+        'one seed\'s curves: they show how a run can look, not a difference between the '
+        'settings. In this seed the run without dropout has a gradient spike that shifts the '
+        'first layer\'s mean activation, while with dropout the statistics settle after the '
+        'first epoch; whether that holds in general would need every seed\'s statistics. The '
+        'test accuracies do not separate the two: {test_acc@dropout=0 0} without dropout, '
+        '{test_acc@dropout=0.2 0.5} with it, no dropout being {tied@dropout=0 0}.'),
     '0.17/dropout.5': (
-        'Dropout 0.2/0.5 alone is best (0.862 ± 0.004 on validation). Weight decay does not add '
-        'to it in 10 epochs: with dropout, λ = 1e-4 gives 0.857 and 1e-3 gives 0.828; without '
-        'dropout, λ = 1e-3 gives 0.814 against 0.834 for none. The row without dropout at λ = '
-        '1e-4 holds one run whose loss blew up at the page\'s lr 0.5 (mean loss 18,651; see '
-        'results.csv): a reminder that three seeds can hide one unstable run in a mean.'),
+        'Dropout 0.2/0.5 alone has the best mean on validation '
+        '({valid_acc@dropout=0.2 0.5,weight_decay=0}), and weight decay does not add to it in '
+        '10 epochs: with dropout, λ = 1e-4 gives {valid_acc@dropout=0.2 0.5,weight_decay=0.0001} '
+        '({tied.word@dropout=0.2 0.5,weight_decay=0.0001}) and 1e-3 gives '
+        '{valid_acc@dropout=0.2 0.5,weight_decay=0.001} '
+        '({tied.word@dropout=0.2 0.5,weight_decay=0.001}); without dropout, λ = 1e-3 gives '
+        '{valid_acc@dropout=0 0,weight_decay=0.001}, {worse@dropout=0 0,weight_decay=0.001}. The '
+        'row without dropout at λ = 1e-4 holds one run whose loss blew up at the page\'s lr 0.5 '
+        '(seed 2: final training loss {train_loss.s2:.0f@dropout=0 0,weight_decay=0.0001}, '
+        'validation accuracy {valid_acc.s2@dropout=0 0,weight_decay=0.0001}; see results.csv): '
+        'a reminder that three seeds can hide one unstable run in a mean.'),
     '0.17/numerical-stability-and-init.2': (
-        'Yes: softmax regression trains from equal weights. All-zero and all-0.5 starts give '
-        'exactly the same numbers (0.830 ± 0.005 on test), since adding one constant to every '
-        'logit leaves softmax unchanged, and they match the book\'s random start (0.831 ± '
-        '0.002). The symmetry that sinks an MLP (see 0.17/mlp-concise.3) is broken here by the '
-        'labels: each class\'s weights get a different gradient from the start. Linear '
-        'regression has one output and no hidden units, so it has no symmetry to break at all '
+        'Yes: softmax regression trains from equal weights. All-zero and all-0.5 starts give the '
+        'same numbers ({test_acc@init=zero} and {test_acc@init=constant:0.5} on test), since '
+        'adding one constant to every logit leaves softmax unchanged, and they are '
+        '{tied@init=zero} of the book\'s random start ({test_acc@init=normal:0.01}). Each class\'s '
+        'weights get a different gradient from the labels at the first step, so equal starts '
+        'separate at once. An MLP is different on two counts (0.17/mlp-concise.3): from all-zero '
+        'weights its weight gradients are exactly zero, since the hidden layer passes nothing, '
+        'and from a constant start its hidden units stay equal, which is symmetry. Linear '
+        'regression has one output and no hidden units, so nothing in it is symmetric '
         '(0.17/linear-regression-scratch.1).'),
     '1.0/linear-regression-concise.4': (
-        'At lr 0.003 the estimate keeps improving with epochs (w error 1.51 after 3, 0.165 after '
-        '10, 0.0007 after 30); at lr 0.03 three epochs already reach the noise floor and more '
-        'epochs change nothing beyond noise (0.0005-0.0006). At lr 0.3 the steps are so large '
-        'that the estimate stops improving at about three times that error (0.0017-0.0022): '
-        'SGD with a constant rate jitters around the minimum, the more so the larger the rate.'),
+        'At lr 0.003 the estimate keeps improving with epochs (error in w '
+        '{w_error@lr=0.003,epochs=3} after 3, {w_error@lr=0.003,epochs=10} after 10, '
+        '{w_error@lr=0.003,epochs=30} after 30); at lr 0.03 three epochs already reach the noise '
+        'floor ({w_error@lr=0.03,epochs=3}; in training loss the book\'s setting is '
+        '{tied@lr=0.03,epochs=3}). At lr 0.3 the estimate stops at a larger error '
+        '({w_error@lr=0.3,epochs=3} after 3 epochs, {w_error@lr=0.3,epochs=30} after 30) and its '
+        'training loss after 30 epochs is {worse@lr=0.3,epochs=30}: SGD with a constant rate '
+        'jitters around the minimum, the more so the larger the rate.'),
     '1.0/linear-regression-concise.5': (
-        'The error in w shrinks as the data grows, from 3.7 with 5 examples to 0.04 with 500 and '
-        'about 0.0005 from 1,000 on. At a fixed 3 epochs and batch 10, though, a small data set '
-        'also means few steps (5 examples: 3 steps in all), so the left end of the curve '
-        'measures too little training as much as too little data; from 1,000 examples on the '
-        'error sits at the level the noise allows.'),
+        'The error in w shrinks as the data grows, from {w_error@num_examples=5} with 5 examples '
+        'to {w_error@num_examples=500} with 500 and {w_error@num_examples=1000} with 1,000. At a '
+        'fixed 3 epochs and batch 10, though, a small data set also means few steps (5 examples: '
+        '3 steps in all), so the left end of the curve measures too little training as much as '
+        'too little data. From 1,000 examples on the error sits at the level the noise allows: '
+        'in training loss 10,000 examples are {tied@num_examples=10000}.'),
     '1.0/generalization.7': (
-        'Validation accuracy climbs with the training images: 0.559 from 1,000, 0.679 from '
-        '3,000, 0.790 from 30,000 and 0.831 from 50,000, still rising at the right end, which is '
-        'the argument for more data. At the book\'s fixed 10 epochs a smaller set also gets '
-        'fewer steps (1,000 images: 40 steps in all), so the left end is undertrained as well as '
-        'short of data; the gap between training and validation accuracy, largest at 10,000 '
-        '(0.799 against 0.677 ± 0.102), shows where fitting the few images starts to replace '
-        'learning the task.'),
+        'Validation accuracy climbs with the training images: {valid_acc@num_train=1000} from '
+        '1,000, {valid_acc@num_train=3000} from 3,000, {valid_acc@num_train=30000} from 30,000 '
+        'and {valid_acc@num_train=50000} from 50,000. 1,000 images are '
+        '{worse@num_train=1000}, but 30,000 are {tied@num_train=30000}: three seeds do not show '
+        'whether the curve still rises at the right end. At the book\'s fixed 10 epochs a '
+        'smaller set also gets fewer steps (1,000 images: 40 steps in all), so the left end is '
+        'undertrained as well as short of data. The 10,000 row is no sign of overfitting: its '
+        'training accuracy is alike for every seed ({train_acc@num_train=10000}) while its '
+        'validation accuracy ranges from {valid_acc.s0@num_train=10000} (seed 0) to '
+        '{valid_acc.s1@num_train=10000} (seed 1), the mark of where the last epoch happened to '
+        'land at the constant lr 0.1; overfitting would show in every seed.'),
     '1.0/softmax-regression-scratch.5': (
-        'Small batches win at a fixed 10 epochs: lr 0.03 with batch 32 is best on validation '
-        '(0.847 ± 0.002), with many more steps per epoch at about twice the time of batch 256. '
-        'Batch 2048 needs a larger rate (0.805 at lr 0.1 against 0.763 at 0.03), and lr 1 is '
-        'too large for every batch size: the loss ends above 1.4 and the seeds disagree by up '
-        'to 4 points, though the accuracy (0.76-0.80) degrades far less than the loss.'),
+        'Small batches do well at a fixed 10 epochs: lr 0.03 with batch 32 has the best mean on '
+        'validation ({valid_acc@lr=0.03,batch_size=32}), taking '
+        '{seconds@lr=0.03,batch_size=32} s, while the book\'s batch 256 at lr 0.1 takes '
+        '{seconds@lr=0.1,batch_size=256} s and is {tied@lr=0.1,batch_size=256}. Batch 2048 gives '
+        '{valid_acc@lr=0.1,batch_size=2048} at lr 0.1 and {valid_acc@lr=0.03,batch_size=2048} at '
+        '0.03, both {worse.word@lr=0.1,batch_size=2048}: with so few steps it needs the larger '
+        'rate. lr 1 is too large for every batch size: the training loss ends between '
+        '{train_loss.mean@lr=1,batch_size=256} and {train_loss.mean@lr=1,batch_size=32}, and the '
+        'seeds spread widely (± {valid_acc.std@lr=1,batch_size=256} at batch 256), so that lr 1 '
+        'at batch 32 is still {tied@lr=1,batch_size=32}: the accuracy degrades far less than the '
+        'loss.'),
     '1.0/softmax-regression-concise.4': (
-        'Raising the learning rate from 0.1 to 1, 3 and 10 makes the training loss worse (0.447, '
-        '1.447, 4.32, 14.3) and the test accuracy too (0.831, 0.796, 0.757, 0.789), yet no run '
-        'diverges: the fused cross-entropy never overflows, and a linear model\'s loss keeps a '
-        'single bowl, so large steps bounce across it instead of escaping. Across seeds the '
-        'accuracy spreads from ± 0.002 at lr 0.1 to ± 0.02 at 3 and 10, the mark of that '
-        'bouncing; lr 0.01 is merely slow (0.795). The answer\'s curves.png overlays every '
-        'rate\'s loss curve, epoch by epoch.'),
+        'Raising the learning rate from the book\'s 0.1 to 1, 3 and 10 makes the training loss '
+        'grow ({train_loss.mean@lr=0.1}, {train_loss.mean@lr=1}, {train_loss.mean@lr=3}, '
+        '{train_loss.mean@lr=10}) '
+        'and the test accuracy fall: lr 1 is {worse@lr=1}, lr 3 {worse.word@lr=3}, and lr 10 '
+        '{tied@lr=10}, its seeds spreading by ± {test_acc.std@lr=10}. Yet no run diverges: the '
+        'fused cross-entropy never overflows, and its gradient with respect to the logits, '
+        'softmax − one-hot, is bounded (each entry lies in [−1, 1]), so however large the '
+        'logits grow a step moves the weights by at most the learning rate times the inputs. '
+        'A single bowl alone would not save it: the squared loss is convex too, and it diverged '
+        'at its largest rate in 0.17/linear-regression-concise.1 '
+        '({diverged@0.17/linear-regression-concise.1:reduction=sum,lr=0.3} runs of 3). lr 0.01 '
+        'is merely slow ({test_acc@lr=0.01}, {worse.word@lr=0.01}). The answer\'s curves.png '
+        'overlays every rate\'s loss curve, epoch by epoch.'),
     '1.0/mlp-implementation.3': (
         'A hidden layer of one unit is a bottleneck: everything the output layer sees is one '
-        'number per image, and accuracy falls from 0.844 ± 0.010 (one layer of 256) to 0.375 ± '
-        '0.081 with 256-1 and 0.255 ± 0.145 with 256-1-256; widening again after the bottleneck '
-        'cannot restore what it threw away. The large spreads show how much depends on where '
-        'that single ReLU unit happens to start (a dead unit passes nothing at all).'),
+        'number per image, and test accuracy falls from {test_acc@hidden=256} (one layer of '
+        '256) to {test_acc@hidden=256 1} with 256-1 ({worse@hidden=256 1}) and '
+        '{test_acc@hidden=256 1 256} with 256-1-256 ({worse.word@hidden=256 1 256}); widening '
+        'again after the bottleneck cannot restore what it threw away. The large spreads show '
+        'how much depends on where that single ReLU unit happens to start (a unit inactive for '
+        'every image passes nothing at all).'),
     # the code answers (snippets)
     '0.17/linear-regression.2': (
         'Solving X^T X w = X^T y once, with a column of ones for the bias, lands within 3e-4 of '
@@ -295,10 +378,11 @@ NOTES: dict[str, str] = {
         'unweighted. The labelling rule is the same on both sides, so the gain comes only from '
         'spending the fit on the inputs the target actually has.'),
     '0.17/image-classification-dataset.1': (
-        'Throughput rises with the batch size: batch 1 is about ten times slower than batch 16, '
-        'since every batch pays a fixed cost in Python, and the gains flatten from 256 on, where '
-        'the copying of the images themselves dominates. With the kit\'s in-memory loader the '
-        'book\'s batch 256 reads an epoch in a fraction of a second.'),
+        'Throughput rises steeply from batch 1 to batch 256: batch 1 is about ten times slower '
+        'than batch 16, since every batch pays a fixed cost in Python. It does not keep rising: '
+        'here batch 1024 took about 2.5 times the seconds of batch 256, so 256 is the fastest '
+        'size measured. Each size is timed once, in turn, so a busy machine can reorder the '
+        'larger sizes; rerun on a quiet one before reading more into the right end.'),
     '1.0/mlp-implementation.7': (
         'On this CPU the sizes run within about 10% of each other: the odd size 1025 is the '
         'slowest, 1024, 1028 and 1032 the fastest: a small alignment effect at most. '

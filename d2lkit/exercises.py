@@ -42,6 +42,7 @@ import d2l
 # Two or three sentences per answer, written from the numbers of its run, printed under its
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
 from d2lkit.exercise_notes import NOTES
+from d2lkit import exercise_numbers, sweep_report
 from d2lkit.sweep_plan import SWEEP_OPTIONS  # the sweep's own flags, not a script's
 
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
@@ -1056,6 +1057,24 @@ def _figures(folder: Path, exercise: Exercise) -> list[Path]:
     return [folder / 'curves.png']
 
 
+def numbers(exercise: Exercise, folder: Path) -> exercise_numbers.Answer:
+    """A run answer's results.csv summarized as its sweep reports it: the sweep's axes, metric and
+    book's setting, read from its command (nothing runs)."""
+    from d2lkit import sweep_plan
+    plan = sweep_plan.make_plan([*exercise.sweep, '--out', str(folder)])
+    return exercise_numbers.load(folder, [a.column for a in plan.axes], plan.metric,
+                                 plan.higher_is_better, plan.defaults)
+
+
+def _rebuild_summary(answer: exercise_numbers.Answer) -> None:
+    """Write the answer's summary.md afresh from its results.csv with the current report code,
+    so that its table (with the verdicts) and the notes read the same numbers; figures are kept."""
+    text = sweep_report.summary_markdown(answer.table, answer.metric, answer.higher_is_better)
+    if not (answer.folder / 'summary.md').is_file() or \
+            (answer.folder / 'summary.md').read_text() != text:
+        _write_atomic(answer.folder / 'summary.md', text)
+
+
 def _summary_table(folder: Path) -> str:
     """The table of the sweep's summary.md (mean ± std over seeds, the best marked)."""
     text = (folder / 'summary.md').read_text()
@@ -1167,6 +1186,7 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
     body: list[str] = []
     not_run: list[str] = []
     answered: list[str] = []  # the first ID of each heading
+    answers: dict[str, exercise_numbers.Answer] = {}  # run answers' numbers, for their notes
     for e in chosen:
         if e.kind == 'conceptual' or e.id in done:
             continue
@@ -1196,6 +1216,9 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
                 print(answer(e, folder), file=sys.stderr)
             if not (folder / 'ran.txt').is_file():  # results from a sweep run by hand
                 _record_run(folder)
+            if (folder / 'results.csv').is_file():
+                answers[e.id] = numbers(e, folder)
+                _rebuild_summary(answers[e.id])
             stamp = _ran(folder)[0]
             figures = [Path(os.path.relpath(f, path.parent)).as_posix()
                        for f in _figures(folder, e)]
@@ -1206,7 +1229,7 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
                 body += [_summary_table(folder), '']
             body += [f'Run on {stamp}; results in `{folder}`.', '',
                      *(f'![{e.id}]({figure})' for figure in figures), '']
-        note = NOTES.get(e.id)
+        note = _filled_in(e, NOTES.get(e.id), answers, root)
         body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
     if not_run:
         body += ['## Answers not run yet', '', 'Their commands are under their headings above: '
@@ -1233,6 +1256,24 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, '\n'.join(head + body) + '\n')
     return path
+
+
+def _filled_in(exercise: Exercise, note: str | None, answers: dict[str, exercise_numbers.Answer],
+               root: d2l.PathLike) -> str | None:
+    """A note with its {placeholders} filled in from its answer's results (exercise_numbers);
+    NoteError (one line) for a placeholder that names nothing or a verdict the numbers deny."""
+    if not note or not exercise_numbers.has_placeholders(note):
+        return note
+    def other(id: str) -> exercise_numbers.Answer:
+        if id not in answers:
+            if id not in BY_ID or BY_ID[id].kind != 'run':
+                raise exercise_numbers.NoteError(f'note {exercise.id}: {id} is not a run answer')
+            answers[id] = numbers(BY_ID[id], default_out(BY_ID[id], root))
+        return answers[id]
+    if exercise.id not in answers:
+        raise exercise_numbers.NoteError(f'note {exercise.id} names numbers, but its answer has '
+                                         f'no results.csv under {root}')
+    return exercise_numbers.render(note, answers[exercise.id], f'note {exercise.id}', other)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -1270,7 +1311,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f'unrecognized arguments: {" ".join(flags)} (after the ID come script flags, '
                      'each with its value, e.g. --epochs 1)')
     if args.write_doc:
-        print(write_doc(args.write_doc, args.root, pending=args.no_run))
+        try:
+            print(write_doc(args.write_doc, args.root, pending=args.no_run))
+        except exercise_numbers.NoteError as e:  # one line: which note, which number or claim
+            print(f'error: {e}', file=sys.stderr)
+            raise SystemExit(1) from None
         return
     if args.id is None:
         print('\n'.join(listing()))

@@ -228,8 +228,10 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     assert not list(doc.parent.glob('*.tmp'))
 
 
-def test_the_answer_key_says_where_and_when_the_answers_ran_not_where_it_is_written(tmp_path):
+def test_the_answer_key_says_where_and_when_the_answers_ran_not_where_it_is_written(
+        tmp_path, monkeypatch):
     root = tmp_path / 'answers'
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.1', 'A note.')  # a fake: no results.csv
     folder = exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.1'], root)
     _fake_sweep(folder)
     (folder / 'ran.txt').write_text('2026-01-02; a 64-core machine, torch 9, Python 3.99\n')
@@ -270,6 +272,7 @@ def test_the_answer_key_runs_a_missing_answer(tmp_path, monkeypatch):
         ran.append(argv)
         _fake_sweep(Path(argv[argv.index('--out') + 1]), flag='lr')
     monkeypatch.setattr(exercises, '_run_sweep', fake_sweep)
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.3', 'A note.')  # a fake: no results.csv
     doc = exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'answers',
                               ids=['0.17/mlp-scratch.3'])
     assert len(ran) == 1 and ran[0][0] == 'ch_mlp/scratch.py'
@@ -323,8 +326,9 @@ def test_without_the_sweep_a_run_answer_says_so_in_one_line(monkeypatch, capsys)
     assert err.strip().splitlines() == [err.strip()] and 'python -m d2l sweep' in err
 
 
-def test_the_answer_key_lists_answers_not_run_yet_with_no_run(tmp_path):
+def test_the_answer_key_lists_answers_not_run_yet_with_no_run(tmp_path, monkeypatch):
     root = tmp_path / 'answers'
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.1', 'A note.')  # a fake: no results.csv
     _fake_sweep(exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.1'], root))
     doc = exercises.write_doc(tmp_path / 'exercises.md', root, pending=True,
                               ids=['0.17/mlp-scratch.1', '0.17/mlp-scratch.3'])

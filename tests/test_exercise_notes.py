@@ -1,0 +1,96 @@
+"""The answers' notes take their numbers and verdicts from the stored results: a changed result
+changes the key, a verdict the results no longer give refuses the key, and the committed key is
+what the committed answers give."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, program
+from d2lkit import exercise_numbers, exercises
+
+ANSWERS = ROOT / 'docs' / 'answers'
+ID = '0.17/mlp-scratch.1'  # its note claims {tied@hidden=256}
+
+
+def _copy(tmp_path, id: str = ID):
+    """The stored answer of id copied under tmp_path/docs/answers; its folder."""
+    folder = exercises.default_out(exercises.BY_ID[id], tmp_path / 'docs' / 'answers')
+    shutil.copytree(ANSWERS / folder.name, folder)
+    return folder
+
+
+def _edit(folder, hidden: int, column: str, values: list[float]) -> None:
+    """Set column of the runs with that hidden size, seed by seed, in folder's results.csv."""
+    results = pd.read_csv(folder / 'results.csv')
+    for seed, value in enumerate(values):
+        results.loc[(results['hidden'] == hidden) & (results['seed'] == seed), column] = value
+    results.to_csv(folder / 'results.csv', index=False)
+
+
+def _key(tmp_path) -> str:
+    root = tmp_path / 'docs' / 'answers'
+    return exercises.write_doc(tmp_path / 'docs' / 'exercises.md', root, ids=[ID],
+                               pending=True).read_text()
+
+
+def test_a_changed_result_changes_the_number_in_the_note(tmp_path):
+    folder = _copy(tmp_path)
+    assert '0.39 ± 0.00 at 1024' in _key(tmp_path)
+    _edit(folder, 1024, 'train_loss', [0.5, 0.5, 0.5])
+    text = _key(tmp_path)
+    assert '0.50 ± 0.00 at 1024' in text and '0.39 ± 0.00 at 1024' not in text
+    assert '| 1024 | 0.5000 ± 0.0000 |' in text  # the table, rebuilt from results.csv, agrees
+
+
+def test_a_verdict_the_results_deny_refuses_the_key_in_one_line(tmp_path):
+    folder = _copy(tmp_path)
+    _edit(folder, 256, 'valid_acc', [0.700, 0.701, 0.702])  # far below 128 on every seed: worse
+    result = program([str(ROOT / 'd2l.py'), 'exercises', '--write-doc', 'docs/exercises.md',
+                      '--root', 'docs/answers', '--no-run'], tmp_path, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.count('\n') == 1 and result.stdout == ''
+    line = result.stderr
+    assert line.startswith(f'error: note {ID}: {{tied@hidden=256}} claims tied, ')
+    assert 'verdict of hidden=256 is worse' in line
+    assert not (tmp_path / 'docs' / 'exercises.md').exists()
+
+
+@pytest.mark.parametrize('text, error', [
+    ('{valid_acc@hidden=999}', 'no setting hidden=999'),
+    ('{valid_ac@hidden=128}', 'no column valid_ac'),
+    ('{valid_acc@lr=0.1}', "this table's axes are hidden"),
+    ('{worse@hidden=256}', 'claims worse, but the computed verdict of hidden=256 is tied'),
+])
+def test_an_unknown_placeholder_is_one_line_naming_note_and_placeholder(text, error):
+    answer = exercises.numbers(exercises.BY_ID[ID], ANSWERS / '0.17-mlp-scratch.1')
+    with pytest.raises(exercise_numbers.NoteError, match=error) as caught:
+        exercise_numbers.render(f'See {text}.', answer, f'note {ID}')
+    assert str(caught.value).startswith(f'note {ID}: {text}') and '\n' not in str(caught.value)
+
+
+def test_placeholders_render_in_their_default_formats():
+    answer = exercises.numbers(exercises.BY_ID[ID], ANSWERS / '0.17-mlp-scratch.1')
+    render = lambda text: exercise_numbers.render(text, answer, 'test')  # noqa: E731
+    assert render('{valid_acc@hidden=128}') == '0.849 ± 0.005'
+    assert render('{valid_acc.mean:.4f@hidden=128}') == '0.8488'
+    assert render('{vs_best@hidden=256}') == '−0.018 ± 0.050'
+    assert render('{tied@hidden=256}') == 'tied with the best (−0.018 ± 0.050 over 3 seeds)'
+    assert render('{tied.word@hidden=256} {best@hidden=128}') == 'tied the best by mean valid_acc'
+    assert render('{seconds@hidden=16}') == '11.0 ± 0.8'
+
+
+def test_the_committed_key_is_what_the_committed_answers_give(tmp_path):
+    shutil.copytree(ANSWERS, tmp_path / 'docs' / 'answers')
+    result = program([str(ROOT / 'd2l.py'), 'exercises', '--write-doc', 'docs/exercises.md',
+                      '--root', 'docs/answers', '--no-run'], tmp_path, tmp_path)
+    assert result.returncode == 0, result.stderr
+    drop = lambda text: [line for line in text.splitlines()  # noqa: E731
+                         if not line.startswith('Generated on ')]
+    assert drop((tmp_path / 'docs' / 'exercises.md').read_text()) == drop(
+        (ROOT / 'docs' / 'exercises.md').read_text())
+    for summary in ANSWERS.glob('*/summary.md'):  # nothing to rebuild: they are current
+        assert (tmp_path / 'docs' / 'answers' / summary.parent.name / 'summary.md').read_text() \
+            == summary.read_text()
