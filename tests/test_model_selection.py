@@ -66,6 +66,31 @@ def test_polynomial_prints_the_books_points_and_the_weights(tmp_path, capsys):
     assert json.loads(numbers.read_text()) == history and len(history['test_loss']) == 45
 
 
+def test_polynomial_steps_train_every_data_size_for_the_same_number_of_updates(monkeypatch):
+    page = script(POLYNOMIAL)
+    steps = []
+    step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, 'step', lambda self, *a, **k: (steps.append(1),
+                                                                         step(self, *a, **k))[1])
+    epochs = {}
+    for n in (10, 15, 40):  # 1, 2 (10 + 5) and 4 batches an epoch
+        steps.clear()
+        epochs[n] = len(page.main(['--num-train', str(n), '--steps', '40', '--degree', '2'])
+                        ['train_loss'])
+        assert len(steps) == 40, n
+    assert epochs == {10: 40, 15: 20, 40: 10}
+    # Without --steps, --epochs counts: the book's 400 epochs are 400 steps at 10 examples.
+    assert page.parse_args(['--num-train', '10']).epochs == 400
+    assert page.parse_args(['--num-train', '10', '--steps', '4000']).epochs == 4000
+
+
+def test_polynomial_steps_must_make_whole_epochs(capsys):
+    with pytest.raises(SystemExit):
+        script(POLYNOMIAL).parse_args(['--num-train', '15', '--steps', '41'])
+    assert ('--steps 41 is not a whole number of epochs of 2 steps (--num-train 15, batch 10); '
+            'use a multiple of 2') in capsys.readouterr().err
+
+
 def test_polynomial_weights_load_only_at_their_degree(tmp_path, capsys):
     path = tmp_path / 'poly.pt'
     trained = train(POLYNOMIAL, '--epochs', '5', '--save', str(path))
