@@ -132,10 +132,11 @@ _MLP_INIT = _sweep('mlp_concise', '--init', 'normal:0.01,xavier,zero,constant:0.
 # lambda chosen on 1,000 validation examples drawn like the 20 training ones; the grid runs on
 # until the larger values tie or lose on validation, and 1000 diverges (lr * lambda = 3)
 WD_VALID = ('--valid', '1000')
+TEN_SEEDS = '0,1,2,3,4,5,6,7,8,9'  # spelled out: estimated_seconds counts the commas
 _LAMBDA = _sweep('weight_decay', *WD_VALID, '--weight-decay',
-                 '0,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10,30,100,300,1000', '--seeds', '0..9')
+                 '0,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10,30,100,300,1000', '--seeds', TEN_SEEDS)
 _LAMBDA_SEEDS = _sweep('weight_decay', *WD_VALID, '--weight-decay', '0,1,3,10,30,100,300,1000',
-                       '--seeds', '0..9')
+                       '--seeds', TEN_SEEDS)
 _DROPOUT = ('--hidden', '256', '256', '--lr', '0.5')  # the dropout page's network: 784-256-256-10
 _DROPOUT_RATES = _sweep('mlp', *_DROPOUT, '--dropout',
                         list_axis([0, 0], [0.2, 0.5], [0.5, 0.2], [0.2, 0.2], [0.5, 0.5]), *VALID)
