@@ -9,16 +9,20 @@ the book's nn.MSELoss: the noise alone leaves 0.01, its variance, on the test se
 The true weights are [5, 1.2, -3.4, 5.6, 0, 0, ...]. 100 test examples (drawn first, so
 they stay the same whatever --num-train), --num-train training examples, batch
 min(10, --num-train), lr 0.01, 400 epochs; every 20 epochs the train and test loss.
+400 epochs are 4,000 SGD steps at 100 examples but 400 at 10: --steps S trains for S steps
+whatever --num-train, to compare data sizes at the same amount of training.
 
     python ch_model_selection/polynomial.py                   # degree 3: the right model
     python ch_model_selection/polynomial.py --degree 1        # a line: underfits
     python ch_model_selection/polynomial.py --degree 19 --num-train 15   # overfits
     python ch_model_selection/polynomial.py --degree 19 --epochs 1500    # the book's third run
+    python ch_model_selection/polynomial.py --degree 9 --num-train 10 --steps 4000   # 4000 epochs
     python ch_model_selection/polynomial.py --plot poly.png   # train and test loss, log axis
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -55,7 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              'truth, 1 underfits, 19 overfits on few examples')
     parser.add_argument('--num-train', type=kit.positive_int, default=100, metavar='N',
                         help='number of training examples; the batch is at most N')
-    return parser.parse_args(argv)
+    parser.add_argument('--steps', type=kit.positive_int, metavar='S',
+                        help='train for S minibatch SGD steps in all, in place of --epochs: '
+                             'the same number of updates whatever --num-train (S must be a '
+                             'whole number of epochs)')
+    args = parser.parse_args(argv)
+    if args.steps:  # --steps S: as many epochs as make S steps
+        per_epoch = math.ceil(args.num_train / min(args.batch_size, args.num_train))
+        if args.steps % per_epoch:
+            parser.error(f'--steps {args.steps} is not a whole number of epochs of '
+                         f'{per_epoch} steps (--num-train {args.num_train}, batch '
+                         f'{min(args.batch_size, args.num_train)}); use a multiple of {per_epoch}')
+        args.epochs = args.steps // per_epoch
+    return args
 
 
 def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = None) -> dict:

@@ -6,11 +6,12 @@ weight from N(0, 1) and its bias 0, the loss half of nn.MSELoss (the mean of scr
 squared_loss), batch 5, lr 0.003, 100 epochs. SGD with weight_decay lambd adds lambd * w to
 the weight's gradient: the gradient of scratch.py's penalty lambd/2 ||w||^2, so the two take
 the same steps. Defaults, initial weights and batch order are those of scratch.py, so the
-two print the same numbers:
+two print the same numbers, --valid N's validation loss included:
 
     python ch_weight_decay/concise.py                     # no weight decay
     python ch_weight_decay/concise.py --weight-decay 3    # smaller ||w||, lower test loss
     python ch_weight_decay/concise.py --weight-decay 3 --plot wd.png   # loss curves, log axis
+    python ch_weight_decay/concise.py --weight-decay 3 --valid 1000    # and a validation loss
     python -m d2l compare ch_weight_decay --weight-decay 3            # next to scratch.py
 """
 from __future__ import annotations
@@ -38,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', default=0.0,
                         type=kit.non_negative_float, metavar='LAMBD',
                         help="lambd, the optimizer's weight decay on the weight; 0 is none")
+    parser.add_argument('--valid', type=kit.positive_int, metavar='N',
+                        help='draw N validation examples as the training ones are drawn (same '
+                             'w, b and noise) and report their loss too: the loss to choose '
+                             'lambd on, leaving the test set for the chosen one')
     return parser.parse_args(argv)
 
 
@@ -49,6 +54,11 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     true_w, true_b = torch.ones((NUM_INPUTS, 1)) * 0.01, 0.05
     train_X, train_y = (t.to(args.device) for t in d2l.synthetic_data(true_w, true_b, NUM_TRAIN))
     test_X, test_y = (t.to(args.device) for t in d2l.synthetic_data(true_w, true_b, NUM_TEST))
+    evaluated = [(train_X, train_y), (test_X, test_y)]  # the losses printed, in this order
+    if args.valid:  # a validation set like the training set, from a random stream of its own
+        with kit.held_out_stream(args.seed):
+            valid = d2l.synthetic_data(true_w, true_b, args.valid)
+        evaluated.append(tuple(t.to(args.device) for t in valid))
     train_iter = d2l.load_array((train_X, train_y), args.batch_size)
     d2l.init_normal(net[0], std=1)  # weight from N(0, 1) drawn as scratch.py draws w, bias 0
 
@@ -61,9 +71,9 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     weights, settings = net.state_dict(), {'model': 'ch_weight_decay/concise.py'}
     history = {'train_loss': [], 'test_loss': [], 'seconds': []}
 
-    def losses() -> tuple[float, float]:  # the mean squared loss per example, without the decay
+    def losses() -> tuple[float, ...]:  # the mean squared loss per example, without the decay
         with torch.no_grad():
-            return float(loss(net(train_X), train_y)), float(loss(net(test_X), test_y))
+            return tuple(float(loss(net(X), y)) for X, y in evaluated)
 
     if args.load:  # evaluate saved weights instead of training
         kit.restore_losses(args, weights, settings, losses)

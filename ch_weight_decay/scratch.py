@@ -9,11 +9,15 @@ shrinks w by lr * lambd * w: the weights decay. The train and test losses printe
 5 epochs) are the squared loss alone, without the penalty; at the end, the L2 norm of w.
 With lambd 0 the 20 examples are fitted exactly and the test loss stays high; lambd 3
 keeps w small and the test loss falls. Defaults, initial weights and batch order are those
-of concise.py, so the two print the same numbers:
+of concise.py, so the two print the same numbers. --valid N draws N more examples the way
+the training set is drawn, a validation set, and prints its loss too: choose lambd on it
+and keep the test loss for the lambd chosen (the run is otherwise the same, its validation
+set drawn from a random stream of its own):
 
     python ch_weight_decay/scratch.py                     # lambd 0: no weight decay
     python ch_weight_decay/scratch.py --lambd 3           # smaller ||w||, lower test loss
     python ch_weight_decay/scratch.py --lambd 3 --plot wd.png   # train and test loss, log axis
+    python ch_weight_decay/scratch.py --lambd 3 --valid 1000    # and a validation loss
     python -m d2l compare ch_weight_decay --weight-decay 3      # scratch.py next to concise.py
 """
 from __future__ import annotations
@@ -45,6 +49,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--weight-decay', '--lambd', dest='weight_decay', default=0.0,
                         type=kit.non_negative_float, metavar='LAMBD',
                         help='lambd, the weight of the L2 penalty lambd/2 ||w||^2; 0 is none')
+    parser.add_argument('--valid', type=kit.positive_int, metavar='N',
+                        help='draw N validation examples as the training ones are drawn (same '
+                             'w, b and noise) and report their loss too: the loss to choose '
+                             'lambd on, leaving the test set for the chosen one')
     return parser.parse_args(argv)
 
 
@@ -55,6 +63,11 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     true_w, true_b = torch.ones((NUM_INPUTS, 1)) * 0.01, 0.05
     train_X, train_y = (t.to(args.device) for t in d2l.synthetic_data(true_w, true_b, NUM_TRAIN))
     test_X, test_y = (t.to(args.device) for t in d2l.synthetic_data(true_w, true_b, NUM_TEST))
+    evaluated = [(train_X, train_y), (test_X, test_y)]  # the losses printed, in this order
+    if args.valid:  # a validation set like the training set, from a random stream of its own
+        with kit.held_out_stream(args.seed):
+            valid = d2l.synthetic_data(true_w, true_b, args.valid)
+        evaluated.append(tuple(t.to(args.device) for t in valid))
     train_iter = d2l.load_array((train_X, train_y), args.batch_size)
     w = torch.normal(0, 1, size=(NUM_INPUTS, 1), device=args.device, requires_grad=True)
     b = torch.zeros(1, device=args.device, requires_grad=True)
@@ -63,10 +76,10 @@ def main(argv: list[str] | None = None, on_epoch: d2l.EpochCallback | None = Non
     weights, settings = {'w': w, 'b': b}, {'model': 'ch_weight_decay/scratch.py'}
     history = {'train_loss': [], 'test_loss': [], 'seconds': []}
 
-    def losses() -> tuple[float, float]:  # the mean squared loss per example, without the penalty
+    def losses() -> tuple[float, ...]:  # the mean squared loss per example, without the penalty
         with torch.no_grad():
-            return (float(d2l.squared_loss(d2l.linreg(train_X, w, b), train_y).mean()),
-                    float(d2l.squared_loss(d2l.linreg(test_X, w, b), test_y).mean()))
+            return tuple(float(d2l.squared_loss(d2l.linreg(X, w, b), y).mean())
+                         for X, y in evaluated)
 
     if args.load:  # evaluate saved weights instead of training
         kit.restore_losses(args, weights, settings, losses)

@@ -17,8 +17,9 @@ import d2l
 from d2lkit import script as kit
 
 
-# losses: compared relative; valid_acc: what test_acc is called in a run with --valid
-_COMPARED = {'train_loss': 'train loss', 'test_loss': 'test loss',
+# losses: compared relative; valid_acc: what test_acc is called in a run with --valid; a
+# regression's --valid adds valid_loss beside its test_loss
+_COMPARED = {'train_loss': 'train loss', 'valid_loss': 'valid loss', 'test_loss': 'test loss',
              'train_acc': 'train acc', 'test_acc': 'test acc', 'valid_acc': 'valid acc'}
 
 

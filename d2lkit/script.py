@@ -21,14 +21,16 @@ The book's API stays d2l.<name>; this module imports d2l, never the other way ro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
 import json
 import math
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -528,35 +530,65 @@ def _plural(name: str) -> str:
     return name + ('es' if name.endswith('s') else 's')
 
 
-def record_losses(history: dict[str, list[float]], epoch: int, losses: tuple[float, float],
+def record_losses(history: dict[str, list[float]], epoch: int, losses: tuple[float, ...],
                   shown: bool, on_epoch: d2l.EpochCallback | None) -> None:
     """After an epoch of a regression with a test set of its own (polynomial, weight decay):
-    keep its (train loss, test loss) in history, print them if `shown` (at the book's points),
-    then hand them to on_epoch."""
-    numbers = dict(zip(('train_loss', 'test_loss'), losses))
+    keep its (train loss, test loss) in history, or (train, test, validation loss) with
+    --valid, print them if `shown` (at the book's points), then hand them to on_epoch."""
+    numbers = dict(zip(('train_loss', 'test_loss', 'valid_loss'), losses))
     for key, value in numbers.items():
-        history[key].append(value)
+        history.setdefault(key, []).append(value)
     if shown:
-        print(f'epoch {epoch}, train loss {losses[0]:.6g}, test loss {losses[1]:.6g}')
+        print(f'epoch {epoch}, {_loss_words(numbers)}')
     if on_epoch is not None:
         on_epoch(epoch, numbers)
 
 
+def _loss_words(numbers: dict[str, float]) -> str:
+    """'train loss 0.1, test loss 0.2', or with a validation loss 'train loss 0.1, valid loss
+    0.15, test loss 0.2'."""
+    order = [k for k in ('train_loss', 'valid_loss', 'test_loss') if k in numbers]
+    return ', '.join(f'{k.split("_")[0]} loss {numbers[k]:.6g}' for k in order)
+
+
 def restore_losses(args: argparse.Namespace, weights: dict[str, torch.Tensor],
-                   settings: d2l.Settings, losses: Callable[[], tuple[float, float]]) -> None:
+                   settings: d2l.Settings, losses: Callable[[], tuple[float, ...]]) -> None:
     """--load of such a regression: restore the saved weights, print losses() = (train loss,
-    test loss) of them (evaluate_saved does this for a classifier)."""
+    test loss[, validation loss]) of them (evaluate_saved does this for a classifier)."""
     restore(args.load, weights, settings)
-    train_l, test_l = losses()
-    print(f'loaded {args.load}: train loss {train_l:.6g}, test loss {test_l:.6g}')
+    numbers = dict(zip(('train_loss', 'test_loss', 'valid_loss'), losses()))
+    print(f'loaded {args.load}: {_loss_words(numbers)}')
+
+
+@contextlib.contextmanager
+def held_out_stream(seed: int) -> Iterator[None]:
+    """A random stream of its own for drawing a validation set (--valid of a regression): the
+    CPU generator is set aside and seeded apart from --seed's, and given back afterwards, so
+    the rest of the run (its other data, initial weights, batch order) is the same with or
+    without the validation set. Its seed is a hash of --seed: the CPU generator keeps 32 bits
+    of a seed (2**32 + s is s again), and a hash keeps it clear of the small seeds runs use."""
+    digest = hashlib.sha256(f'--valid {seed}'.encode()).digest()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int.from_bytes(digest[:4], 'big'))
+        yield
 
 
 def loss_curves(history: dict[str, list[float]], path: str) -> str:
     """--plot of a regression with a test set of its own: train and test loss per epoch on a log
-    axis (the book's semilogy); return the line to print."""
+    axis (the book's semilogy), and the validation loss with --valid; return the line to print."""
     if not history['train_loss']:
         return f'note: no training curves to plot with --load; {path} not written'
     epochs = range(1, len(history['train_loss']) + 1)
+    if 'valid_loss' in history:
+        plt = d2l.pyplot()
+        fig = plt.figure(figsize=(5, 3.5))
+        axes = fig.gca()
+        axes.set_xlabel('epoch'), axes.set_ylabel('loss')
+        for key, style in (('train_loss', '-'), ('valid_loss', '--'), ('test_loss', ':')):
+            axes.semilogy(epochs, history[key], linestyle=style, label=key.split('_')[0])
+        axes.legend()
+        d2l.finish_figure(fig, path, 'semilogy')
+        return f'train, valid and test loss written to {path}'
     d2l.semilogy(epochs, history['train_loss'], 'epoch', 'loss', epochs, history['test_loss'],
                  ['train', 'test'], figsize=(5, 3.5), path=path)
     return f'train and test loss written to {path}'

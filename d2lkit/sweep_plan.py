@@ -89,7 +89,8 @@ class Plan:
     release: str | None = None  # --release HOST: that host's unfinished runs are run again
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
     classifier: bool = True
-    # a regression script with a test set of its own (polynomial, weight decay): its test loss
+    # a regression script with a test set of its own (polynomial, weight decay): its test loss,
+    # and its validation loss where --valid is among the fixed flags (weight decay)
     test_loss: bool = False
     # the data sets the runs read, (--dataset, --data-root): read once before forking workers
     datasets: list[tuple[str, str | None]] = field(default_factory=list)
@@ -99,8 +100,10 @@ class Plan:
 
     @property
     def metric(self) -> str:
-        if not self.classifier:
-            return 'test_loss' if self.test_loss else 'train_loss'
+        if not self.classifier:  # a regression with --valid N chooses on its validation loss
+            if self.test_loss:
+                return 'valid_loss' if '--valid' in self.fixed else 'test_loss'
+            return 'train_loss'
         return 'valid_acc' if '--valid' in self.fixed else 'test_acc'
 
     @property
@@ -111,8 +114,8 @@ class Plan:
     def metrics(self) -> list[str]:
         if self.classifier:
             return ['train_loss', 'train_acc', self.metric]
-        if self.test_loss:
-            return ['train_loss', 'test_loss']
+        if self.test_loss:  # the test loss shown beside a validation loss chosen on
+            return list(dict.fromkeys(['train_loss', self.metric, 'test_loss']))
         return ['train_loss', 'w_error', 'b_error']
 
     @property
@@ -193,9 +196,9 @@ def make_plan(argv: Sequence[str]) -> Plan:
         storage=options.get('--storage'),
         release=options.get('--release'),
         file_flags=file_flags,
-        classifier='--valid' in actions,
+        classifier='--dataset' in actions,  # the image scripts
         # linear regression (--num-examples) reports its errors in w and b; the others a test loss
-        test_loss='--valid' not in actions and '--num-examples' not in actions,
+        test_loss='--dataset' not in actions and '--num-examples' not in actions,
     )
     plan.out, plan.study = out_and_study(plan, options)
     plan.defaults = None if search else _defaults(axes, actions)

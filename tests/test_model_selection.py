@@ -66,6 +66,31 @@ def test_polynomial_prints_the_books_points_and_the_weights(tmp_path, capsys):
     assert json.loads(numbers.read_text()) == history and len(history['test_loss']) == 45
 
 
+def test_polynomial_steps_train_every_data_size_for_the_same_number_of_updates(monkeypatch):
+    page = script(POLYNOMIAL)
+    steps = []
+    step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, 'step', lambda self, *a, **k: (steps.append(1),
+                                                                         step(self, *a, **k))[1])
+    epochs = {}
+    for n in (10, 15, 40):  # 1, 2 (10 + 5) and 4 batches an epoch
+        steps.clear()
+        epochs[n] = len(page.main(['--num-train', str(n), '--steps', '40', '--degree', '2'])
+                        ['train_loss'])
+        assert len(steps) == 40, n
+    assert epochs == {10: 40, 15: 20, 40: 10}
+    # Without --steps, --epochs counts: the book's 400 epochs are 400 steps at 10 examples.
+    assert page.parse_args(['--num-train', '10']).epochs == 400
+    assert page.parse_args(['--num-train', '10', '--steps', '4000']).epochs == 4000
+
+
+def test_polynomial_steps_must_make_whole_epochs(capsys):
+    with pytest.raises(SystemExit):
+        script(POLYNOMIAL).parse_args(['--num-train', '15', '--steps', '41'])
+    assert ('--steps 41 is not a whole number of epochs of 2 steps (--num-train 15, batch 10); '
+            'use a multiple of 2') in capsys.readouterr().err
+
+
 def test_polynomial_weights_load_only_at_their_degree(tmp_path, capsys):
     path = tmp_path / 'poly.pt'
     trained = train(POLYNOMIAL, '--epochs', '5', '--save', str(path))
@@ -117,6 +142,53 @@ def test_weight_decay_parity_needs_the_same_seed():
     concise = train('ch_weight_decay/concise', '--lambd', '3', '--epochs', '5', '--seed', '1')
     with pytest.raises(AssertionError):
         assert_same_losses(scratch, concise, rtol=1e-4, keys=BOTH_LOSSES)
+
+
+VALID_LINE = re.compile(r'^epoch (\d+), train loss (\S+), valid loss (\S+), test loss (\S+)$')
+
+
+@pytest.mark.parametrize('name', WEIGHT_DECAY_SCRIPTS)
+def test_weight_decay_valid_adds_a_validation_loss_and_changes_nothing_else(name, capsys):
+    plain = train(name, '--lambd', '3', '--epochs', '12')
+    plain_out = capsys.readouterr().out.splitlines()
+    valid = train(name, '--lambd', '3', '--epochs', '12', '--valid', '50')
+    valid_out = capsys.readouterr().out.splitlines()
+    assert 'valid_loss' not in plain and len(valid['valid_loss']) == 12
+    # The validation set is drawn from a stream of its own: the run is otherwise the same.
+    for key in ('train_loss', 'test_loss', 'w_norm'):
+        assert valid[key] == plain[key], key
+    assert [LOSSES_LINE.match(line).groups() for line in plain_out[:-1]] == [
+        (m.group(1), m.group(2), m.group(4)) for m in map(VALID_LINE.match, valid_out[:-1])]
+    assert [float(VALID_LINE.match(line).group(3)) for line in valid_out[:-1]] == [
+        pytest.approx(valid['valid_loss'][e - 1], rel=1e-5) for e in (5, 10, 12)]
+    assert valid_out[-1] == plain_out[-1]  # L2 norm of w
+
+
+@pytest.mark.parametrize('name', WEIGHT_DECAY_SCRIPTS)
+def test_weight_decay_valid_loss_is_on_new_examples_drawn_like_the_training_set(
+        name, tmp_path, monkeypatch):
+    drawn = []  # (w, b, examples, (X, y)) of each call of d2l.synthetic_data
+
+    def recorded(w, b, num_examples):
+        data = synthetic_data(w, b, num_examples)
+        drawn.append((w, b, num_examples, data))
+        return data
+    synthetic_data = d2l.synthetic_data
+    monkeypatch.setattr(d2l, 'synthetic_data', recorded)
+    weights = tmp_path / 'wd.pt'
+    history = train(name, '--lambd', '1', '--epochs', '3', '--valid', '400', '--save', str(weights))
+    (train_w, train_b, n_train, (train_X, _)), _, (w, b, n_valid, (X, y)) = drawn
+    assert (n_train, n_valid) == (20, 400)
+    assert torch.equal(w, train_w) and b == train_b  # the same w, b (and noise) as training
+    assert not any(torch.equal(row, x) for row in X for x in train_X)  # new examples
+    # The noise left after the true line is N(0, 0.01^2), as synthetic_data draws it.
+    assert float((y - X @ w - b).std()) == pytest.approx(0.01, rel=0.15)
+    # The loss reported is the final model's mean squared loss / 2 on those 400 examples.
+    saved = d2l.load_weights(weights)
+    weight = saved['w'] if 'w' in saved else saved['0.weight'].T
+    bias = saved['b'] if 'b' in saved else saved['0.bias']
+    expected = float(((X @ weight + bias - y) ** 2 / 2).mean())
+    assert history['valid_loss'][-1] == pytest.approx(expected, rel=1e-5)
 
 
 def test_compare_lines_up_train_and_test_loss(capsys):

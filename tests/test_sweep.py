@@ -357,6 +357,29 @@ def test_a_regression_with_a_test_set_reports_its_test_loss(tmp_path, capsys, re
     assert float(table['3']['test_loss']) < float(table['1']['test_loss'])  # degree 1 underfits
 
 
+def test_weight_decay_with_valid_chooses_on_its_validation_loss(tmp_path, capsys,
+                                                                report_stand_in):
+    # With --valid N fixed, weight decay's sweep chooses on the validation loss (lower is
+    # better) and still shows the test loss of every run; without it, on the test loss.
+    script = str(ROOT / 'ch_weight_decay' / 'scratch.py')
+    plain = sweep_plan.make_plan([script, '--weight-decay', '0,3'])
+    assert (plain.classifier, plain.metric) == (False, 'test_loss')
+    assert plain.metrics == ['train_loss', 'test_loss']
+    out = tmp_path / 'out'
+    status, _, stderr = sweep_cli([script, '--valid', '200', '--weight-decay', '0,3',
+                                   '--epochs', '10', '--seeds', '0', '--workers', '1',
+                                   '--out', out], capsys)
+    assert status == 0, stderr
+    (call,) = report_stand_in.calls
+    assert call[2:4] == ('valid_loss', False)  # the metric chosen on, lower is better
+    table = {r['weight_decay']: r for r in rows(out)}
+    assert list(table['0'])[2:6] == ['seed', 'train_loss', 'valid_loss', 'test_loss']
+    history = json.loads((out / 'histories' / f'{table["3"]["run"]}.json').read_text())
+    for key in ('valid_loss', 'test_loss'):
+        assert float(table['3'][key]) == pytest.approx(history[key][-1], rel=1e-5)
+    assert float(table['3']['valid_loss']) < float(table['0']['valid_loss'])
+
+
 def test_a_history_half_written_by_a_killed_process_goes_when_the_rerun_writes_it(tmp_path,
                                                                                  capsys):
     # kill -9 between a history's temporary file and its rename leaves the temporary file (and
