@@ -1168,9 +1168,14 @@ computes it) or `conceptual` (a derivation or discussion: the page's section to 
 `python -m d2l exercises ID` runs one answer.
 
 Below, each `run` and `code` answer: its command, its table and figure, and what the numbers show.
-A sweep's table is mean ± std over seeds 0, 1 and 2, from the sweep's summary.md. Answers that
-pick a setting pick it on `--valid 10000`, the last 10,000 training images held out: the test
-set is never used for choosing. Each answer's folder keeps its results (a sweep's summary.md
+A sweep's table is mean ± std over seeds 0, 1 and 2, or over the seeds its command names (its
+n column says), from the sweep's summary.md, with each setting's
+difference from the best paired by seed, its 95% interval and the verdict (`tied`, `worse` ...;
+[reading them](sweep.md#reading-error-bars-and-verdicts)); `book` marks the script's defaults.
+Answers that pick a setting pick it on a validation split (`--valid 10000`, the last 10,000
+training images; `--valid N` new examples for the regressions): the test set is never used for
+choosing. Every measured number and comparison in a run answer's note is read from its
+results.csv when this key is written. Each answer's folder keeps its results (a sweep's summary.md
 and results.csv, a snippet's table.txt) and ran.txt, the date and machine of its run, which
 this key reads back.
 """
