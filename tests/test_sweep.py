@@ -231,6 +231,9 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     (['--out='], '--out is empty'),
     (['--seeds', '3..1'], 'is an empty range'),
     (['--study', 'x'], 'give --storage too'),
+    (['--prune', 'median', '--search', '3', '--valid', '10', '--lr', '0.01..1'],
+     "--prune takes halving or none, got 'median'"),
+    (['--prune', 'none', '--lr', '0.01,0.1'], '--prune is for a search: give --search N too'),
     (['--hidden', '64,128', '256'], 'quote the whole axis'),
 ])
 def test_a_bad_line_is_one_line_and_exit_2_with_nothing_written(tmp_path, capsys, flags, says):
@@ -584,3 +587,20 @@ def test_the_book_setting_is_the_script_s_defaults_of_the_swept_flags():
         'hidden': '256', 'lr': '0.1'}
     assert sweep_plan.make_plan([mlp, '--valid', '10', '--search', '2',
                                  '--lr', '0.1..1']).defaults is None
+
+
+def test_a_search_with_prune_none_runs_every_trial_to_its_last_epoch(tiny_data, tmp_path,
+                                                                     capsys):
+    out = tmp_path / 'out'
+    # the line of the search above, whose pruner stops some trials
+    line = [SOFTMAX, '--valid', '10', '--search', '8', '--lr', '0.001..3', '--epochs', '4',
+            '--seeds', '0', '--data-root', tiny_data, '--workers', '1']
+    status, _, stderr = sweep_cli([*line, '--prune', 'none', '--out', out], capsys)
+    assert status == 0, stderr
+    table = rows(out)
+    assert len(table) == 8 and {r['status'] for r in table} == {'ok'}
+    assert all(len(json.loads((out / 'histories' / f'{r["run"]}.json').read_text())['valid_acc'])
+               == 4 for r in table)
+    # a folder is one sweep: the same line with the pruner on is another
+    status, _, stderr = sweep_cli([*line, '--out', out], capsys)
+    assert status == 2 and 'holds another sweep' in stderr
