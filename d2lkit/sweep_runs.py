@@ -780,29 +780,28 @@ def run_workers(plan: Plan, progress: Progress, todo: int) -> None:
     context = multiprocessing.get_context(method)
     workers = min(plan.workers, todo)  # no idle process for a sweep that is nearly done
     threads = max(1, cores() // workers)
-    with cached_data():
-        if method == 'fork':  # read once here; the forked workers inherit the tensors
-            for dataset, root in plan.datasets:
-                d2l.load_mnist_arrays(dataset, root=root)
-        processes = [
-            context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()), daemon=True)
-            for n in range(workers)
-        ]
+    if method == 'fork':  # read once here (run_sweep's cache); the forked workers inherit it
+        for dataset, root in plan.datasets:
+            d2l.load_mnist_arrays(dataset, root=root)
+    processes = [
+        context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()), daemon=True)
+        for n in range(workers)
+    ]
+    for p in processes:
+        p.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            for p in processes:
+                p.join(timeout=0.5 / len(processes))
+            progress.update()
+    except KeyboardInterrupt:
         for p in processes:
-            p.start()
-        try:
-            while any(p.is_alive() for p in processes):
-                for p in processes:
-                    p.join(timeout=0.5 / len(processes))
-                progress.update()
-        except KeyboardInterrupt:
-            for p in processes:
-                p.terminate()
-            for p in processes:
-                p.join(timeout=10)
-                if p.is_alive():
-                    p.kill()
-            raise
+            p.terminate()
+        for p in processes:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+        raise
 
 
 def final_run(plan: Plan) -> str:
@@ -824,10 +823,9 @@ def final_run(plan: Plan) -> str:
     }
     flags = ' '.join(f'{a.flag} {setting[a.column]}' for a in plan.axes)
     seed = plan.seeds[0]
-    with cached_data():
-        status, history, message = run_once(
-            load_module(plan.script), run_argv(plan, setting, seed, 'best', final=True), None
-        )
+    status, history, message = run_once(
+        load_module(plan.script), run_argv(plan, setting, seed, 'best', final=True), None
+    )
     test = _last(history, 'test_acc')
     result = (
         f'test acc {test:.4f}'
@@ -848,6 +846,11 @@ def run_sweep(plan: Plan) -> int:
     into best.txt. Returns the number of this plan's runs still missing (elsewhere, or lost)."""
     check_out(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
+    with cached_data():  # the data read once: for the forked workers and a search's final run
+        return _run_sweep(plan)
+
+
+def _run_sweep(plan: Plan) -> int:
     already, total = prepare(plan)
     if already == total:
         print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
