@@ -49,6 +49,7 @@ HEARTBEAT_S = 10  # a database's trial beats this often while it runs ...
 GRACE_S = 30  # ... and is failed (then retried) once it has been silent this long
 SIGN_S = 60  # a trial claimed but never signed (its worker killed in between) is dead after this
 HOLD_S = 600  # a run held this long by another host: this command stops waiting for it
+WAIT_S = 0.25  # a worker with nothing to run looks again this often (a sweep ends within it)
 RECORD = 'record'  # the trial's user attribute holding its rows and histories
 
 
@@ -623,7 +624,7 @@ def work(plan: Plan, module, worker: str) -> None:
 
 def wait_for_others(plan: Plan, study) -> bool:
     """Nothing to claim: clear dead workers' trials and plan them again; True while a run that
-    this command waits for is held by another worker (then after a second's sleep)."""
+    this command waits for is held by another worker (then after WAIT_S)."""
     from optuna.trial import TrialState
 
     clear_dead(study)
@@ -633,7 +634,7 @@ def wait_for_others(plan: Plan, study) -> bool:
                if _key(t)]
     if not [t for t in running if worker_gone(t) is not None or held_for(t) < HOLD_S]:
         return False  # nothing, or only runs another host has held past HOLD_S
-    time.sleep(1)
+    time.sleep(WAIT_S)
     return True
 
 

@@ -469,9 +469,9 @@ def test_a_run_held_by_another_host_is_waited_for_a_bounded_time_then_released(
     assert [t.state.name for t in study.get_trials(deepcopy=False)] == ['RUNNING']
     sleeps = []
     monkeypatch.setattr(sweep_runs.time, 'sleep', sleeps.append)
-    assert sweep_runs.wait_for_others(plan, study) is True and sleeps == [1]
+    assert sweep_runs.wait_for_others(plan, study) is True and sleeps == [sweep_runs.WAIT_S]
     monkeypatch.setattr(sweep_runs, 'HOLD_S', 0)  # held longer than that: waited for no longer
-    assert sweep_runs.wait_for_others(plan, study) is False and sleeps == [1]
+    assert sweep_runs.wait_for_others(plan, study) is False and sleeps == [sweep_runs.WAIT_S]
     [(key, host, minutes)] = sweep_runs.held_elsewhere(plan)
     assert (key, host) == ('g000-s0', 'a-machine-that-is-gone') and 0 <= minutes < 1
     monkeypatch.undo()
