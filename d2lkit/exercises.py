@@ -43,7 +43,7 @@ import d2l
 # table in docs/exercises.md; keyed by ID (the first ID of a pair's heading).
 from d2lkit.exercise_notes import NOTES
 from d2lkit import exercise_numbers, sweep_report
-from d2lkit.sweep_plan import SWEEP_OPTIONS  # the sweep's own flags, not a script's
+from d2lkit.sweep_plan import SWEEP_OPTIONS, seeds_of  # the sweep's own flags, not a script's
 
 # The chapter scripts the answers run, in one place: a path that moves is changed here only.
 SCRIPTS = {
@@ -993,16 +993,19 @@ def estimated_seconds(exercise: Exercise) -> float:
         return 0.0
     script, _, options = _split_sweep(exercise.sweep)
     key = next(k for k, path in SCRIPTS.items() if path == script)
-    seeds = len(options.get('--seeds', '0,1,2').split(','))
+    seeds = len(seeds_of(options.get('--seeds', '0,1,2')))
     points = grid(exercise)
     trials = int(options['--search']) if '--search' in options else len(points)
     total = 0.0
     for argv in points:
         if key in _TINY:
             examples, batch, epochs = _TINY[key]
-            examples = int(_flag(argv, '--num-examples', [str(examples)])[0])
+            # linear regression's --num-examples, polynomial's and weight decay's --num-train
+            examples = int(_flag(argv, '--num-examples', _flag(argv, '--num-train',
+                                                             [str(examples)]))[0])
             epochs = int(_flag(argv, '--epochs', [str(epochs)])[0])
-            seconds = epochs * -(-examples // batch) * _TINY_STEP_S
+            steps = _flag(argv, '--steps', [str(epochs * -(-examples // batch))])  # polynomial's
+            seconds = int(steps[0]) * _TINY_STEP_S
         else:
             hidden = _flag(argv, '--hidden', [] if 'softmax' in key else ['256'])
             sizes = [784, *map(int, hidden), 10]

@@ -187,7 +187,7 @@ def make_plan(argv: Sequence[str]) -> Plan:
         name=script_name(script),
         fixed=fixed,
         axes=axes,
-        seeds=_seeds(options.get('--seeds', '0,1,2')),
+        seeds=seeds_of(options.get('--seeds', '0,1,2')),
         out=Path('.'),
         study='',
         workers=_workers(options),
@@ -466,8 +466,8 @@ def _workers(options: dict[str, str]) -> int:
     return workers
 
 
-def _seeds(text: str) -> list[int]:
-    """--seeds 0,1,2 or an inclusive range 0..9, or both: 0..4,10."""
+def seeds_of(text: str) -> list[int]:
+    """The seeds of --seeds: 0,1,2, or an inclusive range 0..9, or both: 0..4,10."""
     seeds: list[int] = []
     try:
         for part in text.split(','):

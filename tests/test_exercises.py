@@ -355,3 +355,18 @@ def test_a_code_answers_table_is_kept_and_read_back_and_no_run_runs_no_snippet(t
     assert table.read_text() in again  # the same numbers, read back, not timed again
     assert 'Not run for this key yet' in again.split('## 0.17/mlp.3')[1].split('\n## ')[0]
     assert ': 0.17/mlp.3.' in again
+
+
+def test_the_cost_estimate_counts_seed_ranges_and_polynomial_steps():
+    def estimate(*flags):
+        return exercises.estimated_seconds(exercises.Exercise(
+            'x/y.1', 'run', 'a test', sweep=exercises._sweep('polynomial', *flags)))
+    one = estimate('--degree', '1,3', '--seeds', '0')
+    assert estimate('--degree', '1,3', '--seeds', '0..9') == pytest.approx(10 * one)
+    assert estimate('--degree', '1,3', '--seeds', '0,1,2,3,4,5,6,7,8,9') == pytest.approx(10 * one)
+    # --steps 4000 is ten times the default 400 epochs x 1 step of a 10-example set
+    longer = estimate('--degree', '1,3', '--seeds', '0', '--steps', '4000', '--num-train', '10')
+    default = estimate('--degree', '1,3', '--seeds', '0', '--num-train', '10')
+    overhead = exercises._RUN_OVERHEAD_S
+    assert (longer / 2 - overhead) == pytest.approx(4000 * exercises._TINY_STEP_S)
+    assert longer > default

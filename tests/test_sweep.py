@@ -522,8 +522,8 @@ def test_a_failing_heartbeat_is_said_once_and_beats_on(capsys):
 # ---------------------------------------------------------------------------
 
 def test_seeds_take_ranges_and_more_seeds_run_only_the_new_ones(tmp_path, capsys):
-    assert sweep_plan._seeds('0..4') == [0, 1, 2, 3, 4]
-    assert sweep_plan._seeds('0..2,7') == [0, 1, 2, 7]
+    assert sweep_plan.seeds_of('0..4') == [0, 1, 2, 3, 4]
+    assert sweep_plan.seeds_of('0..2,7') == [0, 1, 2, 7]
     out = tmp_path / 'out'
     argv = [LINREG, '--lr', '0.01,0.03', '--epochs', '1', '--out', out]
     assert sweep_cli([*argv, '--seeds', '0,1'], capsys)[0] == 0
