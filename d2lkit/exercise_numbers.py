@@ -98,9 +98,9 @@ def _row(answer: Answer, setting: str, where: str) -> pd.Series:
     if any(len(p) != 2 for p in pairs) or {a for a, _ in pairs} != set(answer.axes):
         raise NoteError(f'{where}: the setting names {", ".join(a for a, *_ in pairs) or "no axis"}'
                         f'; this table\'s axes are {", ".join(answer.axes) or "none"}')
-    want = {a.strip(): sweep_report._natural_key(v.strip()) for a, v in pairs}
+    want = {a.strip(): v.strip() for a, v in pairs}
     for _, row in answer.table.iterrows():
-        if all(sweep_report._natural_key(row[a]) == want[a] for a in answer.axes):
+        if all(sweep_report.same_value(row[a], want[a]) for a in answer.axes):
             return row
     raise NoteError(f'{where}: no setting {setting} in {answer.folder / "results.csv"}')
 
@@ -109,8 +109,7 @@ def _seed_value(answer: Answer, row: pd.Series, column: str, seed: int, where: s
     """The value of column in the run of row's setting with that seed, from results.csv."""
     runs = answer.results[answer.results['seed'] == seed]
     for a in answer.axes:
-        runs = runs[[sweep_report._natural_key(v) == sweep_report._natural_key(row[a])
-                     for v in runs[a]]]
+        runs = runs[[sweep_report.same_value(v, row[a]) for v in runs[a]]]
     if runs.empty:
         raise NoteError(f'{where}: no run with seed {seed} in {answer.folder / "results.csv"}')
     return float(runs[column].iloc[0])
@@ -149,12 +148,12 @@ def render_one(answer: Answer, text: str, where: str) -> str:
     column, _, stat = head.partition('.')
     if column == 'vs_best':
         numbers = {'mean': ('vs_best', True), '': ('vs_best', True), 'ci95': ('ci95', False)}
-        if stat not in numbers or sweep_report._missing(row['vs_best']):
+        if stat not in numbers or sweep_report.missing(row['vs_best']):
             raise NoteError(f'{where}: vs_best takes no .{stat} here' if stat not in numbers
                             else f'{where}: this setting has no paired difference')
         name, signed = numbers[stat]
         value = _number(row[name], answer.metric, spec, signed=signed)
-        if stat == '' and not sweep_report._missing(row['ci95']):
+        if stat == '' and not sweep_report.missing(row['ci95']):
             value += f' ± {_number(row["ci95"], answer.metric, spec)}'
         return value
     if column in COUNTS:
@@ -173,9 +172,9 @@ def render_one(answer: Answer, text: str, where: str) -> str:
     if stat:
         raise NoteError(f'{where}: unknown statistic .{stat} (mean, std, sK for seed K)')
     mean, std = row[f'{column}_mean'], row[f'{column}_std']
-    if sweep_report._missing(mean):
+    if sweep_report.missing(mean):
         raise NoteError(f'{where}: this setting has no run that finished ok')
-    if sweep_report._missing(std):
+    if sweep_report.missing(std):
         return _number(mean, column, spec)
     shown = _number(mean, column, spec)
     if not spec and _number(mean, column) == _number(mean, 'x') and 'e' not in shown:

@@ -65,13 +65,19 @@ def metric_columns(results: pd.DataFrame) -> list[str]:
     return columns[columns.index('seed') + 1:columns.index('seconds')]
 
 
-def _natural_key(value: object) -> tuple:
+def natural_key(value: object) -> tuple:
     """Sort '64' before '128 256', 0.03 before 0.1: numbers by value, text as text after them."""
     parts = str(value).split()
     try:
         return (0, *[float(p) for p in parts])
     except ValueError:
         return (1, str(value))
+
+
+def same_value(a: object, b: object) -> bool:
+    """Whether two values of a swept flag are the same setting: numbers by value ('0.10' is 0.1,
+    '1.0' is 1, '0.0 0.0' is '0 0'), anything else as text."""
+    return natural_key(a) == natural_key(b)
 
 
 # ---------------------------------------------------------------------------
@@ -134,7 +140,7 @@ def _matches(table: pd.DataFrame, axes: Sequence[str], reference: dict | None) -
     text as a number where both are numbers ('0.10' is 0.1, '1.0' is 1), as text otherwise."""
     if reference is None:
         return [False] * len(table)
-    return [all(a in reference and _natural_key(reference[a]) == _natural_key(row[a])
+    return [all(a in reference and same_value(reference[a], row[a])
                 for a in axes) for _, row in table.iterrows()]
 
 
@@ -194,7 +200,7 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
     table = table.reset_index(drop=not axes)
     if axes:
         order = sorted(range(len(table)),
-                       key=lambda i: [_natural_key(table[a].iloc[i]) for a in axes])
+                       key=lambda i: [natural_key(table[a].iloc[i]) for a in axes])
         table = table.iloc[order].reset_index(drop=True)
     table['best'] = False
     means = table[f'{metric}_mean']
@@ -221,16 +227,16 @@ def _mean_pm_std(table: pd.DataFrame, column: str) -> list[str]:
     d = _decimals(column, table[f'{column}_mean'])
     cells = []
     for mean, std in zip(table[f'{column}_mean'], table[f'{column}_std']):
-        if _missing(mean):
+        if missing(mean):
             cells.append('-')
-        elif _missing(std):
+        elif missing(std):
             cells.append(f'{mean:.{d}f}')
         else:
             cells.append(f'{mean:.{d}f} ± {std:.{d}f}')
     return cells
 
 
-def _missing(x: object) -> bool:
+def missing(x: object) -> bool:
     """True for NaN and None (a float NaN or a missing cell)."""
     return x is None or (isinstance(x, float) and math.isnan(x))
 
@@ -244,9 +250,9 @@ def _vs_best_cells(table: pd.DataFrame) -> list[str]:
     for mean, half, verdict in zip(table['vs_best'], table['ci95'], table['verdict']):
         if verdict == 'best':
             cells.append('0')
-        elif _missing(mean):
+        elif missing(mean):
             cells.append('-')
-        elif _missing(half):
+        elif missing(half):
             cells.append(f'{mean:+.{d}f}')
         else:
             cells.append(f'{mean:+.{d}f} ± {half:.{d}f}')
@@ -459,7 +465,7 @@ def _best_band(ax, table: pd.DataFrame, axes: Sequence[str], metric: str) -> Non
     row = best.iloc[0]
     mean, std, n = row[f'{metric}_mean'], row[f'{metric}_std'], int(row['n'])
     label = f'best ({_label(row, axes)}): mean'
-    if n >= 2 and not _missing(std):
+    if n >= 2 and not missing(std):
         half = t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
         ax.axhspan(mean - half, mean + half, color='gray', alpha=0.25, lw=0,
                    label=f'{label} ± 95% CI of its mean ({n} seeds)')
@@ -474,7 +480,7 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
     best setting's mean and 95% interval as a band, settings tied with it ringed."""
     plt = d2l.pyplot()
     others = [a for a in axes if a != flag]
-    values = sorted(table[flag].unique(), key=_natural_key)
+    values = sorted(table[flag].unique(), key=natural_key)
     numeric = _is_numeric(table[flag])
     position = {v: (float(v) if numeric else k) for k, v in enumerate(values)}
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -492,7 +498,7 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
             key = key if isinstance(key, tuple) else (key,)
             rows = rows.dropna(subset=[f'{metric}_mean'])
             rows = rows.iloc[sorted(range(len(rows)),
-                                    key=lambda i: _natural_key(rows[flag].iloc[i]))]
+                                    key=lambda i: natural_key(rows[flag].iloc[i]))]
             label = ', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)) or None
             ax.errorbar([position[v] for v in rows[flag]], rows[f'{metric}_mean'],
                         yerr=rows[f'{metric}_std'].fillna(0), fmt='o-', capsize=4, label=label)
@@ -537,15 +543,15 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
     import numpy as np
     plt = d2l.pyplot()
     rows_flag, cols_flag = axes
-    row_values = sorted(table[rows_flag].unique(), key=_natural_key)
-    col_values = sorted(table[cols_flag].unique(), key=_natural_key)
+    row_values = sorted(table[rows_flag].unique(), key=natural_key)
+    col_values = sorted(table[cols_flag].unique(), key=natural_key)
     grid = np.full((len(row_values), len(col_values)), np.nan)
     text = [['no ok run'] * len(col_values) for _ in row_values]
     cells = dict(zip(zip(table[rows_flag], table[cols_flag]), _mean_pm_std(table, metric)))
     for _, row in table.iterrows():
         i, j = row_values.index(row[rows_flag]), col_values.index(row[cols_flag])
         grid[i, j] = row[f'{metric}_mean']
-        if not _missing(row[f'{metric}_mean']):
+        if not missing(row[f'{metric}_mean']):
             text[i][j] = cells[(row[rows_flag], row[cols_flag])].replace(' ± ', '\n± ')
     fig, ax = plt.subplots(figsize=(1.5 * len(col_values) + 2.5, 0.9 * len(row_values) + 1.8))
     cmap = plt.get_cmap('viridis' if higher_is_better else 'viridis_r')

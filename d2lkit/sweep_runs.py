@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import d2l
-from d2lkit.sweep_plan import Plan, Run, SweepError, cores, load_module, run_argv, run_id
+from d2lkit.sweep_plan import Plan, SweepError, cores, load_module, run_argv, run_id
 
 HOST = socket.gethostname()
 HEARTBEAT_S = 10  # a database's trial beats this often while it runs ...
