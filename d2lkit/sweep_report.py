@@ -225,15 +225,16 @@ def _decimals(column: str, values: pd.Series) -> int:
 def _mean_pm_std(table: pd.DataFrame, column: str) -> list[str]:
     """'0.8123 ± 0.0041' per row; the mean alone with one run, '-' with none."""
     d = _decimals(column, table[f'{column}_mean'])
-    cells = []
-    for mean, std in zip(table[f'{column}_mean'], table[f'{column}_std']):
-        if missing(mean):
-            cells.append('-')
-        elif missing(std):
-            cells.append(f'{mean:.{d}f}')
-        else:
-            cells.append(f'{mean:.{d}f} ± {std:.{d}f}')
-    return cells
+    return [_pm(mean, std, d) for mean, std in zip(table[f'{column}_mean'], table[f'{column}_std'])]
+
+
+def _pm(value: float, spread: float, d: int, signed: bool = False) -> str:
+    """'value ± spread' to d decimals (a sign before value if signed); value alone without a
+    spread, '-' without a value."""
+    if missing(value):
+        return '-'
+    text = f'{value:{"+" if signed else ""}.{d}f}'
+    return text if missing(spread) else f'{text} ± {spread:.{d}f}'
 
 
 def missing(x: object) -> bool:
@@ -246,17 +247,8 @@ def _vs_best_cells(table: pd.DataFrame) -> list[str]:
     the best itself, '-' without a pair."""
     import pandas as pd
     d = _decimals('', pd.concat([table['vs_best'], table['ci95']], ignore_index=True))
-    cells = []
-    for mean, half, verdict in zip(table['vs_best'], table['ci95'], table['verdict']):
-        if verdict == 'best':
-            cells.append('0')
-        elif missing(mean):
-            cells.append('-')
-        elif missing(half):
-            cells.append(f'{mean:+.{d}f}')
-        else:
-            cells.append(f'{mean:+.{d}f} ± {half:.{d}f}')
-    return cells
+    return ['0' if verdict == 'best' else _pm(mean, half, d, signed=True)
+            for mean, half, verdict in zip(table['vs_best'], table['ci95'], table['verdict'])]
 
 
 def _display_frame(table: pd.DataFrame) -> pd.DataFrame:
