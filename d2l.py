@@ -36,8 +36,8 @@ At the first figure: figure_mode() (in Plotting) decides once where figures go: 
 notebook, a window in a script with a screen, or a PNG per figure in a script without one.
 In a script (either kind) it registers one exit hook, _at_exit, which draws the last points of
 progress boards; without a screen the hook also saves the figures a page drew with plt and left
-open, and IPython's display()/clear_output() are routed to the figure's file. Nothing else runs
-at exit.
+open, and IPython's display()/clear_output() are routed to the figure's file. Nothing else of
+d2l's runs at exit (the chapter scripts' runner, d2lkit.script.run_script, adds gc.freeze).
 """
 from __future__ import annotations
 

@@ -13,16 +13,19 @@ lesson (`from d2lkit import script as kit`):
 - outputs: write_outputs (--save, --history, --plot), show_predictions and show_inspection
   (--predict, --confusion, --mistakes), evaluate_saved and restore (--load); for the
   regressions with a test set, record_losses (each epoch's line) and restore_losses (--load);
-- the run: run_script (one line per expected error, the warning of shadowing_d2l) and
-  load_script (a script imported by its path, for compare, sweep and the tests).
+- the run: run_script (one line per expected error, the warning of shadowing_d2l, and the one
+  exit hook of this module: gc.freeze, so that Python's shutdown skips its garbage collections)
+  and load_script (a script imported by its path, for compare, sweep and the tests).
 
 The book's API stays d2l.<name>; this module imports d2l, never the other way round.
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import math
@@ -753,11 +756,17 @@ def run_script(main: Callable[[], object]) -> None:
     """Run a script's main(); expected errors print one line and exit 1, not a traceback.
 
     Every chapter script and `python -m d2l` start here, once per process, so this is where the
-    one warning about another d2l shadowing the kit (shadowing_d2l) is printed, to stderr.
+    one warning about another d2l shadowing the kit (shadowing_d2l) is printed, to stderr, and
+    where the exit hook that freezes the process's objects (below) is registered.
     """
     shadowed = shadowing_d2l()
     if shadowed:
         print(shadowed, file=sys.stderr)
+    # At exit, after the other exit hooks (registered later, run first), freeze the objects:
+    # Python's shutdown would otherwise run full garbage collections over every object torch,
+    # pandas and matplotlib made, about a second on a slow core, for a process that is ending.
+    atexit.unregister(gc.freeze)  # once, however many times a test calls run_script
+    atexit.register(gc.freeze)
     try:
         main()
     except d2l.D2LError as e:

@@ -11,7 +11,8 @@ in --out (no server), or --storage URL (a database; several machines on one swee
 
 sweep(argv) reads the line into a plan (d2lkit.sweep_plan), runs it on the study with worker
 processes (d2lkit.sweep_runs), which write results.csv and the histories from the study, then
-reports them (d2lkit.sweep_report): summary.md, the figures, the table printed.
+reports them (d2lkit.sweep_report): summary.md, the figures, the table printed. A search's
+final run (the best setting on all the training images) runs while the report is written.
 """
 
 from __future__ import annotations
@@ -89,11 +90,15 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     from d2lkit import sweep_report, sweep_runs
 
     plan = sweep_plan.make_plan(argv)
-    sweep_runs.run_sweep(plan)
+    final = sweep_runs.run_sweep(plan)  # a search's final run goes on while the report is written
     if not (plan.out / 'results.csv').exists():
+        if final is not None:
+            print(final.answer())
         return pd.DataFrame(columns=plan.columns)
     table = sweep_report.report(plan.out, [a.column for a in plan.axes], plan.metric,
                                 plan.higher_is_better, show=show, reference=plan.defaults)
+    if final is not None:
+        print(final.answer())
     print(sweep_report.format_table(table))
     results = pd.read_csv(plan.out / 'results.csv')
     results.attrs['summary'] = table  # one row per setting: mean, std, the verdict against the best

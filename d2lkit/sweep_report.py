@@ -515,16 +515,15 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
         ax.minorticks_off()
     if not numeric:
         ax.set_xlim(-0.5, len(values) - 0.5)
+    missing = [_value(v) for v in table.loc[table[f'{metric}_mean'].isna(), flag]]
+    if missing:  # a line of the title: inside the axes it could lie under the legend
+        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more'
+                                           if len(missing) > 4 else '')
+        title += f'\nno ok run at {flag}={listed}'
     ax.set_xlabel(f'--{flag.replace("_", "-")}')
     ax.set_ylabel(f'final {metric.replace("_", " ")}')
     ax.set_title(title, fontsize='medium')
     ax.grid(True, alpha=0.4)
-    missing = [_value(v) for v in table.loc[table[f'{metric}_mean'].isna(), flag]]
-    if missing:
-        listed = ', '.join(missing[:4]) + (f' and {len(missing) - 4} more'
-                                           if len(missing) > 4 else '')
-        ax.annotate(f'no ok run at {flag}={listed}', (0.01, 0.01),
-                    xycoords='axes fraction', fontsize='small', color='gray')
     fig.tight_layout()
     return fig
 
@@ -574,7 +573,7 @@ def heatmap_figure(table: pd.DataFrame, axes: Sequence[str], metric: str,
 def _write_png(fig: Figure, path: Path) -> None:
     """Write a figure to path whole or not at all (a temporary file renamed into place)."""
     with d2l.writing_to(path), d2l.atomic_file(path) as f:
-        fig.savefig(f, format='png', dpi=100, bbox_inches='tight')
+        fig.savefig(f, format='png', dpi=100)  # laid out by tight_layout: drawn once
 
 
 def _write_text(text: str, path: Path) -> None:

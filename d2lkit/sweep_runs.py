@@ -19,6 +19,9 @@ seen from any machine; on the worker's own host its trial is failed as soon as i
 gone (its pid, with that start time, no longer runs). A failed trial without a record is
 abandoned and its key is planned again. A run held by another host longer than HOLD_S is
 waited for no longer: the command ends, naming it and the command that releases it.
+
+The cores are shared among the command's workers (CoreShare): one that has nothing left to run
+gives its share to those still running. A search's best setting is run once more (FinalRun).
 """
 
 from __future__ import annotations
@@ -395,7 +398,50 @@ class Heartbeat:
                 self.said = True
 
 
-def run_trial(plan: Plan, module, study, storage, trial, worker: str) -> None:
+class CoreShare:
+    """The cores split among the sweep's workers, counted in a shared integer: a worker that has
+    no more runs leaves, and those still running take its share at their next epoch. So the last
+    long run of a search does not train on one core while the others idle. (The thread count can
+    change the order of a run's float sums: its figures may differ in the last digits.)"""
+
+    def __init__(self, live):
+        self.live = live  # a multiprocessing.Value('i'): the workers still working
+        self.left = False
+
+    def take(self) -> None:
+        """Set this worker's torch threads to its share of the cores now."""
+        import torch
+
+        threads = max(1, cores() // max(1, self.live.value))
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+    def leave(self) -> None:
+        """This worker has nothing to run: its share goes to the others (once)."""
+        if not self.left:
+            self.left = True
+            with self.live.get_lock():
+                self.live.value -= 1
+
+    def back(self) -> None:
+        """This worker claimed a run again (a dead worker's, retried): it counts once more."""
+        if self.left:
+            self.left = False
+            with self.live.get_lock():
+                self.live.value += 1
+
+    def each_epoch(self, on_epoch: Callable | None) -> Callable[[int, dict], None]:
+        """on_epoch, after taking this epoch's share."""
+        def hook(epoch: int, numbers: dict[str, float]) -> None:
+            self.take()
+            if on_epoch is not None:
+                on_epoch(epoch, numbers)
+
+        return hook
+
+
+def run_trial(plan: Plan, module, study, storage, trial, worker: str,
+              share: CoreShare | None = None) -> None:
     """Run a claimed trial's seeds (a grid point: one; a search trial: each), record it."""
     setting = suggest(plan, trial)
     rows: list[dict] = []
@@ -408,6 +454,9 @@ def run_trial(plan: Plan, module, study, storage, trial, worker: str) -> None:
                 status, history, seconds = 'pruned', {}, 0.0
             else:
                 on_epoch = pruning(plan, trial) if plan.search and plan.prune and n == 0 else None
+                if share is not None:
+                    share.take()
+                    on_epoch = share.each_epoch(on_epoch)
                 start = time.perf_counter()
                 status, history, message = run_once(
                     module, run_argv(plan, setting, seed, run), on_epoch
@@ -610,15 +659,21 @@ def write_json(path: Path, obj: dict) -> None:
 # ---------------------------------------------------------------------------
 
 
-def work(plan: Plan, module, worker: str) -> None:
+def work(plan: Plan, module, worker: str, share: CoreShare | None = None) -> None:
     """One worker's loop: claim a trial and run it; with none waiting, wait for the runs others
-    hold (retrying those whose worker died) until none is left that this command waits for."""
+    hold (retrying those whose worker died) until none is left that this command waits for.
+    share: the cores, shared with this command's other workers."""
     study, storage = load(plan, search=bool(plan.search))
     while True:
         trial = claim(study)
         if trial is not None:
-            run_trial(plan, module, study, storage, trial, worker)
-        elif not wait_for_others(plan, study):
+            if share is not None:
+                share.back()
+            run_trial(plan, module, study, storage, trial, worker, share)
+            continue
+        if share is not None:  # nothing to claim: this worker's cores go to the runs going on
+            share.leave()
+        if not wait_for_others(plan, study):
             return
 
 
@@ -695,12 +750,11 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
+def _worker_main(plan: Plan, number: int, live, parent: int) -> None:
     """A worker process: torch threads = its share of the cores, stdout silenced, then work()."""
     _die_with_parent(parent)
-    import torch
-
-    torch.set_num_threads(threads)
+    share = CoreShare(live)
+    share.take()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the sweep's stdout is the final table only
     # Ctrl-C reaches the parent, which stops its workers with SIGTERM: raised as KeyboardInterrupt,
@@ -709,12 +763,17 @@ def _worker_main(plan: Plan, number: int, threads: int, parent: int) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with cached_data():
-            work(plan, load_module(plan.script), f'{HOST}/{os.getpid()}')
+            work(plan, load_module(plan.script), f'{HOST}/{os.getpid()}', share)
     except KeyboardInterrupt:
         os._exit(130)
     except Exception as e:  # the storage failing under a worker: say it, the others go on
         print(f'worker {number} stopped: {type(e).__name__}: {e}', file=sys.stderr)
         os._exit(1)
+
+
+def fork_safe() -> bool:
+    """Whether this process may fork processes that compute with torch (see _fresh_process)."""
+    return sys.platform.startswith('linux') and _fresh_process()
 
 
 def _fresh_process() -> bool:
@@ -777,15 +836,15 @@ class Progress:
 def run_workers(plan: Plan, progress: Progress, todo: int) -> None:
     """Start plan.workers processes (at most todo) and wait. Forked (on Linux, from the command),
     they share the data read here; spawned, each imports the script and reads the data once."""
-    method = 'fork' if sys.platform.startswith('linux') and _fresh_process() else 'spawn'
+    method = 'fork' if fork_safe() else 'spawn'
     context = multiprocessing.get_context(method)
     workers = min(plan.workers, todo)  # no idle process for a sweep that is nearly done
-    threads = max(1, cores() // workers)
+    live = context.Value('i', workers)  # CoreShare's count of the workers still working
     if method == 'fork':  # read once here (run_sweep's cache); the forked workers inherit it
         for dataset, root in plan.datasets:
             d2l.load_mnist_arrays(dataset, root=root)
     processes = [
-        context.Process(target=_worker_main, args=(plan, n, threads, os.getpid()), daemon=True)
+        context.Process(target=_worker_main, args=(plan, n, live, os.getpid()), daemon=True)
         for n in range(workers)
     ]
     for p in processes:
@@ -805,53 +864,90 @@ def run_workers(plan: Plan, progress: Progress, todo: int) -> None:
         raise
 
 
-def final_run(plan: Plan) -> str:
-    """--search: the best trial's settings, and its test accuracy from one run without --valid."""
-    study, storage = load(plan)
-    try:
-        best = study.best_trial
-    except ValueError:
-        return 'search: no trial finished (all pruned, diverged or failed); widen the ranges'
-    finally:
-        _close(storage)
-    setting = {
-        a.column: (
-            f'{best.params[a.column]:.4g}'
-            if isinstance(best.params[a.column], float)
-            else str(best.params[a.column])
-        )
-        for a in plan.axes
-    }
-    flags = ' '.join(f'{a.flag} {setting[a.column]}' for a in plan.axes)
-    seed = plan.seeds[0]
-    status, history, message = run_once(
-        load_module(plan.script), run_argv(plan, setting, seed, 'best', final=True), None
-    )
-    test = _last(history, 'test_acc')
-    result = (
-        f'test acc {test:.4f}'
-        if status == 'ok' and test is not None
-        else f'the final run {status} {message}'
-    )
-    seeds = f'mean of {len(plan.seeds)} seeds' if len(plan.seeds) > 1 else f'seed {plan.seeds[0]}'
-    return (
-        f'best of {plan.search} trials: {flags} (valid acc {best.value:.4f}, {seeds}, trial'
-        f' {best.number}); one more run without --valid (all the training images), seed {seed}:'
-        f' {result}'
-    )
+class FinalRun:
+    """--search: the best trial's setting run once more without --valid (all the training
+    images), for its test accuracy. Where workers are forked it runs in a process of its own,
+    started at once, while this process writes the report; elsewhere it runs in answer()."""
+
+    def __init__(self, plan: Plan):
+        self.plan, self.process = plan, None
+        study, storage = load(plan)
+        try:
+            self.best = study.best_trial
+        except ValueError:
+            self.best = None  # no trial finished
+        finally:
+            _close(storage)
+        if self.best is not None and fork_safe():
+            context = multiprocessing.get_context('fork')
+            self.answers, send = context.Pipe(duplex=False)
+            self.process = context.Process(target=self._main, args=(send, os.getpid()),
+                                           daemon=True)
+            self.process.start()
+            send.close()
+
+    def setting(self) -> dict[str, str]:
+        """The best trial's flags as text, floats to 4 significant digits."""
+        params = self.best.params
+        return {a.column: f'{params[a.column]:.4g}' if isinstance(params[a.column], float)
+                else str(params[a.column]) for a in self.plan.axes}
+
+    def run(self) -> tuple[str, float | None, str, float]:
+        """(status, test accuracy, message, seconds) of the run."""
+        argv = run_argv(self.plan, self.setting(), self.plan.seeds[0], 'best', final=True)
+        start = time.perf_counter()
+        status, history, message = run_once(load_module(self.plan.script), argv, None)
+        return status, _last(history, 'test_acc'), message, time.perf_counter() - start
+
+    def _main(self, send, parent: int) -> None:
+        _die_with_parent(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        send.send(self.run())
+        send.close()
+
+    def answer(self) -> str:
+        """Wait for the run; write best.txt and return its line (the search's answer)."""
+        plan = self.plan
+        if self.best is None:
+            line = 'search: no trial finished (all pruned, diverged or failed); widen the ranges'
+        else:
+            if self.process is None:
+                status, test, message, seconds = self.run()
+            else:
+                try:
+                    status, test, message, seconds = self.answers.recv()
+                except EOFError:  # the process died without a word (killed, out of memory)
+                    self.process.join()
+                    status, test, message, seconds = (
+                        'failed', None, f'(its process ended, exit {self.process.exitcode})', 0.0)
+                self.process.join()
+            print(f'sweep: the final run took {seconds:.1f} s', file=sys.stderr)
+            result = (f'test acc {test:.4f}' if status == 'ok' and test is not None
+                      else f'the final run {status} {message}')
+            seed = plan.seeds[0]
+            seeds = f'mean of {len(plan.seeds)} seeds' if len(plan.seeds) > 1 else f'seed {seed}'
+            flags = ' '.join(f'{a.flag} {v}' for a, v in zip(plan.axes, self.setting().values()))
+            line = (f'best of {plan.search} trials: {flags} (valid acc {self.best.value:.4f},'
+                    f' {seeds}, trial {self.best.number}); one more run without --valid (all the'
+                    f' training images), seed {seed}: {result}')
+        with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
+            f.write(f'{line}\n'.encode())  # the search's answer, kept beside summary.md
+        return line
 
 
-def run_sweep(plan: Plan) -> int:
+def run_sweep(plan: Plan) -> FinalRun | None:
     """The whole sweep of this command: check --out, prepare the study, run the workers, write
-    results.csv and the histories from the study, and (a search) the best trial's final run
-    into best.txt. Returns the number of this plan's runs still missing (elsewhere, or lost)."""
+    results.csv and the histories from the study. A search's final run is started, and returned:
+    its answer() (best.txt) is the caller's to wait for."""
     check_out(plan)
     plan.out.mkdir(parents=True, exist_ok=True)
     with cached_data():  # the data read once: for the forked workers and a search's final run
-        return _run_sweep(plan)
+        _run_sweep(plan)
+        return FinalRun(plan) if plan.search else None
 
 
 def _run_sweep(plan: Plan) -> int:
+    """Prepare, run the workers, write results.csv; return the plan's runs still missing."""
     already, total = prepare(plan)
     if already == total:
         print(f'sweep: all {total} runs already done in {plan.out}', file=sys.stderr)
@@ -881,11 +977,4 @@ def _run_sweep(plan: Plan) -> int:
         for key, host, minutes in held_elsewhere(plan):
             print(f'  {key} is held by {host} ({minutes:.0f} min); if {host} is gone, run it'
                   f' again with the same command and --release {host}', file=sys.stderr)
-    if plan.search:
-        start = time.perf_counter()
-        best = final_run(plan)
-        print(f'sweep: the final run took {time.perf_counter() - start:.1f} s', file=sys.stderr)
-        with d2l.writing_to(plan.out / 'best.txt'), d2l.atomic_file(plan.out / 'best.txt') as f:
-            f.write(f'{best}\n'.encode())  # the search's answer, kept beside summary.md
-        print(best)
     return missing

@@ -277,6 +277,17 @@ def test_missing_data_is_one_line_and_status_1(isolated):
     assert message.startswith('error: Fashion-MNIST not found') and '\n' not in message
 
 
+def test_a_script_s_exit_freezes_its_objects_after_the_other_exit_hooks(tmp_path):
+    # Python's shutdown skips frozen objects in its garbage collections: the hook that freezes
+    # runs after the hooks a page registers (a hook registered before it runs after it, and sees).
+    code = ('import atexit, gc; from d2lkit import script as kit; '
+            'atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0)); '
+            'kit.run_script(lambda: kit.run_script(lambda: print("ran", gc.get_freeze_count())))')
+    done = program(['-c', code], ROOT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ['ran 0', 'frozen True']
+
+
 BOOT = '''
 import runpy, sys
 sys.path.insert(0, {root!r})

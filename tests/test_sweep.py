@@ -5,7 +5,9 @@ Runs are tiny (linear regression, or softmax on the tiny IDX data, 1-4 epochs). 
 (d2lkit.sweep_report) is another module's; here a stand-in takes its place."""
 import csv
 import json
+import multiprocessing
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +21,7 @@ import torch
 
 import d2l
 import d2lkit
-from conftest import ROOT, install_kit, program
+from conftest import ROOT, install_kit, is_png, program, train
 from d2lkit import script as kit
 from d2lkit import sweep, sweep_plan, sweep_runs
 
@@ -324,6 +326,46 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     assert f'valid acc {best_valid:.4f}' in best_line  # chosen on the validation split
     assert stdout.splitlines()[1:] == ['THE TABLE']
     assert (out / 'best.txt').read_text() == best_line + '\n'  # kept beside the summary
+
+
+def test_from_the_command_line_the_final_run_is_forked_and_answers_as_the_script_does(
+        tiny_data, tmp_path):
+    # `python -m d2l` forks its workers and the search's final run (which goes on while the
+    # report is written); its test accuracy is the script's own for the best setting.
+    out = tmp_path / 'out'
+    done = program(cli_program([SOFTMAX, '--valid', '10', '--search', '3', '--lr', '0.01..1',
+                                '--epochs', '2', '--seeds', '0', '--data-root', tiny_data,
+                                '--workers', '2', '--out', out]), ROOT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    best_line = done.stdout.splitlines()[0]
+    assert (out / 'best.txt').read_text() == best_line + '\n'
+    lr = re.search(r'best of 3 trials: --lr ([0-9.e-]+) ', best_line).group(1)
+    test_acc = float(re.search(r'seed 0: test acc ([0-9.]+)$', best_line).group(1))
+    assert re.search(r'the final run took [0-9.]+ s', done.stderr)
+    assert (out / 'summary.md').exists() and is_png(out / 'curves.png')
+    again = train('ch_softmax/scratch', '--lr', lr, '--epochs', '2', '--seed', '0', data=tiny_data)
+    assert test_acc == pytest.approx(again['test_acc'][-1], abs=5e-5)
+
+
+def test_a_worker_with_nothing_left_gives_its_cores_to_those_still_running(monkeypatch):
+    monkeypatch.setattr(sweep_runs, 'cores', lambda: 4)
+    live = multiprocessing.Value('i', 2)
+    first, second = sweep_runs.CoreShare(live), sweep_runs.CoreShare(live)
+    threads = torch.get_num_threads()
+    try:
+        first.take()
+        assert torch.get_num_threads() == 2  # two workers on four cores
+        second.leave()
+        second.leave()  # said twice, counted once
+        assert live.value == 1
+        hook_saw = []
+        first.each_epoch(lambda epoch, numbers: hook_saw.append(torch.get_num_threads()))(1, {})
+        assert hook_saw == [4]  # the next epoch runs on all four
+        second.back()  # it claimed a retried run: two again
+        first.take()
+        assert live.value == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_sweep_imports_from_any_folder_after_installing_the_kit(tmp_path):
