@@ -307,6 +307,9 @@ def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False
                         '(not the biases); the printed loss includes it, in scratch.py and '
                         'concise.py alike')
     if hidden_layers:
+        parser.add_argument('--depth', type=positive_int, default=1, metavar='D',
+                            help="D hidden layers of --hidden's one size (--hidden 512 --depth 3 "
+                            'gives 784-512-512-512-10): depth as one number, for a sweep')
         parser.add_argument('--dropout', type=fraction, nargs='+', default=[0.0], metavar='P',
                             help="dropout rate after each hidden layer's activation, one per "
                             '--hidden size (one value: the same for all layers); off at evaluation')
@@ -318,8 +321,14 @@ def add_model_flags(parser: argparse.ArgumentParser, hidden_layers: bool = False
 
 def parse_model_args(parser: argparse.ArgumentParser,
                      argv: list[str] | None = None) -> argparse.Namespace:
-    """parser.parse_args(argv), --dropout made one rate per --hidden layer (exit 2: wrong count)."""
+    """parser.parse_args(argv), --hidden repeated --depth times, --dropout made one rate per
+    --hidden layer (exit 2: wrong count)."""
     args = parser.parse_args(argv)
+    if getattr(args, 'depth', 1) != 1:
+        if len(args.hidden) != 1:
+            parser.error(f'--depth {args.depth} repeats one --hidden size, got {len(args.hidden)}; '
+                         'give one size, or every layer\'s size without --depth')
+        args.hidden = args.hidden * args.depth
     if hasattr(args, 'dropout'):
         hidden = args.hidden if isinstance(args.hidden, list) else [args.hidden]
         if len(args.dropout) == 1:

@@ -57,9 +57,15 @@ sweep options (anywhere on the line, never abbreviated):
                      validation accuracy); prints the best trial's test accuracy at the end.
                      A trial runs each seed in turn and scores their mean; the pruner watches
                      its first seed, and a trial it stops gets 'pruned' rows for the others
-  --prune none       with --search: run every trial to its last epoch (default: halving). For
-                     a script whose early epochs say little about its last, such as a one-cycle
-                     schedule that peaks a third of the way in
+  --prune P          with --search, how poor trials stop early: halving (the default:
+                     successive halving, its first judgement after 1 epoch or so), halving:N
+                     (no trial judged before epoch N: slow starters survive), hyperband
+                     (several halvings side by side, one of them never pruning), or none (every
+                     trial to its last epoch: for a script whose early epochs say little about
+                     its last, such as a one-cycle schedule that peaks a third of the way in)
+  --grid zip         pair the values instead of combining them: setting k is the k-th value of
+                     every swept flag (--lr 0.1,0.3 --hidden 256,512: two settings, not four);
+                     to compare whole recipes, e.g. the book's against a search's best
   --storage URL      keep the study in a database (sqlite:///sweep.db,
                      postgresql://user@host:5432/db) instead of DIR/study.log; the same command
                      on several machines splits the work, and a machine's runs lost mid-way are

@@ -24,8 +24,11 @@ import d2l
 from d2lkit import script as kit
 
 SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--prune', '--storage', '--study',
-                 '--release')
-PRUNERS = ('halving', 'none')  # --prune: successive halving (the default) or no early stop
+                 '--release', '--grid')
+# --prune: successive halving (the default; halving:N prunes no trial before epoch N), Hyperband
+# (several halvings side by side, one of them never pruning), or no early stop
+PRUNERS = ('halving', 'halving:N', 'hyperband', 'none')
+GRIDS = ('product', 'zip')  # --grid: every combination of the values, or the k-th values together
 # 2 workers of 1 torch thread each: on 2 cores, 8 runs of ch_softmax/scratch.py (2 epochs) took
 # 25-29 s against 134-374 s for 1 worker of 2 threads, whose threads wait on each other whenever
 # another program takes a core (measured on a shared 2-core machine).
@@ -84,7 +87,8 @@ class Plan:
     study: str  # the study's name in a --storage database
     workers: int
     search: int | None = None
-    prune: bool = True  # a search stops poor trials early (successive halving)
+    prune: str = 'halving'  # how a search stops poor trials early: one of PRUNERS
+    zip: bool = False  # --grid zip: setting k is the k-th value of every swept flag
     storage: str | None = None
     release: str | None = None  # --release HOST: that host's unfinished runs are run again
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
@@ -136,15 +140,21 @@ class Plan:
             'axes': {a.flag: [a.low, a.high] if a.is_range else a.values for a in self.axes},
             'search': self.search,
             'files': self.file_flags,
-            # only when off: the sweeps kept before --prune keep their folders
-            **({} if self.prune else {'prune': 'none'}),
+            # only when not the default: the sweeps kept before --prune and --grid keep their
+            # folders
+            **({} if self.prune == 'halving' else {'prune': self.prune}),
+            **({'grid': 'zip'} if self.zip else {}),
         }
         if self.search:
             config['seeds'] = self.seeds
         return config
 
     def settings(self) -> list[dict[str, str]]:
-        """Every grid setting, {column: value text}, the first axis varying slowest."""
+        """Every grid setting, {column: value text}, the first axis varying slowest (--grid zip:
+        the k-th value of each axis together)."""
+        if self.zip:
+            return [{a.column: a.values[k] for a in self.axes}
+                    for k in range(len(self.axes[0].values))]
         grid: list[dict[str, str]] = [{}]
         for axis in self.axes:
             grid = [{**s, axis.column: v} for s in grid for v in axis.values]
@@ -177,11 +187,8 @@ def make_plan(argv: Sequence[str]) -> Plan:
     fixed, axes, file_flags = read_flags(rest[1:], actions, search is not None)
     if search is not None:
         check_search(fixed, axes)
-    prune = options.get('--prune', PRUNERS[0])
-    if prune not in PRUNERS:
-        raise SweepError(f'--prune takes {" or ".join(PRUNERS)}, got {prune!r}')
-    if prune != PRUNERS[0] and search is None:
-        raise SweepError('--prune is for a search: give --search N too (a grid runs every epoch)')
+    prune = _pruner(options, search)
+    zipped = _zipped(options, search, axes)
     plan = Plan(
         script=script.resolve(),
         name=script_name(script),
@@ -192,7 +199,8 @@ def make_plan(argv: Sequence[str]) -> Plan:
         study='',
         workers=_workers(options),
         search=search,
-        prune=prune == PRUNERS[0],
+        prune=prune,
+        zip=zipped,
         storage=options.get('--storage'),
         release=options.get('--release'),
         file_flags=file_flags,
@@ -206,6 +214,35 @@ def make_plan(argv: Sequence[str]) -> Plan:
     plan.datasets = sorted({(a.dataset, a.data_root) for a in parsed if getattr(a, 'dataset', None)},
                            key=str)
     return plan
+
+
+def _pruner(options: dict[str, str], search: int | None) -> str:
+    """--prune: one of PRUNERS (halving:N with N a positive number of epochs), for a search."""
+    prune = options.get('--prune', PRUNERS[0])
+    name, _, epochs = prune.partition(':')
+    if not (prune in PRUNERS or name == 'halving' and epochs.isdigit() and int(epochs) > 0):
+        raise SweepError(f'--prune takes {", ".join(PRUNERS)} (N: the epochs before any pruning),'
+                         f' got {prune!r}')
+    if prune != PRUNERS[0] and search is None:
+        raise SweepError('--prune is for a search: give --search N too (a grid runs every epoch)')
+    return prune
+
+
+def _zipped(options: dict[str, str], search: int | None, axes: list[Axis]) -> bool:
+    """--grid zip: the swept flags have as many values each; --grid product: the default."""
+    grid = options.get('--grid', GRIDS[0])
+    if grid not in GRIDS:
+        raise SweepError(f'--grid takes {" or ".join(GRIDS)}, got {grid!r}')
+    if grid == GRIDS[0]:
+        return False
+    if search is not None:
+        raise SweepError('--grid zip is for a grid; a search draws its settings itself')
+    counts = {a.flag: len(a.values) for a in axes}
+    if len(set(counts.values())) > 1:
+        listed = ', '.join(f'{flag} {n}' for flag, n in counts.items())
+        raise SweepError(f'--grid zip pairs the k-th values of the swept flags, which need as many '
+                         f'values each; got {listed}')
+    return True
 
 
 def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
@@ -244,6 +281,7 @@ _EXAMPLES = {
     '--storage': 'sqlite:///sweep.db',
     '--study': 'mlp-lr',
     '--release': 'HOSTNAME',
+    '--grid': 'zip',
 }
 
 

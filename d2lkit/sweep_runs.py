@@ -166,11 +166,24 @@ def load(plan: Plan, search: bool = False):
     storage = open_storage(plan)
     # a grid's trials have their values fixed: the sampler is never asked
     sampler = optuna.samplers.TPESampler(seed=None) if search else optuna.samplers.RandomSampler()
-    pruner = optuna.pruners.SuccessiveHalvingPruner() if search and plan.prune else None
+    pruner = pruner_of(plan.prune) if search else None
     study = optuna.load_study(
         study_name=plan.study, storage=storage, sampler=sampler, pruner=pruner
     )
     return study, storage
+
+
+def pruner_of(prune: str):
+    """Optuna's pruner for --prune: successive halving, with its first rung at epoch N for
+    halving:N (no trial is judged on fewer epochs), Hyperband, or none."""
+    import optuna
+
+    name, _, epochs = prune.partition(':')
+    if name == 'halving':
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=int(epochs) if epochs else 'auto')
+    if name == 'hyperband':
+        return optuna.pruners.HyperbandPruner(min_resource=1)
+    return optuna.pruners.NopPruner()
 
 
 # ---------------------------------------------------------------------------
@@ -453,7 +466,8 @@ def run_trial(plan: Plan, module, study, storage, trial, worker: str,
             if rows and rows[0]['status'] == 'pruned':  # the first seed was stopped: not run
                 status, history, seconds = 'pruned', {}, 0.0
             else:
-                on_epoch = pruning(plan, trial) if plan.search and plan.prune and n == 0 else None
+                watched = plan.search and plan.prune != 'none' and n == 0
+                on_epoch = pruning(plan, trial) if watched else None
                 if share is not None:
                     share.take()
                     on_epoch = share.each_epoch(on_epoch)

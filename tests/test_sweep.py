@@ -234,7 +234,16 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     (['--seeds', '3..1'], 'is an empty range'),
     (['--study', 'x'], 'give --storage too'),
     (['--prune', 'median', '--search', '3', '--valid', '10', '--lr', '0.01..1'],
-     "--prune takes halving or none, got 'median'"),
+     "--prune takes halving, halving:N, hyperband, none (N: the epochs before any pruning), "
+     "got 'median'"),
+    (['--prune', 'halving:0', '--search', '3', '--valid', '10', '--lr', '0.01..1'],
+     "got 'halving:0'"),
+    (['--grid', 'zip', '--lr', '0.1,0.3', '--epochs', '1,2,3'],
+     '--grid zip pairs the k-th values of the swept flags, which need as many values each; '
+     'got --lr 2, --epochs 3'),
+    (['--grid', 'zip', '--search', '3', '--valid', '10', '--lr', '0.01..1'],
+     '--grid zip is for a grid'),
+    (['--grid', 'diagonal', '--lr', '0.1,0.3'], "--grid takes product or zip, got 'diagonal'"),
     (['--prune', 'none', '--lr', '0.01,0.1'], '--prune is for a search: give --search N too'),
     (['--hidden', '64,128', '256'], 'quote the whole axis'),
 ])
@@ -629,6 +638,48 @@ def test_the_book_setting_is_the_script_s_defaults_of_the_swept_flags():
         'hidden': '256', 'lr': '0.1'}
     assert sweep_plan.make_plan([mlp, '--valid', '10', '--search', '2',
                                  '--lr', '0.1..1']).defaults is None
+
+
+def test_grid_zip_pairs_the_values_and_marks_the_book_s_recipe(tmp_path, capsys,
+                                                               report_stand_in):
+    # two recipes that differ in two flags: two settings, not the four of every combination
+    out = tmp_path / 'out'
+    status, stdout, stderr = sweep_cli([LINREG, '--grid', 'zip', '--lr', '0.03,0.01',
+                                        '--epochs', '3,1', '--seeds', '0,1', '--workers', '1',
+                                        '--out', out], capsys)
+    assert status == 0, stderr
+    assert sorted((r['lr'], r['epochs'], r['seed']) for r in rows(out)) == [
+        ('0.01', '1', '0'), ('0.01', '1', '1'), ('0.03', '3', '0'), ('0.03', '3', '1')]
+    [call] = report_stand_in.calls
+    assert call[1] == ['lr', 'epochs'] and call[5] == {'lr': '0.03', 'epochs': '3'}  # the book's
+    # the same values combined are another sweep: refused in that folder
+    status, _, stderr = sweep_cli([LINREG, '--lr', '0.03,0.01', '--epochs', '3,1',
+                                   '--seeds', '0,1', '--out', out], capsys)
+    assert status == 2 and 'holds another sweep' in stderr
+
+
+@pytest.mark.parametrize('prune, pruner, first_rung', [
+    ('halving', 'SuccessiveHalvingPruner', None), ('halving:3', 'SuccessiveHalvingPruner', 3),
+    ('hyperband', 'HyperbandPruner', 1), ('none', 'NopPruner', None)])
+def test_each_prune_choice_is_its_optuna_pruner(prune, pruner, first_rung):
+    made = sweep_runs.pruner_of(prune)
+    assert type(made).__name__ == pruner
+    if first_rung is not None:
+        assert made._min_resource == first_rung
+
+
+def test_depth_repeats_one_hidden_size_and_refuses_several():
+    for name in ('ch_mlp/scratch', 'ch_mlp/concise'):
+        module = kit.load_script(ROOT / f'{name}.py')
+        assert module.parse_args(['--hidden', '64', '--depth', '3']).hidden == [64, 64, 64]
+        assert module.parse_args(['--hidden', '64', '32']).hidden == [64, 32]  # depth 1: as given
+        assert module.parse_args(['--depth', '2', '--dropout', '0.1']).dropout == [0.1, 0.1]
+        with pytest.raises(SystemExit) as stop:
+            module.parse_args(['--hidden', '64', '32', '--depth', '2'])
+        assert stop.value.code == 2
+    plan = sweep_plan.make_plan([str(ROOT / 'ch_mlp' / 'concise.py'), '--depth', '1,2',
+                                 '--hidden', '32', '--seeds', '0'])
+    assert [s['depth'] for s in plan.settings()] == ['1', '2'] and plan.defaults == {'depth': '1'}
 
 
 def test_a_search_with_prune_none_runs_every_trial_to_its_last_epoch(tiny_data, tmp_path,
