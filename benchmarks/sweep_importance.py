@@ -19,10 +19,11 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 
 import d2l  # noqa: E402
 from d2lkit import script as kit  # noqa: E402
+from d2lkit import sweep_report  # noqa: E402
 
 
 def load_study(folder: Path):
-    """The study of a sweep's search folder (its study.log)."""
+    """The study of a sweep's search folder (its study.log holds that one study)."""
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -31,22 +32,9 @@ def load_study(folder: Path):
         raise d2l.D2LError(f'{folder} holds no study.log: give the --out folder of a sweep with '
                            '--search N')
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name='sweep',
-                             storage=JournalStorage(JournalFileBackend(str(log))))
-
-
-def importances(study) -> dict[str, float]:
-    """{flag: importance}, largest first; the importances add up to 1."""
-    import optuna
-
-    return optuna.importance.get_param_importances(study, evaluator=evaluator())
-
-
-def evaluator():
-    """PED-ANOVA: deterministic, and fANOVA, Optuna's default, needs scikit-learn."""
-    import optuna
-
-    return optuna.importance.PedAnovaImportanceEvaluator()
+    storage = JournalStorage(JournalFileBackend(str(log)))
+    [name] = optuna.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
@@ -55,24 +43,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument('folder', type=Path, help='the --out folder of the search')
     parser.add_argument('png', type=kit.png_file, help='the figure to write')
     args = parser.parse_args(argv)
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import optuna
 
-    import warnings
-    warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
     study = load_study(args.folder)
-    found = importances(study)
+    found = sweep_report.importance_figure(study, args.png)
+    if not found:
+        raise d2l.D2LError(f'{args.folder}: too few finished trials (or one searched flag) to '
+                           'weigh the flags')
     finished = len(study.get_trials(states=[optuna.trial.TrialState.COMPLETE]))
-    ax = optuna.visualization.matplotlib.plot_param_importances(study, evaluator=evaluator())
-    for loc in ('left', 'right'):  # Optuna's own title stands at one side
-        ax.set_title('', loc=loc)
-    ax.set_title(f'What explains the validation accuracy ({finished} trials)')
-    ax.figure.set_size_inches(7, 4)
-    ax.figure.tight_layout()
-    ax.figure.savefig(args.png, dpi=100)
-    plt.close(ax.figure)
     print(f'{finished} finished trials; importance of each flag (PED-ANOVA):')
     for name, value in found.items():
         print(f'  {name:<16} {value:.3f}')

@@ -15,9 +15,14 @@ STAT    none: 'mean ± std' (vs_best: 'difference ± half-width of its 95% inter
         results.csv whatever its status (a diverged run's numbers too).
 FORMAT  a Python format spec for this one number, e.g. :.4f.
 SETTING axis=value pairs joined by commas, values as results.csv writes them (hidden=256,
-        lr=0.03,batch_size=64, dropout=0.2 0.5); numbers compare by value (0.10 is 0.1). Left
-        out where the sweep has a single setting. ID:SETTING reads another answer's table
-        (@0.17/mlp-scratch.1:hidden=256).
+        lr=0.03,batch_size=64, dropout=0.2 0.5); numbers compare by value (0.10 is 0.1); or
+        `best` (the best setting) or `book` (the script's defaults), which a search's chosen
+        setting needs, its values being drawn afresh by each run. Left out where the sweep has
+        a single setting. ID:SETTING reads another answer's table (@0.17/mlp-scratch.1:hidden=256),
+        ID#STAGE:SETTING one of its further sweeps (@0.17/mlp-scratch.4#confirm:book).
+TOTALS  {runs}, {pruned_runs} and {worker_minutes}, with no SETTING: the sweep's runs, those
+        pruned, and their seconds added up in minutes (each worker on its share of the cores),
+        for what a search cost.
 VERDICT best, tied, worse, better or na. The placeholder renders readable text, e.g. 'tied with
         the best (−0.018 ± 0.050 over 3 seeds)' ({VERDICT.word@SETTING}: the word alone), and
         asserts the verdict: when the computed one differs, the key is not written (NoteError,
@@ -44,7 +49,9 @@ if TYPE_CHECKING:
 PLACEHOLDER = re.compile(r'\{([^{}]+)\}')
 VERDICTS = ('best', 'tied', 'worse', 'better', 'na')
 COUNTS = ('n', 'diverged', 'pruned', 'failed', 'pairs')
-_OTHER = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+):(.*)$')  # ID:SETTING, another answer's table
+# ID:SETTING, another answer's table; ID#STAGE:SETTING, one of its further sweeps
+_OTHER = re.compile(r'^(\d\.\d+/[a-z-]+\.\d+(?:#[a-z0-9-]+)?):(.*)$')
+TOTALS = ('runs', 'pruned_runs', 'worker_minutes')
 _SEED = re.compile(r'^s(\d+)$')
 
 
@@ -93,7 +100,13 @@ def _number(value: float, column: str, spec: str = '', signed: bool = False) -> 
 
 
 def _row(answer: Answer, setting: str, where: str) -> pd.Series:
-    """The table's row of setting ('hidden=256', '' for a one-setting sweep)."""
+    """The table's row of setting ('hidden=256', '' for a one-setting sweep, best, book)."""
+    if setting in ('best', 'book'):
+        marked = answer.table[answer.table['best' if setting == 'best' else 'reference']]
+        if marked.empty:
+            raise NoteError(f'{where}: no setting is marked {setting} in '
+                            f'{answer.folder / "results.csv"}')
+        return marked.iloc[0]
     pairs = [p.split('=', 1) for p in setting.split(',')] if setting else []
     if any(len(p) != 2 for p in pairs) or {a for a, _ in pairs} != set(answer.axes):
         raise NoteError(f'{where}: the setting names {", ".join(a for a, *_ in pairs) or "no axis"}'
@@ -133,6 +146,14 @@ def render_one(answer: Answer, text: str, where: str) -> str:
     """The value of one placeholder's text (what stands between the braces)."""
     where = f'{where}: {{{text}}}'
     head, _, setting = text.partition('@')
+    if head in TOTALS:
+        if setting:
+            raise NoteError(f'{where}: {head} counts the whole sweep; it takes no setting')
+        if head == 'runs':
+            return str(len(answer.results))
+        if head == 'pruned_runs':
+            return str(int((answer.results['status'] == 'pruned').sum()))
+        return f'{answer.results["seconds"].astype(float).sum() / 60:.1f}'
     row = _row(answer, setting.strip(), where)
     claim, _, form = head.partition('.')
     if claim in VERDICTS:

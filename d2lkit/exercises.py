@@ -26,8 +26,10 @@ import difflib
 import importlib
 import inspect
 import itertools
+import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -61,6 +63,42 @@ KINDS = ('run', 'code', 'conceptual')
 
 
 @dataclasses.dataclass(frozen=True)
+class Stage:
+    """A further sweep of a run answer, run after its first into FOLDER/NAME. Its flags may name
+    the first sweep's chosen setting (a search's best.txt): '0.1,{lr}' is the book's 0.1, then
+    the best trial's --lr."""
+
+    name: str                # its folder under the answer's; notes read it as ID#NAME
+    what: str                # what it measures, in a few words
+    sweep: tuple[str, ...]   # the script and its flags for `python -m d2l sweep`
+
+    def argv(self, folder: Path, flags: Sequence[str] = ()) -> list[str]:
+        """Its sweep's argv with flags (with_flags), the chosen setting of the answer in folder
+        filled in."""
+        template = with_flags(self.sweep, flags)
+        if not any('{' in token for token in template):
+            return template
+        chosen = best_setting(folder)
+        try:
+            return [token.format(**chosen) for token in template]
+        except KeyError as e:
+            raise d2l.D2LError(f'{folder / "best.txt"} chooses no {e.args[0]}') from None
+
+
+def best_setting(folder: Path) -> dict[str, str]:
+    """The flags of a search's chosen setting, {column: value}, from its best.txt line
+    ('best of N trials: --lr 0.3 --hidden 512 (valid acc ...')."""
+    path = Path(folder) / 'best.txt'
+    line = path.read_text() if path.is_file() else ''
+    found = re.match(r'best of \d+ trials: (.*?) \(', line)
+    if not found:
+        raise d2l.D2LError(f'{path} names no chosen setting (run the search first): '
+                           f'{line.strip() or "no file"}')
+    tokens = found[1].split()
+    return {flag[2:].replace('-', '_'): value for flag, value in zip(tokens[::2], tokens[1::2])}
+
+
+@dataclasses.dataclass(frozen=True)
 class Exercise:
     """One exercise: its ID, kind, a gist in the kit's words and what answers it."""
 
@@ -71,6 +109,7 @@ class Exercise:
     snippet: str = ''              # code: the name of a function in SNIPPETS
     pointer: str = ''              # conceptual: the page and section to read
     same_as: tuple[str, ...] = ()  # the other edition's exercises that ask the same question
+    stages: tuple[Stage, ...] = ()  # run: further sweeps, run after the first
 
     @property
     def edition(self) -> str:
@@ -103,8 +142,9 @@ def _sweep(script: str, *flags: str) -> tuple[str, ...]:
     return (SCRIPTS[script], *flags)
 
 
-def _run(id: str, gist: str, sweep: tuple[str, ...], *same_as: str) -> Exercise:
-    return Exercise(id, 'run', gist, sweep=sweep, same_as=same_as)
+def _run(id: str, gist: str, sweep: tuple[str, ...], *same_as: str,
+         stages: tuple[Stage, ...] = ()) -> Exercise:
+    return Exercise(id, 'run', gist, sweep=sweep, same_as=same_as, stages=stages)
 
 
 def _code(id: str, gist: str, snippet: str, *same_as: str) -> Exercise:
@@ -125,8 +165,24 @@ _SOFTMAX_EPOCHS = _sweep('softmax_concise', '--epochs', '50')
 _HIDDEN = _sweep('mlp', '--hidden', '16,32,64,128,256,512,1024', *VALID)
 _ONE_MORE_LAYER = _sweep('mlp', '--hidden', list_axis([256], [256, 256], [256, 128]), *VALID)
 _MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *VALID)
-_JOINT = _sweep('mlp_concise', '--search', '10', '--lr', '0.01..1', '--hidden', '32..512',
-                '--epochs', '5..15', *VALID)
+# The joint search: the four hyperparameters the exercise names, chosen on validation by Hyperband
+# (which does not favour fast starters: one of its brackets never prunes); two more searches
+# over the same space show what pruning buys; then the chosen setting against the book's.
+_JOINT_SEARCH = ('mlp_concise', '--search', '40', '--lr', '0.01..1', '--hidden', '32..1024',
+                 '--depth', '1..3', '--epochs', '5..40', '--seeds', '0', *VALID)
+_JOINT = _sweep(*_JOINT_SEARCH, '--prune', 'hyperband')
+_BOOK_VS_CHOSEN = ('--grid', 'zip', '--lr', '0.1,{lr}', '--hidden', '256,{hidden}',
+                   '--depth', '1,{depth}', '--epochs', '10,{epochs}')
+_JOINT_STAGES = (
+    Stage('halving', 'the same search, successive halving judging no trial before epoch 5',
+          _sweep(*_JOINT_SEARCH, '--prune', 'halving:5')),
+    Stage('no-pruning', 'the same search without pruning',
+          _sweep(*_JOINT_SEARCH, '--prune', 'none')),
+    Stage('confirm', "the book's setting against the chosen one, on validation, 10 seeds",
+          _sweep('mlp_concise', *_BOOK_VS_CHOSEN, *VALID, '--seeds', '0..9')),
+    Stage('test', 'both on all the training images: test accuracy, seeds 0, 1, 2',
+          _sweep('mlp_concise', *_BOOK_VS_CHOSEN, '--seeds', '0..2')),
+)
 _ACTIVATION = _sweep('mlp_concise', '--activation', 'relu,sigmoid,tanh', *VALID)
 _MLP_INIT = _sweep('mlp_concise', '--init', 'normal:0.01,xavier,zero,constant:0.01,normal:1',
                    *VALID)
@@ -222,8 +278,9 @@ CATALOG: list[Exercise] = [
     _run('0.17/mlp-scratch.1', 'the best number of hidden units, all else fixed', _HIDDEN),
     _run('0.17/mlp-scratch.2', 'add a second hidden layer', _ONE_MORE_LAYER),
     _run('0.17/mlp-scratch.3', 'the best learning rate for a fixed model and epochs', _MLP_LR),
-    _run('0.17/mlp-scratch.4', 'the best result tuning learning rate, epochs and width jointly',
-         _JOINT),
+    _run('0.17/mlp-scratch.4',
+         'the best result tuning learning rate, epochs, depth and width jointly', _JOINT,
+         stages=_JOINT_STAGES),
     _idea('0.17/mlp-scratch.5', 'why several hyperparameters at once are hard to tune',
           'underfit-overfit § Model Selection'),
     _idea('0.17/mlp-scratch.6', 'a smart strategy for searching several hyperparameters',
@@ -488,7 +545,8 @@ CATALOG: list[Exercise] = [
     _run('1.0/mlp-implementation.4', 'the best learning rate; its link to the epochs', _MLP_LR,
          '0.17/mlp-scratch.3'),
     _run('1.0/mlp-implementation.5', 'tune all hyperparameters jointly; why hard; a strategy',
-         _JOINT, '0.17/mlp-scratch.4', '0.17/mlp-scratch.5', '0.17/mlp-scratch.6'),
+         _JOINT, '0.17/mlp-scratch.4', '0.17/mlp-scratch.5', '0.17/mlp-scratch.6',
+         stages=_JOINT_STAGES),
     _code('1.0/mlp-implementation.6', 'speed of hand-written versus nn layers as the network grows',
           'framework_speed'),
     _code('1.0/mlp-implementation.7', 'matrix products at 1024, 1025, 1026, 1028, 1032: alignment',
@@ -964,7 +1022,10 @@ def grid(exercise: Exercise) -> list[list[str]]:
             choices.append([[flag, *v.split()] for v in _axis_values(values[0], search)])
         else:  # several arguments: one fixed value of a flag taking several
             choices.append([[flag, *values]])
-    return [[token for part in combo for token in part] for combo in itertools.product(*choices)]
+    # --grid zip: the k-th values together (fixed flags repeat); else every combination
+    combos = (zip(*(c * (1 if len(c) > 1 else max(map(len, choices))) for c in choices))
+              if options.get('--grid') == 'zip' and choices else itertools.product(*choices))
+    return [[token for part in combo for token in part] for combo in combos]
 
 
 # Seconds per epoch on the full 60,000 images, fitted to runs with --epochs 3 on 2 cores: softmax
@@ -987,14 +1048,48 @@ def _flag(argv: list[str], name: str, default: list[str]) -> list[str]:
     return values
 
 
+def _quantiles(sweep: Sequence[str]) -> dict[str, list[str]]:
+    """{flag: its 5 quantiles (10%, 30%, 50%, 70%, 90%)} of each lo..hi range of a search, as
+    the sampler draws it: log-uniform where lo > 0 and hi/lo >= 10, integers for integer ranges."""
+    _, flags, options = _split_sweep(sweep)
+    found = {}
+    for flag, values in flags:
+        if '--search' not in options or len(values) != 1 or '..' not in values[0]:
+            continue
+        lo_text, hi_text = values[0].split('..')
+        lo, hi = float(lo_text), float(hi_text)
+        log = lo > 0 and hi / lo >= 10
+        points = [math.exp(math.log(lo) + q * math.log(hi / lo)) if log else lo + q * (hi - lo)
+                  for q in (0.1, 0.3, 0.5, 0.7, 0.9)]
+        integer = '.' not in lo_text + hi_text and 'e' not in lo_text + hi_text
+        found[flag] = [str(round(v)) if integer else f'{v:.4g}' for v in points]
+    return found
+
+
 def estimated_seconds(exercise: Exercise) -> float:
-    """A rough wall time of a run answer's default sweep on 2 cores (0 for other kinds)."""
+    """A rough wall time of a run answer's default sweep and its stages on 2 cores (0 for other
+    kinds). A search is costed as its sampler draws, unpruned: the mean over 5 quantiles of each
+    range (log-spaced where the sampler is log-uniform); a stage that runs the search's chosen
+    setting, at the ranges' medians."""
     if exercise.kind != 'run':
         return 0.0
+    if exercise.stages:
+        median = {flag[2:].replace('-', '_'): values[2]
+                  for flag, values in _quantiles(exercise.sweep).items()}
+        return estimated_seconds(dataclasses.replace(exercise, stages=())) + sum(
+            estimated_seconds(dataclasses.replace(
+                exercise, sweep=tuple(t.format(**median) for t in stage.sweep), stages=()))
+            for stage in exercise.stages)
     script, _, options = _split_sweep(exercise.sweep)
     key = next(k for k, path in SCRIPTS.items() if path == script)
     seeds = len(seeds_of(options.get('--seeds', '0,1,2')))
     points = grid(exercise)
+    if '--search' in options:  # the ranges' quantiles, every combination
+        ranges = _quantiles(exercise.sweep)
+        fixed = [t for flag, values in _split_sweep(exercise.sweep)[1] if flag not in ranges
+                 for t in (flag, *values)]
+        points = [[*fixed, *(t for flag, value in zip(ranges, combo) for t in (flag, value))]
+                  for combo in itertools.product(*ranges.values())]
     trials = int(options['--search']) if '--search' in options else len(points)
     total = 0.0
     for argv in points:
@@ -1008,6 +1103,7 @@ def estimated_seconds(exercise: Exercise) -> float:
             seconds = int(steps[0]) * _TINY_STEP_S
         else:
             hidden = _flag(argv, '--hidden', [] if 'softmax' in key else ['256'])
+            hidden = hidden * int(_flag(argv, '--depth', ['1'])[0])  # --depth D: D layers of one
             sizes = [784, *map(int, hidden), 10]
             weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
             images = 60000 if '--num-train' not in argv else int(_flag(argv, '--num-train', [])[0])
@@ -1051,14 +1147,19 @@ def _run_sweep(argv: list[str]) -> None:
     sweep.cli(argv)
 
 
-def _figures(folder: Path, exercise: Exercise) -> list[Path]:
-    """The figures that answer: with --layer-stats, each setting's statistics (seed 0); else the
-    heatmap of two swept flags, the one swept flag's PNG, or the curves."""
-    if '--layer-stats' in exercise.sweep:
+def _figures(folder: Path, sweep: Sequence[str]) -> list[Path]:
+    """The figures of a sweep that answer: with --layer-stats, each setting's statistics (seed 0);
+    a search's importance of each flag and its curves; else the heatmap of two swept flags, the
+    one swept flag's PNG, or the curves."""
+    if (folder / 'importance.png').is_file():
+        return [folder / 'importance.png', folder / 'curves.png']
+    if '--layer-stats' in sweep:
         return sorted(folder.glob('files/*-s0-layer-stats.png')) or [folder / 'curves.png']
     if (folder / 'heatmap.png').is_file():  # two swept flags: both at once
         return [folder / 'heatmap.png']
-    _, flags, options = _split_sweep(exercise.sweep)
+    _, flags, options = _split_sweep(sweep)
+    if options.get('--grid') == 'zip':  # whole recipes side by side: their curves
+        return [folder / 'curves.png']
     for flag, values in flags:
         if len(values) == 1 and (',' in values[0] or ('--search' in options and '..' in values[0])):
             candidate = folder / f'{flag.lstrip("-").replace("-", "_")}.png'
@@ -1070,8 +1171,13 @@ def _figures(folder: Path, exercise: Exercise) -> list[Path]:
 def numbers(exercise: Exercise, folder: Path) -> exercise_numbers.Answer:
     """A run answer's results.csv summarized as its sweep reports it: the sweep's axes, metric and
     book's setting, read from its command (nothing runs)."""
+    return sweep_numbers(exercise.sweep, folder)
+
+
+def sweep_numbers(sweep: Sequence[str], folder: Path) -> exercise_numbers.Answer:
+    """A sweep's results.csv in folder summarized as the sweep reports it (nothing runs)."""
     from d2lkit import sweep_plan
-    plan = sweep_plan.make_plan([*exercise.sweep, '--out', str(folder)])
+    plan = sweep_plan.make_plan([*sweep, '--out', str(folder)])
     return exercise_numbers.load(folder, [a.column for a in plan.axes], plan.metric,
                                  plan.higher_is_better, plan.defaults)
 
@@ -1121,8 +1227,23 @@ def answer(exercise: Exercise, out: d2l.PathLike | None = None, small: bool = Fa
     with contextlib.redirect_stdout(sys.stderr):  # the sweep's progress and tables go to stderr
         _run_sweep([*with_flags(exercise.sweep, flags), '--out', str(folder)])
     _record_run(folder)
-    figures = [f'figure: {f}' for f in _figures(folder, exercise)]
-    return '\n'.join([_summary_table(folder), *figures])
+    lines = [_summary_table(folder), *_best_line(folder),
+             *(f'figure: {f}' for f in _figures(folder, exercise.sweep))]
+    for stage in exercise.stages:  # after the first: they may run its chosen setting
+        argv = stage.argv(folder, flags)
+        with contextlib.redirect_stdout(sys.stderr):
+            _run_sweep([*argv, '--out', str(folder / stage.name)])
+        _record_run(folder / stage.name)
+        lines += ['', f'{stage.name}: {stage.what}', _summary_table(folder / stage.name),
+                  *_best_line(folder / stage.name),
+                  *(f'figure: {f}' for f in _figures(folder / stage.name, argv))]
+    return '\n'.join(lines)
+
+
+def _best_line(folder: Path) -> list[str]:
+    """A search's best.txt line (its chosen setting and test accuracy), or nothing."""
+    best = folder / 'best.txt'
+    return [best.read_text().strip()] if best.is_file() else []
 
 
 def _record_run(folder: Path) -> None:
@@ -1180,7 +1301,9 @@ training images; `--valid N` new examples for the regressions): the test set is 
 choosing. Every measured number and comparison in a run answer's note is read from its
 results.csv when this key is written. Each answer's folder keeps its results (a sweep's summary.md
 and results.csv, a snippet's table.txt) and ran.txt, the date and machine of its run, which
-this key reads back.
+this key reads back. An answer may run further sweeps after its first, in subfolders (the joint
+search's: two more searches, then the book's setting against the chosen one); each is shown
+with its command, and a note names its numbers as ID#STAGE.
 """
 
 
@@ -1224,26 +1347,23 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
             body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
                      '```', stored.read_text().rstrip('\n'), '```', '']
         else:
-            if not (folder / 'summary.md').is_file():
+            missing = [f for f in [folder, *(folder / t.name for t in e.stages)]
+                       if not (f / 'summary.md').is_file()]
+            if missing:
                 if not run:
-                    raise FileNotFoundError(f'{folder}/summary.md is missing; run `python -m d2l '
-                                            f'exercises {e.id} --out {folder}` first')
+                    raise FileNotFoundError(f'{missing[0]}/summary.md is missing; run `python -m '
+                                            f'd2l exercises {e.id} --out {folder}` first')
                 print(answer(e, folder), file=sys.stderr)
-            if not (folder / 'ran.txt').is_file():  # results from a sweep run by hand
-                _record_run(folder)
-            if (folder / 'results.csv').is_file():
-                answers[e.id] = numbers(e, folder)
-                _rebuild_summary(answers[e.id])
-            stamp = _ran(folder)[0]
-            figures = [Path(os.path.relpath(f, path.parent)).as_posix()
-                       for f in _figures(folder, e)]
-            best = folder / 'best.txt'  # a search: its best trial, tested once on the test set
-            if best.is_file():
-                body += [_summary_table(folder), '', best.read_text().strip() + '.', '']
-            else:
-                body += [_summary_table(folder), '']
-            body += [f'Run on {stamp}; results in `{folder}`.', '',
-                     *(f'![{e.id}]({figure})' for figure in figures), '']
+            found = _sweep_section(body, e.id, e.sweep, folder, path)
+            if found is not None:
+                answers[e.id] = found
+            for stage in e.stages:  # each further sweep under its own command
+                name, argv = f'{e.id}#{stage.name}', stage.argv(folder)
+                body += [f'**{stage.what}** (`{name}`):', '', '```',
+                         'python -m d2l sweep ' + shlex.join(argv), '```', '']
+                found = _sweep_section(body, name, argv, folder / stage.name, path)
+                if found is not None:
+                    answers[name] = found
         note = _filled_in(e, NOTES.get(e.id), answers, root)
         body += [note if note else f'<!-- notes: NOTES[{e.id!r}] in d2lkit/exercises.py -->', '']
     if not_run:
@@ -1273,6 +1393,25 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
     return path
 
 
+def _sweep_section(body: list[str], name: str, sweep: Sequence[str], folder: Path,
+                   doc: Path) -> exercise_numbers.Answer | None:
+    """Add one sweep's part of an answer to body: its table (summary.md rebuilt from
+    results.csv), a search's best line, where and when it ran, its figures; return its numbers."""
+    if not (folder / 'ran.txt').is_file():  # results from a sweep run by hand
+        _record_run(folder)
+    found = None
+    if (folder / 'results.csv').is_file():
+        found = sweep_numbers(sweep, folder)
+        _rebuild_summary(found)
+    figures = [Path(os.path.relpath(f, doc.parent)).as_posix() for f in _figures(folder, sweep)]
+    body += [_summary_table(folder), '']
+    # a search: its best trial, tested on the test set (the one time the test set is used)
+    body += [line + '.' for line in _best_line(folder)] + [''] * bool(_best_line(folder))
+    body += [f'Run on {_ran(folder)[0]}; results in `{folder}`.', '',
+             *(f'![{name}]({figure})' for figure in figures), '']
+    return found
+
+
 def _filled_in(exercise: Exercise, note: str | None, answers: dict[str, exercise_numbers.Answer],
                root: d2l.PathLike) -> str | None:
     """A note with its {placeholders} filled in from its answer's results (exercise_numbers);
@@ -1281,9 +1420,18 @@ def _filled_in(exercise: Exercise, note: str | None, answers: dict[str, exercise
         return note
     def other(id: str) -> exercise_numbers.Answer:
         if id not in answers:
-            if id not in BY_ID or BY_ID[id].kind != 'run':
-                raise exercise_numbers.NoteError(f'note {exercise.id}: {id} is not a run answer')
-            answers[id] = numbers(BY_ID[id], default_out(BY_ID[id], root))
+            base, _, stage = id.partition('#')
+            if base not in BY_ID or BY_ID[base].kind != 'run':
+                raise exercise_numbers.NoteError(f'note {exercise.id}: {base} is not a run answer')
+            folder = default_out(BY_ID[base], root)
+            if not stage:
+                answers[id] = numbers(BY_ID[base], folder)
+            else:
+                stages = {t.name: t for t in BY_ID[base].stages}
+                if stage not in stages:
+                    raise exercise_numbers.NoteError(f'note {exercise.id}: {base} has no stage '
+                                                     f'{stage} ({", ".join(stages) or "none"})')
+                answers[id] = sweep_numbers(stages[stage].argv(folder), folder / stage)
         return answers[id]
     if exercise.id not in answers:
         raise exercise_numbers.NoteError(f'note {exercise.id} names numbers, but its answer has '

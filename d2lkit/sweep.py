@@ -103,6 +103,9 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
         return pd.DataFrame(columns=plan.columns)
     table = sweep_report.report(plan.out, [a.column for a in plan.axes], plan.metric,
                                 plan.higher_is_better, show=show, reference=plan.defaults)
+    if plan.search:  # which searched flags explain the score: importance.png
+        with sweep_runs.opened(plan) as study:
+            sweep_report.importance_figure(study, plan.out / 'importance.png')
     if final is not None:
         print(final.answer())
     print(sweep_report.format_table(table))

@@ -234,6 +234,10 @@ def _zipped(options: dict[str, str], search: int | None, axes: list[Axis]) -> bo
     if grid not in GRIDS:
         raise SweepError(f'--grid takes {" or ".join(GRIDS)}, got {grid!r}')
     if grid == GRIDS[0]:
+        for a in axes:  # a value twice would be a setting twice
+            if not a.is_range and len(set(a.values)) != len(a.values):
+                raise SweepError(f'{a.flag} {",".join(a.values)} names a value twice; give each '
+                                 'once')
         return False
     if search is not None:
         raise SweepError('--grid zip is for a grid; a search draws its settings itself')
@@ -242,6 +246,9 @@ def _zipped(options: dict[str, str], search: int | None, axes: list[Axis]) -> bo
         listed = ', '.join(f'{flag} {n}' for flag, n in counts.items())
         raise SweepError(f'--grid zip pairs the k-th values of the swept flags, which need as many '
                          f'values each; got {listed}')
+    settings = list(zip(*(a.values for a in axes)))
+    if len(set(settings)) != len(settings):  # a flag may repeat a value, a whole setting not
+        raise SweepError('--grid zip names a setting twice (the same k-th values); give each once')
     return True
 
 
@@ -543,8 +550,6 @@ def _axis(flag: str, values: list[str], search: bool, action: argparse.Action | 
         raise SweepError(
             f'{flag} {text}: an empty value in the axis; give values such as {flag} 0.03,0.1'
         )
-    if len(set(settings)) != len(settings):
-        raise SweepError(f'{flag} {text} names a value twice; give each once')
     return Axis(flag, values=settings)
 
 

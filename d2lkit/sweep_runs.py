@@ -186,6 +186,16 @@ def pruner_of(prune: str):
     return optuna.pruners.NopPruner()
 
 
+@contextlib.contextmanager
+def opened(plan: Plan) -> Iterator:
+    """The sweep's study, for reading (the report's importance figure); closed after."""
+    study, storage = load(plan)
+    try:
+        yield study
+    finally:
+        _close(storage)
+
+
 # ---------------------------------------------------------------------------
 # Reading the trials: whose key, recorded, abandoned, held by a dead worker
 # ---------------------------------------------------------------------------

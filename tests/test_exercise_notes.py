@@ -3,6 +3,7 @@ changes the key, a verdict the results no longer give refuses the key, and the c
 what the committed answers give."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pandas as pd
@@ -80,6 +81,46 @@ def test_placeholders_render_in_their_default_formats():
     assert render('{tied@hidden=256}') == 'tied with the best (−0.018 ± 0.050 over 3 seeds)'
     assert render('{tied.word@hidden=256} {best@hidden=128}') == 'tied the best by mean valid_acc'
     assert render('{seconds@hidden=16}') == '11.0 ± 0.8'
+
+
+def test_best_and_book_name_rows_and_the_totals_count_the_whole_sweep():
+    answer = exercises.numbers(exercises.BY_ID[ID], ANSWERS / '0.17-mlp-scratch.1')
+    render = lambda text: exercise_numbers.render(text, answer, 'test')  # noqa: E731
+    assert render('{valid_acc@best}') == render('{valid_acc@hidden=128}')  # 128 is the best
+    assert render('{valid_acc@book}') == render('{valid_acc@hidden=256}')  # the script's default
+    results = answer.results
+    assert render('{runs} {pruned_runs}') == f'{len(results)} 0'
+    assert render('{worker_minutes}') == f'{results["seconds"].sum() / 60:.1f}'
+    one_pruned = results.assign(status=['pruned'] + ['ok'] * (len(results) - 1))
+    assert exercise_numbers.render('{pruned_runs}', dataclasses.replace(answer, results=one_pruned),
+                                   'test') == '1'
+    with pytest.raises(exercise_numbers.NoteError, match='counts the whole sweep'):
+        render('{runs@hidden=128}')
+
+
+def test_a_note_reads_a_stage_of_another_answer(tmp_path, monkeypatch):
+    # the joint answer's confirm stage: the book's recipe against the search's chosen one
+    root = tmp_path / 'docs' / 'answers'
+    _copy(tmp_path)
+    joint = exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.4'], root)
+    (joint / 'confirm').mkdir(parents=True)
+    (joint / 'best.txt').write_text('best of 24 trials: --lr 0.3 --hidden 512 --depth 2 '
+                                    '--epochs 30 (valid acc 0.9, seed 0, trial 3); ...\n')
+    rows = [{'run': f'g{i}-s{seed}', 'lr': lr, 'hidden': hidden, 'depth': depth,
+             'epochs': epochs, 'seed': seed, 'train_loss': 0.3, 'train_acc': 0.9,
+             'valid_acc': acc + 0.001 * seed, 'seconds': 10.0, 'status': 'ok', 'worker': 'w',
+             'host': 'h'}
+            for i, (lr, hidden, depth, epochs, acc) in enumerate([(0.1, 256, 1, 10, 0.85),
+                                                                  (0.3, 512, 2, 30, 0.89)])
+            for seed in range(3)]
+    pd.DataFrame(rows).to_csv(joint / 'confirm' / 'results.csv', index=False)
+    monkeypatch.setitem(exercises.NOTES, ID, 'Book {valid_acc.mean@0.17/mlp-scratch.4#confirm:book}'
+                        ', {worse@0.17/mlp-scratch.4#confirm:book}.')
+    text = _key(tmp_path)
+    assert 'Book 0.851, worse than the best (−0.040 ± 0.000 over 3 seeds).' in text
+    monkeypatch.setitem(exercises.NOTES, ID, '{valid_acc@0.17/mlp-scratch.4#nope:book}')
+    with pytest.raises(exercise_numbers.NoteError, match='has no stage nope'):
+        _key(tmp_path)
 
 
 def test_the_committed_key_is_what_the_committed_answers_give(tmp_path):

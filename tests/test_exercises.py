@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import d2l
+
 from conftest import ROOT, program, run_as_script
 from d2lkit import exercises, sweep, sweep_plan
 
@@ -76,9 +78,13 @@ def test_same_question_pairs_cross_editions_both_ways():
 
 
 def test_each_run_answer_fits_ten_minutes_on_two_cores():
+    # the joint search and its further sweeps apart: three searches of 24 trials, 26 long runs
     for e in exercises.CATALOG:
-        if e.kind == 'run':
+        if e.kind == 'run' and not e.stages:
             assert 0 < exercises.estimated_seconds(e) <= 600, e.id
+    joint = exercises.BY_ID['0.17/mlp-scratch.4']
+    alone = exercises.estimated_seconds(exercises.dataclasses.replace(joint, stages=()))
+    assert 600 < alone < exercises.estimated_seconds(joint) <= 2 * 3600
 
 
 def test_grid_expands_list_axes_and_search_ranges():
@@ -88,7 +94,8 @@ def test_grid_expands_list_axes_and_search_ranges():
     assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2',
             '--valid', '10000'] in runs
     joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
-    assert ['--lr', '0.01', '--hidden', '32', '--epochs', '5', '--valid', '10000'] in joint
+    assert ['--lr', '0.01', '--hidden', '32', '--depth', '1', '--epochs', '5',
+            '--valid', '10000'] in joint
     assert all('--search' not in argv for argv in joint)
 
 
@@ -355,6 +362,47 @@ def test_a_code_answers_table_is_kept_and_read_back_and_no_run_runs_no_snippet(t
     assert table.read_text() in again  # the same numbers, read back, not timed again
     assert 'Not run for this key yet' in again.split('## 0.17/mlp.3')[1].split('\n## ')[0]
     assert ': 0.17/mlp.3.' in again
+
+
+def write_best(folder, line):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'best.txt').write_text(line + '\n')
+
+
+def test_a_stage_runs_the_chosen_setting_of_the_search_before_it(tmp_path):
+    write_best(tmp_path, 'best of 24 trials: --lr 0.3121 --hidden 411 --depth 2 --epochs 33 '
+                         '(valid acc 0.8950, seed 0, trial 7); one more run ...')
+    assert exercises.best_setting(tmp_path) == {'lr': '0.3121', 'hidden': '411', 'depth': '2',
+                                                'epochs': '33'}
+    confirm = next(t for t in exercises.BY_ID['0.17/mlp-scratch.4'].stages
+                   if t.name == 'confirm')
+    argv = confirm.argv(tmp_path)
+    assert argv[argv.index('--lr') + 1] == '0.1,0.3121'  # the book's value, then the chosen one
+    assert argv[argv.index('--depth') + 1] == '1,2' and argv[argv.index('--grid') + 1] == 'zip'
+    assert argv[argv.index('--seeds') + 1] == '0..9'
+    quick = confirm.argv(tmp_path, ['--epochs', '1', '--seeds', '0'])  # a quick try's flags
+    assert '--epochs' in quick and quick[quick.index('--epochs') + 1] == '1'
+    # every run of the stage parses (the sweep's own check), and it is a zip of two settings
+    plan = sweep_plan.make_plan([*argv, '--out', str(tmp_path / 'confirm')])
+    assert len(plan.settings()) == 2 and plan.defaults == {
+        'lr': '0.1', 'hidden': '256', 'depth': '1', 'epochs': '10'}
+    write_best(tmp_path, 'search: no trial finished (all pruned, diverged or failed); ...')
+    with pytest.raises(d2l.D2LError, match='names no chosen setting'):
+        confirm.argv(tmp_path)
+    write_best(tmp_path, 'best of 3 trials: --lr 0.3 (valid acc 0.8, seed 0, trial 1); ...')
+    with pytest.raises(d2l.D2LError, match='chooses no hidden'):
+        confirm.argv(tmp_path)
+
+
+def test_a_zip_grid_is_costed_as_its_settings_not_their_combinations():
+    def estimate(*flags):
+        return exercises.estimated_seconds(exercises.Exercise(
+            'x/y.1', 'run', 'a test', sweep=exercises._sweep('mlp_concise', *flags)))
+    paired = estimate('--grid', 'zip', '--lr', '0.1,0.3', '--epochs', '10,20', '--seeds', '0')
+    combined = estimate('--lr', '0.1,0.3', '--epochs', '10,20', '--seeds', '0')
+    assert combined == pytest.approx(2 * paired)  # 4 runs (10+10+20+20) against 2 (10+20)
+    deeper = estimate('--hidden', '256', '--depth', '3', '--seeds', '0')
+    assert deeper == pytest.approx(estimate('--hidden', '256 256 256', '--seeds', '0'))
 
 
 def test_the_cost_estimate_counts_seed_ranges_and_polynomial_steps():

@@ -38,8 +38,12 @@ def report_stand_in(monkeypatch):
         calls.append((out, axes, metric, higher_is_better, show, reference))
         return pd.DataFrame({'setting': ['x'], metric: [1.0]})
 
+    def importance_figure(study, path):
+        calls.append(('importance', len(study.get_trials()), path))
+        return {}
+
     stand_in = types.SimpleNamespace(report=report, format_table=lambda table: 'THE TABLE',
-                                     calls=calls)
+                                     importance_figure=importance_figure, calls=calls)
     monkeypatch.setitem(sys.modules, 'd2lkit.sweep_report', stand_in)
     monkeypatch.setattr(d2lkit, 'sweep_report', stand_in, raising=False)
     return stand_in
@@ -314,7 +318,8 @@ def test_python_m_d2l_sweep_runs_from_the_command_line(tmp_path):
 # --search: Optuna's sampler over ranges, pruned on validation accuracy
 # ---------------------------------------------------------------------------
 
-def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_path, capsys):
+def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_path, capsys,
+                                                               report_stand_in):
     out = tmp_path / 'out'
     status, stdout, stderr = sweep_cli([SOFTMAX, '--valid', '10', '--search', '8',
                                         '--lr', '0.001..3',
@@ -335,6 +340,8 @@ def test_a_search_prunes_poor_trials_and_chooses_on_validation(tiny_data, tmp_pa
     assert f'valid acc {best_valid:.4f}' in best_line  # chosen on the validation split
     assert stdout.splitlines()[1:] == ['THE TABLE']
     assert (out / 'best.txt').read_text() == best_line + '\n'  # kept beside the summary
+    # the search's study weighs its flags: importance.png (d2lkit.sweep_report)
+    assert report_stand_in.calls[-1] == ('importance', 8, out / 'importance.png')
 
 
 def test_from_the_command_line_the_final_run_is_forked_and_answers_as_the_script_does(

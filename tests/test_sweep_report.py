@@ -381,3 +381,22 @@ def test_the_flag_figure_shows_the_best_band_and_rings_the_ties(tmp_path):
     fig.savefig(tmp_path / 'setting.png')
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_a_search_with_too_few_finished_trials_has_no_importance_figure(tmp_path):
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    study = optuna.create_study(direction='maximize')
+    for lr, flip in [(0.001, 0.1), (0.005, 0.3), (0.009, 0.2)]:  # three: too few to weigh
+        study.add_trial(optuna.trial.create_trial(
+            params={'lr': lr, 'flip': flip}, value=0.8 + 10 * lr,
+            distributions={'lr': FloatDistribution(0.001, 0.01), 'flip': FloatDistribution(0, 1)}))
+    assert sweep_report.importance_figure(study, tmp_path / 'importance.png') == {}
+    assert not (tmp_path / 'importance.png').exists()
+    study.add_trial(optuna.trial.create_trial(
+        params={'lr': 0.002, 'flip': 0.9}, value=0.82,
+        distributions={'lr': FloatDistribution(0.001, 0.01), 'flip': FloatDistribution(0, 1)}))
+    found = sweep_report.importance_figure(study, tmp_path / 'importance.png')
+    assert set(found) == {'lr', 'flip'} and sum(found.values()) == pytest.approx(1)
+    assert is_png(tmp_path / 'importance.png')
