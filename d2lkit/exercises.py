@@ -65,8 +65,8 @@ KINDS = ('run', 'code', 'conceptual')
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """A further sweep of a run answer, run after its first into FOLDER/NAME. Its flags may name
-    the first sweep's chosen setting (a search's best.txt): '0.1,{lr}' is the book's 0.1, then
-    the best trial's --lr."""
+    the answer's chosen setting (best_setting: the best trial of its searches, on validation):
+    '0.1,{lr}' is the book's 0.1, then the chosen --lr."""
 
     name: str                # its folder under the answer's; notes read it as ID#NAME
     what: str                # what it measures, in a few words
@@ -86,15 +86,21 @@ class Stage:
 
 
 def best_setting(folder: Path) -> dict[str, str]:
-    """The flags of a search's chosen setting, {column: value}, from its best.txt line
-    ('best of N trials: --lr 0.3 --hidden 512 (valid acc ...')."""
-    path = Path(folder) / 'best.txt'
-    line = path.read_text() if path.is_file() else ''
-    found = re.match(r'best of \d+ trials: (.*?) \(', line)
-    if not found:
-        raise d2l.D2LError(f'{path} names no chosen setting (run the search first): '
-                           f'{line.strip() or "no file"}')
-    tokens = found[1].split()
+    """The flags of an answer's chosen setting, {column: value}: of its searches (folder's and
+    its stages' best.txt lines, 'best of N trials: --lr 0.3 --hidden 512 (valid acc 0.8912, ...'),
+    the one with the highest validation accuracy."""
+    folder = Path(folder)
+    best, found = None, []
+    for path in [folder / 'best.txt', *sorted(folder.glob('*/best.txt'))]:
+        line = path.read_text() if path.is_file() else ''
+        chosen = re.match(r'best of \d+ trials: (.*?) \(valid acc ([0-9.]+)', line)
+        found.append(f'{path}: {line.strip() or "no file"}')
+        if chosen and (best is None or float(chosen[2]) > float(best[2])):
+            best = chosen
+    if best is None:
+        raise d2l.D2LError(f'no search of {folder} names a chosen setting (run the search '
+                           f'first): {found[0]}')
+    tokens = best[1].split()
     return {flag[2:].replace('-', '_'): value for flag, value in zip(tokens[::2], tokens[1::2])}
 
 
@@ -165,9 +171,10 @@ _SOFTMAX_EPOCHS = _sweep('softmax_concise', '--epochs', '50')
 _HIDDEN = _sweep('mlp', '--hidden', '16,32,64,128,256,512,1024', *VALID)
 _ONE_MORE_LAYER = _sweep('mlp', '--hidden', list_axis([256], [256, 256], [256, 128]), *VALID)
 _MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *VALID)
-# The joint search: the four hyperparameters the exercise names, chosen on validation by Hyperband
-# (which does not favour fast starters: one of its brackets never prunes); two more searches
-# over the same space show what pruning buys; then the chosen setting against the book's.
+# The joint search: the four hyperparameters the exercise names, one seed a trial on validation,
+# searched three times: Hyperband (one of its brackets never prunes, so slow starters survive),
+# successive halving judging no trial before epoch 5, and no pruning, to show what pruning buys.
+# The chosen setting, the best trial of the three, then meets the book's over more seeds.
 _JOINT_SEARCH = ('mlp_concise', '--search', '40', '--lr', '0.01..1', '--hidden', '32..1024',
                  '--depth', '1..3', '--epochs', '5..40', '--seeds', '0', *VALID)
 _JOINT = _sweep(*_JOINT_SEARCH, '--prune', 'hyperband')
@@ -1022,9 +1029,11 @@ def grid(exercise: Exercise) -> list[list[str]]:
             choices.append([[flag, *v.split()] for v in _axis_values(values[0], search)])
         else:  # several arguments: one fixed value of a flag taking several
             choices.append([[flag, *values]])
-    # --grid zip: the k-th values together (fixed flags repeat); else every combination
-    combos = (zip(*(c * (1 if len(c) > 1 else max(map(len, choices))) for c in choices))
-              if options.get('--grid') == 'zip' and choices else itertools.product(*choices))
+    if options.get('--grid') == 'zip' and choices:  # the k-th values together, fixed flags in all
+        n = max(map(len, choices))
+        combos = zip(*(c if len(c) > 1 else c * n for c in choices))
+    else:
+        combos = itertools.product(*choices)
     return [[token for part in combo for token in part] for combo in combos]
 
 
@@ -1333,26 +1342,26 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
         answered.append(e.id)
         body += [f'## {" · ".join(heading)}', '', f'*{e.gist}*', '', '```', e.command, '```', '']
         folder = default_out(e, root)
-        stored = folder / ('table.txt' if e.kind == 'code' else 'summary.md')
-        if pending and not stored.is_file():
+        stored = [folder / ('table.txt' if e.kind == 'code' else 'summary.md'),
+                  *(folder / t.name / 'summary.md' for t in e.stages)]
+        if pending and not all(f.is_file() for f in stored):
             not_run.append(e.id)
             body += ['Not run for this key yet: the command above answers it.', '']
             continue
         if e.kind == 'code':
             snippet = SNIPPETS[e.snippet]
-            if not stored.is_file():  # kept, so that the key and its notes show one run's numbers
+            if not stored[0].is_file():  # kept: the key and its notes show one run's numbers
                 folder.mkdir(parents=True, exist_ok=True)
-                _write_atomic(stored, snippet(small=small).to_string(index=False) + '\n')
+                _write_atomic(stored[0], snippet(small=small).to_string(index=False) + '\n')
                 _record_run(folder)
             body += ['```python', inspect.getsource(snippet).rstrip(), '```', '',
-                     '```', stored.read_text().rstrip('\n'), '```', '']
+                     '```', stored[0].read_text().rstrip('\n'), '```', '']
         else:
-            missing = [f for f in [folder, *(folder / t.name for t in e.stages)]
-                       if not (f / 'summary.md').is_file()]
+            missing = [f for f in stored if not f.is_file()]
             if missing:
                 if not run:
-                    raise FileNotFoundError(f'{missing[0]}/summary.md is missing; run `python -m '
-                                            f'd2l exercises {e.id} --out {folder}` first')
+                    raise FileNotFoundError(f'{missing[0]} is missing; run `python -m d2l '
+                                            f'exercises {e.id} --out {folder}` first')
                 print(answer(e, folder), file=sys.stderr)
             found = _sweep_section(body, e.id, e.sweep, folder, path)
             if found is not None:
@@ -1405,8 +1414,8 @@ def _sweep_section(body: list[str], name: str, sweep: Sequence[str], folder: Pat
         _rebuild_summary(found)
     figures = [Path(os.path.relpath(f, doc.parent)).as_posix() for f in _figures(folder, sweep)]
     body += [_summary_table(folder), '']
-    # a search: its best trial, tested on the test set (the one time the test set is used)
-    body += [line + '.' for line in _best_line(folder)] + [''] * bool(_best_line(folder))
+    for line in _best_line(folder):  # a search's best trial, run once more for the test set
+        body += [line + '.', '']
     body += [f'Run on {_ran(folder)[0]}; results in `{folder}`.', '',
              *(f'![{name}]({figure})' for figure in figures), '']
     return found

@@ -180,7 +180,8 @@ def pruner_of(prune: str):
 
     name, _, epochs = prune.partition(':')
     if name == 'halving':
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=int(epochs) if epochs else 'auto')
+        first_rung = int(epochs) if epochs else 'auto'  # 'auto': from the first trial's epochs
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=first_rung)
     if name == 'hyperband':
         return optuna.pruners.HyperbandPruner(min_resource=1)
     return optuna.pruners.NopPruner()

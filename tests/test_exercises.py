@@ -386,8 +386,17 @@ def test_a_stage_runs_the_chosen_setting_of_the_search_before_it(tmp_path):
     plan = sweep_plan.make_plan([*argv, '--out', str(tmp_path / 'confirm')])
     assert len(plan.settings()) == 2 and plan.defaults == {
         'lr': '0.1', 'hidden': '256', 'depth': '1', 'epochs': '10'}
+    # the answer's other searches (its stages): the best on validation of them all is chosen
+    write_best(tmp_path / 'halving', 'best of 40 trials: --lr 0.25 --hidden 540 --depth 1 '
+                                     '--epochs 39 (valid acc 0.9012, seed 0, trial 38); ...')
+    write_best(tmp_path / 'none', 'best of 40 trials: --lr 0.2 --hidden 99 --depth 3 '
+                                  '--epochs 9 (valid acc 0.8800, seed 0, trial 1); ...')
+    assert exercises.best_setting(tmp_path) == {'lr': '0.25', 'hidden': '540', 'depth': '1',
+                                                'epochs': '39'}
+    for name in ('halving', 'none'):
+        (tmp_path / name / 'best.txt').unlink()
     write_best(tmp_path, 'search: no trial finished (all pruned, diverged or failed); ...')
-    with pytest.raises(d2l.D2LError, match='names no chosen setting'):
+    with pytest.raises(d2l.D2LError, match='names a chosen setting'):
         confirm.argv(tmp_path)
     write_best(tmp_path, 'best of 3 trials: --lr 0.3 (valid acc 0.8, seed 0, trial 1); ...')
     with pytest.raises(d2l.D2LError, match='chooses no hidden'):

@@ -248,6 +248,9 @@ def test_kill_9_mid_sweep_then_a_rerun_completes_without_duplicates(tmp_path):
     (['--grid', 'zip', '--search', '3', '--valid', '10', '--lr', '0.01..1'],
      '--grid zip is for a grid'),
     (['--grid', 'diagonal', '--lr', '0.1,0.3'], "--grid takes product or zip, got 'diagonal'"),
+    (['--lr', '0.1,0.3,0.1'], '--lr 0.1,0.3,0.1 names a value twice'),
+    (['--grid', 'zip', '--lr', '0.1,0.3,0.1', '--epochs', '1,2,1'],
+     '--grid zip names a setting twice'),
     (['--prune', 'none', '--lr', '0.01,0.1'], '--prune is for a search: give --search N too'),
     (['--hidden', '64,128', '256'], 'quote the whole axis'),
 ])
