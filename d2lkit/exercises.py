@@ -1387,7 +1387,11 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
              for e in CATALOG if e.edition == '0.17' and e.same_as]
     minutes = (time.perf_counter() - start) / 60
     today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
-    afresh = sum(estimated_seconds(BY_ID[i]) for i in answered if BY_ID[i].kind == 'run') / 60
+    runs = [BY_ID[i] for i in answered if BY_ID[i].kind == 'run']
+    afresh = sum(estimated_seconds(e) for e in runs if not e.stages) / 60
+    staged = sum(estimated_seconds(e) for e in runs if e.stages) / 60
+    extra = (f', and the answers with further sweeps ({", ".join(e.id for e in runs if e.stages)})'
+             f' about {staged:.0f} more, their searches counted unpruned' if staged else '')
     # Where the answers ran (each answer's ran.txt), not where this key is written.
     machines = sorted({_ran(default_out(BY_ID[i], root))[1] for i in answered
                        if (default_out(BY_ID[i], root) / 'ran.txt').is_file()})
@@ -1395,8 +1399,9 @@ def write_doc(path: d2l.PathLike, root: d2l.PathLike = 'exercises',
             f'Generated on {today} by `python -m d2l exercises --write-doc {path} --root {root}`, '
             f'in {minutes:.1f} minutes (answers already in `{root}` are read, not rerun). Run '
             f'afresh into an empty `--root`, the answers take about {afresh:.0f} minutes on 2 '
-            "quiet cores (the sum of their estimates, from the scripts' measured seconds per "
-            "epoch); a table's seconds column says how long its runs took where they ran.", '']
+            f'quiet cores{extra} (the sum of their estimates, from the scripts\' measured seconds '
+            "per epoch); a table's seconds column says how long its runs took where they ran.",
+            '']
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, '\n'.join(head + body) + '\n')
     return path

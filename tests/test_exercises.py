@@ -293,7 +293,10 @@ def test_flags_after_an_id_replace_the_answers_own_values():
         '--seeds', '0']
     joint = exercises.BY_ID['0.17/mlp-scratch.4'].sweep
     assert exercises.with_flags(joint, ['--search', '2'])[-2:] == ['--search', '2']
-    assert exercises.with_flags(joint, [])[1:] == list(joint[3:]) + ['--search', '10']
+    # the script's flags first, then the sweep's own options
+    assert exercises.with_flags(joint, [])[1:] == [
+        '--lr', '0.01..1', '--hidden', '32..1024', '--depth', '1..3', '--epochs', '5..40',
+        '--valid', '10000', '--search', '40', '--seeds', '0', '--prune', 'hyperband']
 
 
 def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
