@@ -1,7 +1,8 @@
 """The importance of each searched flag in a finished `python -m d2l sweep --search N` folder.
 
-Reads the Optuna study the sweep kept (DIR/study.log), draws Optuna's parameter importances to
-a PNG and prints them, largest first. The evaluator is PED-ANOVA (Optuna's, with no scikit-learn
+Reads the Optuna study the sweep kept (DIR/study.log), draws its flags' importances to a PNG
+(d2lkit.sweep_report.importance_figure, as the sweep's own importance.png) and prints them,
+largest first. The evaluator is PED-ANOVA (Optuna's, with no scikit-learn
 to install): how differently each flag's values are spread in the best 10% of the finished trials
 than in all of them, so a flag the best trials agree on ranks high:
 

@@ -22,7 +22,7 @@ SETTING axis=value pairs joined by commas, values as results.csv writes them (hi
         ID#STAGE:SETTING one of its further sweeps (@0.17/mlp-scratch.4#confirm:book).
 TOTALS  {runs}, {pruned_runs} and {worker_minutes}, with no SETTING: the sweep's runs, those
         pruned, and their seconds added up in minutes (each worker on its share of the cores),
-        for what a search cost.
+        for what a search cost; another sweep's with an empty SETTING: {runs@ID#STAGE:}.
 VERDICT best, tied, worse, better or na. The placeholder renders readable text, e.g. 'tied with
         the best (−0.018 ± 0.050 over 3 seeds)' ({VERDICT.word@SETTING}: the word alone), and
         asserts the verdict: when the computed one differs, the key is not written (NoteError,

@@ -82,7 +82,9 @@ class Stage:
         try:
             return [token.format(**chosen) for token in template]
         except KeyError as e:
-            raise d2l.D2LError(f'{folder / "best.txt"} chooses no {e.args[0]}') from None
+            flags = ' '.join(f'--{k} {v}' for k, v in chosen.items())
+            raise d2l.D2LError(f'the setting chosen in {folder} ({flags}) chooses no '
+                               f'{e.args[0]}') from None
 
 
 def best_setting(folder: Path) -> dict[str, str]:
