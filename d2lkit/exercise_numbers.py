@@ -28,6 +28,19 @@ VERDICT best, tied, worse, better or na. The placeholder renders readable text, 
         asserts the verdict: when the computed one differs, the key is not written (NoteError,
         one line). Verdicts compare the sweep's metric (summary.md's), paired by seed.
 
+A code answer's note names the cells of its snippet's table (table.csv beside table.txt):
+
+    {COLUMN[.STAT][:FORMAT][@KEY=VALUE]}
+
+COLUMN  a column of the table, as its header reads (`closed form`, `seconds`).
+KEY=VALUE the row whose column KEY holds VALUE (numbers by value), or where one column is not
+        enough, several pairs joined by ' & '; left out for a one-row table.
+STAT    instead of a row: min or max of the column, argmin / argmax: the first column's value
+        in the row holding the column's min or max (`{seconds.argmax}` names the slowest), or
+        count: how many cells the column fills.
+FORMAT  a Python format spec; default 4 significant digits. A cell holding a list ([0.1, 0.2])
+        is written element by element, joined by commas.
+
 Default formats: accuracies (*_acc) 3 decimals; seconds 1 decimal; counts as integers; every
 other number (losses, errors in w and b) 2 significant digits (0.40, 4.9e-5, 1.9e4), its std
 to the mean's decimals where the mean needs no exponent (0.44 ± 0.01). A
@@ -224,3 +237,72 @@ def render(note: str, answer: Answer, where: str,
 def has_placeholders(note: str) -> bool:
     """True when note names a number to fill in."""
     return bool(PLACEHOLDER.search(note))
+
+
+# ---------------------------------------------------------------------------
+# A code answer's table
+# ---------------------------------------------------------------------------
+
+TABLE_STATS = ('min', 'max', 'argmin', 'argmax', 'count')
+
+
+def _cell(value: object, spec: str) -> str:
+    """One cell as text: a number in spec (default 4 significant digits), a list element by
+    element, other text as it is."""
+    import ast
+    if isinstance(value, str) and value.startswith('['):  # a list, as pandas writes one
+        try:
+            items = ast.literal_eval(value.replace('nan', 'None').replace('inf', '"inf"'))
+        except (ValueError, SyntaxError):
+            return value
+        return ', '.join('nan' if v is None else _cell(v, spec) for v in items)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if not spec and float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = format(value, spec or '.4g')
+    if 'e' in text and 'inf' not in text:  # 2.9e9, 4.4e-16: no + and no leading zeros
+        mantissa, exponent = text.split('e')
+        text = f'{mantissa}e{int(exponent)}'
+    return text.replace('-', '−')
+
+
+def render_table(note: str, table: pd.DataFrame, where: str) -> str:
+    """note with each {placeholder} replaced by a cell (or a column's min, max, argmin, argmax)
+    of a code answer's table; NoteError (one line) for a column or row that is not there."""
+    def value(match: re.Match) -> str:
+        text = match[1]
+        head, _, row = text.partition('@')
+        head, _, spec = head.partition(':')
+        column, dot, stat = head.rpartition('.')
+        if not dot or stat not in TABLE_STATS:
+            column, stat = head, ''
+        if column not in table.columns:
+            raise NoteError(f'{where}: {{{text}}}: no column {column!r} (the table has '
+                            f'{", ".join(map(repr, table.columns))})')
+        if stat:
+            if row:
+                raise NoteError(f'{where}: {{{text}}}: .{stat} takes the whole column, no row')
+            if stat == 'count':
+                return str(int(table[column].notna().sum()))
+            numbers = table[column].astype(float)
+            if stat in ('min', 'max'):
+                return _cell(float(getattr(numbers, stat)()), spec)
+            at = numbers.idxmin() if stat == 'argmin' else numbers.idxmax()
+            return _cell(table.iloc[table.index.get_loc(at), 0], spec)
+        if not row:
+            if len(table) != 1:
+                raise NoteError(f'{where}: {{{text}}}: the table has {len(table)} rows; name one '
+                                f'with @{table.columns[0]}=VALUE')
+            return _cell(table[column].iloc[0], spec)
+        rows = table
+        for pair in row.split(' & '):
+            key, eq, wanted = pair.partition('=')
+            if not eq or key not in table.columns:
+                raise NoteError(f'{where}: {{{text}}}: a row is named KEY=VALUE (or several, '
+                                'joined by " & "), KEY a column')
+            rows = rows[[sweep_report.same_value(v, wanted) for v in rows[key]]]
+        if len(rows) != 1:
+            raise NoteError(f'{where}: {{{text}}}: {len(rows)} rows with {row}; name one')
+        return _cell(rows[column].iloc[0], spec)
+    return PLACEHOLDER.sub(value, note)

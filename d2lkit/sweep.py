@@ -63,6 +63,10 @@ sweep options (anywhere on the line, never abbreviated):
                      (several halvings side by side, one of them never pruning), or none (every
                      trial to its last epoch: for a script whose early epochs say little about
                      its last, such as a one-cycle schedule that peaks a third of the way in)
+  --more-seeds N     after --seeds, if those seeds cannot tell the best from its nearest rival
+                     (of the settings `tied` with it, the best mean), run both on more seeds,
+                     N in all: --seeds 0..2 --more-seeds 10 gives them seeds 3 to 9. Judged on
+                     --seeds' runs alone, once, so a rerun plans the same runs
   --grid zip         pair the values instead of combining them: setting k is the k-th value of
                      every swept flag (--lr 0.1,0.3 --hidden 256,512: two settings, not four);
                      to compare whole recipes, e.g. the book's against a search's best
@@ -97,6 +101,8 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
 
     plan = sweep_plan.make_plan(argv)
     final = sweep_runs.run_sweep(plan)  # a search's final run goes on while the report is written
+    if plan.more_seeds and plan_more_seeds(plan):
+        sweep_runs.run_sweep(plan)
     if not (plan.out / 'results.csv').exists():
         if final is not None:
             print(final.answer())
@@ -112,6 +118,32 @@ def sweep(argv: Sequence[str], show: bool = False) -> 'pandas.DataFrame':
     results = pd.read_csv(plan.out / 'results.csv')
     results.attrs['summary'] = table  # one row per setting: mean, std, the verdict against the best
     return results
+
+
+def plan_more_seeds(plan: sweep_plan.Plan) -> bool:
+    """--more-seeds N: when --seeds cannot tell the best from its nearest rival (undecided), give
+    both the seeds up to N, in plan.extra; True if so. Judged on --seeds' runs only, so a rerun
+    or a resumed sweep plans the same runs; nothing while one of those is missing."""
+    from d2lkit import sweep_report
+
+    results = sweep_report.read_results(plan.out)
+    if results['seed'].isin(plan.seeds).sum() < len(plan.settings()) * len(plan.seeds):
+        return False  # runs still held elsewhere: their command decides when they are done
+    axes = [a.column for a in plan.axes]
+    rows = sweep_report.undecided(results, axes, plan.metric, plan.higher_is_better, plan.seeds)
+    settings = plan.settings()
+    chosen = [i for i, setting in enumerate(settings)
+              if any(all(sweep_report.same_value(setting[a], row[a]) for a in axes)
+                     for _, row in rows.iterrows())]
+    if not chosen:
+        return False
+    added = plan.added_seeds()
+    plan.extra = {i: added for i in chosen}
+    described = '; '.join(' '.join(f'{a}={settings[i][a]}' for a in axes) for i in chosen)
+    print(f'sweep: {len(plan.seeds)} seeds cannot tell the best from its nearest rival '
+          f'({described}): seeds {added[0]}..{added[-1]} for both (--more-seeds {plan.more_seeds})',
+          file=sys.stderr)
+    return True
 
 
 def flags_argv(flags: dict) -> list[str]:

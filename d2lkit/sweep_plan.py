@@ -24,7 +24,7 @@ import d2l
 from d2lkit import script as kit
 
 SWEEP_OPTIONS = ('--seeds', '--out', '--workers', '--search', '--prune', '--storage', '--study',
-                 '--release', '--grid')
+                 '--release', '--grid', '--more-seeds')
 # --prune: successive halving (the default; halving:N prunes no trial before epoch N), Hyperband
 # (several halvings side by side, one of them never pruning), or no early stop
 PRUNERS = ('halving', 'halving:N', 'hyperband', 'none')
@@ -89,6 +89,9 @@ class Plan:
     search: int | None = None
     prune: str = 'halving'  # how a search stops poor trials early: one of PRUNERS
     zip: bool = False  # --grid zip: setting k is the k-th value of every swept flag
+    # --more-seeds N: the settings that --seeds cannot tell from the best get seeds up to N
+    more_seeds: int | None = None
+    extra: dict[int, list[int]] = field(default_factory=dict)  # setting index -> its added seeds
     storage: str | None = None
     release: str | None = None  # --release HOST: that host's unfinished runs are run again
     file_flags: list[str] = field(default_factory=list)  # flags given one path per run
@@ -164,11 +167,21 @@ class Plan:
         """Every trial the sweep needs, in order: a grid's settings x seeds, a search's slots."""
         if self.search:
             return [Run(f't{slot:03d}', slot, {}, list(self.seeds)) for slot in range(self.search)]
+        settings = self.settings()
         return [
             Run(run_id(self, i, seed), i, setting, [seed])
-            for i, setting in enumerate(self.settings())
+            for i, setting in enumerate(settings)
             for seed in self.seeds
+        ] + [
+            Run(run_id(self, i, seed), i, settings[i], [seed])
+            for i, seeds in sorted(self.extra.items())
+            for seed in seeds
         ]
+
+    def added_seeds(self) -> list[int]:
+        """--more-seeds N: the seeds after --seeds' last that bring a setting to N seeds."""
+        count = (self.more_seeds or 0) - len(self.seeds)
+        return [max(self.seeds) + 1 + k for k in range(max(count, 0))]
 
 
 # ---------------------------------------------------------------------------
@@ -201,6 +214,7 @@ def make_plan(argv: Sequence[str]) -> Plan:
         search=search,
         prune=prune,
         zip=zipped,
+        more_seeds=_more_seeds(options, search),
         storage=options.get('--storage'),
         release=options.get('--release'),
         file_flags=file_flags,
@@ -208,6 +222,10 @@ def make_plan(argv: Sequence[str]) -> Plan:
         # linear regression (--num-examples) reports its errors in w and b; the others a test loss
         test_loss='--dataset' not in actions and '--num-examples' not in actions,
     )
+    if plan.more_seeds is not None and plan.more_seeds <= len(plan.seeds):
+        raise SweepError(f'--more-seeds {plan.more_seeds} adds nothing to {len(plan.seeds)} seeds'
+                         f' (--seeds {options.get("--seeds", "0,1,2")}); give more, e.g. '
+                         f'--more-seeds {len(plan.seeds) + 7}')
     plan.out, plan.study = out_and_study(plan, options)
     plan.defaults = None if search else _defaults(axes, actions)
     parsed = check_runs(plan, module)
@@ -252,6 +270,15 @@ def _zipped(options: dict[str, str], search: int | None, axes: list[Axis]) -> bo
     return True
 
 
+def _more_seeds(options: dict[str, str], search: int | None) -> int | None:
+    """--more-seeds N: for a grid; N seeds in all for the settings tied with the best."""
+    if '--more-seeds' not in options:
+        return None
+    if search is not None:
+        raise SweepError('--more-seeds is for a grid; a search scores each trial on --seeds')
+    return _count(options, '--more-seeds')
+
+
 def split_line(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """Take the sweep's own options out of the line, wherever they stand; return them, the rest."""
     options: dict[str, str] = {}
@@ -289,6 +316,7 @@ _EXAMPLES = {
     '--study': 'mlp-lr',
     '--release': 'HOSTNAME',
     '--grid': 'zip',
+    '--more-seeds': '10',
 }
 
 

@@ -212,6 +212,20 @@ def summarize(results: pd.DataFrame, axes: Sequence[str], metric: str,
     return table
 
 
+def undecided(results: pd.DataFrame, axes: Sequence[str], metric: str, higher_is_better: bool,
+              seeds: Sequence[int]) -> pd.DataFrame:
+    """The best setting and its nearest rival when the given seeds cannot tell them apart
+    (summarize's rows over those seeds only): of the settings tied with the best (or better on
+    the seeds both have), the one with the best mean; empty when the best stands alone."""
+    table = summarize(results[results['seed'].isin(list(seeds))], axes, metric, higher_is_better)
+    rivals = table[table['verdict'].isin(('tied', 'better'))]
+    if rivals.empty:
+        return rivals
+    mean = rivals[f'{metric}_mean']
+    nearest = mean.idxmax() if higher_is_better else mean.idxmin()
+    return table.loc[[table.index[table['best']][0], nearest]]
+
+
 def _decimals(column: str, values: pd.Series) -> int:
     """Decimals that show a column's differences: 1 for seconds, 4 near 1, more below."""
     if column == 'seconds':

@@ -803,10 +803,13 @@ def fork_safe() -> bool:
 
 def _fresh_process() -> bool:
     """True in `python -m d2l sweep` itself, which has run no torch computation before its workers
-    start: forking it is safe. Elsewhere (a notebook, a test) torch may have started its OpenMP
-    threads, and a forked child that computes would hang on them: workers are spawned instead."""
+    start: forking it is safe. Elsewhere torch may have started its OpenMP threads, and a forked
+    child inherits their pool without the threads: once it computes on 2 threads (CoreShare, a
+    final run), it waits for them for ever. So a notebook, a test and `python -m d2l exercises`
+    (which runs snippets, then sweep after sweep, in one process) spawn their workers."""
     main_file = getattr(sys.modules.get('__main__'), '__file__', None)
-    return main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
+    return (main_file is not None and Path(main_file).resolve() == Path(d2l.__file__).resolve()
+            and sys.argv[1:2] == ['sweep'])
 
 
 # ---------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_grid_expands_list_axes_and_search_ranges():
     assert ['--hidden', '256', '256', '--lr', '0.5', '--dropout', '0.5', '0.2',
             '--valid', '10000'] in runs
     joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
-    assert ['--lr', '0.01', '--hidden', '32', '--depth', '1', '--epochs', '5',
+    assert ['--lr', '0.03', '--hidden', '64', '--depth', '1', '--epochs', '10',
             '--valid', '10000'] in joint
     assert all('--search' not in argv for argv in joint)
 
@@ -228,7 +228,10 @@ def test_the_answer_key_from_a_sweep_folder(tmp_path, monkeypatch):
     assert 'Wider is better up to 256 units.' in section
     code = text.split('## 1.0/mlp-implementation.7')[1].split('\n## ')[0]
     assert 'def matmul_alignment' in code and 'GFLOP/s' in code
-    assert exercises.NOTES['1.0/mlp-implementation.7'] in code  # its note, under its table
+    slowest = code.split('the slowest size, n = ')[1].split(',')[0]  # its note, filled in
+    table = code.split('```')[5]  # the snippet's table, under its code
+    seconds = {line.split()[0]: float(line.split()[2]) for line in table.strip().splitlines()[1:]}
+    assert slowest == max(seconds, key=seconds.get)
     assert '| 0.17/dropout.4 |' in text and 'dropout § Dropout in Practice' in text
     assert '| 0.17/mlp-scratch.1 | 1.0/mlp-implementation.1 |' in text
     assert 'Machine: ' in text and ' cores' in text
@@ -286,17 +289,37 @@ def test_the_answer_key_runs_a_missing_answer(tmp_path, monkeypatch):
     assert '(answers/0.17-mlp-scratch.3/lr.png)' in doc.read_text()
 
 
+def test_a_note_may_read_an_answer_that_runs_after_its_own(tmp_path, monkeypatch):
+    # afresh, the key runs answers in book order; a note naming a later answer's numbers waits
+    def fake_sweep(argv):
+        out = Path(argv[argv.index('--out') + 1])
+        flag, values = argv[1], argv[2].split(',')
+        _fake_sweep(out, flag=flag[2:])
+        pd.DataFrame([{'run': f'g{i}-s{seed}', flag[2:]: v, 'seed': seed, 'train_loss': 0.4,
+                       'train_acc': 0.85, 'valid_acc': 0.8 + 0.01 * i + 0.001 * seed,
+                       'seconds': 1.0, 'status': 'ok', 'worker': 'w', 'host': 'h'}
+                      for i, v in enumerate(values) for seed in range(3)]
+                     ).to_csv(out / 'results.csv', index=False)
+    monkeypatch.setattr(exercises, '_run_sweep', fake_sweep)
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-scratch.3',
+                        'tanh: {valid_acc.mean@0.17/mlp-concise.2:activation=tanh}.')
+    monkeypatch.setitem(exercises.NOTES, '0.17/mlp-concise.2', 'Its own note.')
+    doc = exercises.write_doc(tmp_path / 'exercises.md', tmp_path / 'answers',
+                              ids=['0.17/mlp-scratch.3', '0.17/mlp-concise.2'])
+    assert 'tanh: 0.821.' in doc.read_text()  # tanh is the third value: 0.8 + 0.02 + 0.001
+
+
 def test_flags_after_an_id_replace_the_answers_own_values():
     sweep = exercises.BY_ID['0.17/mlp-scratch.3'].sweep
     assert exercises.with_flags(sweep, ['--epochs', '1', '--valid', '10', '--seeds', '0']) == [
-        'ch_mlp/scratch.py', '--lr', '0.01,0.03,0.1,0.3,1', '--epochs', '1', '--valid', '10',
-        '--seeds', '0']
+        'ch_mlp/scratch.py', '--lr', '0.01,0.03,0.1,0.3,1', '--more-seeds', '10', '--epochs', '1',
+        '--valid', '10', '--seeds', '0']
     joint = exercises.BY_ID['0.17/mlp-scratch.4'].sweep
     assert exercises.with_flags(joint, ['--search', '2'])[-2:] == ['--search', '2']
     # the script's flags first, then the sweep's own options
     assert exercises.with_flags(joint, [])[1:] == [
-        '--lr', '0.01..1', '--hidden', '32..1024', '--depth', '1..3', '--epochs', '5..40',
-        '--valid', '10000', '--search', '40', '--seeds', '0', '--prune', 'hyperband']
+        '--lr', '0.03..1', '--hidden', '64..1024', '--depth', '1..2', '--epochs', '10..60',
+        '--valid', '10000', '--search', '24', '--seeds', '0', '--prune', 'hyperband']
 
 
 def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
@@ -382,7 +405,8 @@ def test_a_stage_runs_the_chosen_setting_of_the_search_before_it(tmp_path):
     argv = confirm.argv(tmp_path)
     assert argv[argv.index('--lr') + 1] == '0.1,0.3121'  # the book's value, then the chosen one
     assert argv[argv.index('--depth') + 1] == '1,2' and argv[argv.index('--grid') + 1] == 'zip'
-    assert argv[argv.index('--seeds') + 1] == '0..9'
+    assert argv[argv.index('--seeds') + 1] == '0..2'
+    assert argv[argv.index('--more-seeds') + 1] == '10'  # up to 10 seeds where they are tied
     quick = confirm.argv(tmp_path, ['--epochs', '1', '--seeds', '0'])  # a quick try's flags
     assert '--epochs' in quick and quick[quick.index('--epochs') + 1] == '1'
     # every run of the stage parses (the sweep's own check), and it is a zip of two settings
@@ -430,3 +454,44 @@ def test_the_cost_estimate_counts_seed_ranges_and_polynomial_steps():
     overhead = exercises._RUN_OVERHEAD_S
     assert (longer / 2 - overhead) == pytest.approx(4000 * exercises._TINY_STEP_S)
     assert longer > default
+
+
+def write_search(folder, trials: list[tuple[float, int, float]]) -> None:
+    """folder/results.csv of a search over lr and hidden, one seed a trial (lr, hidden, valid
+    accuracy), a pruned trial last; and its best.txt, as the sweep writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{'run': f't{i:03d}-s0', 'lr': lr, 'hidden': hidden, 'seed': 0, 'train_loss': 0.3,
+             'train_acc': 0.9, 'valid_acc': acc, 'seconds': 5.0, 'status': 'ok', 'worker': 'w',
+             'host': 'h'} for i, (lr, hidden, acc) in enumerate(trials)]
+    rows.append({**rows[0], 'run': 't999-s0', 'valid_acc': 0.99, 'status': 'pruned'})
+    pd.DataFrame(rows).to_csv(folder / 'results.csv', index=False)
+    lr, hidden, acc = max(trials, key=lambda t: t[2])
+    write_best(folder, f'best of {len(trials)} trials: --lr {lr} --hidden {hidden} (valid acc '
+                       f'{acc}, seed 0, trial 0); ...')
+
+
+def test_the_finalists_are_the_best_trials_of_all_searches_and_the_best_of_them_is_chosen(
+        tmp_path):
+    write_search(tmp_path, [(0.1, 256, 0.85), (0.3, 512, 0.89), (0.2, 64, 0.80)])
+    write_search(tmp_path / 'halving', [(0.3, 512, 0.87), (0.25, 128, 0.88), (0.05, 32, 0.70)])
+    # distinct settings, best first: 0.3/512 once (its better trial), the pruned one never
+    assert exercises.finalists(tmp_path, 3) == [{'lr': '0.3', 'hidden': '512'},
+                                                {'lr': '0.25', 'hidden': '128'},
+                                                {'lr': '0.1', 'hidden': '256'}]
+    stage = exercises.Stage('finalists', 'again', exercises._sweep('mlp_concise', '--valid', '100',
+                                                                   '--seeds', '1,2'), finalists=3)
+    argv = stage.argv(tmp_path)
+    assert argv[argv.index('--grid') + 1] == 'zip'
+    assert argv[argv.index('--lr') + 1] == '0.3,0.25,0.1'
+    assert argv[argv.index('--hidden') + 1] == '512,128,256'
+    plan = sweep_plan.make_plan([*argv, '--out', str(tmp_path / 'finalists')])
+    assert len(plan.settings()) == 3 and plan.seeds == [1, 2]
+    # before the finalists ran: the best single trial; after: the best of them by mean
+    assert exercises.best_setting(tmp_path) == {'lr': '0.3', 'hidden': '512'}
+    finals = [(0.3, 512, 0.861), (0.3, 512, 0.869), (0.25, 128, 0.874), (0.25, 128, 0.872),
+              (0.1, 256, 0.85), (0.1, 256, 0.852)]
+    write_search(tmp_path / 'finalists', finals)
+    (tmp_path / 'finalists' / 'best.txt').unlink()  # a grid writes none
+    assert exercises.best_setting(tmp_path) == {'lr': '0.25', 'hidden': '128'}
+    assert exercises._chosen_line(tmp_path, stage) == [
+        'chosen: --lr 0.25 --hidden 128 (the best finalist by mean validation accuracy)']

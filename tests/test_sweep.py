@@ -23,7 +23,7 @@ import d2l
 import d2lkit
 from conftest import ROOT, install_kit, is_png, program, train
 from d2lkit import script as kit
-from d2lkit import sweep, sweep_plan, sweep_runs
+from d2lkit import sweep, sweep_plan, sweep_report, sweep_runs
 
 LINREG = str(ROOT / 'ch_linear_regression' / 'scratch.py')
 SOFTMAX = str(ROOT / 'ch_softmax' / 'scratch.py')
@@ -43,7 +43,11 @@ def report_stand_in(monkeypatch):
         return {}
 
     stand_in = types.SimpleNamespace(report=report, format_table=lambda table: 'THE TABLE',
-                                     importance_figure=importance_figure, calls=calls)
+                                     importance_figure=importance_figure, calls=calls,
+                                     # --more-seeds judges the verdicts: the real ones
+                                     read_results=sweep_report.read_results,
+                                     undecided=sweep_report.undecided,
+                                     same_value=sweep_report.same_value)
     monkeypatch.setitem(sys.modules, 'd2lkit.sweep_report', stand_in)
     monkeypatch.setattr(d2lkit, 'sweep_report', stand_in, raising=False)
     return stand_in
@@ -366,6 +370,19 @@ def test_from_the_command_line_the_final_run_is_forked_and_answers_as_the_script
     assert test_acc == pytest.approx(again['test_acc'][-1], abs=5e-5)
 
 
+@pytest.mark.parametrize('argv, fresh', [(['sweep', 'x.py'], True),
+                                         (['exercises', '--write-doc', 'x'], False), ([], False)])
+def test_only_the_sweep_command_itself_forks_its_workers(monkeypatch, argv, fresh):
+    # `python -m d2l exercises` ran snippets (torch's OpenMP threads started) before its sweeps:
+    # a forked worker given 2 threads by CoreShare then waited for ever on the missing threads
+    monkeypatch.setitem(sys.modules, '__main__', types.SimpleNamespace(__file__=d2l.__file__))
+    monkeypatch.setattr(sys, 'argv', [d2l.__file__, *argv])
+    assert sweep_runs.fork_safe() is fresh
+    monkeypatch.setitem(sys.modules, '__main__', types.SimpleNamespace(__file__=__file__))
+    monkeypatch.setattr(sys, 'argv', [__file__, 'sweep'])
+    assert sweep_runs.fork_safe() is False
+
+
 def test_a_worker_with_nothing_left_gives_its_cores_to_those_still_running(monkeypatch):
     monkeypatch.setattr(sweep_runs, 'cores', lambda: 4)
     live = multiprocessing.Value('i', 2)
@@ -598,6 +615,66 @@ def test_seeds_take_ranges_and_more_seeds_run_only_the_new_ones(tmp_path, capsys
     for r in table:  # the first two seeds' rows are the first command's, not run again
         if r['run'] in first:
             assert r == first[r['run']]
+
+
+def write_losses(plan, losses: dict[str, list[float]]) -> None:
+    """plan.out/results.csv by hand: each lr's train_loss over seeds 0, 1, 2, ..."""
+    plan.out.mkdir(parents=True)
+    lines = ['run,lr,seed,train_loss,w_error,b_error,seconds,status,worker,host']
+    for index, (lr, values) in enumerate(losses.items()):
+        lines += [f'g{index:03d}-s{seed},{lr},{seed},{v},0,0,1.0,ok,0,box'
+                  for seed, v in enumerate(values)]
+    (plan.out / 'results.csv').write_text('\n'.join(lines) + '\n')
+
+
+def test_more_seeds_go_to_the_best_and_its_nearest_rival_tied_at_the_first_seeds(tmp_path,
+                                                                                  capsys):
+    argv = [LINREG, '--lr', '0.01,0.03,0.1,0.3', '--more-seeds', '10', '--out', str(tmp_path / 'o')]
+    plan = sweep_plan.make_plan(argv)
+    assert plan.more_seeds == 10 and plan.added_seeds() == [3, 4, 5, 6, 7, 8, 9]
+    # 0.03 is best (mean 0.1); 0.1 differs by 0, -0.03, +0.05 (tied, mean 0.1067) and 0.3 by
+    # +0.1, -0.02, +0.1 (tied, mean 0.16: not the nearest); 0.01 is worse on each seed. Seeds
+    # 3-6 (a rerun's, which the choice must not read) would make 0.1 clearly the best.
+    write_losses(plan, {'0.01': [0.5, 0.51, 0.49], '0.03': [0.1, 0.12, 0.08] + [0.5] * 4,
+                        '0.1': [0.1, 0.09, 0.13] + [0.01] * 4, '0.3': [0.2, 0.1, 0.18]})
+    assert sweep.plan_more_seeds(plan)
+    assert plan.extra == {1: list(range(3, 10)), 2: list(range(3, 10))}
+    keys = [r.key for r in plan.runs()]
+    assert keys[:12] == [f'g{i:03d}-s{s}' for i in range(4) for s in range(3)]
+    assert keys[12:] == [f'g{i:03d}-s{s}' for i in (1, 2) for s in range(3, 10)]
+    assert 'cannot tell the best from its nearest rival (lr=0.03; lr=0.1): seeds 3..9 for both' \
+        in capsys.readouterr().err
+    # the best standing alone: nothing more to run
+    plan = sweep_plan.make_plan([*argv[:-1], str(tmp_path / 'p')])
+    write_losses(plan, {'0.01': [0.5, 0.51, 0.49], '0.03': [0.1, 0.12, 0.08],
+                        '0.1': [0.2, 0.21, 0.22], '0.3': [0.3, 0.31, 0.32]})
+    assert not sweep.plan_more_seeds(plan) and plan.extra == {}
+
+
+def test_a_sweep_with_more_seeds_runs_only_the_undecided_settings_once_more(tmp_path, capsys):
+    out = tmp_path / 'out'
+    # 0.0001 learns nothing in 2 epochs; 0.1 and 0.3 end on the same noise floor
+    argv = [LINREG, '--lr', '0.0001,0.1,0.3', '--epochs', '2', '--more-seeds', '5',
+            '--out', out]
+    status, _, stderr = sweep_cli(argv, capsys)
+    assert status == 0, stderr
+    table = rows(out)
+    seeds = {lr: sorted(int(r['seed']) for r in table if r['lr'] == lr)
+             for lr in ('0.0001', '0.1', '0.3')}
+    assert seeds == {'0.0001': [0, 1, 2], '0.1': [0, 1, 2, 3, 4], '0.3': [0, 1, 2, 3, 4]}
+    assert '9 of 13 runs already done' in stderr
+    status, _, stderr = sweep_cli(argv, capsys)  # again: the same 13 runs, all done
+    assert status == 0 and 'all 13 runs already done' in stderr and len(rows(out)) == 13
+
+
+def test_more_seeds_is_refused_for_a_search_or_with_nothing_to_add():
+    with pytest.raises(sweep.SweepError, match='--more-seeds is for a grid'):
+        sweep_plan.make_plan([SOFTMAX, '--search', '3', '--lr', '0.1..1', '--valid', '100',
+                              '--more-seeds', '5'])
+    with pytest.raises(sweep.SweepError, match='--more-seeds 3 adds nothing to 3 seeds'):
+        sweep_plan.make_plan([LINREG, '--lr', '0.1,0.3', '--more-seeds', '3'])
+    with pytest.raises(sweep.SweepError, match='--more-seeds takes a positive whole number'):
+        sweep_plan.make_plan([LINREG, '--lr', '0.1,0.3', '--more-seeds', 'x'])
 
 
 def test_a_path_with_two_dots_is_a_value_and_a_range_only_for_numbers(tiny_data, tmp_path):
