@@ -92,6 +92,14 @@ def load(folder: Path, axes: list[str], metric: str, higher_is_better: bool,
     return Answer(Path(folder), results, table, axes, metric, higher_is_better)
 
 
+def _short_exponent(text: str) -> str:
+    """A formatted number's exponent without + or leading zeros: 2.9e+09 -> 2.9e9."""
+    if 'e' not in text or 'inf' in text:
+        return text
+    mantissa, exponent = text.split('e')
+    return f'{mantissa.rstrip(".")}e{int(exponent)}'
+
+
 def _number(value: float, column: str, spec: str = '', signed: bool = False) -> str:
     """One number in the default format of its column (or spec); a minus sign for negatives."""
     if spec:
@@ -103,10 +111,7 @@ def _number(value: float, column: str, spec: str = '', signed: bool = False) -> 
     elif column.endswith('_acc'):
         text = f'{value:.3f}'
     else:  # 2 significant digits, trailing zero kept (0.40), exponent without + or leading 0
-        text = f'{value:#.2g}'.rstrip('.')
-        if 'e' in text:
-            mantissa, exponent = text.split('e')
-            text = f'{mantissa.rstrip(".")}e{int(exponent)}'
+        text = _short_exponent(f'{value:#.2g}'.rstrip('.'))
     if signed and not text.startswith('-'):
         text = '+' + text
     return text.replace('-', '−')
@@ -260,11 +265,7 @@ def _cell(value: object, spec: str) -> str:
         return str(value)
     if not spec and float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
-    text = format(value, spec or '.4g')
-    if 'e' in text and 'inf' not in text:  # 2.9e9, 4.4e-16: no + and no leading zeros
-        mantissa, exponent = text.split('e')
-        text = f'{mantissa}e{int(exponent)}'
-    return text.replace('-', '−')
+    return _short_exponent(format(value, spec or '.4g')).replace('-', '−')
 
 
 def render_table(note: str, table: pd.DataFrame, where: str) -> str:

@@ -102,18 +102,13 @@ def _searches(folder: Path) -> list[Path]:
     return [f for f in [folder, *sorted(folder.iterdir())] if (f / 'best.txt').is_file()]
 
 
-def _swept(results: pd.DataFrame) -> list[str]:
-    """The swept flags' columns of a sweep's results.csv: those between `run` and `seed`."""
-    return list(results.columns[1:list(results.columns).index('seed')])
-
-
 def finalists(folder: Path, k: int) -> list[dict[str, str]]:
     """The k best trials of an answer's searches by validation accuracy (each trial one seed),
     distinct settings, {column: value as results.csv writes it}, best first."""
     rows = []
     for search in _searches(Path(folder)):
         results = pd.read_csv(search / 'results.csv', dtype=str)
-        axes = _swept(results)
+        axes = sweep_report.axis_columns(results)
         for _, row in results[results['status'] == 'ok'].iterrows():
             rows.append((float(row['valid_acc']), {a: row[a] for a in axes}))
     chosen: list[dict[str, str]] = []
@@ -134,7 +129,7 @@ def best_setting(folder: Path) -> dict[str, str]:
     folder = Path(folder)
     if (folder / 'finalists' / 'results.csv').is_file():
         text = pd.read_csv(folder / 'finalists' / 'results.csv', dtype=str)  # values as written
-        axes = _swept(text)
+        axes = sweep_report.axis_columns(text)
         table = sweep_report.summarize(sweep_report.read_results(folder / 'finalists'), axes,
                                        'valid_acc', True)
         for _, best in table[table['best']].iterrows():  # none where no finalist finished

@@ -126,12 +126,11 @@ def plan_more_seeds(plan: sweep_plan.Plan) -> bool:
     or a resumed sweep plans the same runs; nothing while one of those is missing."""
     from d2lkit import sweep_report
 
-    results = sweep_report.read_results(plan.out)
-    if results['seed'].isin(plan.seeds).sum() < len(plan.settings()) * len(plan.seeds):
+    results, settings = sweep_report.read_results(plan.out), plan.settings()
+    if results['seed'].isin(plan.seeds).sum() < len(settings) * len(plan.seeds):
         return False  # runs still held elsewhere: their command decides when they are done
     axes = [a.column for a in plan.axes]
     rows = sweep_report.undecided(results, axes, plan.metric, plan.higher_is_better, plan.seeds)
-    settings = plan.settings()
     chosen = [i for i, setting in enumerate(settings)
               if any(all(sweep_report.same_value(setting[a], row[a]) for a in axes)
                      for _, row in rows.iterrows())]

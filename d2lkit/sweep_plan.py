@@ -89,7 +89,7 @@ class Plan:
     search: int | None = None
     prune: str = 'halving'  # how a search stops poor trials early: one of PRUNERS
     zip: bool = False  # --grid zip: setting k is the k-th value of every swept flag
-    # --more-seeds N: the settings that --seeds cannot tell from the best get seeds up to N
+    # --more-seeds N: where --seeds cannot tell the best from its nearest rival, both run N seeds
     more_seeds: int | None = None
     extra: dict[int, list[int]] = field(default_factory=dict)  # setting index -> its added seeds
     storage: str | None = None
@@ -271,7 +271,7 @@ def _zipped(options: dict[str, str], search: int | None, axes: list[Axis]) -> bo
 
 
 def _more_seeds(options: dict[str, str], search: int | None) -> int | None:
-    """--more-seeds N: for a grid; N seeds in all for the settings tied with the best."""
+    """--more-seeds N, for a grid: N seeds in all for the best and its nearest rival."""
     if '--more-seeds' not in options:
         return None
     if search is not None:

@@ -59,6 +59,12 @@ def read_results(out: Path) -> pd.DataFrame:
     return results
 
 
+def axis_columns(results: pd.DataFrame) -> list[str]:
+    """The swept flags of results.csv: the columns between `run` and `seed` (the engine's order)."""
+    columns = list(results.columns)
+    return columns[columns.index('run') + 1:columns.index('seed')]
+
+
 def metric_columns(results: pd.DataFrame) -> list[str]:
     """The metrics of results.csv: the columns between `seed` and `seconds` (the engine's order)."""
     columns = list(results.columns)
