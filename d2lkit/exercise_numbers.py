@@ -6,6 +6,7 @@ d2lkit.sweep_report.summarize (the same table as the answer's summary.md):
 
     {METRIC[.STAT][:FORMAT][@SETTING]}    a number of the table
     {VERDICT[.word]@SETTING}              the setting's comparison with the best, asserted
+    {AXIS@SETTING}                        a swept flag's value in that setting
 
 METRIC  a metric of results.csv (valid_acc, test_acc, train_loss, w_error, test_loss), seconds,
         vs_best (the setting's difference from the best, paired by seed), or a count: n,
@@ -23,6 +24,8 @@ SETTING axis=value pairs joined by commas, values as results.csv writes them (hi
 TOTALS  {runs}, {pruned_runs} and {worker_minutes}, with no SETTING: the sweep's runs, those
         pruned, and their seconds added up in minutes (each worker on its share of the cores),
         for what a search cost; another sweep's with an empty SETTING: {runs@ID#STAGE:}.
+AXIS    a swept flag's value in that setting ({batch_size@best}: what a search chose), as
+        results.csv writes it (numbers to 6 significant digits, or :FORMAT).
 VERDICT best, tied, worse, better or na. The placeholder renders readable text, e.g. 'tied with
         the best (−0.018 ± 0.050 over 3 seeds)' ({VERDICT.word@SETTING}: the word alone), and
         asserts the verdict: when the computed one differs, the key is not written (NoteError,
@@ -50,6 +53,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -185,6 +189,11 @@ def render_one(answer: Answer, text: str, where: str) -> str:
         return computed if form else _verdict_text(answer, row)
     head, _, spec = head.partition(':')
     column, _, stat = head.partition('.')
+    if column in answer.axes:  # a swept flag's value, e.g. the batch size a search chose
+        if stat:
+            raise NoteError(f'{where}: {column} is a swept flag; its value takes no .{stat}')
+        value = row[column]
+        return format(value, spec or 'g') if isinstance(value, Real) else str(value)
     if column == 'vs_best':
         numbers = {'mean': ('vs_best', True), '': ('vs_best', True), 'ci95': ('ci95', False)}
         if stat not in numbers or sweep_report.missing(row['vs_best']):

@@ -79,7 +79,10 @@ class Stage:
 
     def argv(self, folder: Path, flags: Sequence[str] = ()) -> list[str]:
         """Its sweep's argv with flags (with_flags), the chosen setting of the answer in folder
-        (or its finalists) filled in."""
+        (or its finalists) filled in. A search's own flags (--search, --prune) in flags are for
+        the searches: a stage that runs a grid leaves them out."""
+        if '--search' not in self.sweep:
+            flags = _without(flags, ('--search', '--prune'))
         template = with_flags(self.sweep, flags)
         if self.finalists:
             settings = finalists(folder, self.finalists)
@@ -217,17 +220,21 @@ _SOFTMAX_EPOCHS = _sweep('softmax_concise', '--epochs', '50')
 _HIDDEN = _sweep('mlp', '--hidden', '16,32,64,128,256,512,1024', *PICK)
 _ONE_MORE_LAYER = _sweep('mlp', '--hidden', list_axis([256], [256, 256], [256, 128]), *PICK)
 _MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *PICK)
-# The joint search: the four hyperparameters the exercise names, one seed a trial on validation,
-# searched three times: Hyperband (one of its brackets never prunes, so slow starters survive),
-# successive halving judging no trial before epoch 5, and no pruning, to show what pruning buys.
-# One seed flatters the luckiest trial (the last epoch of constant-rate SGD jumps by +-0.02), so
-# the 3 best trials of all three run again on two fresh seeds, and the best of those by mean is
-# the chosen setting; it then meets the book's over 3 seeds, up to 10 where they are tied.
+# The joint search: the four hyperparameters the exercise names and the batch size, one seed a
+# trial on validation, searched three times: Hyperband (one of its brackets never prunes, so slow
+# starters survive), successive halving judging no trial before epoch 5, and no pruning, to show
+# what pruning buys. One seed flatters the luckiest trial (the last epoch of constant-rate SGD
+# jumps by +-0.02), so the 3 best trials of all three run again on two fresh seeds, and the best
+# of those by mean is the chosen setting; it then meets the book's over 3 seeds, up to 10 where
+# they are tied. Batches down to 32: smaller ones take 8 times the steps of the book's 256 an
+# epoch; epochs up to 40, where an epoch of batch 32 costs about 2.5 of batch 256's.
 _JOINT_SEARCH = ('mlp_concise', '--search', '24', '--lr', '0.03..1', '--hidden', '64..1024',
-                 '--depth', '1..2', '--epochs', '10..60', '--seeds', '0', *VALID)
+                 '--depth', '1..2', '--epochs', '10..40', '--batch-size', '32..512',
+                 '--seeds', '0', *VALID)
 _JOINT = _sweep(*_JOINT_SEARCH, '--prune', 'hyperband')
 _BOOK_VS_CHOSEN = ('--grid', 'zip', '--lr', '0.1,{lr}', '--hidden', '256,{hidden}',
-                   '--depth', '1,{depth}', '--epochs', '10,{epochs}')
+                   '--depth', '1,{depth}', '--epochs', '10,{epochs}',
+                   '--batch-size', '256,{batch_size}')
 _JOINT_STAGES = (
     Stage('halving', 'the same search, successive halving judging no trial before epoch 5',
           _sweep(*_JOINT_SEARCH, '--prune', 'halving:5')),
@@ -337,7 +344,7 @@ CATALOG: list[Exercise] = [
     _run('0.17/mlp-scratch.2', 'add a second hidden layer', _ONE_MORE_LAYER),
     _run('0.17/mlp-scratch.3', 'the best learning rate for a fixed model and epochs', _MLP_LR),
     _run('0.17/mlp-scratch.4',
-         'the best result tuning learning rate, epochs, depth and width jointly', _JOINT,
+         'the best result tuning learning rate, epochs, depth, width and batch size jointly', _JOINT,
          stages=_JOINT_STAGES),
     _idea('0.17/mlp-scratch.5', 'why several hyperparameters at once are hard to tune',
           'underfit-overfit § Model Selection'),
@@ -1264,6 +1271,17 @@ def _summary_table(folder: Path) -> str:
     """The table of the sweep's summary.md (mean ± std over seeds, the best marked)."""
     text = (folder / 'summary.md').read_text()
     return '\n'.join(line for line in text.splitlines() if line.startswith('|')) or text.strip()
+
+
+def _without(flags: Sequence[str], names: Sequence[str]) -> list[str]:
+    """flags (a flag and its values, in turn) less the flags named and their values."""
+    kept, skipping = [], False
+    for token in flags:
+        if token.startswith('--'):
+            skipping = token in names
+        if not skipping:
+            kept.append(token)
+    return kept
 
 
 def with_flags(sweep: Sequence[str], flags: Sequence[str]) -> list[str]:

@@ -89,6 +89,11 @@ def test_best_and_book_name_rows_and_the_totals_count_the_whole_sweep():
     render = lambda text: exercise_numbers.render(text, answer, 'test')  # noqa: E731
     assert render('{valid_acc@best}') == render('{valid_acc@hidden=128}')  # 128 is the best
     assert render('{valid_acc@book}') == render('{valid_acc@hidden=256}')  # the script's default
+    # a swept flag's value in a setting: what was chosen, not a number typed into the note
+    assert render('{hidden@best} of {hidden@book}') == '128 of 256'
+    assert render('{hidden:05d@best}') == '00128'
+    with pytest.raises(exercise_numbers.NoteError, match='hidden is a swept flag'):
+        render('{hidden.mean@best}')
     results = answer.results
     assert render('{runs} {pruned_runs}') == f'{len(results)} 0'
     assert render('{worker_minutes}') == f'{results["seconds"].sum() / 60:.1f}'
@@ -106,13 +111,14 @@ def test_a_note_reads_a_stage_of_another_answer(tmp_path, monkeypatch):
     joint = exercises.default_out(exercises.BY_ID['0.17/mlp-scratch.4'], root)
     (joint / 'confirm').mkdir(parents=True)
     (joint / 'best.txt').write_text('best of 24 trials: --lr 0.3 --hidden 512 --depth 2 '
-                                    '--epochs 30 (valid acc 0.9, seed 0, trial 3); ...\n')
+                                    '--epochs 30 --batch-size 64 (valid acc 0.9, seed 0, '
+                                    'trial 3); ...\n')
     rows = [{'run': f'g{i}-s{seed}', 'lr': lr, 'hidden': hidden, 'depth': depth,
-             'epochs': epochs, 'seed': seed, 'train_loss': 0.3, 'train_acc': 0.9,
-             'valid_acc': acc + 0.001 * seed, 'seconds': 10.0, 'status': 'ok', 'worker': 'w',
-             'host': 'h'}
-            for i, (lr, hidden, depth, epochs, acc) in enumerate([(0.1, 256, 1, 10, 0.85),
-                                                                  (0.3, 512, 2, 30, 0.89)])
+             'epochs': epochs, 'batch_size': batch, 'seed': seed, 'train_loss': 0.3,
+             'train_acc': 0.9, 'valid_acc': acc + 0.001 * seed, 'seconds': 10.0, 'status': 'ok',
+             'worker': 'w', 'host': 'h'}
+            for i, (lr, hidden, depth, epochs, batch, acc) in enumerate(
+                [(0.1, 256, 1, 10, 256, 0.85), (0.3, 512, 2, 30, 64, 0.89)])
             for seed in range(3)]
     pd.DataFrame(rows).to_csv(joint / 'confirm' / 'results.csv', index=False)
     monkeypatch.setitem(exercises.NOTES, ID, 'Book {valid_acc.mean@0.17/mlp-scratch.4#confirm:book}'

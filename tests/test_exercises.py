@@ -95,7 +95,7 @@ def test_grid_expands_list_axes_and_search_ranges():
             '--valid', '10000'] in runs
     joint = exercises.grid(exercises.BY_ID['0.17/mlp-scratch.4'])
     assert ['--lr', '0.03', '--hidden', '64', '--depth', '1', '--epochs', '10',
-            '--valid', '10000'] in joint
+            '--batch-size', '32', '--valid', '10000'] in joint
     assert all('--search' not in argv for argv in joint)
 
 
@@ -318,8 +318,9 @@ def test_flags_after_an_id_replace_the_answers_own_values():
     assert exercises.with_flags(joint, ['--search', '2'])[-2:] == ['--search', '2']
     # the script's flags first, then the sweep's own options
     assert exercises.with_flags(joint, [])[1:] == [
-        '--lr', '0.03..1', '--hidden', '64..1024', '--depth', '1..2', '--epochs', '10..60',
-        '--valid', '10000', '--search', '24', '--seeds', '0', '--prune', 'hyperband']
+        '--lr', '0.03..1', '--hidden', '64..1024', '--depth', '1..2', '--epochs', '10..40',
+        '--batch-size', '32..512', '--valid', '10000', '--search', '24', '--seeds', '0',
+        '--prune', 'hyperband']
 
 
 def test_flags_for_a_snippet_or_without_an_id_are_refused(tmp_path):
@@ -397,29 +398,36 @@ def write_best(folder, line):
 
 def test_a_stage_runs_the_chosen_setting_of_the_search_before_it(tmp_path):
     write_best(tmp_path, 'best of 24 trials: --lr 0.3121 --hidden 411 --depth 2 --epochs 33 '
-                         '(valid acc 0.8950, seed 0, trial 7); one more run ...')
+                         '--batch-size 45 (valid acc 0.8950, seed 0, trial 7); one more run ...')
     assert exercises.best_setting(tmp_path) == {'lr': '0.3121', 'hidden': '411', 'depth': '2',
-                                                'epochs': '33'}
+                                                'epochs': '33', 'batch_size': '45'}
     confirm = next(t for t in exercises.BY_ID['0.17/mlp-scratch.4'].stages
                    if t.name == 'confirm')
     argv = confirm.argv(tmp_path)
     assert argv[argv.index('--lr') + 1] == '0.1,0.3121'  # the book's value, then the chosen one
     assert argv[argv.index('--depth') + 1] == '1,2' and argv[argv.index('--grid') + 1] == 'zip'
+    assert argv[argv.index('--batch-size') + 1] == '256,45'
     assert argv[argv.index('--seeds') + 1] == '0..2'
     assert argv[argv.index('--more-seeds') + 1] == '10'  # up to 10 seeds where they are tied
     quick = confirm.argv(tmp_path, ['--epochs', '1', '--seeds', '0'])  # a quick try's flags
     assert '--epochs' in quick and quick[quick.index('--epochs') + 1] == '1'
+    # a quick try's --search and --prune are the searches': this grid leaves them out
+    fewer = confirm.argv(tmp_path, ['--search', '2', '--epochs', '1', '--prune', 'none'])
+    assert fewer == confirm.argv(tmp_path, ['--epochs', '1'])
+    assert fewer != confirm.argv(tmp_path)
     # every run of the stage parses (the sweep's own check), and it is a zip of two settings
     plan = sweep_plan.make_plan([*argv, '--out', str(tmp_path / 'confirm')])
     assert len(plan.settings()) == 2 and plan.defaults == {
-        'lr': '0.1', 'hidden': '256', 'depth': '1', 'epochs': '10'}
+        'lr': '0.1', 'hidden': '256', 'depth': '1', 'epochs': '10', 'batch_size': '256'}
     # the answer's other searches (its stages): the best on validation of them all is chosen
     write_best(tmp_path / 'halving', 'best of 40 trials: --lr 0.25 --hidden 540 --depth 1 '
-                                     '--epochs 39 (valid acc 0.9012, seed 0, trial 38); ...')
+                                     '--epochs 39 --batch-size 64 (valid acc 0.9012, seed 0, '
+                                     'trial 38); ...')
     write_best(tmp_path / 'none', 'best of 40 trials: --lr 0.2 --hidden 99 --depth 3 '
-                                  '--epochs 9 (valid acc 0.8800, seed 0, trial 1); ...')
+                                  '--epochs 9 --batch-size 32 (valid acc 0.8800, seed 0, '
+                                  'trial 1); ...')
     assert exercises.best_setting(tmp_path) == {'lr': '0.25', 'hidden': '540', 'depth': '1',
-                                                'epochs': '39'}
+                                                'epochs': '39', 'batch_size': '64'}
     for name in ('halving', 'none'):
         (tmp_path / name / 'best.txt').unlink()
     write_best(tmp_path, 'search: no trial finished (all pruned, diverged or failed); ...')
