@@ -130,10 +130,13 @@ NOTES: dict[str, str] = {
         '{depth@0.17/mlp-scratch.4#finalists:best} of {hidden@0.17/mlp-scratch.4#finalists:best} '
         'units, batches of '
         '{batch_size@0.17/mlp-scratch.4#finalists:best}, '
-        '{epochs@0.17/mlp-scratch.4#finalists:best} epochs. Over seeds 0, 1 and 2 it averages '
-        "{valid_acc@0.17/mlp-scratch.4#confirm:best} on validation, the book's setting (lr 0.1, "
-        'one layer of 256 units, batches of 256, 10 epochs) '
-        '{valid_acc@0.17/mlp-scratch.4#confirm:book} on the same images and seeds, '
+        '{epochs@0.17/mlp-scratch.4#finalists:best} epochs. In the confirmation, over '
+        '{n@0.17/mlp-scratch.4#confirm:best} seeds, it averages '
+        "{valid_acc@0.17/mlp-scratch.4#confirm:best} on validation, the book's setting (--lr "
+        '{lr@0.17/mlp-scratch.4#confirm:book}, --depth {depth@0.17/mlp-scratch.4#confirm:book} '
+        'of {hidden@0.17/mlp-scratch.4#confirm:book} units, batches of '
+        '{batch_size@0.17/mlp-scratch.4#confirm:book}, {epochs@0.17/mlp-scratch.4#confirm:book} '
+        'epochs) {valid_acc@0.17/mlp-scratch.4#confirm:book} on the same images and seeds, '
         '{worse@0.17/mlp-scratch.4#confirm:book}. Trained on all the training images, the '
         "chosen setting's test accuracy is {test_acc@0.17/mlp-scratch.4#test:best} over seeds "
         "0, 1 and 2, the book's {test_acc@0.17/mlp-scratch.4#test:book} "
