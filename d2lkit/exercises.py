@@ -226,8 +226,8 @@ _MLP_LR = _sweep('mlp', '--lr', '0.01,0.03,0.1,0.3,1', *PICK)
 # what pruning buys. One seed flatters the luckiest trial (the last epoch of constant-rate SGD
 # jumps by +-0.02), so the 3 best trials of all three run again on two fresh seeds, and the best
 # of those by mean is the chosen setting; it then meets the book's over 3 seeds, up to 10 where
-# they are tied. Batches down to 32: smaller ones take 8 times the steps of the book's 256 an
-# epoch; epochs up to 40, where an epoch of batch 32 costs about 2.5 of batch 256's.
+# they are tied. Batches go down to 32, which make 8 times as many SGD steps an epoch as the
+# book's 256 (and cost more per image on a CPU), so the epochs stop at 40.
 _JOINT_SEARCH = ('mlp_concise', '--search', '24', '--lr', '0.03..1', '--hidden', '64..1024',
                  '--depth', '1..2', '--epochs', '10..40', '--batch-size', '32..512',
                  '--seeds', '0', *VALID)
@@ -1346,8 +1346,11 @@ def _record_run(folder: Path, seconds: float | None = None) -> None:
     """Keep the date, the machine and the wall time (where this command ran it) of an answer's
     run beside its results (ran.txt: `2026-12-07; AMD EPYC, 2 cores, ...; 81.2 s`): the key reads
     them back, so a key regenerated elsewhere or later still says where the numbers ran and what
-    they cost."""
+    they cost. A rerun in the same folder runs only what is missing, so its seconds add to those
+    kept: the total is what the answer cost (less an attempt killed before it finished)."""
     today = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d')
+    if seconds is not None and (folder / 'ran.txt').is_file():
+        seconds += _ran(folder)[2] or 0.0
     took = '' if seconds is None else f'; {seconds:.1f} s'
     _write_atomic(folder / 'ran.txt', f'{today}; {_machine()}{took}\n')
 

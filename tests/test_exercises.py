@@ -78,7 +78,8 @@ def test_same_question_pairs_cross_editions_both_ways():
 
 
 def test_each_run_answer_fits_ten_minutes_on_two_cores():
-    # the joint search and its further sweeps apart: three searches of 24 trials, 26 long runs
+    # the joint answer apart: three searches, then its finalists, the confirmation and the test
+    # runs (further sweeps, with a budget of their own)
     for e in exercises.CATALOG:
         if e.kind == 'run' and not e.stages:
             assert 0 < exercises.estimated_seconds(e) <= 600, e.id
@@ -264,6 +265,12 @@ def test_a_run_answer_end_to_end_through_the_sweep(tmp_path):
     *table, figure = result.stdout.strip().splitlines()
     assert table[0].startswith('|') and len(table) == 2 + 3  # header, rule, squared/huber/abs
     assert figure.startswith('figure: ') and (tmp_path / 'huber' / 'results.csv').is_file()
+    # run again in the same folder: nothing is missing, so nothing runs, and the wall time kept
+    # is the first run's plus the second's (a resumed answer's cost is the sum of its parts)
+    first = exercises._ran(tmp_path / 'huber')[2]
+    again = _cli(tmp_path, '0.17/linear-regression-concise.2', '--out', str(tmp_path / 'huber'))
+    assert again.returncode == 0 and again.stdout == result.stdout
+    assert first < exercises._ran(tmp_path / 'huber')[2] < first + 30
 
 
 def test_questions_asked_alike_share_one_heading():
