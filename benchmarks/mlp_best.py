@@ -7,20 +7,24 @@ evaluations and the exit all count, as they do for a learner who types the comma
 
 - book: ch_mlp/concise.py with the book's defaults (784-256-10, SGD lr 0.1, batch 256,
   10 epochs);
-- recipe: best.py with its defaults; fast: best.py --fast;
+- recipe: best.py with its defaults; fast: best.py --fast; long: best.py --long;
 - the recipe with one trick removed: --no-batchnorm, --no-label-smoothing, --no-schedule,
-  --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize;
-- with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2), the recipe as it
-  started.
+  --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize, --no-flip,
+  --no-pca;
+- with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2).
+
+The runs go seed by seed (the book, the recipe, --fast, --long, ... with seed 0, then with seed 1
+...), so a run and the book's run of the same seed are minutes apart at most; each run's wall time
+divided by that book run's is its ratio to the book. The report starts with the book, the recipe
+and --long side by side: each seed's accuracy and ratio.
 
 Seconds to 0.90 come from the run's own history (seconds since its main() started, when the test
 accuracy first reached 0.90), so they leave out the ~3 s of start-up (Python, import torch) that the
 wall time includes.
-The runs go one after another; on a machine busy with other jobs every time grows, so note the load
-average that the report prints.
+On a machine busy with other jobs every time grows, so note the load average that the report prints.
 
     python benchmarks/mlp_best.py --out benchmarks/results_mlp_best.md  # every row, seeds 0 1 2
-    python benchmarks/mlp_best.py --rows recipe fast --seeds 0         # a subset
+    python benchmarks/mlp_best.py --rows book recipe long --seeds 0    # a subset
     python benchmarks/mlp_best.py --device cuda                        # every best.py run on a GPU
 """
 from __future__ import annotations
@@ -49,14 +53,18 @@ ROWS = {
     'book': (BOOK, []),
     'recipe': (BEST, []),
     'fast': (BEST, ['--fast']),
+    'long': (BEST, ['--long']),
     'no-batchnorm': (BEST, ['--no-batchnorm']),
     'no-label-smoothing': (BEST, ['--no-label-smoothing']),
     'no-schedule': (BEST, ['--no-schedule']),
     'sgd': (BEST, ['--optimizer', 'sgd']),
     'no-standardize': (BEST, ['--no-standardize']),
+    'no-flip': (BEST, ['--no-flip']),
+    'no-pca': (BEST, ['--no-pca']),
     'with-dropout': (BEST, ['--dropout', '0.2']),
 }
 TARGET = 0.90  # the column "seconds to 0.90"
+SIDE_BY_SIDE = ('book', 'recipe', 'long')  # the rows of the first table, seed by seed
 
 
 class Run(TypedDict):
@@ -68,6 +76,7 @@ class Run(TypedDict):
     wall: float  # seconds of the whole process
     to_target: float | None  # seconds to TARGET; None: never reached
     command: str
+    ratio: float | None  # wall / the wall of the book's run of the same seed (None: no such run)
 
 
 def run_once(row: str, seed: int, folder: Path, data_root: str | None = None,
@@ -95,7 +104,7 @@ def run_once(row: str, seed: int, folder: Path, data_root: str | None = None,
     to_target = next((s for acc, s in zip(history['test_acc'], elapsed) if acc >= TARGET), None)
     return {'row': row, 'seed': seed, 'test_acc': history['test_acc'][-1],
             'epochs': len(history['test_acc']), 'wall': wall, 'to_target': to_target,
-            'command': f'python {script} {" ".join(flags)}'.rstrip()}
+            'command': f'python {script} {" ".join(flags)}'.rstrip(), 'ratio': None}
 
 
 def summarize(runs: list[Run]) -> list[str]:
@@ -109,13 +118,29 @@ def summarize(runs: list[Run]) -> list[str]:
         to_target = f'{statistics.mean(reached):.1f}'
         if len(reached) < len(runs):
             to_target += f' ({len(reached)} of {len(runs)} runs)'
+    ratios = [r['ratio'] for r in runs if r['ratio'] is not None]
     return [runs[0]['row'], f'`{runs[0]["command"]}`', str(runs[0]['epochs']),
             f'{statistics.mean(accs):.4f}', spread, f'{statistics.mean(walls):.1f}',
-            f'{max(walls):.1f}', to_target]
+            f'{max(walls):.1f}', f'{max(ratios):.2f}' if ratios else '-', to_target]
 
 
 HEADERS = ['row', 'command', 'epochs', 'test acc (mean)', 'min-max over seeds', 'wall s (mean)',
-           'wall s (max)', f's to {TARGET:.2f} (mean)']
+           'wall s (max)', 'wall / book (max)', f's to {TARGET:.2f} (mean)']
+
+
+def side_by_side(by_row: dict[str, list[Run]], seeds: Sequence[int]) -> str:
+    """The book, the recipe and --long: each seed's test accuracy and wall time over the book's."""
+    rows = []
+    for name in (n for n in SIDE_BY_SIDE if n in by_row):
+        runs = {r['seed']: r for r in by_row[name]}
+        accs = [f'{runs[s]["test_acc"]:.4f}' for s in seeds]
+        ratios = [f'{runs[s]["ratio"]:.2f}' if runs[s]['ratio'] is not None else '-'
+                  for s in seeds]
+        mean = statistics.mean(r['test_acc'] for r in runs.values())
+        rows.append([name, *accs, f'{mean:.4f}', *ratios])
+    headers = (['row', *(f'acc seed {s}' for s in seeds), 'acc mean',
+                *(f'wall / book, seed {s}' for s in seeds)])
+    return markdown_table(headers, rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,16 +169,22 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
     args = build_parser().parse_args(argv)
     info = machine_info(args.device or 'cpu')
     started = time.perf_counter()
-    by_row: dict[str, list[Run]] = {}
+    by_row: dict[str, list[Run]] = {row: [] for row in args.rows}
     with tempfile.TemporaryDirectory(prefix='d2l-bench-mlp-') as tmp:
-        for row in args.rows:
-            for seed in args.seeds:
+        for seed in args.seeds:  # seed by seed: each run is close in time to its book run
+            book_wall = None
+            for row in args.rows:
                 r = run_once(row, seed, Path(tmp), args.data_root, args.device, extra)
-                by_row.setdefault(row, []).append(r)
+                if row == 'book':
+                    book_wall = r['wall']
+                elif book_wall:
+                    r['ratio'] = r['wall'] / book_wall
+                by_row[row].append(r)
                 to_target = (f'{r["to_target"]:.1f} s' if r['to_target'] is not None
                              else 'not reached')
+                ratio = f', {r["ratio"]:.2f} x the book' if r['ratio'] is not None else ''
                 print(f'{row:<20} seed {seed}: test acc {r["test_acc"]:.4f} '
-                      f'after {r["epochs"]} epochs, wall {r["wall"]:.1f} s, '
+                      f'after {r["epochs"]} epochs, wall {r["wall"]:.1f} s{ratio}, '
                       f'{TARGET:.2f} at {to_target}', flush=True)
     info['load average at the end'] = load_average()
     parts = ['## ch_mlp/best.py: what each trick buys on Fashion-MNIST', '',
@@ -162,12 +193,16 @@ def main(argv: Sequence[str] | None = None, extra: Sequence[str] = ()) -> str:
              'each a separate process. Test accuracy after the last epoch; wall seconds of the '
              'whole process (start-up, data, training, evaluation); '
              f'seconds to {TARGET:.2f}: when the test accuracy first reached it, counted from the '
-             "start of the script's main() (for the book's row: its training seconds).", '',
+             "start of the script's main() (for the book's row: its training seconds); "
+             "wall / book: a run's wall time over that of the book's run with the same seed, "
+             'run just before it.', '',
+             side_by_side(by_row, args.seeds), '',
              markdown_table(HEADERS, [summarize(runs) for runs in by_row.values()])]
     runs = [r for rs in by_row.values() for r in rs]
     parts += ['', 'Every run:', '', markdown_table(
-        ['row', 'seed', 'test acc', 'wall s', f's to {TARGET:.2f}'],
+        ['row', 'seed', 'test acc', 'wall s', 'wall / book', f's to {TARGET:.2f}'],
         [[r['row'], r['seed'], f'{r["test_acc"]:.4f}', f'{r["wall"]:.1f}',
+          f'{r["ratio"]:.2f}' if r['ratio'] is not None else '-',
           f'{r["to_target"]:.1f}' if r['to_target'] is not None else 'not reached'] for r in runs])]
     return publish(parts, 'benchmarks/mlp_best.py', argv, started, args.out)
 

@@ -27,8 +27,8 @@ TINY = ['--epochs', '2', '--batch-size', '8']
 def run(data, *flags):
     """main() of best.py on the tiny data with TINY first.
 
-    Later flags win; --fast keeps its epochs."""
-    tiny = TINY[2:] if '--fast' in flags else TINY
+    Later flags win; --fast and --long keep their epochs."""
+    tiny = TINY[2:] if {'--fast', '--long'} & set(flags) else TINY
     return best.main([*tiny, *flags, '--data-root', str(data)])
 
 
@@ -62,6 +62,11 @@ FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'valid': ['--valid', '10'],
     'epochs': ['--epochs', '3'],
     'fast': ['--fast'],
+    'long': ['--long'],
+    'pca': ['--pca', '16'],
+    'flip': ['--flip', '0.5'],
+    'weight-decay': ['--weight-decay', '0.3'],
+    'warmup': ['--warmup', '0.6'],
 }
 
 
@@ -72,7 +77,8 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
     history = run(tiny_data, *flags)
     lines = capsys.readouterr().out.splitlines()
     epochs = (3 if '3' in flags and '--epochs' in flags
-              else best.FAST['epochs'] if '--fast' in flags else 2)
+              else best.FAST['epochs'] if '--fast' in flags
+              else best.LONG['epochs'] if '--long' in flags else 2)
     key = 'valid_acc' if '--valid' in flags else 'test_acc'
     assert set(history) == {'train_loss', 'train_acc', key, 'seconds', 'elapsed'}
     assert all(len(v) == epochs for v in history.values())
@@ -95,21 +101,27 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 
 def test_defaults_are_the_recipe():
     args = args_of()
-    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (16, 512, 3e-3, 'adamw')
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (9, 1024, 0.015, 'adamw')
     assert ((args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize)
-            == (0.0, 0.1, True, True, True))
+            == (0.0, 0.25, True, True, True))
+    assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.2, 0.03, 0.2)
     assert best.hidden_sizes(args) == [512, 512] and args.valid is None
+    assert not args.fast and not args.long
     assert (args_of('--optimizer', 'sgd').lr == 0.1
             and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5)
 
 
-def test_fast_preset_changes_defaults_but_explicit_flags_win():
-    fast = args_of('--fast')
-    assert (all(getattr(fast, k) == v for k, v in best.FAST.items())
-            and fast.epochs < args_of().epochs)
-    assert (args_of('--fast', '--epochs', '3').epochs == 3
-            and args_of('--epochs', '3', '--fast').epochs == 3)
-    assert args_of('--fast', '--batch-size', '64').batch_size == 64
+@pytest.mark.parametrize('preset', ['fast', 'long'])
+def test_presets_change_defaults_but_explicit_flags_win(preset):
+    flag, values = f'--{preset}', getattr(best, preset.upper())
+    args = args_of(flag)
+    assert all(getattr(args, k) == v for k, v in values.items())
+    # only the preset's own settings move
+    assert {k for k, v in vars(args).items() if v != vars(args_of())[k]} == {*values, preset}
+    assert (args.epochs < args_of().epochs) == (preset == 'fast')
+    assert (args_of(flag, '--epochs', '3').epochs == 3
+            and args_of('--epochs', '3', flag).epochs == 3)
+    assert args_of(flag, '--batch-size', '64').batch_size == 64
 
 
 # ---------------------------------------------------------------------------
@@ -119,15 +131,18 @@ def test_fast_preset_changes_defaults_but_explicit_flags_win():
 def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
     model = best.build_model(args_of())
     assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [
-        (784, 512), (512, 512), (512, 10)]
+        (128, 512), (512, 512), (512, 10)]  # the 128 principal components in
     assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
-    # off by default: on the validation split it bought nothing
+    # off by default: it costs time the budget does not have
     assert layers(model, nn.Dropout) == []
-    assert [type(m) for m in model][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d,
+    assert [type(m) for m in model][:6] == [nn.Flatten, best.PCA, nn.Linear, nn.BatchNorm1d,
                                             nn.ReLU, nn.Linear]
+    pixels = best.build_model(args_of('--no-pca'))
+    assert [type(m) for m in pixels][:2] == [nn.Flatten, nn.Linear]
+    assert layers(pixels, nn.Linear)[0].in_features == 784
     with_dropout = best.build_model(args_of('--dropout', '0.2'))
-    assert [type(m) for m in with_dropout][:5] == [nn.Flatten, nn.Linear, nn.BatchNorm1d,
-                                                   nn.ReLU, nn.Dropout]
+    assert [type(m) for m in with_dropout][:6] == [nn.Flatten, best.PCA, nn.Linear,
+                                                   nn.BatchNorm1d, nn.ReLU, nn.Dropout]
     assert [m.p for m in layers(with_dropout, nn.Dropout)] == [0.2, 0.2]
     assert layers(best.build_model(args_of('--no-batchnorm')), nn.BatchNorm1d) == []
     without_batchnorm = best.build_model(args_of('--no-batchnorm', '--dropout', '0.2'))
@@ -155,12 +170,12 @@ def test_width_and_depth(flags, widths):
 
 def test_label_smoothing_is_in_the_loss_and_changes_its_value():
     smoothed, plain = best.build_loss(args_of()), best.build_loss(args_of('--no-label-smoothing'))
-    assert smoothed.label_smoothing == 0.1 and plain.label_smoothing == 0.0
+    assert smoothed.label_smoothing == 0.25 and plain.label_smoothing == 0.0
     logits, y = torch.tensor([[4.0, 0.0, -2.0]]), torch.tensor([0])
-    # Smoothed target: 1 - 0.1 + 0.1/3 on the true class, 0.1/3 on the others;
+    # Smoothed target: 1 - 0.25 + 0.25/3 on the true class, 0.25/3 on the others;
     # cross-entropy against it.
     log_p = torch.log_softmax(logits, dim=1)[0]
-    expected = -(0.9 * log_p[0] + 0.1 / 3 * log_p.sum())
+    expected = -(0.75 * log_p[0] + 0.25 / 3 * log_p.sum())
     assert float(smoothed(logits, y)) == pytest.approx(float(expected), rel=1e-6)
     assert float(plain(logits, y)) == pytest.approx(float(-log_p[0]), rel=1e-6)
     assert float(plain(logits, y)) < float(smoothed(logits, y))
@@ -183,18 +198,24 @@ def learning_rates(*flags, steps=20):
 
 def test_one_cycle_schedule_warms_up_then_anneals():
     optimizer, scheduler, lrs = learning_rates()
-    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults['weight_decay'] == 0.01
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults['weight_decay'] == 0.03
     assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and len(lrs) == 20
     peak = lrs.index(max(lrs))
-    assert lrs[0] == pytest.approx(3e-3 / 25) and max(lrs) == pytest.approx(3e-3, rel=0.02)
-    assert 4 <= peak <= 7  # 30% of the 20 steps
+    assert lrs[0] == pytest.approx(0.015 / 25) and max(lrs) == pytest.approx(0.015, rel=0.02)
+    assert 3 <= peak <= 4  # 20% of the 20 steps
     assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))  # up, then down
-    assert all(a > b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 3e-3 / 1000
+    assert all(a > b for a, b in zip(lrs[peak:], lrs[peak + 1:])) and lrs[-1] < 0.015 / 1000
+    optimizer, _, lrs = learning_rates('--warmup', '0.5', '--weight-decay', '0.2')
+    assert lrs.index(max(lrs)) in (9, 10)  # half the steps up
+    assert optimizer.defaults['weight_decay'] == 0.2
+    optimizer, _, lrs = learning_rates('--warmup', '0.01', steps=4)
+    # a run of a few steps still climbs for at least one step (the phases must not be empty)
+    assert lrs.index(max(lrs)) == 1 and len(lrs) == 4
 
 
 def test_without_the_schedule_the_learning_rate_stays_put():
     optimizer, scheduler, lrs = learning_rates('--no-schedule')
-    assert scheduler is None and lrs == [3e-3] * 20
+    assert scheduler is None and lrs == [0.015] * 20
 
 
 def test_sgd_is_the_books_plain_sgd():
@@ -265,6 +286,10 @@ def test_first_reached():
     (['--valid', '0'], 'argument --valid: must be positive, got 0'),
     (['--optimizer', 'adam'], "argument --optimizer: invalid choice: 'adam'"),
     (['--hidden'], 'argument --hidden: expected at least one argument'),
+    (['--pca', '785'], '--pca 785: an image has only 784 pixels; give at most 784'),
+    (['--pca', '0'], 'argument --pca: must be positive, got 0'),
+    (['--fast', '--long'], 'argument --long: not allowed with argument --fast'),
+    (['--weight-decay', '-1'], 'argument --weight-decay: must be 0 or more, got -1'),
 ])
 def test_bad_flags_exit_2(flags, message, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -280,8 +305,71 @@ def test_help_names_every_switch(capsys):
                  '--no-standardize', '--optimizer {adamw,sgd}', '--fast', '--valid N',
                  '--depth D', '--hidden N [N ...]'):
         assert flag in out, flag
-    assert ('adamw (peak --lr 0.003 by default)' in out and '(--lr 0.1 by default)' in out
-            and '--batch-size BATCH_SIZE mini-batch size (default: 512)' in out)
+    assert ('adamw (peak --lr 0.015 by default)' in out and '(--lr 0.1 by default)' in out
+            and '--batch-size BATCH_SIZE mini-batch size (default: 1024)' in out)
+    assert '--pca K' in out and '--no-pca' in out and '--flip P' in out and '--long' in out
+
+
+def test_pca_keeps_the_directions_the_images_vary_along():
+    torch.manual_seed(0)
+    # 500 'images' that vary along 3 orthonormal directions only, by 3, 2 and 1, about a mean
+    basis = torch.linalg.qr(torch.randn(784, 3)).Q
+    mean = torch.rand(784)
+    X = (mean + (torch.randn(500, 3) * torch.tensor([3.0, 2.0, 1.0])) @ basis.T).view(500, 1, 28, 28)
+    pca = best.PCA(3)
+    assert pca.fit(X) == pytest.approx(1.0, abs=1e-4)  # all the variance is in 3 directions
+    C = pca.components
+    assert torch.allclose(C.T @ C, torch.eye(3), atol=1e-4)  # orthonormal
+    assert torch.allclose((basis.T @ C).abs().diagonal(), torch.ones(3), atol=1e-3)  # in order
+    Z = pca(X.flatten(1))
+    assert Z.shape == (500, 3) and torch.allclose(Z.mean(0), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(Z @ C.T + pca.mean, X.flatten(1), atol=1e-3)  # nothing lost
+    one = best.PCA(1)
+    assert one.fit(X) == pytest.approx(9 / 14, abs=0.06)  # 3^2 of 3^2 + 2^2 + 1^2
+    assert float((one.components[:, 0] @ basis[:, 0]).abs()) == pytest.approx(1, abs=1e-3)
+
+
+def test_pca_flag_puts_a_fixed_projection_before_the_first_layer(tiny_data):
+    args = args_of('--pca', '16', '--hidden', '32')
+    model = best.build_model(args)
+    inputs, body = best.split_inputs(model)
+    assert [type(m) for m in inputs] == [nn.Flatten, best.PCA]
+    assert layers(body, nn.Linear)[0].in_features == 16
+    assert all(not any(True for _ in m.parameters()) for m in inputs)  # nothing to learn
+    assert {'1.mean', '1.components'} <= set(model.state_dict())  # --save carries it
+    (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data)))
+    Z, Z_mirror = best.fit_inputs(model, X, 0.5)
+    assert Z.shape == Z_mirror.shape == (50, 16)
+    assert torch.allclose(Z, model[1](X.flatten(1)), atol=1e-5)
+    assert torch.allclose(Z_mirror, model[1](X.flip(-1).flatten(1)), atol=1e-5)
+    plain = best.build_model(args_of('--hidden', '32', '--no-pca'))
+    assert [type(m) for m in best.split_inputs(plain)[0]] == [nn.Flatten]
+    Z, Z_mirror = best.fit_inputs(plain, X, 0.0)
+    assert Z.shape == (50, 784) and Z_mirror is None
+
+
+def test_flip_mirrors_each_example_with_its_probability():
+    seen = []
+
+    class Record(nn.Module):
+        def forward(self, X):
+            seen.append(X.detach().clone())
+            return X
+
+    args = args_of('--batch-size', '100', '--flip', '0.3')
+    net = nn.Sequential(Record(), nn.Linear(4, 10))
+    X, mirror = torch.zeros(2000, 4), torch.ones(2000, 4)  # 0: as it is, 1: mirrored
+    y = torch.arange(2000) % 10
+    optimizer, scheduler = best.build_optimizer(args, net, 40)  # two epochs of 20 batches
+    torch.manual_seed(0)
+    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1, mirror)
+    rows = torch.cat(seen)
+    assert rows.shape == (2000, 4) and torch.equal(rows.min(1).values, rows.max(1).values)
+    assert 0.25 < float(rows[:, 0].mean()) < 0.35  # each example, not each batch
+    assert 0.1 < min(float(b[:, 0].mean()) for b in seen)
+    seen.clear()
+    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1)
+    assert float(torch.cat(seen).abs().max()) == 0  # no mirror images given: none used
 
 
 # ---------------------------------------------------------------------------
@@ -294,8 +382,10 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
     trained = run(tiny_data, '--save', str(path))
     state = d2l.load_weights(path)
     # BatchNorm's statistics travel too
-    assert {'2.running_mean', '2.running_var', '5.running_mean'} <= set(state)
-    assert float(state['2.running_var'].sub(1).abs().max()) > 0  # ... and they were trained
+    assert {'3.running_mean', '3.running_var', '6.running_mean'} <= set(state)
+    assert float(state['3.running_var'].sub(1).abs().max()) > 0  # ... and they were trained
+    # ... and so does the PCA layer, fitted to the training images
+    assert state['1.components'].shape == (784, 128) and float(state['1.mean'].abs().max()) > 0
     capsys.readouterr()
     loaded = best.main(['--load', str(path), '--seed', '5', '--data-root', str(tiny_data)])
     assert capsys.readouterr().out.splitlines() == [
