@@ -27,8 +27,8 @@ TINY = ['--epochs', '2', '--batch-size', '8']
 def run(data, *flags):
     """main() of best.py on the tiny data with TINY first.
 
-    Later flags win; --fast and --long keep their epochs."""
-    tiny = TINY[2:] if {'--fast', '--long'} & set(flags) else TINY
+    Later flags win; --fast keeps its epochs."""
+    tiny = TINY[2:] if '--fast' in flags else TINY
     return best.main([*tiny, *flags, '--data-root', str(data)])
 
 
@@ -77,8 +77,7 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
     history = run(tiny_data, *flags)
     lines = capsys.readouterr().out.splitlines()
     epochs = (3 if '3' in flags and '--epochs' in flags
-              else best.FAST['epochs'] if '--fast' in flags
-              else best.LONG['epochs'] if '--long' in flags else 2)
+              else best.FAST['epochs'] if '--fast' in flags else 2)
     key = 'valid_acc' if '--valid' in flags else 'test_acc'
     assert set(history) == {'train_loss', 'train_acc', key, 'seconds', 'elapsed'}
     assert all(len(v) == epochs for v in history.values())
@@ -101,11 +100,11 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 
 def test_defaults_are_the_recipe():
     args = args_of()
-    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (9, 1024, 0.015, 'adamw')
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (10, 1024, 0.015, 'adamw')
     assert ((args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize)
             == (0.0, 0.25, True, True, True))
     assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.2, 0.03, 0.2)
-    assert best.hidden_sizes(args) == [512, 512] and args.valid is None
+    assert best.hidden_sizes(args) == [1024, 128] and args.valid is None
     assert not args.fast and not args.long
     assert (args_of('--optimizer', 'sgd').lr == 0.1
             and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5)
@@ -131,8 +130,8 @@ def test_presets_change_defaults_but_explicit_flags_win(preset):
 def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
     model = best.build_model(args_of())
     assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [
-        (128, 512), (512, 512), (512, 10)]  # the 128 principal components in
-    assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [512, 512]
+        (128, 1024), (1024, 128), (128, 10)]  # the 128 principal components in
+    assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [1024, 128]
     # off by default: it costs time the budget does not have
     assert layers(model, nn.Dropout) == []
     assert [type(m) for m in model][:6] == [nn.Flatten, best.PCA, nn.Linear, nn.BatchNorm1d,
@@ -156,7 +155,9 @@ def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
 
 @pytest.mark.parametrize('flags, widths', [
     (['--hidden', '256'], [256, 256]),
-    (['--depth', '3'], [512, 512, 512]),
+    (['--depth', '3'], [1024, 1024, 1024]),  # the default's first width
+    ([], [1024, 128]),
+    (['--hidden', '1024', '128', '--depth', '2'], [1024, 128]),
     (['--hidden', '64', '--depth', '1'], [64]),
     (['--hidden', '128', '64', '32'], [128, 64, 32]),
     (['--hidden', '128', '64', '--depth', '2'], [128, 64]),
