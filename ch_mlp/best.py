@@ -1,7 +1,7 @@
 """How far an MLP goes on Fashion-MNIST: the chapter's network with today's training tricks.
 
 The books stop near 0.85 test accuracy with 784-256-10, SGD and raw pixels. The same kind
-of model, a stack of fully connected layers, gets to about 0.91 in about 1.3 times the book
+of model, a stack of fully connected layers, gets to about 0.909 in 1.2 to 1.5 times the book
 MLP's time on two CPU cores (whole process, benchmarks/results_mlp_best.md) with these changes,
 each of which a flag switches off so you can see what it buys:
 
@@ -40,7 +40,7 @@ instead of the test set. The defaults here were chosen that way (see docs/chapte
 
 Seconds are counted from the start of main(), after Python and torch have loaded (about 2-5 s).
 
-    python ch_mlp/best.py                      # 784-[PCA 128]-1024-128-10, 10 epochs: about 0.91
+    python ch_mlp/best.py                      # 784-[PCA 128]-1024-128-10, 10 epochs: about 0.909
     python ch_mlp/best.py --fast               # 5 epochs, in about the book's time
     python ch_mlp/best.py --long               # 1536 and 256 wide: within 3x the book's time
     python ch_mlp/best.py --no-pca             # what each trick buys (likewise --no-batchnorm ...)
