@@ -27,8 +27,8 @@ each of which a flag switches off so you can see what it buys:
 
 10 epochs. The settings come from searches on a validation split with the kit's own sweep
 (python -m d2l sweep ch_mlp/best.py --search N --valid 10000; docs/chapters.md has the studies):
-at a fixed time, a wider net for fewer epochs did better than a narrower one for more, and a
-wide first layer with a narrow second did as well as two of 512 for less arithmetic. --fast is
+at a fixed time, a wider net for fewer epochs had the best mean accuracy, and a wide first
+layer with a narrow second did as well as two of 512 for less arithmetic. --fast is
 the same recipe in 5 epochs, about the book's time; --long has wider layers (1536, 256) for
 more, within three times the book's time.
 
