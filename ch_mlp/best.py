@@ -297,10 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='fraction of the steps over which the schedule climbs to --lr')
     parser.add_argument('--weight-decay', type=kit.non_negative_float, default=0.03, metavar='W',
                         help="AdamW's decoupled weight decay (with --optimizer sgd: none)")
-    parser.add_argument('--pca', type=kit.positive_int, default=128, metavar='K',
+    parser.add_argument('--pca', type=int, default=128, metavar='K',
                         help='feed the net the coordinates of each image along the first K '
                              'principal components of the training images, not its '
-                             f'{NUM_INPUTS} pixels')
+                             f'{NUM_INPUTS} pixels (0: the pixels)')
     parser.add_argument('--no-pca', dest='pca', action='store_const', const=0,
                         help='same as --pca 0: the pixels as they are')
     parser.add_argument('--flip', type=kit.fraction, default=0.2, metavar='P',
@@ -338,9 +338,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.fast or args.long:
         parser.set_defaults(**(FAST if args.fast else LONG))
         args = parser.parse_args(argv)
-    if args.pca > NUM_INPUTS:
-        parser.error(f'--pca {args.pca}: an image has only {NUM_INPUTS} pixels; '
-                     f'give at most {NUM_INPUTS}')
+    if not 0 <= args.pca <= NUM_INPUTS:  # an image has NUM_INPUTS pixels, so as many components
+        parser.error(f'--pca {args.pca}: give 0 (the pixels) to {NUM_INPUTS} components')
     if args.hidden is None:  # the default shape, or --depth layers of its first width
         args.hidden = HIDDEN[:1] if args.depth else list(HIDDEN)
     if args.depth and len(args.hidden) > 1 and args.depth != len(args.hidden):

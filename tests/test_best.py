@@ -287,8 +287,9 @@ def test_first_reached():
     (['--valid', '0'], 'argument --valid: must be positive, got 0'),
     (['--optimizer', 'adam'], "argument --optimizer: invalid choice: 'adam'"),
     (['--hidden'], 'argument --hidden: expected at least one argument'),
-    (['--pca', '785'], '--pca 785: an image has only 784 pixels; give at most 784'),
-    (['--pca', '0'], 'argument --pca: must be positive, got 0'),
+    (['--pca', '785'], '--pca 785: give 0 (the pixels) to 784 components'),
+    (['--pca', '-1'], '--pca -1: give 0 (the pixels) to 784 components'),
+    (['--pca', 'all'], "argument --pca: invalid int value: 'all'"),
     (['--fast', '--long'], 'argument --long: not allowed with argument --fast'),
     (['--weight-decay', '-1'], 'argument --weight-decay: must be 0 or more, got -1'),
 ])
@@ -343,7 +344,8 @@ def test_pca_flag_puts_a_fixed_projection_before_the_first_layer(tiny_data):
     assert Z.shape == Z_mirror.shape == (50, 16)
     assert torch.allclose(Z, model[1](X.flatten(1)), atol=1e-5)
     assert torch.allclose(Z_mirror, model[1](X.flip(-1).flatten(1)), atol=1e-5)
-    plain = best.build_model(args_of('--hidden', '32', '--no-pca'))
+    assert args_of('--pca', '0').pca == args_of('--no-pca').pca == 0
+    plain = best.build_model(args_of('--hidden', '32', '--pca', '0'))
     assert [type(m) for m in best.split_inputs(plain)[0]] == [nn.Flatten]
     Z, Z_mirror = best.fit_inputs(plain, X, 0.0)
     assert Z.shape == (50, 784) and Z_mirror is None

@@ -306,13 +306,13 @@ def test_compare_models_rebuilds_best_and_manual_from_their_settings(tiny_data, 
     best, manual = tmp_path / 'best.pt', tmp_path / 'manual.pt'
     flags = ['--data-root', str(tiny_data)]
     script(BEST).main([*TINY, *flags, '--hidden', '24', '--depth', '1', '--no-batchnorm',
-                       '--dropout', '0.1',
+                       '--dropout', '0.1', '--no-pca',
                        '--save', str(best)])
     script(MANUAL).main([*TINY, *flags, '--layers', '784', '20', '10', '--save', str(manual)])
     from d2lkit import compare_models
     assert compare_models.script_flags(torch.load(best, weights_only=True)['settings']) == [
-        '--hidden', '24', '--no-batchnorm', '--dropout', '0.1', '--dataset', 'fashion-mnist',
-        '--depth', '1']
+        '--hidden', '24', '--no-batchnorm', '--dropout', '0.1', '--pca', '0',
+        '--dataset', 'fashion-mnist', '--depth', '1']
     result = compare_models.cli([str(best), str(manual), *flags])
     assert result['confusion_a'].sum() == result['confusion_b'].sum() == 20
 
