@@ -397,7 +397,8 @@ def main(argv: list[str] | None = None,
         f'{t:.2f} at {s:.1f} s' if s is not None else f'{t:.2f} not reached'
         for t, s in zip(THRESHOLDS, reached)))
 
-    sizes = '-'.join(map(str, [784, *hidden_sizes(args), NUM_OUTPUTS]))
+    pca = [f'[PCA {args.pca}]'] if args.pca else []
+    sizes = '-'.join(map(str, [NUM_INPUTS, *pca, *hidden_sizes(args), NUM_OUTPUTS]))
     kit.write_outputs(args, history, weights, settings,
                       f'MLP {sizes} ({args.optimizer}), best.py, {args.dataset}')
     kit.show_predictions(args, net, eval_iter, args.device)
