@@ -134,7 +134,8 @@ class PCA(nn.Module):
 def hidden_sizes(args: argparse.Namespace) -> list[int]:
     """The hidden layer widths: --hidden as given, or one width repeated --depth (2) times.
 
-    Without --hidden: HIDDEN, or its first width repeated --depth times."""
+    Without --hidden: the default widths (HIDDEN, or a preset's), or with --depth D the first of
+    them D times."""
     if len(args.hidden) == 1:
         return args.hidden * (args.depth or 2)
     return list(args.hidden)
@@ -279,13 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f'the shorter preset: {preset_text(FAST)}; explicit flags still win')
     presets.add_argument('--long', action='store_true',
                          help=f'the longer preset: {preset_text(LONG)}; explicit flags still win')
-    parser.add_argument('--hidden', type=kit.positive_int, nargs='+', metavar='N',
-                        help='hidden layer width (repeated --depth times), '
-                             'or every width in order (default: '
-                             f'{" ".join(map(str, HIDDEN))})')
+    parser.add_argument('--hidden', type=kit.positive_int, nargs='+', default=HIDDEN,
+                        metavar='N', help='hidden layer width (repeated --depth times), '
+                                          'or every width in order')
     parser.add_argument('--depth', type=kit.positive_int, metavar='D',
                         help='number of hidden layers of the one --hidden width (default 2; '
-                             f'without --hidden, of width {HIDDEN[0]})')
+                             'without --hidden, of the default\'s first width)')
     parser.add_argument('--optimizer', choices=list(LR), default='adamw',
                         help=f'adamw (peak --lr {LR["adamw"]:g} by default), '
                              'or sgd: the book\'s plain minibatch '
@@ -340,8 +340,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args = parser.parse_args(argv)
     if not 0 <= args.pca <= NUM_INPUTS:  # an image has NUM_INPUTS pixels, so as many components
         parser.error(f'--pca {args.pca}: give 0 (the pixels) to {NUM_INPUTS} components')
-    if args.hidden is None:  # the default shape, or --depth layers of its first width
-        args.hidden = HIDDEN[:1] if args.depth else list(HIDDEN)
+    if args.depth and args.hidden is parser.get_default('hidden'):  # --depth without --hidden:
+        args.hidden = args.hidden[:1]  # that many layers of the default's first width
     if args.depth and len(args.hidden) > 1 and args.depth != len(args.hidden):
         parser.error(f'--depth {args.depth} does not match the {len(args.hidden)} widths '
                      'of --hidden; give one')

@@ -105,6 +105,8 @@ def test_defaults_are_the_recipe():
             == (0.0, 0.25, True, True, True))
     assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.2, 0.03, 0.2)
     assert best.hidden_sizes(args) == [1024, 128] and args.valid is None
+    # the parser holds the default itself: a sweep over --hidden marks the default's row from it
+    assert best.build_parser().get_default('hidden') == [1024, 128]
     assert not args.fast and not args.long
     assert (args_of('--optimizer', 'sgd').lr == 0.1
             and args_of('--optimizer', 'sgd', '--lr', '0.5').lr == 0.5)
@@ -156,6 +158,7 @@ def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
 @pytest.mark.parametrize('flags, widths', [
     (['--hidden', '256'], [256, 256]),
     (['--depth', '3'], [1024, 1024, 1024]),  # the default's first width
+    (['--long', '--depth', '3'], [1536, 1536, 1536]),  # ... the preset's
     ([], [1024, 128]),
     (['--hidden', '1024', '128', '--depth', '2'], [1024, 128]),
     (['--hidden', '64', '--depth', '1'], [64]),
