@@ -10,7 +10,7 @@ evaluations and the exit all count, as they do for a learner who types the comma
 - recipe: best.py with its defaults; fast: best.py --fast; long: best.py --long;
 - the recipe with one trick removed: --no-batchnorm, --no-label-smoothing, --no-schedule,
   --optimizer sgd (the book's SGD, lr 0.1, with the schedule), --no-standardize, --no-flip,
-  --no-pca;
+  --no-mirror-average, --no-pca;
 - with-dropout: the recipe plus dropout 0.2 after each ReLU (--dropout 0.2).
 
 The runs go seed by seed (the book, the recipe, --fast, --long, ... with seed 0, then with seed 1
@@ -60,6 +60,7 @@ ROWS = {
     'sgd': (BEST, ['--optimizer', 'sgd']),
     'no-standardize': (BEST, ['--no-standardize']),
     'no-flip': (BEST, ['--no-flip']),
+    'no-mirror-average': (BEST, ['--no-mirror-average']),
     'no-pca': (BEST, ['--no-pca']),
     'with-dropout': (BEST, ['--dropout', '0.2']),
 }

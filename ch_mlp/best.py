@@ -22,8 +22,10 @@ each of which a flag switches off so you can see what it buys:
 - a one-cycle schedule: the learning rate climbs from lr/25 to --lr (0.015) over the first 20%
   of the steps (--warmup), then falls to almost zero by the last step (--no-schedule keeps --lr
   fixed); batches of 1024;
-- mirrored images: each training image is flipped left to right with probability 0.2, a fresh
-  draw every batch (--flip P, --no-flip). A shirt mirrored is still a shirt.
+- mirrored images: each training image is flipped left to right with probability 0.35, a fresh
+  draw every batch (--flip P, --no-flip). A shirt mirrored is still a shirt;
+- two looks at each image when predicting: the net's outputs for the image and for its mirror
+  image, averaged (--no-mirror-average predicts from the image alone).
 
 10 epochs. The settings come from searches on a validation split with the kit's own sweep
 (python -m d2l sweep ch_mlp/best.py --search N --valid 10000; docs/chapters.md has the studies):
@@ -45,8 +47,8 @@ Seconds are counted from the start of main(), after Python and torch have loaded
     python ch_mlp/best.py --long               # 1536 and 256 wide: within 3x the book's time
     python ch_mlp/best.py --no-pca             # what each trick buys (likewise --no-batchnorm ...)
     python ch_mlp/best.py --optimizer sgd --no-schedule --no-standardize --no-batchnorm \\
-        --no-dropout --no-label-smoothing --no-flip --no-pca --hidden 256 --depth 1 \\
-        --epochs 10 --batch-size 256           # nearly the book's MLP (torch's init)
+        --no-dropout --no-label-smoothing --no-flip --no-pca --no-mirror-average \\
+        --hidden 256 --depth 1 --epochs 10 --batch-size 256   # nearly the book's MLP
     python ch_mlp/best.py --valid 10000        # choose settings on a validation split, not on test
     python ch_mlp/best.py --save best.pt       # then --load best.pt --predict pred.png: no training
 """
@@ -66,7 +68,8 @@ from torch import nn  # noqa: E402
 import d2l  # noqa: E402
 from d2lkit import script as kit  # noqa: E402
 
-NUM_INPUTS, NUM_OUTPUTS = 28 * 28, 10
+WIDTH = 28  # pixels per image row
+NUM_INPUTS, NUM_OUTPUTS = WIDTH * WIDTH, 10
 HIDDEN = [1024, 128]  # the hidden widths without --hidden: wide, then narrow (cheaper than 512 x 2)
 LR = {'adamw': 0.015, 'sgd': 0.1}  # the peak of the one-cycle schedule (or the constant lr)
 THRESHOLDS = (0.85, 0.88, 0.90, 0.91)  # the end reports when accuracy first reached each
@@ -131,6 +134,18 @@ class PCA(nn.Module):
         return X @ self.components - self.mean @ self.components
 
 
+class MirrorAverage(nn.Sequential):
+    """The layers of a Sequential, run on an image and on its mirror image (flipped left to
+    right); the prediction is the mean of the two outputs. A coat mirrored is still a coat, so
+    the two are two looks at one example; averaging them cancels part of each look's error.
+    The names of the weights are a Sequential's: saved weights load into either."""
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # rows of WIDTH pixels reversed: the mirror image, whether X is (N, 1, 28, 28) or (N, 784)
+        mirrored = X.reshape(len(X), -1, WIDTH).flip(-1).reshape(X.shape)
+        return (super().forward(X) + super().forward(mirrored)) / 2
+
+
 def hidden_sizes(args: argparse.Namespace) -> list[int]:
     """The hidden layer widths: --hidden as given, or one width repeated --depth (2) times.
 
@@ -146,7 +161,8 @@ def build_model(args: argparse.Namespace) -> nn.Sequential:
 
     The PCA layer (fixed, fitted by fit_inputs) is there only with --pca k; --no-batchnorm leaves
     BatchNorm out; Dropout follows each ReLU only with --dropout P > 0 (the default is 0: no
-    Dropout layers).
+    Dropout layers). The layers are a MirrorAverage (the mean of the outputs for an image and
+    its mirror image) unless --no-mirror-average.
     """
     sizes = [args.pca or NUM_INPUTS, *hidden_sizes(args)]
     layers: list[nn.Module] = [nn.Flatten()]
@@ -164,13 +180,15 @@ def build_model(args: argparse.Namespace) -> nn.Sequential:
         if args.dropout > 0:
             layers.append(nn.Dropout(args.dropout))
     layers.append(nn.Linear(sizes[-1], NUM_OUTPUTS))
-    return nn.Sequential(*layers)
+    return MirrorAverage(*layers) if args.mirror_average else nn.Sequential(*layers)
 
 
 def split_inputs(net: nn.Sequential) -> tuple[nn.Sequential, nn.Sequential]:
-    """(the leading layers with nothing to learn: Flatten and PCA, the rest of the net)."""
-    fixed = 2 if isinstance(net[1], PCA) else 1
-    return net[:fixed], net[fixed:]
+    """(the leading layers with nothing to learn: Flatten and PCA, the rest of the net), each a
+    plain Sequential of net's own layers: training runs them on one look at each image."""
+    layers = list(net)
+    fixed = 2 if isinstance(layers[1], PCA) else 1
+    return nn.Sequential(*layers[:fixed]), nn.Sequential(*layers[fixed:])
 
 
 def fit_inputs(net: nn.Sequential, X_train: torch.Tensor, flip: float
@@ -303,11 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
                              f'{NUM_INPUTS} pixels (0: the pixels)')
     parser.add_argument('--no-pca', dest='pca', action='store_const', const=0,
                         help='same as --pca 0: the pixels as they are')
-    parser.add_argument('--flip', type=kit.fraction, default=0.2, metavar='P',
+    parser.add_argument('--flip', type=kit.fraction, default=0.35, metavar='P',
                         help='mirror each training image left to right with probability P, '
                              'a fresh draw every batch')
     parser.add_argument('--no-flip', dest='flip', action='store_const', const=0.0,
                         help='same as --flip 0: the training images as they are')
+    parser.add_argument('--no-mirror-average', dest='mirror_average', action='store_false',
+                        help='predict from the image alone, not from the mean of the outputs '
+                             'for the image and its mirror image')
     parser.add_argument('--no-batchnorm', dest='batchnorm', action='store_false',
                         help='no BatchNorm after the hidden Linear layers')
     parser.add_argument('--dropout', type=kit.fraction, default=0.0, metavar='P',
@@ -369,7 +390,8 @@ def main(argv: list[str] | None = None,
     weights = net.state_dict()
     settings = {'model': 'ch_mlp/best.py', 'hidden': hidden_sizes(args),
                 'batchnorm': args.batchnorm, 'dropout': args.dropout,
-                'standardize': args.standardize, 'pca': args.pca, 'dataset': args.dataset}
+                'standardize': args.standardize, 'pca': args.pca,
+                'mirror_average': args.mirror_average, 'dataset': args.dataset}
     if args.load:  # evaluate saved weights instead of training
         return kit.evaluate_saved(args, net, weights, settings, eval_iter)
     # training feeds the learned layers (body) what the fixed ones make of each image, made once;

@@ -30,8 +30,8 @@ def test_every_row_is_a_script_with_flags_it_takes(bench):
                  if name not in ('book', 'recipe', 'fast', 'long')]
     assert [flags[0] for flags in ablations] == ['--no-batchnorm', '--no-label-smoothing',
                                                  '--no-schedule', '--optimizer',
-                                                 '--no-standardize', '--no-flip', '--no-pca',
-                                                 '--dropout']
+                                                 '--no-standardize', '--no-flip',
+                                                 '--no-mirror-average', '--no-pca', '--dropout']
     defaults = vars(script(BEST).parse_args([]))
     for flags in ablations:  # each row differs from the defaults in exactly one setting
         changed = {k for k, v in vars(script(BEST).parse_args(flags)).items() if v != defaults[k]}

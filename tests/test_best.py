@@ -64,7 +64,7 @@ FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'fast': ['--fast'],
     'long': ['--long'],
     'pca': ['--pca', '16'],
-    'flip': ['--flip', '0.5'],
+    'flip': ['--flip', '0.9'],
     'weight-decay': ['--weight-decay', '0.3'],
     'warmup': ['--warmup', '0.6'],
 }
@@ -103,7 +103,8 @@ def test_defaults_are_the_recipe():
     assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (10, 1024, 0.015, 'adamw')
     assert ((args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize)
             == (0.0, 0.25, True, True, True))
-    assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.2, 0.03, 0.2)
+    assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.35, 0.03, 0.2)
+    assert args.mirror_average
     assert best.hidden_sizes(args) == [1024, 128] and args.valid is None
     # the parser holds the default itself: a sweep over --hidden marks the default's row from it
     assert best.build_parser().get_default('hidden') == [1024, 128]
@@ -308,7 +309,7 @@ def test_help_names_every_switch(capsys):
     out = ' '.join(capsys.readouterr().out.split())
     for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule',
                  '--no-standardize', '--optimizer {adamw,sgd}', '--fast', '--valid N',
-                 '--depth D', '--hidden N [N ...]'):
+                 '--depth D', '--hidden N [N ...]', '--no-mirror-average'):
         assert flag in out, flag
     assert ('adamw (peak --lr 0.015 by default)' in out and '(--lr 0.1 by default)' in out
             and '--batch-size BATCH_SIZE mini-batch size (default: 1024)' in out)
@@ -352,6 +353,37 @@ def test_pca_flag_puts_a_fixed_projection_before_the_first_layer(tiny_data):
     assert [type(m) for m in best.split_inputs(plain)[0]] == [nn.Flatten]
     Z, Z_mirror = best.fit_inputs(plain, X, 0.0)
     assert Z.shape == (50, 784) and Z_mirror is None
+
+
+def test_mirror_average_predicts_the_mean_over_an_image_and_its_mirror_image():
+    d2l.set_seed(0)
+    net = best.build_model(args_of('--hidden', '32', '--pca', '0'))
+    assert type(net) is best.MirrorAverage
+    plain = best.build_model(args_of('--hidden', '32', '--pca', '0', '--no-mirror-average'))
+    assert type(plain) is nn.Sequential
+    # the same layers under the same names: weights saved by either load into the other
+    assert list(plain.state_dict()) == list(net.state_dict())
+    plain.load_state_dict(net.state_dict())
+    net.eval(), plain.eval()
+    X = torch.randn(6, 1, 28, 28)
+    mirrored = X[..., torch.arange(27, -1, -1)]  # column j of each row moved to column 27 - j
+    with torch.no_grad():
+        expected = (plain(X) + plain(mirrored)) / 2
+        assert torch.allclose(net(X), expected, atol=1e-6)
+        assert not torch.allclose(plain(X), expected, atol=1e-3)  # the mirror image counts
+        assert torch.allclose(net(mirrored), net(X), atol=1e-6)  # one answer for both looks
+        assert torch.allclose(net(X.flatten(1)), expected, atol=1e-6)  # rows of flat images too
+    # training runs the layers on one look at a time: split_inputs gives plain Sequentials
+    inputs, body = best.split_inputs(net)
+    assert type(inputs) is type(body) is nn.Sequential and body[0] is net[1]
+
+
+def test_mirror_average_changes_the_predictions_not_the_training(tiny_data, tmp_path):
+    averaged = run(tiny_data, '--save', str(tmp_path / 'a.pt'))
+    plain = run(tiny_data, '--no-mirror-average', '--save', str(tmp_path / 'p.pt'))
+    assert plain['train_loss'] == averaged['train_loss']  # the same updates, step for step
+    a, p = d2l.load_weights(tmp_path / 'a.pt'), d2l.load_weights(tmp_path / 'p.pt')
+    assert list(a) == list(p) and all(torch.equal(a[k], p[k]) for k in a)  # the same weights
 
 
 def test_flip_mirrors_each_example_with_its_probability():
@@ -400,6 +432,9 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
     with pytest.raises(d2l.D2LError,
                        match='saved with batchnorm=True, but this run has batchnorm=False'):
         best.main(['--load', str(path), '--no-batchnorm', '--data-root', str(tiny_data)])
+    with pytest.raises(d2l.D2LError, match='saved with mirror_average=True, but this run has '
+                                           'mirror_average=False'):
+        best.main(['--load', str(path), '--no-mirror-average', '--data-root', str(tiny_data)])
 
 
 @pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
