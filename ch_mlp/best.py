@@ -1,7 +1,7 @@
 """How far an MLP goes on Fashion-MNIST: the chapter's network with today's training tricks.
 
 The books stop near 0.85 test accuracy with 784-256-10, SGD and raw pixels. The same kind
-of model, a stack of fully connected layers, gets to about 0.909 in 1.2 to 1.5 times the book
+of model, a stack of fully connected layers, gets to about 0.908 in 1.3 to 1.5 times the book
 MLP's time on two CPU cores (whole process, benchmarks/results_mlp_best.md) with these changes,
 each of which a flag switches off so you can see what it buys:
 
@@ -25,7 +25,9 @@ each of which a flag switches off so you can see what it buys:
 - mirrored images: each training image is flipped left to right with probability 0.35, a fresh
   draw every batch (--flip P, --no-flip). A shirt mirrored is still a shirt;
 - two looks at each image when predicting: the net's outputs for the image and for its mirror
-  image, averaged (--no-mirror-average predicts from the image alone).
+  image, averaged (--no-mirror-average predicts from the image alone). It needs the flips: the
+  shoes in Fashion-MNIST nearly all point one way, and a net that never saw a mirrored one guesses
+  badly for it (--no-flip goes with --no-mirror-average).
 
 10 epochs. The settings come from searches on a validation split with the kit's own sweep
 (python -m d2l sweep ch_mlp/best.py --search N --valid 10000; docs/chapters.md has the studies):
@@ -42,7 +44,7 @@ instead of the test set. The defaults here were chosen that way (see docs/chapte
 
 Seconds are counted from the start of main(), after Python and torch have loaded (about 2-5 s).
 
-    python ch_mlp/best.py                      # 784-[PCA 128]-1024-128-10, 10 epochs: about 0.909
+    python ch_mlp/best.py                      # 784-[PCA 128]-1024-128-10, 10 epochs: about 0.908
     python ch_mlp/best.py --fast               # 5 epochs, in about the book's time
     python ch_mlp/best.py --long               # 1536 and 256 wide: within 3x the book's time
     python ch_mlp/best.py --no-pca             # what each trick buys (likewise --no-batchnorm ...)
