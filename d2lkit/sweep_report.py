@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # pandas and matplotlib are imported when a report is made, n
 STATUSES = ('ok', 'diverged', 'pruned', 'failed')
 BAND = 'min-max over seeds'  # what the band around each mean curve spans, said in the figure
 MAX_LINES = 8  # more combinations of the other flags than this: a flag's plot averages over them
+# characters per line of a flag figure's legend entries and title: a search's best setting names
+# every searched flag, and one unbroken line of it would push the axes into a narrow column
+LEGEND_WIDTH, TITLE_WIDTH = 55, 75
 LEVEL = 0.95  # the confidence of the intervals behind the verdicts and the best's band
 VERDICT_COLUMNS = ('vs_best', 'ci95', 'pairs', 'verdict', 'reference')  # summarize's, last
 
@@ -480,9 +484,15 @@ def _best_band(ax, table: pd.DataFrame, axes: Sequence[str], metric: str) -> Non
     if n >= 2 and not missing(std):
         half = t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
         ax.axhspan(mean - half, mean + half, color='gray', alpha=0.25, lw=0,
-                   label=f'{label} ± 95% CI of its mean ({n} seeds)')
+                   label=_wrapped(f'{label} ± 95% CI of its mean ({n} seeds)', LEGEND_WIDTH))
         label = None
-    ax.axhline(mean, color='gray', ls='--', lw=1, label=label and f'{label} (1 seed: no interval)')
+    ax.axhline(mean, color='gray', ls='--', lw=1,
+               label=label and _wrapped(f'{label} (1 seed: no interval)', LEGEND_WIDTH))
+
+
+def _wrapped(text: str, width: int) -> str:
+    """text with each of its lines broken at spaces into lines of at most width characters."""
+    return '\n'.join(textwrap.fill(line, width) for line in text.split('\n'))
 
 
 def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
@@ -511,7 +521,8 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
             rows = rows.dropna(subset=[f'{metric}_mean'])
             rows = rows.iloc[sorted(range(len(rows)),
                                     key=lambda i: natural_key(rows[flag].iloc[i]))]
-            label = ', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)) or None
+            label = _wrapped(', '.join(f'{a}={_value(v)}' for a, v in zip(others, key)),
+                             LEGEND_WIDTH) or None
             ax.errorbar([position[v] for v in rows[flag]], rows[f'{metric}_mean'],
                         yerr=rows[f'{metric}_std'].fillna(0), fmt='o-', capsize=4, label=label)
         n = table['n']
@@ -542,7 +553,7 @@ def flag_figure(flag: str, results: pd.DataFrame, table: pd.DataFrame, axes: Seq
         title += f'\nno ok run at {flag}={listed}'
     ax.set_xlabel(f'--{flag.replace("_", "-")}')
     ax.set_ylabel(f'final {metric.replace("_", " ")}')
-    ax.set_title(title, fontsize='medium')
+    ax.set_title(_wrapped(title, TITLE_WIDTH), fontsize='medium')
     ax.grid(True, alpha=0.4)
     fig.tight_layout()
     return fig

@@ -729,6 +729,8 @@ def test_the_book_setting_is_the_script_s_defaults_of_the_swept_flags():
         'hidden': '256', 'lr': '0.1'}
     assert sweep_plan.make_plan([mlp, '--valid', '10', '--search', '2',
                                  '--lr', '0.1..1']).defaults is None
+    # one setting, made by fixed flags only: not labelled the book's (--no-batchnorm is not)
+    assert sweep_plan.make_plan([str(ROOT / 'ch_mlp' / 'best.py'), '--no-batchnorm']).defaults is None
 
 
 def test_grid_zip_pairs_the_values_and_marks_the_book_s_recipe(tmp_path, capsys,

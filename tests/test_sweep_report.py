@@ -383,6 +383,33 @@ def test_the_flag_figure_shows_the_best_band_and_rings_the_ties(tmp_path):
     plt.close(fig)
 
 
+def test_a_search_s_flag_figure_keeps_its_legend_and_title_inside_a_wide_axes(tmp_path):
+    # 12 trials of five searched flags: each flag's figure averages over the other four, and the
+    # best trial's legend entry names all five
+    out = tmp_path / 'search'
+    out.mkdir()
+    flags = ['lr', 'label_smoothing', 'weight_decay', 'flip', 'warmup']
+    rows = [f't{i:03d}-s0,' + ','.join(f'{0.0123456 + i / 97 + j / 13:.7g}' for j in range(5))
+            + f',0,0.5,{0.9 + i / 1000},10.0,ok,w,h' for i in range(12)]
+    (out / 'results.csv').write_text(f'run,{",".join(flags)},seed,train_loss,valid_acc,'
+                                     'seconds,status,worker,host\n' + '\n'.join(rows) + '\n')
+    results = sweep_report.read_results(out)
+    table = sweep_report.summarize(results, flags, 'valid_acc', True)
+    fig = sweep_report.flag_figure('flip', results, table, flags, 'valid_acc')
+    fig.savefig(tmp_path / 'flip.png')  # draws it: the extents below are the saved figure's
+    ax, renderer = fig.axes[0], fig.canvas.get_renderer()
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()] + [ax.get_title()]
+    assert any('warmup=' in t for t in texts)  # the best trial's every flag is named ...
+    assert all(len(line) <= 75 for t in texts for line in t.split('\n'))  # ... on short lines
+    assert ax.get_position().width > 0.6  # the axes keep most of the figure's width
+    for artist in (legend, ax.title):
+        box = artist.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, artist  # nothing cut off
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
 def test_a_search_with_too_few_finished_trials_has_no_importance_figure(tmp_path):
     import optuna
     from optuna.distributions import FloatDistribution
