@@ -327,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='mirror each training image left to right with probability P, '
                              'a fresh draw every batch')
     parser.add_argument('--no-flip', dest='flip', action='store_const', const=0.0,
-                        help='same as --flip 0: the training images as they are')
+                        help='same as --flip 0: the training images as they are (give '
+                             '--no-mirror-average too: a net that never saw a mirror image '
+                             'predicts badly for one)')
     parser.add_argument('--no-mirror-average', dest='mirror_average', action='store_false',
                         help='predict from the image alone, not from the mean of the outputs '
                              'for the image and its mirror image')
