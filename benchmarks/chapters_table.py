@@ -126,10 +126,10 @@ def table(results: dict[str, tuple[str, dict[str, list[float]]]]) -> list[str]:
         ('`ch_mlp/fizzbuzz.py`', 'a tiny network learns FizzBuzz from binary digits',
          f'{fizz:.2f} on 1..100, never seen', f'{fizz_seconds:.0f} s in all'),
         ('`ch_mlp/best.py`',
-         'how far an MLP goes: standardised pixels, 128 principal components, BatchNorm, '
-         'label smoothing, AdamW, a one-cycle schedule, mirrored images and predictions '
-         'averaged over each image and its mirror, each a flag that switches it off, and what '
-         'each buys '
+         'how far an MLP goes: standardised pixels, 128 principal components, label '
+         'smoothing, AdamW, a one-cycle schedule, mirrored and shifted images, predictions '
+         'averaged over each image and its mirror, bfloat16 where the CPU has it, each a flag '
+         'that switches it off, and what each buys '
          f'([table]({BEST_ANCHOR}))', *best),
         ('`ch_model_selection/polynomial.py`',
          'underfitting and overfitting: polynomial regression by `--degree` and `--num-train`',

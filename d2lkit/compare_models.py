@@ -46,17 +46,19 @@ def read_settings(path: d2l.PathLike) -> d2l.Settings:
 def script_flags(settings: d2l.Settings) -> list[str]:
     """The flags that rebuild the model a weights file's settings describe: ['--hidden', '256' ...].
 
-    Each key is its script's flag (hidden -> --hidden); lists give several values; False gives
-    --no-KEY (best.py's --no-batchnorm); True is the default. If a flag is missing, the script's
-    --load refuses the file in one line naming the setting that differs.
+    Each key is its script's flag (hidden -> --hidden); lists give several values; a switch
+    (True or False) gives --KEY or --no-KEY (best.py's --batchnorm, --no-mirror-average) where
+    it is not the script's default. If a flag is missing, the script's --load refuses the file
+    in one line naming the setting that differs.
     """
+    defaults = vars(kit.load_script(ROOT / settings['model']).parse_args([]))
     flags = []
     for key, value in settings.items():
         flag = '--' + key.replace('_', '-')
-        if key == 'model' or value is True:
+        if key == 'model' or (isinstance(value, bool) and value == defaults.get(key, True)):
             continue
-        if value is False:
-            flags.append('--no-' + key.replace('_', '-'))
+        if isinstance(value, bool):
+            flags.append(flag if value else '--no-' + key.replace('_', '-'))
         elif isinstance(value, (list, tuple)):
             flags += [flag, *map(str, value)]
         else:

@@ -20,8 +20,9 @@ END_LINE = re.compile(r'^(test|valid) acc (\d\.\d{3}) after (\d+) epochs, (\d+\.
 REACHED_LINE = re.compile(r'^(test|valid) acc first reached '
                           r'((?:0\.\d\d (?:at \d+\.\d s|not reached)(?:, )?){4})$')
 
-# 50 tiny images: 7 batches per epoch, the last one of 2
-TINY = ['--epochs', '2', '--batch-size', '8']
+# 50 tiny images: 7 batches per epoch, the last one of 2; float32 whatever the processor (the
+# default, --precision auto, picks bfloat16 only where it is native)
+TINY = ['--epochs', '2', '--batch-size', '8', '--precision', 'float32']
 
 
 def run(data, *flags):
@@ -46,10 +47,10 @@ def layers(model, kind):
 # ---------------------------------------------------------------------------
 
 FLAG_CASES = {  # flags -> what the history must show besides the shared checks
-    'no-batchnorm': ['--no-batchnorm'],
+    'batchnorm': ['--batchnorm'],
     'dropout': ['--dropout', '0.5'],
     'no-label-smoothing': ['--no-label-smoothing'],
-    'label-smoothing': ['--label-smoothing', '0.3'],
+    'label-smoothing': ['--label-smoothing', '0.1'],
     'no-schedule': ['--no-schedule'],
     'sgd': ['--optimizer', 'sgd'],
     'no-standardize': ['--no-standardize'],
@@ -65,6 +66,9 @@ FLAG_CASES = {  # flags -> what the history must show besides the shared checks
     'long': ['--long'],
     'pca': ['--pca', '16'],
     'flip': ['--flip', '0.9'],
+    'shift': ['--shift', '0.9'],
+    'no-shift': ['--no-shift'],
+    'bfloat16': ['--precision', 'bfloat16'],
     'weight-decay': ['--weight-decay', '0.3'],
     'warmup': ['--warmup', '0.6'],
 }
@@ -100,10 +104,16 @@ def test_every_flag_runs_and_changes_the_run(flags, tiny_data, capsys):
 
 def test_defaults_are_the_recipe():
     args = args_of()
-    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (10, 1024, 0.015, 'adamw')
+    assert (args.epochs, args.batch_size, args.lr, args.optimizer) == (17, 1024, 0.015, 'adamw')
     assert ((args.dropout, args.label_smoothing, args.batchnorm, args.schedule, args.standardize)
-            == (0.0, 0.25, True, True, True))
-    assert (args.pca, args.flip, args.weight_decay, args.warmup) == (128, 0.35, 0.03, 0.2)
+            == (0.0, 0.3, False, True, True))
+    assert (args.pca, args.flip, args.shift, args.weight_decay, args.warmup) == (
+        128, 0.5, 0.3, 0.03, 0.2)
+    # auto: bfloat16 only where the processor multiplies it natively
+    native = best.native_bfloat16(torch.device('cpu'))
+    assert args.precision == ('bfloat16' if native else 'float32')
+    assert args_of('--precision', 'float32').precision == 'float32'
+    assert args_of('--precision', 'bfloat16').precision == 'bfloat16'
     assert args.mirror_average
     assert best.hidden_sizes(args) == [1024, 128] and args.valid is None
     # the parser holds the default itself: a sweep over --hidden marks the default's row from it
@@ -130,30 +140,31 @@ def test_presets_change_defaults_but_explicit_flags_win(preset):
 # Each switch changes the model, the loss, the update or the data
 # ---------------------------------------------------------------------------
 
-def test_model_has_batchnorm_unless_switched_off_and_dropout_when_asked():
+def test_model_has_batchnorm_when_asked_and_dropout_when_asked():
     model = best.build_model(args_of())
     assert [(m.in_features, m.out_features) for m in layers(model, nn.Linear)] == [
         (128, 1024), (1024, 128), (128, 10)]  # the 128 principal components in
-    assert [m.num_features for m in layers(model, nn.BatchNorm1d)] == [1024, 128]
-    # off by default: it costs time the budget does not have
-    assert layers(model, nn.Dropout) == []
-    assert [type(m) for m in model][:6] == [nn.Flatten, best.PCA, nn.Linear, nn.BatchNorm1d,
-                                            nn.ReLU, nn.Linear]
+    # both off by default: more epochs did better in the time they cost
+    assert layers(model, nn.BatchNorm1d) == [] and layers(model, nn.Dropout) == []
+    assert [type(m) for m in model] == [nn.Flatten, best.PCA, nn.Linear, nn.ReLU, nn.Linear,
+                                        nn.ReLU, nn.Linear]
     pixels = best.build_model(args_of('--no-pca'))
     assert [type(m) for m in pixels][:2] == [nn.Flatten, nn.Linear]
     assert layers(pixels, nn.Linear)[0].in_features == 784
-    with_dropout = best.build_model(args_of('--dropout', '0.2'))
-    assert [type(m) for m in with_dropout][:6] == [nn.Flatten, best.PCA, nn.Linear,
-                                                   nn.BatchNorm1d, nn.ReLU, nn.Dropout]
-    assert [m.p for m in layers(with_dropout, nn.Dropout)] == [0.2, 0.2]
-    assert layers(best.build_model(args_of('--no-batchnorm')), nn.BatchNorm1d) == []
-    without_batchnorm = best.build_model(args_of('--no-batchnorm', '--dropout', '0.2'))
-    assert len(layers(without_batchnorm, nn.Dropout)) == 2
+    with_batchnorm = best.build_model(args_of('--batchnorm'))
+    assert [m.num_features for m in layers(with_batchnorm, nn.BatchNorm1d)] == [1024, 128]
+    assert [type(m) for m in with_batchnorm][:6] == [nn.Flatten, best.PCA, nn.Linear,
+                                                     nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    both = best.build_model(args_of('--batchnorm', '--dropout', '0.2'))
+    assert [type(m) for m in both][:6] == [nn.Flatten, best.PCA, nn.Linear, nn.BatchNorm1d,
+                                           nn.ReLU, nn.Dropout]
+    assert [m.p for m in layers(both, nn.Dropout)] == [0.2, 0.2]
+    assert layers(best.build_model(args_of('--batchnorm', '--no-batchnorm')), nn.BatchNorm1d) == []
     assert layers(best.build_model(args_of('--no-dropout')), nn.Dropout) == []
     assert layers(best.build_model(args_of('--dropout', '0')), nn.Dropout) == []
     with_half_dropout = best.build_model(args_of('--dropout', '0.5'))
+    assert [type(m) for m in with_half_dropout][2:5] == [nn.Linear, nn.ReLU, nn.Dropout]
     assert [m.p for m in layers(with_half_dropout, nn.Dropout)] == [0.5, 0.5]
-    assert len(layers(best.build_model(args_of('--no-dropout')), nn.BatchNorm1d)) == 2
 
 
 @pytest.mark.parametrize('flags, widths', [
@@ -175,12 +186,12 @@ def test_width_and_depth(flags, widths):
 
 def test_label_smoothing_is_in_the_loss_and_changes_its_value():
     smoothed, plain = best.build_loss(args_of()), best.build_loss(args_of('--no-label-smoothing'))
-    assert smoothed.label_smoothing == 0.25 and plain.label_smoothing == 0.0
+    assert smoothed.label_smoothing == 0.3 and plain.label_smoothing == 0.0
     logits, y = torch.tensor([[4.0, 0.0, -2.0]]), torch.tensor([0])
-    # Smoothed target: 1 - 0.25 + 0.25/3 on the true class, 0.25/3 on the others;
+    # Smoothed target: 1 - 0.3 + 0.3/3 on the true class, 0.3/3 on the others;
     # cross-entropy against it.
     log_p = torch.log_softmax(logits, dim=1)[0]
-    expected = -(0.75 * log_p[0] + 0.25 / 3 * log_p.sum())
+    expected = -(0.7 * log_p[0] + 0.3 / 3 * log_p.sum())
     assert float(smoothed(logits, y)) == pytest.approx(float(expected), rel=1e-6)
     assert float(plain(logits, y)) == pytest.approx(float(-log_p[0]), rel=1e-6)
     assert float(plain(logits, y)) < float(smoothed(logits, y))
@@ -194,10 +205,12 @@ def learning_rates(*flags, steps=20):
     d2l.set_seed(0)
     net = best.build_model(args)
     X, y = torch.randn(8 * steps, 1, 28, 28), torch.arange(8 * steps) % 10
-    optimizer, scheduler = best.build_optimizer(args, net, steps)
+    _, body = best.split_inputs(net)
+    optimizer, scheduler = best.build_optimizer(args, body, steps)
     seen = []
     optimizer.register_step_pre_hook(lambda opt, *_: seen.append(opt.param_groups[0]['lr']))
-    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1)
+    Z_looks = best.fit_inputs(net, X, args.flip, args.shift)
+    best.train_epoch(body, Z_looks, y, best.build_loss(args), optimizer, scheduler, args, 1)
     return optimizer, scheduler, seen
 
 
@@ -307,7 +320,8 @@ def test_help_names_every_switch(capsys):
     with pytest.raises(SystemExit):
         best.main(['--help'])
     out = ' '.join(capsys.readouterr().out.split())
-    for flag in ('--no-batchnorm', '--no-dropout', '--no-label-smoothing', '--no-schedule',
+    for flag in ('--batchnorm', '--no-batchnorm', '--no-shift', '--shift P', '--precision',
+                 '--no-dropout', '--no-label-smoothing', '--no-schedule',
                  '--no-standardize', '--optimizer {adamw,sgd}', '--fast', '--valid N',
                  '--depth D', '--hidden N [N ...]', '--no-mirror-average'):
         assert flag in out, flag
@@ -344,15 +358,40 @@ def test_pca_flag_puts_a_fixed_projection_before_the_first_layer(tiny_data):
     assert all(not any(True for _ in m.parameters()) for m in inputs)  # nothing to learn
     assert {'1.mean', '1.components'} <= set(model.state_dict())  # --save carries it
     (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data)))
-    Z, Z_mirror = best.fit_inputs(model, X, 0.5)
-    assert Z.shape == Z_mirror.shape == (50, 16)
-    assert torch.allclose(Z, model[1](X.flatten(1)), atol=1e-5)
-    assert torch.allclose(Z_mirror, model[1](X.flip(-1).flatten(1)), atol=1e-5)
+    Z = best.fit_inputs(model, X, 0.5)  # the images, then their mirror images
+    assert Z.shape == (2, 50, 16)
+    assert torch.allclose(Z[0], model[1](X.flatten(1)), atol=1e-5)
+    assert torch.allclose(Z[1], model[1](X.flip(-1).flatten(1)), atol=1e-5)
     assert args_of('--pca', '0').pca == args_of('--no-pca').pca == 0
     plain = best.build_model(args_of('--hidden', '32', '--pca', '0'))
     assert [type(m) for m in best.split_inputs(plain)[0]] == [nn.Flatten]
-    Z, Z_mirror = best.fit_inputs(plain, X, 0.0)
-    assert Z.shape == (50, 784) and Z_mirror is None
+    Z = best.fit_inputs(plain, X, 0.0)
+    assert Z.shape == (1, 50, 784) and torch.allclose(Z[0], X.flatten(1), atol=1e-6)
+
+
+def test_looks_are_the_image_its_one_pixel_shifts_and_their_mirror_images(tiny_data):
+    (X, _), _ = best.load_splits(args_of('--data-root', str(tiny_data)))
+    background = float(X.amin())  # a 0 pixel, standardised
+    down = best.shifted(X, 1, 0, background)
+    assert torch.equal(down[..., 1:, :], X[..., :-1, :])
+    assert bool((down[..., 0, :] == background).all())
+    left = best.shifted(X, 0, -1, background)
+    assert torch.equal(left[..., :, :-1], X[..., :, 1:])
+    assert bool((left[..., -1] == background).all())
+    expected = [X] + [best.shifted(X, r, c, background) for r, c in best.SHIFTS]
+    expected += [x.flip(-1) for x in expected]
+    got = list(best.looks(X, 0.5, 0.3, background))
+    assert len(got) == 10 and all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert len(list(best.looks(X, 0.0, 0.3, background))) == 5
+    assert len(list(best.looks(X, 0.0, 0.0, background))) == 1
+    # fit_inputs maps every look by one product: the same as mapping the moved images
+    for pca in (16, 0):
+        model = best.build_model(args_of('--pca', str(pca), '--hidden', '32'))
+        Z = best.fit_inputs(model, X, 0.5, 0.3)
+        inputs, _ = best.split_inputs(model)
+        assert Z.shape == (10, 50, pca or 784)
+        for z, look in zip(Z, expected):
+            assert torch.allclose(z, inputs(look), atol=1e-4)
 
 
 def test_mirror_average_predicts_the_mean_over_an_image_and_its_mirror_image():
@@ -386,7 +425,7 @@ def test_mirror_average_changes_the_predictions_not_the_training(tiny_data, tmp_
     assert list(a) == list(p) and all(torch.equal(a[k], p[k]) for k in a)  # the same weights
 
 
-def test_flip_mirrors_each_example_with_its_probability():
+def test_each_example_is_mirrored_and_moved_with_its_probabilities():
     seen = []
 
     class Record(nn.Module):
@@ -394,20 +433,29 @@ def test_flip_mirrors_each_example_with_its_probability():
             seen.append(X.detach().clone())
             return X
 
-    args = args_of('--batch-size', '100', '--flip', '0.3')
+    args = args_of('--batch-size', '100', '--flip', '0.3', '--shift', '0.4')
     net = nn.Sequential(Record(), nn.Linear(4, 10))
-    X, mirror = torch.zeros(2000, 4), torch.ones(2000, 4)  # 0: as it is, 1: mirrored
+    # look k of every example is k: which look each example came as
+    Z_looks = torch.arange(10.0).view(10, 1, 1).expand(10, 2000, 4)
     y = torch.arange(2000) % 10
     optimizer, scheduler = best.build_optimizer(args, net, 40)  # two epochs of 20 batches
     torch.manual_seed(0)
-    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1, mirror)
-    rows = torch.cat(seen)
-    assert rows.shape == (2000, 4) and torch.equal(rows.min(1).values, rows.max(1).values)
-    assert 0.25 < float(rows[:, 0].mean()) < 0.35  # each example, not each batch
-    assert 0.1 < min(float(b[:, 0].mean()) for b in seen)
-    seen.clear()
-    best.train_epoch(net, X, y, best.build_loss(args), optimizer, scheduler, args, 1)
-    assert float(torch.cat(seen).abs().max()) == 0  # no mirror images given: none used
+    best.train_epoch(net, Z_looks, y, best.build_loss(args), optimizer, scheduler, args, 1)
+    looks = torch.cat(seen)
+    assert looks.shape == (2000, 4) and torch.equal(looks.min(1).values, looks.max(1).values)
+    look = looks[:, 0].long()
+    mirrored, moved = look >= 5, look % 5 > 0
+    assert 0.25 < float(mirrored.float().mean()) < 0.35  # each example, not each batch
+    assert 0.35 < float(moved.float().mean()) < 0.45
+    assert 0.1 < min(float((b[:, 0] >= 5).float().mean()) for b in seen)
+    assert all(abs(float((look % 5 == k).float().mean()) - 0.1) < 0.03 for k in range(1, 5))
+    # independent draws: moved as often among the mirrored as among the others
+    share_moved = [float(moved[m].float().mean()) for m in (mirrored, ~mirrored)]
+    assert abs(share_moved[0] - share_moved[1]) < 0.07
+    torch.manual_seed(0)
+    assert set(best.draw_looks(1000, 0.3, 0.0, torch.device('cpu')).tolist()) == {0, 1}
+    assert set(best.draw_looks(1000, 0.0, 0.4, torch.device('cpu')).tolist()) == {0, 1, 2, 3, 4}
+    assert set(best.draw_looks(1000, 0.0, 0.0, torch.device('cpu')).tolist()) == {0}
 
 
 # ---------------------------------------------------------------------------
@@ -417,7 +465,7 @@ def test_flip_mirrors_each_example_with_its_probability():
 def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tiny_data,
                                                                              tmp_path, capsys):
     path = tmp_path / 'best.pt'
-    trained = run(tiny_data, '--save', str(path))
+    trained = run(tiny_data, '--batchnorm', '--save', str(path))
     state = d2l.load_weights(path)
     # BatchNorm's statistics travel too
     assert {'3.running_mean', '3.running_var', '6.running_mean'} <= set(state)
@@ -425,16 +473,18 @@ def test_save_then_load_evaluates_the_same_weights_with_batchnorm_statistics(tin
     # ... and so does the PCA layer, fitted to the training images
     assert state['1.components'].shape == (784, 128) and float(state['1.mean'].abs().max()) > 0
     capsys.readouterr()
-    loaded = best.main(['--load', str(path), '--seed', '5', '--data-root', str(tiny_data)])
+    loaded = best.main(['--load', str(path), '--batchnorm', '--seed', '5',
+                        '--data-root', str(tiny_data)])
     assert capsys.readouterr().out.splitlines() == [
         f'loaded {path}: test acc {trained["test_acc"][-1]:.3f}']
     assert loaded['test_acc'] == [trained['test_acc'][-1]]
     with pytest.raises(d2l.D2LError,
                        match='saved with batchnorm=True, but this run has batchnorm=False'):
-        best.main(['--load', str(path), '--no-batchnorm', '--data-root', str(tiny_data)])
+        best.main(['--load', str(path), '--data-root', str(tiny_data)])
     with pytest.raises(d2l.D2LError, match='saved with mirror_average=True, but this run has '
                                            'mirror_average=False'):
-        best.main(['--load', str(path), '--no-mirror-average', '--data-root', str(tiny_data)])
+        best.main(['--load', str(path), '--batchnorm', '--no-mirror-average',
+                   '--data-root', str(tiny_data)])
 
 
 @pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
@@ -465,11 +515,12 @@ def test_plot_history_and_predict_files(tiny_data, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_FASHION.is_dir(),
                     reason='Debian dataset-fashion-mnist is not installed')
-def test_default_run_reaches_at_least_090(capsys):
+def test_default_run_reaches_at_least_091(capsys):
     history = best.main([])
     lines = capsys.readouterr().out.splitlines()
     epochs = best.parse_args([]).epochs
-    assert len(history['test_acc']) == epochs and history['test_acc'][-1] >= 0.90
+    # seed 0 ended at 0.9149 in bfloat16 and 0.9127 in float32 (benchmarks/results_mlp_best.md)
+    assert len(history['test_acc']) == epochs and history['test_acc'][-1] >= 0.91
     assert history['train_loss'][-1] < history['train_loss'][0]
     assert END_LINE.match(lines[epochs]) and REACHED_LINE.match(lines[epochs + 1])
     assert best.first_reached(history, 'test_acc', 0.85) is not None

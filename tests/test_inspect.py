@@ -305,14 +305,14 @@ def test_compare_models_lines_up_two_saved_models(two_models, tiny_data, tmp_pat
 def test_compare_models_rebuilds_best_and_manual_from_their_settings(tiny_data, tmp_path, capsys):
     best, manual = tmp_path / 'best.pt', tmp_path / 'manual.pt'
     flags = ['--data-root', str(tiny_data)]
-    script(BEST).main([*TINY, *flags, '--hidden', '24', '--depth', '1', '--no-batchnorm',
-                       '--dropout', '0.1', '--no-pca',
+    script(BEST).main([*TINY, *flags, '--hidden', '24', '--depth', '1', '--batchnorm',
+                       '--dropout', '0.1', '--no-pca', '--no-mirror-average',
                        '--save', str(best)])
     script(MANUAL).main([*TINY, *flags, '--layers', '784', '20', '10', '--save', str(manual)])
     from d2lkit import compare_models
     assert compare_models.script_flags(torch.load(best, weights_only=True)['settings']) == [
-        '--hidden', '24', '--no-batchnorm', '--dropout', '0.1', '--pca', '0',
-        '--dataset', 'fashion-mnist', '--depth', '1']
+        '--hidden', '24', '--batchnorm', '--dropout', '0.1', '--pca', '0',
+        '--no-mirror-average', '--dataset', 'fashion-mnist', '--depth', '1']
     result = compare_models.cli([str(best), str(manual), *flags])
     assert result['confusion_a'].sum() == result['confusion_b'].sum() == 20
 
