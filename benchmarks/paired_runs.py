@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))  # this checkout's d2l.py, installed or not
 
 import d2l  # noqa: E402
 from d2lkit import script as kit  # noqa: E402
-from d2lkit.sweep_report import read_results, same_value, t_quantile  # noqa: E402
+from d2lkit.sweep_report import paired_interval, read_results, same_value  # noqa: E402
 
 
 def parse_setting(text: str) -> dict[str, str]:
@@ -63,8 +63,7 @@ def paired(a: dict[int, float], b: dict[int, float]) -> dict[str, object]:
     if len(seeds) < 2:
         raise d2l.D2LError(f'{len(seeds)} seed(s) in common; pairing needs at least 2')
     diffs = [a[s] - b[s] for s in seeds]
-    mean = statistics.mean(diffs)
-    half = t_quantile(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
+    mean, half = paired_interval(diffs)  # as the sweep's own summary pairs settings
     verdict = 'tied' if mean - half <= 0 <= mean + half else 'better' if mean > 0 else 'worse'
     return {'seeds': seeds, 'diffs': diffs, 'mean': mean, 'half': half, 'verdict': verdict}
 

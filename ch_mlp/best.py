@@ -146,6 +146,12 @@ class PCA(nn.Module):
         return X @ self.components - self.mean @ self.components
 
 
+def mirrored(X: torch.Tensor) -> torch.Tensor:
+    """X's images flipped left to right (each row of WIDTH pixels reversed), whether X is
+    (N, 1, 28, 28) or flattened (N, 784)."""
+    return X.reshape(len(X), -1, WIDTH).flip(-1).reshape(X.shape)
+
+
 class MirrorAverage(nn.Sequential):
     """The layers of a Sequential, run on an image and on its mirror image (flipped left to
     right); the prediction is the mean of the two outputs. A coat mirrored is still a coat, so
@@ -153,9 +159,7 @@ class MirrorAverage(nn.Sequential):
     The names of the weights are a Sequential's: saved weights load into either."""
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # rows of WIDTH pixels reversed: the mirror image, whether X is (N, 1, 28, 28) or (N, 784)
-        mirrored = X.reshape(len(X), -1, WIDTH).flip(-1).reshape(X.shape)
-        return (super().forward(X) + super().forward(mirrored)) / 2
+        return (super().forward(X) + super().forward(mirrored(X))) / 2
 
 
 def hidden_sizes(args: argparse.Namespace) -> list[int]:
@@ -219,7 +223,7 @@ def looks(X: torch.Tensor, flip: float, shift: float, fill: float) -> Iterator[t
     views = [X] + [shifted(X, *s, fill) for s in SHIFTS] * (shift > 0)
     yield from views
     if flip:
-        yield from (view.flip(-1) for view in views)
+        yield from map(mirrored, views)
 
 
 def fit_inputs(net: nn.Sequential, X_train: torch.Tensor, flip: float, shift: float = 0.0
@@ -248,8 +252,8 @@ def draw_looks(n: int, flip: float, shift: float, device: torch.device) -> torch
     look = torch.zeros(n, dtype=torch.long, device=device)
     if flip:
         # a shirt or a shoe mirrored is still a shirt or a shoe: a new example for free
-        mirrored = torch.rand(n, device=device) < flip
-        look += mirrored * (1 + len(SHIFTS) * (shift > 0))  # past the unmirrored looks
+        flipped = torch.rand(n, device=device) < flip
+        look += flipped * (1 + len(SHIFTS) * (shift > 0))  # past the unmirrored looks
     if shift:
         # so is one a pixel off centre: the net learns the outline, not where it sits
         moved = torch.rand(n, device=device) < shift

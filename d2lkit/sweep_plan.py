@@ -475,7 +475,7 @@ def _action(flag: str, actions: dict[str, argparse.Action]) -> argparse.Action |
 def _defaults(axes: list[Axis], actions: dict[str, argparse.Action]) -> dict[str, str] | None:
     """The script's default value of each swept flag, as a setting's text ('256 256' for a list);
     None with no swept flag: the one setting is then whatever the fixed flags make it (best.py
-    --no-batchnorm is not the book's), and there is nothing beside it to compare."""
+    --batchnorm is not the book's), and there is nothing beside it to compare."""
     if not axes:
         return None
     defaults = {}

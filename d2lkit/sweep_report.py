@@ -131,6 +131,19 @@ def t_quantile(p: float, dof: int) -> float:
     return (lo + hi) / 2
 
 
+def paired_interval(diffs: Sequence[float]) -> tuple[float, float]:
+    """(mean, half-width of its LEVEL t interval) of paired differences; the half-width is NaN
+    below 2 differences: one says nothing about how the differences spread from seed to seed."""
+    n = len(diffs)
+    if n == 0:
+        return math.nan, math.nan
+    mean = sum(diffs) / n
+    if n < 2:
+        return mean, math.nan
+    std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    return mean, t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
+
+
 def _seeds_of(results: pd.DataFrame, table: pd.DataFrame, axes: Sequence[str],
               metric: str) -> list[pd.Series]:
     """Per row of table, the metric of its ok runs indexed by seed (the mean if a seed repeats)."""
@@ -163,14 +176,12 @@ def _verdicts(table: pd.DataFrame, seeds: list[pd.Series], higher_is_better: boo
     vs_best, ci95, pairs, verdicts = [], [], [], []
     for i, own in enumerate(seeds):
         d = (own - seeds[best[0]]).dropna() if len(best) else own.iloc[:0]
-        n, mean = len(d), (float(d.mean()) if len(d) else math.nan)
-        half = t_quantile((1 + LEVEL) / 2, n - 1) * float(d.std()) / math.sqrt(n) if n >= 2 \
-            else math.nan
+        n, (mean, half) = len(d), paired_interval(d.tolist())
         if own.empty:
             verdict = 'n/a: no ok run'
         elif len(best) and i == best[0]:
             verdict = 'best'
-        elif n < 2:  # one difference says nothing about the seed-to-seed spread of differences
+        elif n < 2:
             verdict = f'n/a: {n} seed{"s" * (n != 1)}'
         elif abs(mean) <= half:
             verdict = 'tied'
